@@ -1,0 +1,205 @@
+/**
+ * One error hierarchy for all of longshore. Every error has a stable `code`, a message in the
+ * user's terms, optional `context` (already redacted: never put a clear secret here), a
+ * `suggestion` for what to do next and the `cause` it wraps. The CLI maps classes to exit codes in
+ * one place (`cli/exit-codes.ts`); nothing else decides exit codes.
+ */
+
+/** Options shared by every longshore error. */
+export interface LongshoreErrorOptions {
+  /** What the user can do about it, one sentence. */
+  suggestion?: string;
+  /** Structured, already-redacted detail (host, step id, paths...). */
+  context?: Record<string, unknown>;
+  /** The lower-level error this one wraps. */
+  cause?: unknown;
+}
+
+/** Base class: never thrown directly, always through a subclass with its own code. */
+export abstract class LongshoreError extends Error {
+  abstract readonly code: string;
+  readonly suggestion: string | undefined;
+  readonly context: Record<string, unknown>;
+
+  constructor(message: string, options: LongshoreErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.suggestion = options.suggestion;
+    this.context = options.context ?? {};
+  }
+
+  /** A JSON-safe view for `--json` output. */
+  toJSON(): Record<string, unknown> {
+    return {
+      code: this.code,
+      message: this.message,
+      ...(this.suggestion ? { suggestion: this.suggestion } : {}),
+      ...(Object.keys(this.context).length ? { context: this.context } : {}),
+    };
+  }
+}
+
+/** One problem found in user input, with the path to it (`web.yaml: slots.green.image`). */
+export interface ConfigIssue {
+  /** Where the problem is: file (when known) and dotted path inside it. */
+  path: string;
+  message: string;
+}
+
+/** Invalid user input (config file, inventory, flags). Lists every problem, never just the first. */
+export class ConfigError extends LongshoreError {
+  readonly code = "CONFIG_INVALID";
+  readonly issues: readonly ConfigIssue[];
+
+  constructor(source: string, issues: readonly ConfigIssue[], options: LongshoreErrorOptions = {}) {
+    const lines = issues.map((i) => `  ${i.path}: ${i.message}`);
+    super(
+      `${source} is invalid (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n${lines.join("\n")}`,
+      options,
+    );
+    this.issues = issues;
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), issues: this.issues };
+  }
+}
+
+/** Something this computer lacks (a tool, root, Linux). */
+export class PreconditionError extends LongshoreError {
+  readonly code = "PRECONDITION_FAILED";
+}
+
+/** How a transport failed; decides whether a retry can help. */
+export type TransportErrorKind =
+  | "dns"
+  | "refused"
+  | "timeout"
+  | "auth"
+  | "host-key"
+  | "disconnected"
+  | "command-timeout"
+  | "sudo"
+  | "aborted"
+  | "protocol";
+
+const RETRYABLE: ReadonlySet<TransportErrorKind> = new Set(["refused", "timeout", "disconnected"]);
+
+/** Failure to reach or talk to a host. Never raised for a command's non-zero exit. */
+export class TransportError extends LongshoreError {
+  readonly code = "TRANSPORT_FAILED";
+  readonly kind: TransportErrorKind;
+  readonly host: string;
+  /** A retry may succeed (refused while booting, timeouts, dropped connections). Auth and host-key never. */
+  readonly retryable: boolean;
+
+  constructor(kind: TransportErrorKind, host: string, message: string, options: LongshoreErrorOptions = {}) {
+    super(`${host}: ${message}`, { ...options, context: { host, kind, ...options.context } });
+    this.kind = kind;
+    this.host = host;
+    this.retryable = RETRYABLE.has(kind);
+  }
+}
+
+/** The host presented a key that does not match what longshore expects. Fails closed. */
+export class HostKeyError extends LongshoreError {
+  readonly code = "HOST_KEY_MISMATCH";
+  readonly host: string;
+  readonly expected: readonly string[];
+  readonly presented: string;
+
+  constructor(host: string, expected: readonly string[], presented: string, options: LongshoreErrorOptions = {}) {
+    const exp = expected.length ? expected.join(", ") : "(no key known for this host)";
+    super(`${host}: host key verification failed: expected ${exp}, presented ${presented}`, {
+      suggestion:
+        expected.length === 0
+          ? "Pin the host's key (hostKey: SHA256:...) or point knownHosts at a file that has it; use --trust-on-first-use only if you know the network is safe."
+          : "If the host was legitimately rebuilt, update its pinned key; otherwise treat this as an attack.",
+      ...options,
+      context: { host, expected, presented, ...options.context },
+    });
+    this.host = host;
+    this.expected = expected;
+    this.presented = presented;
+  }
+}
+
+/** A command ran and exited non-zero (or died on a signal), where success was required. */
+export class CommandFailedError extends LongshoreError {
+  readonly code = "COMMAND_FAILED";
+  readonly host: string;
+  readonly stepId: string;
+  /** The command as shown to humans, secrets redacted. */
+  readonly command: string;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  /** Last lines of stderr, redacted. */
+  readonly stderrTail: string;
+
+  constructor(
+    args: {
+      host: string;
+      stepId: string;
+      phase: string;
+      command: string;
+      exitCode: number | null;
+      signal: string | null;
+      stderrTail: string;
+    },
+    options: LongshoreErrorOptions = {},
+  ) {
+    const how = args.exitCode === null ? `was killed by signal ${args.signal ?? "(unknown)"}` : `exited ${args.exitCode}`;
+    const tail = args.stderrTail.trim() ? `\n${indent(args.stderrTail.trim())}` : "";
+    super(`${args.host}: ${args.stepId} (${args.phase}): \`${args.command}\` ${how}${tail}`, {
+      ...options,
+      context: { ...args, ...options.context },
+    });
+    this.host = args.host;
+    this.stepId = args.stepId;
+    this.command = args.command;
+    this.exitCode = args.exitCode;
+    this.signal = args.signal;
+    this.stderrTail = args.stderrTail;
+  }
+}
+
+/** A health check did not pass in time. */
+export class HealthCheckError extends LongshoreError {
+  readonly code = "HEALTH_CHECK_FAILED";
+}
+
+/** Several hosts failed; each failure is kept whole. */
+export class AggregateHostError extends LongshoreError {
+  readonly code = "HOSTS_FAILED";
+  readonly failures: ReadonlyArray<{ host: string; error: Error }>;
+
+  constructor(failures: ReadonlyArray<{ host: string; error: Error }>, total: number) {
+    super(
+      `${failures.length} of ${total} host${total === 1 ? "" : "s"} failed:\n` +
+        failures.map((f) => indent(f.error.message)).join("\n"),
+    );
+    this.failures = failures;
+  }
+}
+
+/** Another operation holds the environment's lock. */
+export class LockHeldError extends LongshoreError {
+  readonly code = "LOCK_HELD";
+}
+
+/** A rollout failed and traffic was kept on (or returned to) the old slot. */
+export class RolloutError extends LongshoreError {
+  readonly code = "ROLLOUT_FAILED";
+}
+
+/** Something that must be installed by the user (e.g. the Pulumi CLI) is absent. */
+export class MissingToolError extends LongshoreError {
+  readonly code = "TOOL_MISSING";
+}
+
+function indent(text: string): string {
+  return text
+    .split("\n")
+    .map((l) => `    ${l}`)
+    .join("\n");
+}

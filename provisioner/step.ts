@@ -1,0 +1,45 @@
+/**
+ * Steps are data. A step's `plan` is a pure function of its context (config plus host facts):
+ * no I/O, no clock. The runner (`runner.ts`) does all the doing.
+ */
+import type { Command } from "./command";
+import type { Sensitive } from "../core/sensitive";
+
+/** A file a step wants on the host. Uploaded only when the remote sha256 differs. */
+export interface RemoteFile {
+  path: string;
+  /** Text/bytes in memory (templates, JSON), a secret, or a large local file streamed from disk. */
+  source: { content: string | Uint8Array | Sensitive } | { localPath: string; sha256: string };
+  /** Octal mode; default 0o644. Use 0o600 for anything holding a secret. */
+  mode?: number;
+  owner?: string;
+  group?: string;
+  /** Needs root to write (default true: most provisioned files live under /etc or /var). */
+  sudo?: boolean;
+}
+
+/** How a failed apply is retried. */
+export interface RetryPolicy {
+  attempts: number;
+  /** Delay before the first retry; doubles each time, with jitter. */
+  backoffMs: number;
+}
+
+/** What a step would do on one host. */
+export interface StepPlan {
+  /** All exit 0 (and all files match) => already in the desired state, apply is skipped. */
+  check?: Command[];
+  files?: RemoteFile[];
+  apply: Command[];
+  /** Must all pass after apply, or the step fails. */
+  verify?: Command[];
+  timeoutMs?: number;
+  retry?: RetryPolicy;
+}
+
+/** One unit of provisioning, named `area.verb` (e.g. `engine.install`). */
+export interface Step<C = unknown> {
+  id: string;
+  title: string;
+  plan(ctx: C): StepPlan;
+}

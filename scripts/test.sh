@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite: unit, integration (real sshd) and e2e (real local machines, engine, HAProxy).
+# Installs what it needs first. Prints one closing line: "N passed, N failed, N skipped".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh test
+mkdir -p .longshore
+report=.longshore/test-report.json
+rc=0
+npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || rc=$?
+if [ -f "$report" ]; then
+  node -e '
+    const r = require(process.argv[1]);
+    const skipped = (r.numPendingTests || 0) + (r.numTodoTests || 0);
+    console.log(`vitest: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+    if (r.numTotalTests === 0) { console.error("no test ran"); process.exit(1); }
+  ' "$PWD/$report" || rc=1
+fi
+exit $rc
