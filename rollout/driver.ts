@@ -1,0 +1,68 @@
+/**
+ * The one interface through which rollouts talk to infrastructure. The local driver (nspawn
+ * machines + HAProxy) and the aws driver (Pulumi Automation API over stacks/web) implement it;
+ * unit tests use a scripted fake. The rollout engine never knows which one it drives.
+ */
+
+/** The two slots of a blue/green environment. */
+export type SlotName = "blue" | "green";
+
+/** The other slot. */
+export function otherSlot(slot: SlotName): SlotName {
+  return slot === "blue" ? "green" : "blue";
+}
+
+/** One host serving a slot. */
+export interface HostStatus {
+  name: string;
+  address: string;
+  /** The image the host runs (as deployed, not as desired). */
+  image: string;
+}
+
+/** What a slot currently has. */
+export interface SlotStatus {
+  image: string | null;
+  hosts: HostStatus[];
+}
+
+/** What the driver sees right now. */
+export interface EnvironmentStatus {
+  live: SlotName | null;
+  slots: Record<SlotName, SlotStatus>;
+  /** Where users reach the app (load balancer URL), when there is one. */
+  url: string | null;
+}
+
+/** One health probe of one host. */
+export interface ProbeResult {
+  host: string;
+  ok: boolean;
+  /** HTTP status, or null when no response came (refused, timeout). */
+  status: number | null;
+  /** The start of the response body or the transport error, for reports. */
+  detail: string;
+}
+
+/** Progress lines from a driver (per host, per phase); never carries secrets. */
+export type ProgressFn = (message: string) => void;
+
+/** What a rollout needs from the infrastructure. */
+export interface SlotDriver {
+  /** The current state of both slots and the live slot. */
+  status(): Promise<EnvironmentStatus>;
+  /**
+   * Gives `slot` fresh hosts running `image` (never patches existing ones). Replaces whatever the
+   * slot had. On failure the driver removes the hosts it created.
+   */
+  prepareSlot(slot: SlotName, image: string, size: number, progress: ProgressFn): Promise<HostStatus[]>;
+  /** Probes the health endpoint of every host of `slot` once, directly (not through the balancer). */
+  probe(slot: SlotName): Promise<ProbeResult[]>;
+  /**
+   * Sends new traffic to `slot`; connections to the other slot finish (drain) within `drainMs`.
+   * Must not drop a request.
+   */
+  switchTraffic(slot: SlotName, drainMs: number): Promise<void>;
+  /** Removes the hosts of `slot` (it must not be live). */
+  retireSlot(slot: SlotName, progress: ProgressFn): Promise<void>;
+}

@@ -1,0 +1,307 @@
+/**
+ * The rollout engine: prepare the idle slot -> health gate -> switch -> soak -> retire, or put
+ * traffic back. It only orchestrates: every effect goes through the {@link SlotDriver}, time through
+ * an injected clock, so unit tests drive it with a fake in microseconds and the same code runs the
+ * local driver and AWS.
+ */
+import { RolloutError } from "../core/errors";
+import { otherSlot, type ProbeResult, type SlotDriver, type SlotName } from "./driver";
+
+/** Time, injected so tests do not sleep. */
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+/** The real clock. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+/** How a rollout behaves; every field has a documented default in {@link DEFAULT_ROLLOUT_POLICY}. */
+export interface RolloutPolicy {
+  /** How long the new slot may take to become healthy before the rollout gives up. */
+  healthDeadlineMs: number;
+  /** Consecutive all-healthy probe rounds needed to pass the gate (1 = first success). */
+  healthyRounds: number;
+  /** Time between probe rounds (gate and soak). */
+  probeIntervalMs: number;
+  /** How long in-flight requests to the old slot get to finish after the switch. */
+  drainMs: number;
+  /** How long the new slot must stay healthy, under traffic, before the old one is retired. */
+  soakMs: number;
+  /** Consecutive failed soak rounds (any host) that trigger the automatic rollback. */
+  soakFailureRounds: number;
+  /** Keep the old slot's hosts after success, for an instant `rollback` (until the next rollout). */
+  keepPrevious: boolean;
+}
+
+/** Safe defaults: a short gate, a 30 s soak, old hosts kept for instant rollback. */
+export const DEFAULT_ROLLOUT_POLICY: RolloutPolicy = {
+  healthDeadlineMs: 120_000,
+  healthyRounds: 2,
+  probeIntervalMs: 1_000,
+  drainMs: 5_000,
+  soakMs: 30_000,
+  soakFailureRounds: 2,
+  keepPrevious: true,
+};
+
+/** The phases, in order. */
+export type PhaseName = "prepare" | "health-gate" | "switch" | "soak" | "retire" | "rollback";
+
+/** What happened, for the CLI, `--json` and the audit log. */
+export interface RolloutReport {
+  outcome: "succeeded" | "failed" | "rolled-back";
+  fromSlot: SlotName | null;
+  toSlot: SlotName;
+  fromImage: string | null;
+  toImage: string;
+  /** Duration of each phase that ran, in order. */
+  phases: Array<{ name: PhaseName; ms: number }>;
+  /** Why it failed or rolled back. */
+  reason?: string;
+  /** The probes that failed, when health decided the outcome. */
+  failedProbes?: ProbeResult[];
+  /** Problems that did not change the outcome (e.g. retiring old hosts failed). */
+  warnings: string[];
+}
+
+/** Progress events for the CLI. */
+export type RolloutEvent =
+  | { type: "phase-start"; phase: PhaseName }
+  | { type: "phase-done"; phase: PhaseName; ms: number; ok: boolean }
+  | { type: "message"; message: string };
+
+/** What a rollout needs. */
+export interface RolloutInput {
+  driver: SlotDriver;
+  image: string;
+  /** Hosts in the new slot; default: as many as the live slot has, at least 1. */
+  size?: number;
+  policy?: Partial<RolloutPolicy>;
+  clock?: Clock;
+  onEvent?: (e: RolloutEvent) => void;
+}
+
+/** Describes failed probes in one line each: `web-2: status 500: "database down"`. */
+export function describeProbes(probes: readonly ProbeResult[]): string {
+  return probes
+    .filter((p) => !p.ok)
+    .map((p) => `${p.host}: ${p.status === null ? "no response" : `status ${p.status}`}: ${JSON.stringify(p.detail.slice(0, 200))}`)
+    .join("; ");
+}
+
+/**
+ * Runs a rollout. Never throws for a failed rollout: the report says what happened and where
+ * traffic is. Throws only when the driver fails in a way that leaves traffic unknown (then the
+ * error says so).
+ */
+export async function rollout(input: RolloutInput): Promise<RolloutReport> {
+  const policy = { ...DEFAULT_ROLLOUT_POLICY, ...input.policy };
+  const clock = input.clock ?? systemClock;
+  const emit = input.onEvent ?? (() => {});
+  const { driver } = input;
+
+  const before = await driver.status();
+  const from = before.live;
+  const to: SlotName = from === null ? "blue" : otherSlot(from);
+  const size = input.size ?? Math.max(1, from ? before.slots[from].hosts.length : 1);
+  const report: RolloutReport = {
+    outcome: "succeeded",
+    fromSlot: from,
+    toSlot: to,
+    fromImage: from ? before.slots[from].image : null,
+    toImage: input.image,
+    phases: [],
+    warnings: [],
+  };
+
+  const phase = async <T>(name: PhaseName, body: () => Promise<T>): Promise<T> => {
+    emit({ type: "phase-start", phase: name });
+    const start = clock.now();
+    let ok = false;
+    try {
+      const result = await body();
+      ok = true;
+      return result;
+    } finally {
+      const ms = clock.now() - start;
+      report.phases.push({ name, ms });
+      emit({ type: "phase-done", phase: name, ms, ok });
+    }
+  };
+  const fail = (outcome: "failed" | "rolled-back", reason: string, probes?: ProbeResult[]): RolloutReport => {
+    report.outcome = outcome;
+    report.reason = reason;
+    if (probes) report.failedProbes = probes.filter((p) => !p.ok);
+    return report;
+  };
+  const say = (message: string) => emit({ type: "message", message });
+  // Removing the new hosts after a failure is cleanup: its own failure must not hide the first one.
+  const discardNew = async () => {
+    try {
+      await driver.retireSlot(to, say);
+    } catch (e) {
+      report.warnings.push(`could not remove the new ${to} hosts: ${(e as Error).message}`);
+    }
+  };
+
+  // 1. Fresh hosts in the idle slot. Whatever it held (the previous version kept for rollback) goes.
+  try {
+    await phase("prepare", () => driver.prepareSlot(to, input.image, size, say));
+  } catch (e) {
+    return fail("failed", `preparing the ${to} slot failed: ${(e as Error).message}`);
+  }
+
+  // 2. Health gate: every new host healthy for `healthyRounds` rounds in a row, before any traffic.
+  const gate = await phase("health-gate", () => waitHealthy(driver, to, policy, clock));
+  if (!gate.ok) {
+    await discardNew();
+    return fail(
+      "failed",
+      `the ${to} slot did not become healthy within ${policy.healthDeadlineMs} ms: ${describeProbes(gate.last)}`,
+      gate.last,
+    );
+  }
+
+  // 3. Switch: new traffic to the new slot; the old slot drains.
+  try {
+    await phase("switch", () => driver.switchTraffic(to, policy.drainMs));
+  } catch (e) {
+    const back = await putTrafficBack(driver, from, policy.drainMs);
+    await discardNew();
+    if (!back.ok) throw trafficUnknown(e as Error, back.error);
+    return fail("failed", `switching traffic to ${to} failed: ${(e as Error).message}`);
+  }
+
+  // 4. Soak: the new slot serves real traffic while we watch it. Any sustained failure => back.
+  const soak = await phase("soak", () => watchSoak(driver, to, policy, clock));
+  if (!soak.ok) {
+    const back = await phase("rollback", () => putTrafficBack(driver, from, policy.drainMs));
+    if (!back.ok) throw trafficUnknown(new Error(describeProbes(soak.last)), back.error);
+    await discardNew();
+    return fail("rolled-back", `the ${to} slot failed during the soak: ${describeProbes(soak.last)}`, soak.last);
+  }
+
+  // 5. Retire the old slot, unless it is kept for an instant rollback.
+  if (from !== null && !policy.keepPrevious) {
+    try {
+      await phase("retire", () => driver.retireSlot(from, say));
+    } catch (e) {
+      report.warnings.push(`retiring the old ${from} hosts failed (traffic is on ${to}): ${(e as Error).message}`);
+    }
+  }
+  return report;
+}
+
+/** Result of waiting on health. */
+interface HealthWatch {
+  ok: boolean;
+  last: ProbeResult[];
+}
+
+async function waitHealthy(driver: SlotDriver, slot: SlotName, policy: RolloutPolicy, clock: Clock): Promise<HealthWatch> {
+  const deadline = clock.now() + policy.healthDeadlineMs;
+  let streak = 0;
+  let last: ProbeResult[] = [];
+  for (;;) {
+    last = await driver.probe(slot);
+    streak = last.length > 0 && last.every((p) => p.ok) ? streak + 1 : 0;
+    if (streak >= policy.healthyRounds) return { ok: true, last };
+    if (clock.now() + policy.probeIntervalMs > deadline) return { ok: false, last };
+    await clock.sleep(policy.probeIntervalMs);
+  }
+}
+
+async function watchSoak(driver: SlotDriver, slot: SlotName, policy: RolloutPolicy, clock: Clock): Promise<HealthWatch> {
+  const end = clock.now() + policy.soakMs;
+  let failing = 0;
+  let last: ProbeResult[] = [];
+  // Probe at the start, every interval, and once more at the very end of the soak.
+  for (;;) {
+    last = await driver.probe(slot);
+    failing = last.length > 0 && last.every((p) => p.ok) ? 0 : failing + 1;
+    if (failing >= policy.soakFailureRounds) return { ok: false, last };
+    if (clock.now() >= end) return { ok: true, last };
+    await clock.sleep(Math.min(policy.probeIntervalMs, end - clock.now()));
+  }
+}
+
+async function putTrafficBack(
+  driver: SlotDriver,
+  from: SlotName | null,
+  drainMs: number,
+): Promise<{ ok: true } | { ok: false; error: Error }> {
+  // With no previous slot there is nothing to go back to: the first rollout simply did not happen.
+  if (from === null) return { ok: true };
+  try {
+    await driver.switchTraffic(from, drainMs);
+    return { ok: true };
+  } catch (e) {
+    return { ok: false, error: e as Error };
+  }
+}
+
+function trafficUnknown(first: Error, second: Error): RolloutError {
+  return new RolloutError(
+    `the rollout failed (${first.message}) and putting traffic back also failed (${second.message}): check the load balancer now`,
+    { suggestion: "Run `longshore status` to see where traffic goes, then `longshore rollback`." },
+  );
+}
+
+/** What a rollback needs. */
+export interface RollbackInput {
+  driver: SlotDriver;
+  policy?: Partial<RolloutPolicy>;
+  clock?: Clock;
+  onEvent?: (e: RolloutEvent) => void;
+}
+
+/**
+ * Instant rollback: traffic goes back to the previous slot when its hosts still exist and pass the
+ * health gate. The current slot is kept (it becomes the idle one), so a rollback can be undone.
+ */
+export async function rollback(input: RollbackInput): Promise<RolloutReport> {
+  const policy = { ...DEFAULT_ROLLOUT_POLICY, ...input.policy };
+  const clock = input.clock ?? systemClock;
+  const emit = input.onEvent ?? (() => {});
+  const status = await input.driver.status();
+  if (status.live === null) throw new RolloutError("nothing is live: there is nothing to roll back from");
+  const to = otherSlot(status.live);
+  if (status.slots[to].hosts.length === 0 || status.slots[to].image === null) {
+    throw new RolloutError(`the previous slot (${to}) has no hosts: an instant rollback is not possible`, {
+      suggestion: `Roll out the previous image again instead: longshore rollout <image>.`,
+    });
+  }
+  const report: RolloutReport = {
+    outcome: "succeeded",
+    fromSlot: status.live,
+    toSlot: to,
+    fromImage: status.slots[status.live].image,
+    toImage: status.slots[to].image,
+    phases: [],
+    warnings: [],
+  };
+  const timed = async <T>(name: PhaseName, body: () => Promise<T>): Promise<T> => {
+    emit({ type: "phase-start", phase: name });
+    const start = clock.now();
+    try {
+      return await body();
+    } finally {
+      const ms = clock.now() - start;
+      report.phases.push({ name, ms });
+      emit({ type: "phase-done", phase: name, ms, ok: true });
+    }
+  };
+  const gate = await timed("health-gate", () => waitHealthy(input.driver, to, policy, clock));
+  if (!gate.ok) {
+    report.outcome = "failed";
+    report.reason = `the previous slot (${to}) is not healthy, traffic stays on ${status.live}: ${describeProbes(gate.last)}`;
+    report.failedProbes = gate.last.filter((p) => !p.ok);
+    return report;
+  }
+  await timed("switch", () => input.driver.switchTraffic(to, policy.drainMs));
+  return report;
+}

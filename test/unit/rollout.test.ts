@@ -1,0 +1,211 @@
+// Unit: the rollout engine's decisions against a scripted driver. Does not prove that a real load
+// balancer drops no request (the e2e rollout test does).
+import { describe, expect, it } from "vitest";
+import { rollout, rollback, type Clock } from "../../rollout/rollout";
+import type { EnvironmentStatus, HostStatus, ProbeResult, SlotDriver, SlotName } from "../../rollout/driver";
+
+/** A clock that only moves when the engine sleeps (plus a fixed cost per probe). */
+function fakeClock(): Clock & { t: number } {
+  const c = {
+    t: 0,
+    now: () => c.t,
+    sleep: async (ms: number) => {
+      c.t += ms;
+    },
+  };
+  return c;
+}
+
+type ProbeScript = (slot: SlotName, round: number) => ProbeResult[];
+
+/** A driver that records every call and answers probes from a script. */
+function fakeDriver(init: { live: SlotName | null; blue?: string | null; green?: string | null; size?: number }, script: ProbeScript) {
+  const calls: string[] = [];
+  const rounds: Record<SlotName, number> = { blue: 0, green: 0 };
+  const hosts = (slot: SlotName, image: string | null, n: number): HostStatus[] =>
+    image === null ? [] : Array.from({ length: n }, (_, i) => ({ name: `${slot}-${i + 1}`, address: `10.0.0.${i}`, image }));
+  const state: EnvironmentStatus = {
+    live: init.live,
+    url: "http://127.0.0.1:8080/",
+    slots: {
+      blue: { image: init.blue ?? null, hosts: hosts("blue", init.blue ?? null, init.size ?? 2) },
+      green: { image: init.green ?? null, hosts: hosts("green", init.green ?? null, init.size ?? 2) },
+    },
+  };
+  const failOn = new Set<string>();
+  const driver: SlotDriver = {
+    async status() {
+      return structuredClone(state);
+    },
+    async prepareSlot(slot, image, size) {
+      calls.push(`prepare ${slot} ${image} x${size}`);
+      if (failOn.has("prepare")) throw new Error("no capacity");
+      state.slots[slot] = { image, hosts: hosts(slot, image, size) };
+      return state.slots[slot].hosts;
+    },
+    async probe(slot) {
+      calls.push(`probe ${slot}`);
+      return script(slot, rounds[slot]++);
+    },
+    async switchTraffic(slot, drainMs) {
+      calls.push(`switch ${slot} drain=${drainMs}`);
+      if (failOn.has(`switch ${slot}`)) throw new Error(`lb refused ${slot}`);
+      state.live = slot;
+    },
+    async retireSlot(slot) {
+      calls.push(`retire ${slot}`);
+      state.slots[slot] = { image: null, hosts: [] };
+    },
+  };
+  return { driver, calls, state, failOn };
+}
+
+const healthy = (slot: SlotName): ProbeResult[] => [
+  { host: `${slot}-1`, ok: true, status: 200, detail: "ok" },
+  { host: `${slot}-2`, ok: true, status: 200, detail: "ok" },
+];
+const broken = (slot: SlotName): ProbeResult[] => [
+  { host: `${slot}-1`, ok: false, status: 500, detail: "unhealthy: broken build" },
+  { host: `${slot}-2`, ok: true, status: 200, detail: "ok" },
+];
+const policy = { healthDeadlineMs: 5_000, healthyRounds: 2, probeIntervalMs: 1_000, drainMs: 2_000, soakMs: 3_000, soakFailureRounds: 2 };
+
+describe("rollout", () => {
+  it("v1 -> v2: prepares the idle slot, gates, switches, soaks, keeps the old slot by default", async () => {
+    const { driver, calls, state } = fakeDriver({ live: "blue", blue: "app:v1" }, (s) => healthy(s));
+    const report = await rollout({ driver, image: "app:v2", policy, clock: fakeClock() });
+    expect(report.outcome).toBe("succeeded");
+    expect(calls).toEqual([
+      "prepare green app:v2 x2",
+      "probe green",
+      "probe green",
+      "switch green drain=2000",
+      "probe green",
+      "probe green",
+      "probe green",
+      "probe green",
+    ]);
+    expect(report.phases.map((p) => p.name)).toEqual(["prepare", "health-gate", "switch", "soak"]);
+    expect(report.phases.find((p) => p.name === "soak")?.ms).toBe(3_000);
+    expect(state.live).toBe("green");
+    expect(state.slots.blue.image).toBe("app:v1");
+    expect({ from: report.fromImage, to: report.toImage, fromSlot: report.fromSlot, toSlot: report.toSlot }).toEqual({
+      from: "app:v1",
+      to: "app:v2",
+      fromSlot: "blue",
+      toSlot: "green",
+    });
+  });
+
+  it("retires the old slot when keepPrevious is false", async () => {
+    const { driver, calls, state } = fakeDriver({ live: "blue", blue: "app:v1" }, (s) => healthy(s));
+    const report = await rollout({ driver, image: "app:v2", policy: { ...policy, keepPrevious: false }, clock: fakeClock() });
+    expect(report.outcome).toBe("succeeded");
+    expect(calls.at(-1)).toBe("retire blue");
+    expect(state.slots.blue.hosts).toEqual([]);
+    expect(report.phases.map((p) => p.name)).toEqual(["prepare", "health-gate", "switch", "soak", "retire"]);
+  });
+
+  it("a broken image never receives traffic, its hosts are removed and the report names the probe", async () => {
+    const { driver, calls, state } = fakeDriver({ live: "blue", blue: "app:v1" }, (s) => (s === "green" ? broken(s) : healthy(s)));
+    const report = await rollout({ driver, image: "app:broken", policy, clock: fakeClock() });
+    expect(report.outcome).toBe("failed");
+    expect(calls.some((c) => c.startsWith("switch"))).toBe(false);
+    expect(calls.at(-1)).toBe("retire green");
+    expect(state.live).toBe("blue");
+    expect(report.reason).toBe(
+      'the green slot did not become healthy within 5000 ms: green-1: status 500: "unhealthy: broken build"',
+    );
+    expect(report.failedProbes).toEqual([{ host: "green-1", ok: false, status: 500, detail: "unhealthy: broken build" }]);
+  });
+
+  it("needs consecutive healthy rounds: a flapping host fails the gate", async () => {
+    const { driver, state } = fakeDriver({ live: "blue", blue: "app:v1" }, (s, r) => (s === "green" && r % 2 === 1 ? broken(s) : healthy(s)));
+    const report = await rollout({ driver, image: "app:v2", policy, clock: fakeClock() });
+    expect(report.outcome).toBe("failed");
+    expect(state.live).toBe("blue");
+  });
+
+  it("a host failing during the soak puts traffic back on the old slot automatically", async () => {
+    // green healthy for the gate (2 rounds) and the first soak round, then one host dies.
+    const { driver, calls, state } = fakeDriver({ live: "blue", blue: "app:v1" }, (s, r) =>
+      s === "green" && r >= 3 ? [{ host: "green-2", ok: false, status: null, detail: "connect ECONNREFUSED" }] : healthy(s),
+    );
+    const report = await rollout({ driver, image: "app:v2", policy, clock: fakeClock() });
+    expect(report.outcome).toBe("rolled-back");
+    expect(state.live).toBe("blue");
+    expect(calls.filter((c) => c.startsWith("switch"))).toEqual(["switch green drain=2000", "switch blue drain=2000"]);
+    expect(calls.at(-1)).toBe("retire green");
+    expect(report.reason).toBe('the green slot failed during the soak: green-2: no response: "connect ECONNREFUSED"');
+    expect(report.phases.map((p) => p.name)).toEqual(["prepare", "health-gate", "switch", "soak", "rollback"]);
+  });
+
+  it("one failed soak round below the threshold does not roll back", async () => {
+    const { driver, state } = fakeDriver({ live: "blue", blue: "app:v1" }, (s, r) => (s === "green" && r === 3 ? broken(s) : healthy(s)));
+    const report = await rollout({ driver, image: "app:v2", policy, clock: fakeClock() });
+    expect(report.outcome).toBe("succeeded");
+    expect(state.live).toBe("green");
+  });
+
+  it("a failed prepare touches no traffic", async () => {
+    const { driver, calls, failOn, state } = fakeDriver({ live: "blue", blue: "app:v1" }, (s) => healthy(s));
+    failOn.add("prepare");
+    const report = await rollout({ driver, image: "app:v2", policy, clock: fakeClock() });
+    expect(report).toMatchObject({ outcome: "failed", reason: "preparing the green slot failed: no capacity" });
+    expect(calls).toEqual(["prepare green app:v2 x2"]);
+    expect(state.live).toBe("blue");
+  });
+
+  it("a failed switch goes back to the old slot and removes the new hosts", async () => {
+    const { driver, calls, failOn, state } = fakeDriver({ live: "blue", blue: "app:v1" }, (s) => healthy(s));
+    failOn.add("switch green");
+    const report = await rollout({ driver, image: "app:v2", policy, clock: fakeClock() });
+    expect(report.outcome).toBe("failed");
+    expect(calls.slice(-2)).toEqual(["switch blue drain=2000", "retire green"]);
+    expect(state.live).toBe("blue");
+  });
+
+  it("throws when traffic cannot be put back, saying so", async () => {
+    const { driver, failOn } = fakeDriver({ live: "blue", blue: "app:v1" }, (s) => healthy(s));
+    failOn.add("switch green");
+    failOn.add("switch blue");
+    await expect(rollout({ driver, image: "app:v2", policy, clock: fakeClock() })).rejects.toThrow(
+      "the rollout failed (lb refused green) and putting traffic back also failed (lb refused blue): check the load balancer now",
+    );
+  });
+
+  it("the first rollout of an empty environment goes to blue with the requested size", async () => {
+    const { driver, calls, state } = fakeDriver({ live: null }, (s) => healthy(s));
+    const report = await rollout({ driver, image: "app:v1", size: 2, policy, clock: fakeClock() });
+    expect(report.outcome).toBe("succeeded");
+    expect(calls[0]).toBe("prepare blue app:v1 x2");
+    expect(state.live).toBe("blue");
+    expect(report.fromSlot).toBeNull();
+  });
+});
+
+describe("rollback", () => {
+  it("switches back to the kept slot after its health gate", async () => {
+    const { driver, calls, state } = fakeDriver({ live: "green", blue: "app:v1", green: "app:v2" }, (s) => healthy(s));
+    const report = await rollback({ driver, policy, clock: fakeClock() });
+    expect(report.outcome).toBe("succeeded");
+    expect(calls).toEqual(["probe blue", "probe blue", "switch blue drain=2000"]);
+    expect(state.live).toBe("blue");
+    expect({ from: report.fromImage, to: report.toImage }).toEqual({ from: "app:v2", to: "app:v1" });
+  });
+
+  it("refuses when the previous slot has no hosts", async () => {
+    const { driver } = fakeDriver({ live: "green", green: "app:v2" }, (s) => healthy(s));
+    await expect(rollback({ driver, policy, clock: fakeClock() })).rejects.toThrow(
+      "the previous slot (blue) has no hosts: an instant rollback is not possible",
+    );
+  });
+
+  it("keeps traffic where it is when the previous slot is unhealthy", async () => {
+    const { driver, calls, state } = fakeDriver({ live: "green", blue: "app:v1", green: "app:v2" }, (s) => (s === "blue" ? broken(s) : healthy(s)));
+    const report = await rollback({ driver, policy, clock: fakeClock() });
+    expect(report.outcome).toBe("failed");
+    expect(calls.some((c) => c.startsWith("switch"))).toBe(false);
+    expect(state.live).toBe("green");
+  });
+});
