@@ -1,0 +1,156 @@
+/**
+ * The local rollout driver: slots are sets of local machines, traffic is HAProxy. It composes three
+ * narrower parts (a machine fleet, a provisioner, a balancer), each injected, so the slot
+ * bookkeeping here is tested with fakes and the e2e test runs it on real machines.
+ */
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+import type { EnvironmentStatus, HostStatus, ProbeResult, ProgressFn, SlotDriver, SlotName } from "../rollout/driver";
+import { probeHttp } from "../rollout/http-probe";
+
+/** A machine of the fleet, as the driver needs it. */
+export interface FleetHost {
+  name: string;
+  address: string;
+}
+
+/** Creates and removes machines. */
+export interface LocalFleet {
+  /** Creates machines with these names, all ready for SSH; removes any it created if one fails. */
+  create(names: string[], progress: ProgressFn): Promise<FleetHost[]>;
+  /** Removes machines (missing ones are fine). */
+  destroy(names: string[], progress: ProgressFn): Promise<void>;
+}
+
+/** Puts an image on fresh hosts: engine, image, container, health on each host. */
+export type ProvisionFn = (hosts: FleetHost[], image: string, slot: SlotName, progress: ProgressFn) => Promise<void>;
+
+/** The load balancer's view: which servers each slot has and which slot is live. */
+export interface LocalBalancer {
+  /** Sets the servers of a slot. New servers take no traffic until {@link activate}. */
+  setSlotServers(slot: SlotName, servers: FleetHost[]): Promise<void>;
+  /** New requests go to `slot`; requests in flight to the other slot finish within `drainMs`. */
+  activate(slot: SlotName, drainMs: number): Promise<void>;
+}
+
+/** What the driver remembers between commands, in the environment's state directory. */
+export interface SlotState {
+  generation: number;
+  live: SlotName | null;
+  slots: Record<SlotName, { image: string | null; hosts: FleetHost[] }>;
+}
+
+/** An environment with nothing in it. */
+export function emptySlotState(): SlotState {
+  return { generation: 0, live: null, slots: { blue: { image: null, hosts: [] }, green: { image: null, hosts: [] } } };
+}
+
+/** Machine names: environment, slot and generation, so a new version never reuses a name. */
+export function machineNames(env: string, slot: SlotName, generation: number, size: number): string[] {
+  return Array.from({ length: size }, (_, i) => `${env}-${slot}-g${generation}-${i + 1}`);
+}
+
+/** Options for {@link LocalSlotDriver}. */
+export interface LocalSlotDriverOptions {
+  env: string;
+  /** Where slots.json lives (the environment's state directory). */
+  stateDir: string;
+  appPort: number;
+  healthPath: string;
+  /** The URL users reach (HAProxy's frontend). */
+  url: string;
+  fleet: LocalFleet;
+  provision: ProvisionFn;
+  balancer: LocalBalancer;
+  probeTimeoutMs?: number;
+}
+
+/** Slots on local machines. */
+export class LocalSlotDriver implements SlotDriver {
+  private readonly file: string;
+
+  constructor(private readonly o: LocalSlotDriverOptions) {
+    this.file = path.join(o.stateDir, "slots.json");
+  }
+
+  /** The persisted slot state (empty when the environment has none yet). */
+  async load(): Promise<SlotState> {
+    try {
+      return JSON.parse(await fs.readFile(this.file, "utf8")) as SlotState;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return emptySlotState();
+      throw e;
+    }
+  }
+
+  private async save(state: SlotState): Promise<void> {
+    await fs.mkdir(this.o.stateDir, { recursive: true });
+    const tmp = `${this.file}.tmp-${process.pid}`;
+    await fs.writeFile(tmp, JSON.stringify(state, null, 2) + "\n");
+    await fs.rename(tmp, this.file);
+  }
+
+  async status(): Promise<EnvironmentStatus> {
+    const s = await this.load();
+    const view = (slot: SlotName) => ({
+      image: s.slots[slot].image,
+      hosts: s.slots[slot].hosts.map((h): HostStatus => ({ ...h, image: s.slots[slot].image ?? "" })),
+    });
+    return { live: s.live, url: this.o.url, slots: { blue: view("blue"), green: view("green") } };
+  }
+
+  async prepareSlot(slot: SlotName, image: string, size: number, progress: ProgressFn): Promise<HostStatus[]> {
+    const state = await this.load();
+    if (state.live === slot) throw new Error(`refusing to replace the live slot (${slot})`);
+    // Whatever the slot held (the previous version kept for rollback) goes first.
+    await this.clearSlot(state, slot, progress);
+    state.generation += 1;
+    await this.save(state);
+    const names = machineNames(this.o.env, slot, state.generation, size);
+    const hosts = await this.o.fleet.create(names, progress);
+    try {
+      await this.o.provision(hosts, image, slot, progress);
+      // Record the hosts before the balancer knows them, so a crash here still lets `down` find them.
+      state.slots[slot] = { image, hosts };
+      await this.save(state);
+      await this.o.balancer.setSlotServers(slot, hosts);
+    } catch (e) {
+      await this.o.balancer.setSlotServers(slot, []).catch(() => {});
+      await this.o.fleet.destroy(names, progress);
+      state.slots[slot] = { image: null, hosts: [] };
+      await this.save(state);
+      throw e;
+    }
+    return hosts.map((h) => ({ ...h, image }));
+  }
+
+  async probe(slot: SlotName): Promise<ProbeResult[]> {
+    const { hosts } = (await this.load()).slots[slot];
+    return Promise.all(
+      hosts.map((h) => probeHttp(h.name, `http://${h.address}:${this.o.appPort}${this.o.healthPath}`, { timeoutMs: this.o.probeTimeoutMs ?? 2_000 })),
+    );
+  }
+
+  async switchTraffic(slot: SlotName, drainMs: number): Promise<void> {
+    const state = await this.load();
+    if (state.slots[slot].hosts.length === 0) throw new Error(`the ${slot} slot has no hosts to send traffic to`);
+    await this.o.balancer.activate(slot, drainMs);
+    state.live = slot;
+    await this.save(state);
+  }
+
+  async retireSlot(slot: SlotName, progress: ProgressFn): Promise<void> {
+    const state = await this.load();
+    if (state.live === slot) throw new Error(`refusing to retire the live slot (${slot})`);
+    await this.clearSlot(state, slot, progress);
+  }
+
+  private async clearSlot(state: SlotState, slot: SlotName, progress: ProgressFn): Promise<void> {
+    const names = state.slots[slot].hosts.map((h) => h.name);
+    if (names.length === 0) return;
+    await this.o.balancer.setSlotServers(slot, []);
+    await this.o.fleet.destroy(names, progress);
+    state.slots[slot] = { image: null, hosts: [] };
+    await this.save(state);
+  }
+}
