@@ -118,6 +118,42 @@ export function zodPathIssues(issues: readonly z.core.$ZodIssue[], prefix: reado
   return out;
 }
 
+/**
+ * Sorts issues into the order their places appear in `data` (object keys in insertion order, which
+ * is file order for parsed YAML/JSON; array items by index), so a user reads them top to bottom.
+ * An issue about a whole object comes before issues inside it. Stable for equal positions.
+ */
+export function sortByDocumentOrder(issues: readonly PathIssue[], data: unknown): PathIssue[] {
+  const position = (path: readonly PropertyKey[]): number[] => {
+    const out: number[] = [];
+    let cur: unknown = data;
+    for (const seg of path) {
+      if (Array.isArray(cur) && typeof seg === "number") {
+        out.push(seg);
+        cur = cur[seg];
+      } else if (typeof cur === "object" && cur !== null) {
+        const keys = Object.keys(cur);
+        const i = keys.indexOf(String(seg));
+        // A key that is absent (e.g. "is required") sorts after the present ones.
+        out.push(i === -1 ? keys.length : i);
+        cur = i === -1 ? undefined : (cur as Record<string, unknown>)[String(seg)];
+      } else {
+        out.push(0);
+        cur = undefined;
+      }
+    }
+    return out;
+  };
+  const keyed = issues.map((issue, index) => ({ issue, index, pos: position(issue.path) }));
+  keyed.sort((a, b) => {
+    for (let i = 0; i < Math.min(a.pos.length, b.pos.length); i++) {
+      if (a.pos[i] !== b.pos[i]) return a.pos[i]! - b.pos[i]!;
+    }
+    return a.pos.length - b.pos.length || a.index - b.index;
+  });
+  return keyed.map((k) => k.issue);
+}
+
 /** Formats path issues as config issues, prefixing the file name when known. */
 export function formatIssues(issues: readonly PathIssue[], file?: string): ConfigIssue[] {
   return issues.map((i) => configIssue(i.path, i.message, file));
