@@ -1,0 +1,186 @@
+// Facts parsers on fixture text, and the facts script run by this machine's own /bin/sh: does NOT prove it over SSH or on other distributions.
+import { describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
+import { readFileSync, statfsSync } from "node:fs";
+import * as os from "node:os";
+import { CommandFailedError } from "../../core/errors";
+import {
+  FACTS_SCRIPT,
+  FactsError,
+  gatherFacts,
+  parseArch,
+  parseCgroupVersion,
+  parseDfAvail,
+  parseEngine,
+  parseFacts,
+  parseInit,
+  parseMeminfo,
+  parseOsRelease,
+  splitSections,
+} from "../../provisioner/facts";
+import { FakeTransport } from "../helpers/fake-transport";
+
+const DEBIAN = `PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
+NAME="Debian GNU/Linux"
+VERSION_ID="12"
+VERSION="12 (bookworm)"
+VERSION_CODENAME=bookworm
+ID=debian
+HOME_URL="https://www.debian.org/"
+`;
+const UBUNTU = `NAME="Ubuntu"
+VERSION="22.04.4 LTS (Jammy Jellyfish)"
+ID=ubuntu
+ID_LIKE=debian
+PRETTY_NAME='Ubuntu 22.04.4 LTS'
+VERSION_ID="22.04"
+`;
+const ARCH_LINUX = `NAME="Arch Linux"
+PRETTY_NAME="Arch \\"rolling\\" Linux"
+ID=arch
+BUILD_ID=rolling
+`;
+const MEMINFO = `MemTotal:       24684084 kB
+MemAvailable:   24207884 kB
+`;
+
+function output(sections: Record<string, string>): string {
+  return Object.entries(sections)
+    .map(([k, v]) => `\n@@longshore-facts:${k}@@\n${v}`)
+    .join("");
+}
+
+const FULL = output({
+  "os-release": DEBIAN,
+  "uname-m": "x86_64\n",
+  "uname-r": "6.1.0-18-amd64\n",
+  cgroup: "cgroup2fs\n",
+  init: "systemd\n",
+  df: "       Avail\n84649213952\n",
+  meminfo: MEMINFO,
+  docker: "cli\n24.0.7\n",
+  end: "",
+});
+
+describe("facts parsers", () => {
+  it.each([
+    [DEBIAN, { id: "debian", versionId: "12", prettyName: "Debian GNU/Linux 12 (bookworm)" }],
+    [UBUNTU, { id: "ubuntu", versionId: "22.04", prettyName: "Ubuntu 22.04.4 LTS" }],
+    [ARCH_LINUX, { id: "arch", versionId: null, prettyName: 'Arch "rolling" Linux' }],
+    ["", { id: "linux", versionId: null, prettyName: "Linux" }],
+    ["# comment\n\nID=alpine\nVERSION_ID=3.19.1\n", { id: "alpine", versionId: "3.19.1", prettyName: "Linux" }],
+  ])("reads os-release %#", (text, expected) => {
+    expect(parseOsRelease(text)).toEqual(expected);
+  });
+
+  it.each([
+    ["x86_64\n", { arch: "amd64", machine: "x86_64" }],
+    ["aarch64\n", { arch: "arm64", machine: "aarch64" }],
+    ["arm64", { arch: "arm64", machine: "arm64" }],
+    ["armv7l\n", { arch: "unknown", machine: "armv7l" }],
+    ["riscv64\n", { arch: "unknown", machine: "riscv64" }],
+  ])("maps uname -m %j", (text, expected) => {
+    expect(parseArch(text)).toEqual(expected);
+  });
+
+  it("reads the cgroup version and the init system", () => {
+    expect([parseCgroupVersion("cgroup2fs\n"), parseCgroupVersion("tmpfs\n"), parseCgroupVersion("")]).toEqual(["v2", "v1", "v1"]);
+    expect(parseInit("systemd\n")).toEqual({ init: "systemd", initProcess: "systemd" });
+    expect(parseInit("process_api\n")).toEqual({ init: "other", initProcess: "process_api" });
+  });
+
+  it("reads free disk space from GNU and POSIX df", () => {
+    expect(parseDfAvail("       Avail\n84649213952\n")).toBe(84649213952);
+    expect(parseDfAvail("Filesystem     1024-blocks    Used Available Capacity Mounted on\n/dev/vda1        41152736 9123456  30000000      24% /\n")).toBe(30000000 * 1024);
+    expect(() => parseDfAvail("df: /: No such file\n")).toThrow(FactsError);
+  });
+
+  it("reads memory in bytes and refuses a meminfo without MemAvailable", () => {
+    expect(parseMeminfo(MEMINFO)).toEqual({ totalBytes: 24684084 * 1024, availableBytes: 24207884 * 1024 });
+    expect(() => parseMeminfo("MemTotal: 1 kB\n")).toThrow("cannot read MemAvailable from /proc/meminfo");
+  });
+
+  it("tells an absent engine from a stopped one", () => {
+    expect(parseEngine("absent\n")).toBeNull();
+    expect(parseEngine("cli\n")).toEqual({ name: "docker", version: null });
+    expect(parseEngine("cli\n24.0.7\n")).toEqual({ name: "docker", version: "24.0.7" });
+    expect(parseEngine("cli\n20.10.24+dfsg1\n")).toEqual({ name: "docker", version: "20.10.24+dfsg1" });
+  });
+
+  it("splits sections without mixing neighbours", () => {
+    const s = splitSections(output({ a: "one\n", b: "", c: "three\nlines\n", end: "" }));
+    expect([...s.entries()]).toEqual([
+      ["a", "one\n"],
+      ["b", ""],
+      ["c", "three\nlines\n"],
+      ["end", ""],
+    ]);
+  });
+
+  it("parses a whole facts output into exact values", () => {
+    expect(parseFacts(FULL, "web-1")).toEqual({
+      os: { id: "debian", versionId: "12", prettyName: "Debian GNU/Linux 12 (bookworm)" },
+      arch: "amd64",
+      machine: "x86_64",
+      kernel: "6.1.0-18-amd64",
+      cgroup: "v2",
+      init: "systemd",
+      initProcess: "systemd",
+      diskFreeBytes: 84649213952,
+      memory: { totalBytes: 25276502016, availableBytes: 24788873216 },
+      engine: { name: "docker", version: "24.0.7" },
+    });
+  });
+
+  it("names what is missing in a truncated or foreign output", () => {
+    expect(() => parseFacts(FULL.slice(0, FULL.indexOf("@@longshore-facts:end")), "web-1")).toThrow("web-1: facts output was cut short");
+    expect(() => parseFacts(output({ "os-release": "", "uname-m": "", end: "" }), "web-1")).toThrow(
+      "web-1: facts output has no uname-m section (is this a Linux host with coreutils?)",
+    );
+  });
+});
+
+describe("gatherFacts", () => {
+  it("makes exactly one exec and parses its output", async () => {
+    const t = new FakeTransport("web-1", { rules: [{ match: /^sh -c /, result: { stdout: FULL } }] });
+    const facts = await gatherFacts(t);
+    expect(facts.os.id).toBe("debian");
+    expect(t.calls.length).toBe(1);
+    expect(t.calls[0]).toMatchObject({ kind: "exec", options: { timeoutMs: 30000 } });
+  });
+
+  it("turns a failed script into a CommandFailedError", async () => {
+    const t = new FakeTransport("web-1", { rules: [{ match: /^sh -c /, result: { exitCode: 127, stderr: "sh: not found" } }] });
+    const err = await gatherFacts(t).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CommandFailedError);
+    expect((err as Error).message).toBe(
+      `web-1: facts.gather (facts): \`sh -c <facts script, ${FACTS_SCRIPT.length} bytes>\` exited 127\n    sh: not found`,
+    );
+  });
+
+  it("the real script, run by this machine's /bin/sh, yields this machine's facts", () => {
+    const r = spawnSync("/bin/sh", ["-c", FACTS_SCRIPT], { encoding: "utf8" });
+    expect(r.status).toBe(0);
+    const facts = parseFacts(r.stdout, "localhost");
+    const osRelease = readFileSync("/etc/os-release", "utf8");
+    const comm = readFileSync("/proc/1/comm", "utf8").trim();
+    const CGROUP2_SUPER_MAGIC = 0x63677270;
+    expect({
+      os: facts.os,
+      machine: facts.machine,
+      kernel: facts.kernel,
+      cgroup: facts.cgroup,
+      initProcess: facts.initProcess,
+      totalBytes: facts.memory.totalBytes,
+    }).toEqual({
+      os: parseOsRelease(osRelease),
+      machine: os.machine(),
+      kernel: os.release(),
+      cgroup: statfsSync("/sys/fs/cgroup").type === CGROUP2_SUPER_MAGIC ? "v2" : "v1",
+      initProcess: comm,
+      totalBytes: os.totalmem(),
+    });
+    expect(facts.diskFreeBytes).toBeGreaterThan(0);
+    expect(facts.memory.availableBytes).toBeGreaterThan(0);
+  });
+});
