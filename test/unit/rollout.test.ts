@@ -1,64 +1,9 @@
 // Unit: the rollout engine's decisions against a scripted driver. Does not prove that a real load
 // balancer drops no request (the e2e rollout test does).
 import { describe, expect, it } from "vitest";
-import { rollout, rollback, type Clock } from "../../rollout/rollout";
-import type { EnvironmentStatus, HostStatus, ProbeResult, SlotDriver, SlotName } from "../../rollout/driver";
-
-/** A clock that only moves when the engine sleeps (plus a fixed cost per probe). */
-function fakeClock(): Clock & { t: number } {
-  const c = {
-    t: 0,
-    now: () => c.t,
-    sleep: async (ms: number) => {
-      c.t += ms;
-    },
-  };
-  return c;
-}
-
-type ProbeScript = (slot: SlotName, round: number) => ProbeResult[];
-
-/** A driver that records every call and answers probes from a script. */
-function fakeDriver(init: { live: SlotName | null; blue?: string | null; green?: string | null; size?: number }, script: ProbeScript) {
-  const calls: string[] = [];
-  const rounds: Record<SlotName, number> = { blue: 0, green: 0 };
-  const hosts = (slot: SlotName, image: string | null, n: number): HostStatus[] =>
-    image === null ? [] : Array.from({ length: n }, (_, i) => ({ name: `${slot}-${i + 1}`, address: `10.0.0.${i}`, image }));
-  const state: EnvironmentStatus = {
-    live: init.live,
-    url: "http://127.0.0.1:8080/",
-    slots: {
-      blue: { image: init.blue ?? null, hosts: hosts("blue", init.blue ?? null, init.size ?? 2) },
-      green: { image: init.green ?? null, hosts: hosts("green", init.green ?? null, init.size ?? 2) },
-    },
-  };
-  const failOn = new Set<string>();
-  const driver: SlotDriver = {
-    async status() {
-      return structuredClone(state);
-    },
-    async prepareSlot(slot, image, size) {
-      calls.push(`prepare ${slot} ${image} x${size}`);
-      if (failOn.has("prepare")) throw new Error("no capacity");
-      state.slots[slot] = { image, hosts: hosts(slot, image, size) };
-      return state.slots[slot].hosts;
-    },
-    async probe(slot) {
-      calls.push(`probe ${slot}`);
-      return script(slot, rounds[slot]++);
-    },
-    async switchTraffic(slot, drainMs) {
-      calls.push(`switch ${slot} drain=${drainMs}`);
-      if (failOn.has(`switch ${slot}`)) throw new Error(`lb refused ${slot}`);
-      state.live = slot;
-    },
-    async retireSlot(slot) {
-      calls.push(`retire ${slot}`);
-      state.slots[slot] = { image: null, hosts: [] };
-    },
-  };
-  return { driver, calls, state, failOn };
-}
+import { rollout, rollback } from "../../rollout/rollout";
+import type { ProbeResult, SlotName } from "../../rollout/driver";
+import { fakeClock, fakeDriver } from "../helpers/fake-slot-driver";
 
 const healthy = (slot: SlotName): ProbeResult[] => [
   { host: `${slot}-1`, ok: true, status: 200, detail: "ok" },

@@ -1,0 +1,165 @@
+/**
+ * What the CLI verbs do to an environment, driver-agnostic: take the lock, run the rollout engine,
+ * record the new desired state in the environment file and a line in the audit log, release the
+ * lock. The CLI only wires a real driver in and prints.
+ */
+import * as os from "node:os";
+import * as path from "node:path";
+import type { Environment } from "../config/environment";
+import { updateEnvironmentText, writeEnvironmentText } from "../config/environment-file";
+import { appendAudit, type AuditEntry } from "./audit-log";
+import type { SlotDriver } from "./driver";
+import { acquireLock } from "./lock";
+import { rollback, rollout, type Clock, type RolloutEvent, type RolloutPolicy, type RolloutReport } from "./rollout";
+
+/** Where an environment keeps its operational files. */
+export interface EnvironmentFiles {
+  /** The environment file (desired state, in git). */
+  envFile: string;
+  /** The lock file (not in git). */
+  lockFile: string;
+  /** The audit log (in git, next to the environment file). */
+  auditFile: string;
+}
+
+/** Default places: the audit log beside the environment file, the lock in the state directory. */
+export function environmentFiles(envFile: string, stateDir: string, envName: string): EnvironmentFiles {
+  const dir = path.dirname(path.resolve(envFile));
+  return { envFile, lockFile: path.join(stateDir, `${envName}.lock`), auditFile: path.join(dir, `${envName}.audit.jsonl`) };
+}
+
+/** The rollout policy an environment file asks for. */
+export function policyOf(env: Environment): Partial<RolloutPolicy> {
+  return {
+    healthDeadlineMs: env.rollout.healthDeadlineSeconds * 1000,
+    soakMs: env.rollout.soakSeconds * 1000,
+    drainMs: env.rollout.drainSeconds * 1000,
+    keepPrevious: env.rollout.keepPrevious,
+  };
+}
+
+/** Inputs shared by the operations. */
+export interface OperationInput {
+  env: Environment;
+  /** The environment file's current text (rewritten with the new desired state on success). */
+  envText: string;
+  files: EnvironmentFiles;
+  driver: SlotDriver;
+  onEvent?: (e: RolloutEvent) => void;
+  breakLock?: boolean;
+  clock?: Clock;
+  /** Overrides the environment's policy (tests shorten the soak). */
+  policy?: Partial<RolloutPolicy>;
+}
+
+function who(): string {
+  return process.env.LONGSHORE_ACTOR ?? `${os.userInfo().username}@${os.hostname()}`;
+}
+
+async function audited(
+  input: OperationInput,
+  action: AuditEntry["action"],
+  body: () => Promise<RolloutReport>,
+): Promise<RolloutReport> {
+  const lock = await acquireLock(input.files.lockFile, { operation: action, ...(input.breakLock ? { breakLock: true } : {}) });
+  const when = new Date().toISOString();
+  try {
+    const report = await body();
+    if (report.outcome === "succeeded") {
+      // The desired state follows what is now true: the new slot is live with its image.
+      const images = { [report.toSlot]: report.toImage } as Partial<Record<"blue" | "green", string>>;
+      const text = updateEnvironmentText(input.envText, { live: report.toSlot, images });
+      await writeEnvironmentText(input.files.envFile, text);
+    }
+    await appendAudit(input.files.auditFile, {
+      when,
+      who: who(),
+      action,
+      environment: input.env.name,
+      fromImage: report.fromImage,
+      toImage: report.toImage,
+      fromSlot: report.fromSlot,
+      toSlot: report.toSlot,
+      outcome: report.outcome,
+      ...(report.reason ? { reason: report.reason } : {}),
+      phases: Object.fromEntries(report.phases.map((p) => [p.name, Math.round(p.ms)])),
+    });
+    return report;
+  } finally {
+    await lock.release();
+  }
+}
+
+/** `longshore rollout IMAGE`. */
+export function runRollout(input: OperationInput & { image: string; size?: number }): Promise<RolloutReport> {
+  return audited(input, "rollout", () =>
+    rollout({
+      driver: input.driver,
+      image: input.image,
+      size: input.size ?? input.env.slots[input.env.live === "blue" ? "green" : "blue"].size,
+      policy: { ...policyOf(input.env), ...input.policy },
+      ...(input.clock ? { clock: input.clock } : {}),
+      ...(input.onEvent ? { onEvent: input.onEvent } : {}),
+    }),
+  );
+}
+
+/** `longshore rollback`. */
+export function runRollback(input: OperationInput): Promise<RolloutReport> {
+  return audited(input, "rollback", () =>
+    rollback({
+      driver: input.driver,
+      policy: { ...policyOf(input.env), ...input.policy },
+      ...(input.clock ? { clock: input.clock } : {}),
+      ...(input.onEvent ? { onEvent: input.onEvent } : {}),
+    }),
+  );
+}
+
+/** What `up` decided to do. */
+export type UpPlan =
+  | { action: "none"; reason: string }
+  | { action: "rollout"; image: string; size: number; reason: string }
+  | { action: "refuse"; reason: string };
+
+/**
+ * Decides what `up` must do to bring the environment to its desired state. Pure.
+ * `up` creates what is missing; changing a running version is a rollout's job, so a live slot
+ * whose image differs from the file is refused with the command to run instead.
+ */
+export function planUp(env: Environment, actual: { live: "blue" | "green" | null; images: Record<"blue" | "green", string | null> }): UpPlan {
+  if (actual.live === null) {
+    const slot = env.live ?? "blue";
+    const image = env.slots[slot].image;
+    if (image === null) return { action: "refuse", reason: `slots.${slot}.image is not set: nothing to bring up` };
+    return { action: "rollout", image, size: env.slots[slot].size, reason: `nothing is running: bringing up ${image}` };
+  }
+  const desired = env.live === null ? null : env.slots[env.live].image;
+  const running = actual.images[actual.live];
+  if (env.live !== null && env.live !== actual.live) {
+    return { action: "refuse", reason: `the file says ${env.live} is live but ${actual.live} is: use \`longshore rollback\` or \`longshore rollout\`` };
+  }
+  if (desired !== null && desired !== running) {
+    return { action: "refuse", reason: `${actual.live} runs ${running} but the file wants ${desired}: use \`longshore rollout ${desired}\`` };
+  }
+  return { action: "none", reason: `${actual.live} is live and runs ${running}: nothing to do` };
+}
+
+/** `longshore up`: the first rollout of an empty environment, or nothing when it is up to date. */
+export async function runUp(input: OperationInput): Promise<{ plan: UpPlan; report?: RolloutReport }> {
+  const status = await input.driver.status();
+  const plan = planUp(input.env, { live: status.live, images: { blue: status.slots.blue.image, green: status.slots.green.image } });
+  if (plan.action !== "rollout") return { plan };
+  const report = await audited(input, "up", () =>
+    rollout({
+      driver: input.driver,
+      image: plan.image,
+      size: plan.size,
+      // The first version has nothing to soak against and no one to roll back to.
+      policy: { ...policyOf(input.env), soakMs: 0, ...input.policy },
+      ...(input.clock ? { clock: input.clock } : {}),
+      ...(input.onEvent ? { onEvent: input.onEvent } : {}),
+    }),
+  );
+  return { plan, report };
+}
