@@ -201,7 +201,7 @@ export interface MachineTeardown {
  */
 export async function teardownMachine(m: MachineRecord, graceMs = 10_000): Promise<MachineTeardown> {
   let proc: MachineTeardown["process"] = "none";
-  if (m.pid && m.pidStartTime) proc = await stopProcess(m.pid, m.pidStartTime, graceMs);
+  if (m.pid && m.pidStartTime) proc = await stopProcess(m.pid, m.pidStartTime, graceMs, "SIGTERM", 1_000);
   // Processes still in the machine's own cgroups belong to it (they can only be there because nspawn put them there).
   let leftover: number[] = [];
   for (let i = 0; i < 20; i++) {

@@ -64,6 +64,8 @@ export function signalProcess(pid: number, startTime: string, signal: NodeJS.Sig
 
 /**
  * Stops a process politely: `signal` (default SIGTERM), then SIGKILL after `graceMs`.
+ * With `repeatEveryMs`, the polite signal is sent again at that interval: a machine that is still
+ * booting has no handler for it yet (its init ignores it), and would otherwise wait out the grace.
  * Returns how it ended.
  */
 export async function stopProcess(
@@ -71,9 +73,15 @@ export async function stopProcess(
   startTime: string,
   graceMs: number,
   signal: NodeJS.Signals = "SIGTERM",
+  repeatEveryMs?: number,
 ): Promise<"not-running" | "stopped" | "killed"> {
   if (!signalProcess(pid, startTime, signal)) return "not-running";
-  if (await waitForExit(pid, startTime, graceMs)) return "stopped";
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    const slice = Math.min(repeatEveryMs ?? graceMs, deadline - Date.now());
+    if (await waitForExit(pid, startTime, slice)) return "stopped";
+    if (repeatEveryMs) signalProcess(pid, startTime, signal);
+  }
   signalProcess(pid, startTime, "SIGKILL");
   await waitForExit(pid, startTime, 5_000);
   return "killed";
