@@ -1,7 +1,8 @@
 /**
  * The demo application's image, written directly as a `docker save` archive (manifest.json,
  * repositories, config JSON, one layer tar) — no docker, no registry, no network. The layer holds
- * Debian's statically linked /bin/busybox, `sh`/`httpd` symlinks and a tiny /www. Every byte is
+ * Debian's statically linked /bin/busybox, `sh`/`httpd` symlinks, a tiny /www and /bin/serve, which
+ * runs `busybox httpd -f -p 8080 -h /www` as a child of PID 1 so that SIGTERM stops it at once. Every byte is
  * fixed (mtime 0, uid/gid 0, sorted members, fixed `created`), so the image ID — the sha256 of the
  * config — is the same on every build from the same busybox.
  */
@@ -90,6 +91,7 @@ export function demoLayerEntries(version: DemoVersion, busybox: Uint8Array, file
   const entries: TarEntry[] = [
     { type: "dir", path: "bin", mode: 0o755 },
     { type: "file", path: "bin/busybox", mode: 0o755, content: busybox },
+    { type: "file", path: "bin/serve", mode: 0o755, content: files("serve") },
     { type: "symlink", path: "bin/sh", target: "busybox" },
     { type: "symlink", path: "bin/httpd", target: "busybox" },
     { type: "symlink", path: "bin/wget", target: "busybox" },
@@ -113,7 +115,8 @@ export function demoConfig(version: DemoVersion, diffId: string, arch = goArch()
   const config = {
     architecture: arch,
     config: {
-      Entrypoint: ["/bin/busybox", "httpd", "-f", "-p", String(DEMO_PORT), "-h", "/www", "-c", "/etc/httpd.conf"],
+      // bin/serve runs `busybox httpd -f -p 8080 -h /www` and forwards SIGTERM to it (fast `docker stop`).
+      Entrypoint: ["/bin/serve"],
       Env: ["PATH=/bin"],
       ExposedPorts: { [`${DEMO_PORT}/tcp`]: {} },
       Healthcheck: {
