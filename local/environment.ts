@@ -10,7 +10,7 @@ import { cgroupMemoryBytes, currentHierarchies, machineCgroupDirs, removeEmptyPa
 import { writeFileAtomic } from "./fs-atomic";
 import { stopHaproxy } from "./haproxy";
 import { renderInventory, renderKnownHosts, sshTargets } from "./inventory";
-import { addUser, dropVanishedUsers, machineCount, removeUser, allocateAddresses, type SharedState } from "./ipam";
+import { addUser, allocateAddresses, dropVanishedUsers, machineCount, planBridge, planLeave, type SharedState } from "./ipam";
 import { withLock } from "./lock";
 import { bootMachine, isMounted, machineLayout, mountOverlay, personalise, teardownMachine, waitForSsh } from "./machine";
 import {
@@ -30,7 +30,7 @@ import {
 } from "./network";
 import { nspawnMachineName, vethName } from "./nspawn";
 import { defaultPaths, envDir, envStateFile, type LocalPaths } from "./paths";
-import { assertPreconditions } from "./preconditions";
+import { assertPreconditions, DOWN_TOOLS } from "./preconditions";
 import { isSameProcess } from "./proc";
 import { withSharedState } from "./shared-state";
 import { ensureKeyPair } from "./ssh-keys";
@@ -277,26 +277,18 @@ async function joinBridge(
   return withSharedState(paths, async (loaded, save) => {
     let shared = dropVanishedUsers(loaded, (f) => f === user || fs.existsSync(f));
     const gateway = gatewayOf(subnet);
-    if (shared.bridge && (shared.bridge.name !== bridge || shared.bridge.cidr !== subnet.cidr)) {
-      throw new ConfigError("local up", [
-        { path: "--subnet", message: `the local bridge ${shared.bridge.name} already serves ${shared.bridge.cidr} for other environments` },
-      ]);
-    }
-    const addrs = await linkAddresses(bridge);
-    if (addrs === null) {
+    const plan = planBridge(shared, await linkAddresses(bridge), { name: bridge, cidr: subnet.cidr, gateway, prefix: subnet.prefix });
+    if (plan.action === "refuse") throw new ConfigError("local up", [{ path: plan.path, message: plan.message }]);
+    if (plan.action === "create") {
       await assertSubnetFree(subnet, bridge);
-      shared = { ...shared, bridge: { name: bridge, cidr: subnet.cidr, gateway, createdByLongshore: true } };
+      // Intent first: if we die between these two lines, the last `down` still removes the bridge.
+      shared = { ...shared, bridge: plan.bridge };
       save(shared);
       progress(`bridge ${bridge}: creating with ${gateway}/${subnet.prefix}`);
       await createBridge(bridge, gateway, subnet.prefix);
-    } else if (!shared.bridge) {
-      if (!addrs.includes(`${gateway}/${subnet.prefix}`)) {
-        throw new ConfigError("local up", [
-          { path: "--bridge", message: `a link named ${bridge} exists with addresses [${addrs.join(", ")}], not ${gateway}/${subnet.prefix}; longshore will not change it` },
-        ]);
-      }
+    } else if (plan.action === "adopt") {
       // Someone else made it: use it, never remove it.
-      shared = { ...shared, bridge: { name: bridge, cidr: subnet.cidr, gateway, createdByLongshore: false } };
+      shared = { ...shared, bridge: plan.bridge };
     }
     shared = addUser(shared, user, env, new Date().toISOString());
     const allocated = allocateAddresses(shared, subnet.cidr, user, names);
@@ -368,12 +360,13 @@ async function removeEverything(store: StateStore, paths: LocalPaths, stateFile:
   const problems = await removeMachines(store, store.state.machines, progress);
   for (const rule of store.state.firewall) await deleteRule(rule);
   store.update((s) => ({ ...s, firewall: [] }));
-  await leaveBridge(paths, stateFile, progress);
   if (problems.length) {
+    // Keep this environment's addresses and its place on the bridge until its machines are really gone.
     throw new LocalTeardownError(`environment ${store.state.env} was not removed completely:\n${problems.map((p) => `  - ${p}`).join("\n")}`, {
       suggestion: "Stop whatever still uses these paths, then run `longshore local down` again.",
     });
   }
+  await leaveBridge(paths, stateFile, progress);
   // Everything is gone: the directory (keys, inventory, logs) and the state file last.
   const dir = store.state.stateDir;
   for (const entry of fs.readdirSync(dir)) {
@@ -386,23 +379,17 @@ async function removeEverything(store: StateStore, paths: LocalPaths, stateFile:
 /** Leaves the shared bridge: frees this environment's addresses; the last one out removes the bridge it created and restores sysctls. */
 async function leaveBridge(paths: LocalPaths, user: string, progress: Progress): Promise<void> {
   await withSharedState(paths, async (loaded) => {
-    let shared = removeUser(loaded, user);
-    shared = dropVanishedUsers(shared, (f) => fs.existsSync(f) && f !== user);
-    if (Object.keys(shared.users).length === 0 && Object.keys(shared.allocations).length === 0) {
-      for (const s of shared.sysctls) {
-        if (readSysctl(s.key) === s.value) writeSysctl(s.key, s.previous);
-        progress(`${s.key}: restored to ${s.previous}`);
-      }
-      shared = { ...shared, sysctls: [] };
-      if (shared.bridge) {
-        if (shared.bridge.createdByLongshore && linkExists(shared.bridge.name)) {
-          await deleteLink(shared.bridge.name);
-          progress(`bridge ${shared.bridge.name}: removed (no environment uses it any more)`);
-        }
-        shared = { ...shared, bridge: null };
-      }
+    const plan = planLeave(loaded, user, (f) => fs.existsSync(f));
+    for (const s of plan.restoreSysctls) {
+      // Only if nobody changed it since: then it is still our value to undo.
+      if (readSysctl(s.key) === s.value) writeSysctl(s.key, s.previous);
+      progress(`${s.key}: restored to ${s.previous}`);
     }
-    return { state: shared, result: undefined };
+    if (plan.removeBridge && linkExists(plan.removeBridge)) {
+      await deleteLink(plan.removeBridge);
+      progress(`bridge ${plan.removeBridge}: removed (no environment uses it any more)`);
+    }
+    return { state: plan.state, result: undefined };
   });
 }
 
@@ -426,6 +413,7 @@ export interface DownOptions {
 export async function downEnvironment(options: DownOptions): Promise<{ removed: boolean; machines: number }> {
   const env = EnvNameSchema.safeParse(options.env);
   if (!env.success) throw new ConfigError("local down", [{ path: "--env", message: env.error.issues[0]!.message }]);
+  await assertPreconditions(DOWN_TOOLS);
   const paths = options.paths ?? defaultPaths();
   const progress = options.progress ?? (() => undefined);
   const stateFile = envStateFile(paths, options.env);

@@ -113,3 +113,52 @@ export function dropVanishedUsers(state: SharedState, exists: (stateFile: string
 export function machineCount(state: SharedState): number {
   return Object.keys(state.allocations).length;
 }
+
+/** The bridge as the shared state records it. */
+export type BridgeRecord = NonNullable<SharedState["bridge"]>;
+
+/** What joining the bridge has to do. */
+export type BridgePlan =
+  | { action: "create"; bridge: BridgeRecord }
+  | { action: "adopt"; bridge: BridgeRecord }
+  | { action: "use" }
+  | { action: "refuse"; path: string; message: string };
+
+/**
+ * Decides how an environment joins the bridge, from the shared record and the link's current
+ * addresses (null: no such link). A link that exists but was not made by longshore is adopted only
+ * when it already has our gateway address, and is then never removed.
+ */
+export function planBridge(shared: SharedState, linkAddresses: readonly string[] | null, want: { name: string; cidr: string; gateway: string; prefix: number }): BridgePlan {
+  if (shared.bridge && (shared.bridge.name !== want.name || shared.bridge.cidr !== want.cidr)) {
+    return { action: "refuse", path: "--subnet", message: `the local bridge ${shared.bridge.name} already serves ${shared.bridge.cidr} for other environments` };
+  }
+  const record = { name: want.name, cidr: want.cidr, gateway: want.gateway };
+  if (linkAddresses === null) return { action: "create", bridge: { ...record, createdByLongshore: true } };
+  if (shared.bridge) return { action: "use" };
+  if (!linkAddresses.includes(`${want.gateway}/${want.prefix}`)) {
+    return {
+      action: "refuse",
+      path: "--bridge",
+      message: `a link named ${want.name} exists with addresses [${linkAddresses.join(", ")}], not ${want.gateway}/${want.prefix}; longshore will not change it`,
+    };
+  }
+  return { action: "adopt", bridge: { ...record, createdByLongshore: false } };
+}
+
+/**
+ * What leaving the bridge has to undo once `user` is gone: when nobody is left, the sysctls go back
+ * to their recorded values and the bridge is removed — only if longshore created it.
+ */
+export function planLeave(shared: SharedState, user: string, exists: (stateFile: string) => boolean): {
+  state: SharedState;
+  restoreSysctls: SysctlChange[];
+  removeBridge: string | null;
+} {
+  let next = dropVanishedUsers(removeUser(shared, user), (f) => f !== user && exists(f));
+  if (Object.keys(next.users).length || Object.keys(next.allocations).length) return { state: next, restoreSysctls: [], removeBridge: null };
+  const removeBridge = next.bridge?.createdByLongshore ? next.bridge.name : null;
+  const restoreSysctls = next.sysctls;
+  next = { ...next, bridge: null, sysctls: [] };
+  return { state: next, restoreSysctls, removeBridge };
+}

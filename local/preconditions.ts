@@ -23,6 +23,9 @@ export const UP_TOOLS: readonly RequiredTool[] = [
   { command: "flock", debianPackage: "util-linux", why: "serialises concurrent longshore commands" },
 ];
 
+/** Tools `local down` needs (it removes what `up` made with them). */
+export const DOWN_TOOLS: readonly RequiredTool[] = UP_TOOLS.filter((t) => ["ip", "iptables", "flock"].includes(t.command));
+
 /** Facts about this computer. */
 export interface HostFacts {
   platform: NodeJS.Platform;

@@ -2,7 +2,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../core/errors";
-import { addUser, allocateAddresses, dropVanishedUsers, emptySharedState, machineCount, releaseAddresses, removeUser } from "../../local/ipam";
+import { addUser, allocateAddresses, dropVanishedUsers, emptySharedState, machineCount, planBridge, planLeave, releaseAddresses, removeUser, type SharedState } from "../../local/ipam";
 
 const CIDR = "10.213.47.0/24";
 
@@ -55,5 +55,38 @@ describe("users", () => {
     const gc = dropVanishedUsers(s, (f) => f === "/b");
     expect(Object.keys(gc.users)).toEqual(["/b"]);
     expect(gc.allocations).toEqual({ "10.213.47.11": { user: "/b", machine: "b-1" } });
+  });
+});
+
+describe("planBridge / planLeave", () => {
+  const want = { name: "longshore0", cidr: CIDR, gateway: "10.213.47.1", prefix: 24 };
+  it("creates a missing bridge, adopts a matching foreign one, refuses a foreign one with other addresses", () => {
+    expect(planBridge(emptySharedState(), null, want)).toEqual({ action: "create", bridge: { name: "longshore0", cidr: CIDR, gateway: "10.213.47.1", createdByLongshore: true } });
+    expect(planBridge(emptySharedState(), ["10.213.47.1/24"], want)).toEqual({ action: "adopt", bridge: { name: "longshore0", cidr: CIDR, gateway: "10.213.47.1", createdByLongshore: false } });
+    expect(planBridge(emptySharedState(), ["192.168.9.1/24"], want)).toEqual({
+      action: "refuse",
+      path: "--bridge",
+      message: "a link named longshore0 exists with addresses [192.168.9.1/24], not 10.213.47.1/24; longshore will not change it",
+    });
+    const shared = { ...emptySharedState(), bridge: { name: "longshore0", cidr: CIDR, gateway: "10.213.47.1", createdByLongshore: true } };
+    expect(planBridge(shared, ["10.213.47.1/24"], want)).toEqual({ action: "use" });
+    expect(planBridge(shared, ["10.213.47.1/24"], { ...want, cidr: "10.213.48.0/24" })).toEqual({
+      action: "refuse",
+      path: "--subnet",
+      message: "the local bridge longshore0 already serves 10.213.47.0/24 for other environments",
+    });
+  });
+
+  it("the last environment out removes only a bridge longshore created, and restores sysctls", () => {
+    const sysctl = { key: "fs.inotify.max_user_instances", previous: "128", value: "1024" };
+    let s: SharedState = { ...emptySharedState(), bridge: { name: "longshore0", cidr: CIDR, gateway: "10.213.47.1", createdByLongshore: true }, sysctls: [sysctl] };
+    s = allocateAddresses(addUser(addUser(s, "/a", "a", "t"), "/b", "b", "t"), CIDR, "/a", ["a-1"]).state;
+    s = allocateAddresses(s, CIDR, "/b", ["b-1"]).state;
+    const first = planLeave(s, "/a", () => true);
+    expect([first.removeBridge, first.restoreSysctls, Object.keys(first.state.users)]).toEqual([null, [], ["/b"]]);
+    const last = planLeave(first.state, "/b", () => true);
+    expect([last.removeBridge, last.restoreSysctls, last.state]).toEqual(["longshore0", [sysctl], emptySharedState()]);
+    const foreign = { ...first.state, bridge: { ...first.state.bridge!, createdByLongshore: false } };
+    expect(planLeave(foreign, "/b", () => true).removeBridge).toBeNull();
   });
 });
