@@ -6,6 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ConfigError, LongshoreError } from "../core/errors";
+import type { SshTarget } from "../provisioner/transport/ssh-target";
 import { cgroupMemoryBytes, currentHierarchies, machineCgroupDirs, removeEmptyParents } from "./cgroups";
 import { writeFileAtomic } from "./fs-atomic";
 import { stopHaproxy } from "./haproxy";
@@ -197,6 +198,12 @@ export async function upEnvironment(options: UpOptions): Promise<UpResult> {
       await Promise.all(
         store.state.machines.map(async (m) => {
           if (m.pid && m.pidStartTime && isSameProcess(m.pid, m.pidStartTime)) return;
+          // Not running (crashed, killed, this computer rebooted, or a new machine): clear whatever its
+          // last run left (processes in its cgroups, a veth, a stale mount) before booting it.
+          if (m.phase !== "intent") {
+            await teardownMachine(m);
+            progress(`machine ${m.name}: not running; booting it again`);
+          }
           await startOne(store, m.name, subnet.prefix, template.rootfs, bridge, key.publicKey, options.bootTimeoutMs ?? 90_000, progress, t0);
         }),
       );
@@ -462,6 +469,15 @@ export function listEnvironments(paths: LocalPaths = defaultPaths()): string[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * The SSH targets of an environment's machines — root, the environment's client key, host keys
+ * pinned — for code that provisions them. Empty when the environment does not exist.
+ */
+export function environmentSshTargets(env: string, paths: LocalPaths = defaultPaths()): SshTarget[] {
+  const state = readEnvironment(env, paths);
+  return state ? sshTargets(state) : [];
 }
 
 export { sshTargets };

@@ -75,7 +75,7 @@ export interface Personality {
 }
 
 /**
- * Writes the machine's identity into its (mounted) root: hostname, a fresh machine-id, the
+ * Writes the machine's identity into its (mounted) root: hostname, a machine-id (kept once made), the
  * networkd file, root's authorized_keys, and an SSH host key generated here on the controller.
  * Returns the host key, whose fingerprint longshore pins.
  */
@@ -83,7 +83,12 @@ export async function personalise(m: MachineRecord, p: Personality): Promise<Key
   const r = (rel: string) => path.join(m.rootDir, rel);
   fs.writeFileSync(r("etc/hostname"), `${p.hostname}\n`);
   fs.writeFileSync(r("etc/hosts"), `127.0.0.1\tlocalhost\n127.0.1.1\t${p.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
-  fs.writeFileSync(r("etc/machine-id"), `${randomBytes(16).toString("hex")}\n`, { mode: 0o444 });
+  // Like a VM's, the machine-id survives reboots: only a machine without one gets a new one.
+  const id = fs.existsSync(r("etc/machine-id")) ? fs.readFileSync(r("etc/machine-id"), "utf8").trim() : "";
+  if (!/^[0-9a-f]{32}$/.test(id)) {
+    fs.rmSync(r("etc/machine-id"), { force: true });
+    fs.writeFileSync(r("etc/machine-id"), `${randomBytes(16).toString("hex")}\n`, { mode: 0o444 });
+  }
   fs.mkdirSync(r("etc/systemd/network"), { recursive: true });
   fs.writeFileSync(r("etc/systemd/network/10-host0.network"), networkdFile(p.address, p.prefix, p.gateway));
   fs.mkdirSync(r("root/.ssh"), { recursive: true, mode: 0o700 });

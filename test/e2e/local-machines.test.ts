@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { TransportError } from "../../core/errors";
-import { downEnvironment, machineStatuses, readEnvironment, upEnvironment, type UpResult } from "../../local/environment";
+import { downEnvironment, environmentSshTargets, machineStatuses, readEnvironment, upEnvironment, type UpResult } from "../../local/environment";
 import { loadSharedState } from "../../local/shared-state";
 import { ensureKeyPair, knownHostsLine } from "../../local/ssh-keys";
 import type { EnvState } from "../../local/state";
@@ -44,6 +44,11 @@ describe("local machines", () => {
       expect(inventory.hosts[m.name]).toEqual({ address: m.address, port: 22, user: "root", identity: state.clientKey!.privatePath, hostKey: m.hostKey!.fingerprint });
     }
     expect(fs.statSync(state.clientKey!.privatePath).mode & 0o777).toBe(0o600);
+    const targets = environmentSshTargets(ENV, paths);
+    expect(targets.map((t) => [t.name, t.address, t.user, t.hostKey.fingerprints])).toEqual(
+      state.machines.map((m) => [m.name, m.address, "root", [m.hostKey!.fingerprint]]),
+    );
+    expect(targets.every((t) => t.auth.privateKeyFile === state.clientKey!.privatePath && t.hostKey.knownHostsFile === up.knownHostsFile)).toBe(true);
   });
 
   it("reaches every machine over SSH on the first connection with the pinned host key", async () => {
@@ -94,6 +99,24 @@ describe("local machines", () => {
     expect(again.state.machines.map((m) => [m.pid, m.pidStartTime, m.hostKey!.fingerprint])).toEqual(
       state.machines.map((m) => [m.pid, m.pidStartTime, m.hostKey!.fingerprint]),
     );
+  });
+
+  it("re-running up boots a killed machine again with the same identity, still verified by the pin", async () => {
+    const victim = state.machines[2]!;
+    const idBefore = (await ssh(state, victim, "cat /etc/machine-id")).stdout.trim();
+    process.kill(victim.pid!, "SIGKILL");
+    const deadline = Date.now() + 10_000;
+    while (leftovers({ ...state, machines: [victim] }).processes.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(machineStatuses(readEnvironment(ENV, paths)!).map((m) => m.state)).toEqual(["running", "running", "stopped"]);
+    const again = await upEnvironment({ env: ENV, machines: 3, paths, skipPreconditions: true });
+    const revived = again.state.machines[2]!;
+    expect(revived.pid).not.toBe(victim.pid);
+    expect(revived.hostKey).toEqual(victim.hostKey);
+    expect(again.state.machines.slice(0, 2).map((m) => m.pid)).toEqual(state.machines.slice(0, 2).map((m) => m.pid));
+    state = again.state;
+    const after = await ssh(state, revived, "cat /etc/machine-id");
+    expect(after.code, after.stderr).toBe(0);
+    expect(after.stdout.trim()).toBe(idBefore);
   });
 
   it("removes what a failed up created (sshd deadline missed), leaving the running environment alone", async () => {
