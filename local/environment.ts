@@ -225,8 +225,10 @@ export async function upEnvironment(options: UpOptions): Promise<UpResult> {
         } else {
           const added = store.state.machines.filter((m) => !before.has(m.name));
           await removeMachines(store, added, progress);
+          // Free the addresses of the machines that are really gone (and of those never recorded).
+          const kept = new Set(store.state.machines.map((m) => m.name));
           await withSharedState(paths, async (shared) => ({
-            state: { ...shared, allocations: Object.fromEntries(Object.entries(shared.allocations).filter(([, o]) => !(o.user === stateFile && added.some((m) => m.name === o.machine)))) },
+            state: { ...shared, allocations: Object.fromEntries(Object.entries(shared.allocations).filter(([, o]) => !(o.user === stateFile && !kept.has(o.machine)))) },
             result: undefined,
           }));
           store.update((s) => ({ ...s, phase: "ready" }));
@@ -332,6 +334,10 @@ async function removeMachines(store: StateStore, machines: readonly MachineRecor
         problems.push(`${m.name}: ${m.rootDir} is still mounted`);
         return;
       }
+      if (!isInside(m.dir, path.dirname(store.file))) {
+        problems.push(`${m.name}: its directory ${m.dir} is outside the environment's; not removing it`);
+        return;
+      }
       if (mountsUnder(m.dir).length) {
         problems.push(`${m.name}: mounts remain under ${m.dir}: ${mountsUnder(m.dir).join(", ")}`);
         return;
@@ -348,6 +354,11 @@ async function removeMachines(store: StateStore, machines: readonly MachineRecor
 function cgroupRoot(dir: string): string {
   const i = dir.lastIndexOf(`${path.sep}longshore${path.sep}`);
   return i < 0 ? path.dirname(dir) : dir.slice(0, i);
+}
+
+function isInside(child: string, parent: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel);
 }
 
 /** Mount points at or below `dir` (from /proc/mounts). */
@@ -374,8 +385,9 @@ async function removeEverything(store: StateStore, paths: LocalPaths, stateFile:
     });
   }
   await leaveBridge(paths, stateFile, progress);
-  // Everything is gone: the directory (keys, inventory, logs) and the state file last.
-  const dir = store.state.stateDir;
+  // Everything is gone: the directory (keys, inventory, logs) and the state file last. The
+  // directory is the state file's, never a path read from the file.
+  const dir = path.dirname(stateFile);
   for (const entry of fs.readdirSync(dir)) {
     if (path.join(dir, entry) !== stateFile) fs.rmSync(path.join(dir, entry), { recursive: true, force: true });
   }
