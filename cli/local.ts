@@ -141,7 +141,8 @@ if (require.main === module) {
   register(program, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) });
   program.parseAsync(process.argv).catch((e: unknown) => {
     if (e && typeof e === "object" && "code" in e && String((e as { code: unknown }).code).startsWith("commander.")) {
-      process.exitCode = (e as { exitCode?: number }).exitCode ?? 2;
+      // Help and version exit 0; a bad flag is bad input, like a ConfigError.
+      process.exitCode = (e as { exitCode?: number }).exitCode === 0 ? 0 : 2;
       return;
     }
     process.stderr.write(formatError(e));
