@@ -23,6 +23,9 @@ export function zodIssuesToConfigIssues(issues: readonly z.core.$ZodIssue[], pre
   for (const issue of issues) {
     if (issue.code === "unrecognized_keys") {
       for (const key of issue.keys) out.push({ path: join([...issue.path, key]), message: "unknown option" });
+    } else if (issue.code === "invalid_key" && issue.issues.length > 0) {
+      // A record key failed its own schema: say why, at the key's path.
+      out.push({ path: join(issue.path), message: issue.issues.map((i) => i.message).join("; ") });
     } else if (issue.code === "invalid_union" && issue.errors.length > 0) {
       // Report the branch that got furthest (the one whose issues have the longest path).
       const best = [...issue.errors].sort((a, b) => depth(b) - depth(a))[0] ?? [];

@@ -34,6 +34,8 @@ hbs.registerHelper("shq", (value: unknown, options: unknown) => {
   if (options === undefined) throw new Error("shq needs exactly one argument");
   if (isSensitive(value)) throw new Error("shq refuses a Sensitive value: pass secrets on stdin or in a 0600 file");
   if (typeof value === "number" && Number.isFinite(value)) return quoteArg(String(value));
+  // Strict mode checks plain {{lookups}}, not a helper's arguments: catch the missing one here.
+  if (value === undefined) throw new Error("shq got undefined: the variable it was given is missing from the data");
   if (typeof value !== "string") throw new Error(`shq needs a string or a number, got ${value === null ? "null" : typeof value}`);
   return quoteArg(value);
 });
@@ -72,16 +74,33 @@ function load(name: string): HandlebarsTemplateDelegate {
 }
 
 /**
+ * Renders template text (same helpers, same strict mode) under a name used in errors. For
+ * templates that are not files, and for tests of the helpers.
+ */
+export function renderTemplateText(source: string, data: Record<string, unknown>, name = "(inline)"): string {
+  let fn: HandlebarsTemplateDelegate;
+  try {
+    fn = hbs.compile(source, { strict: true, noEscape: true });
+  } catch (e) {
+    throw new TemplateError(name, e instanceof Error ? e.message : String(e), { cause: e });
+  }
+  return run(name, fn, data);
+}
+
+function run(name: string, fn: HandlebarsTemplateDelegate, data: Record<string, unknown>): string {
+  try {
+    return fn(data);
+  } catch (e) {
+    throw new TemplateError(name, e instanceof Error ? e.message : String(e), { cause: e });
+  }
+}
+
+/**
  * Renders `templates/<name>.hbs` with `data`. Throws {@link TemplateError} naming the template when
  * a variable is missing (strict mode) or a helper refuses a value.
  *
  * @example renderTemplate("engine/docker-hosts.conf", { dockerd: "/usr/sbin/dockerd" })
  */
 export function renderTemplate(name: string, data: Record<string, unknown>): string {
-  const fn = load(name);
-  try {
-    return fn(data);
-  } catch (e) {
-    throw new TemplateError(name, e instanceof Error ? e.message : String(e), { cause: e });
-  }
+  return run(name, load(name), data);
 }

@@ -69,6 +69,8 @@ export interface BuildBundleResult {
   manifest: BundleManifest;
   /** True when an existing bundle with the same packages was reused (nothing downloaded). */
   cached: boolean;
+  /** The private apt tree used (its `state/status` is the baseline the bundle was resolved against). */
+  aptDir: string;
   /** Milliseconds per phase, in order. */
   phases: Record<string, number>;
 }
@@ -112,7 +114,7 @@ export async function buildBundle(options: BuildBundleOptions): Promise<BuildBun
   const existing = await timed("reuse", () => findExistingBundle(outDir, recipe, resolved));
   if (existing) {
     log(`reusing ${existing.dir}`);
-    return { dir: existing.dir, manifest: existing.manifest, cached: true, phases };
+    return { dir: existing.dir, manifest: existing.manifest, cached: true, aptDir: dirs.root, phases };
   }
 
   await timed("download", () => run([...install, "-q", "--download-only", ...recipe.packages]));
@@ -128,7 +130,7 @@ export async function buildBundle(options: BuildBundleOptions): Promise<BuildBun
       try {
         const v = await verifyBundle(finalDir);
         log(`bundle ${finalDir} already exists and verifies`);
-        return { dir: v.dir, manifest: v.manifest, cached: true, phases };
+        return { dir: v.dir, manifest: v.manifest, cached: true, aptDir: dirs.root, phases };
       } catch {
         await fs.rm(finalDir, { recursive: true, force: true });
       }
@@ -136,7 +138,7 @@ export async function buildBundle(options: BuildBundleOptions): Promise<BuildBun
     await fs.rename(tmp, finalDir);
     const v = await timed("verify", () => verifyBundle(finalDir));
     log(`built ${finalDir}: ${manifest.packages.length} packages, ${mib(manifest.totalSize)}, id ${manifest.id}`);
-    return { dir: v.dir, manifest: v.manifest, cached: false, phases };
+    return { dir: v.dir, manifest: v.manifest, cached: false, aptDir: dirs.root, phases };
   } finally {
     await fs.rm(tmp, { recursive: true, force: true });
   }

@@ -5,7 +5,7 @@
  * the user. All functions here are pure: the caller reads the files.
  */
 import { PreconditionError } from "../../core/errors";
-import { bundleRecipeSchema, type AptSource, type BundleRecipe } from "../../config/engine";
+import { bundleRecipeSchema, parseOrThrow, type AptSource, type BundleRecipe } from "../../config/engine";
 
 /** Where Debian keeps its deb822 sources on the controller. */
 export const HOST_DEBIAN_SOURCES = "/etc/apt/sources.list.d/debian.sources";
@@ -116,7 +116,7 @@ export interface RecipeTarget {
 /** Docker from Debian's archive (`docker.io`), with the mirror taken from the controller's sources. */
 export function debianRecipe(target: RecipeTarget & { hostSources: readonly Deb822Source[]; sourcesFile?: string }): BundleRecipe {
   const e = ENGINE_PACKAGES.debian;
-  return bundleRecipeSchema.parse({
+  return parseOrThrow(bundleRecipeSchema, {
     source: "debian",
     distribution: "debian",
     suite: target.suite,
@@ -125,7 +125,7 @@ export function debianRecipe(target: RecipeTarget & { hostSources: readonly Deb8
     packages: [...e.packages],
     enginePackage: e.enginePackage,
     baseline: target.baseline ?? "minbase",
-  });
+  }, "bundle recipe");
 }
 
 /** Docker from Ubuntu's archive (`docker.io` is in universe); the user gives the mirror and keyring. */
@@ -137,7 +137,7 @@ export function ubuntuRecipe(target: RecipeTarget & { uri: string; signedBy: str
     { uri: target.uri, suite: `${target.suite}-updates`, components: comps, signedBy: target.signedBy },
     { uri: target.securityUri ?? target.uri, suite: `${target.suite}-security`, components: comps, signedBy: target.signedBy },
   ];
-  return bundleRecipeSchema.parse({
+  return parseOrThrow(bundleRecipeSchema, {
     source: "ubuntu",
     distribution: "ubuntu",
     suite: target.suite,
@@ -146,7 +146,7 @@ export function ubuntuRecipe(target: RecipeTarget & { uri: string; signedBy: str
     packages: [...e.packages],
     enginePackage: e.enginePackage,
     baseline: target.baseline ?? "minbase",
-  });
+  }, "bundle recipe");
 }
 
 /**
@@ -157,7 +157,7 @@ export function dockerRecipe(
   target: RecipeTarget & { uri: string; signedBy: string; hostSources: readonly Deb822Source[]; sourcesFile?: string },
 ): BundleRecipe {
   const e = ENGINE_PACKAGES.docker;
-  return bundleRecipeSchema.parse({
+  return parseOrThrow(bundleRecipeSchema, {
     source: "docker",
     distribution: "debian",
     suite: target.suite,
@@ -169,7 +169,7 @@ export function dockerRecipe(
     packages: [...e.packages],
     enginePackage: e.enginePackage,
     baseline: target.baseline ?? "minbase",
-  });
+  }, "bundle recipe");
 }
 
 /**

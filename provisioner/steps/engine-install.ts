@@ -15,6 +15,9 @@ import { requireBundle, type ProvisionContext } from "./engine-context";
 /** What the distro channel installs from the host's own apt sources. */
 export const DISTRO_PACKAGES = [...ENGINE_PACKAGES.debian.packages];
 
+/** Debian's hook asked before any package starts a service (exit 101: do not). */
+export const POLICY_RC_D = "/usr/sbin/policy-rc.d";
+
 /** dpkg-query's format: `name=version=ii ;` per package, sorted by name (dpkg's own order). */
 const QUERY_FORMAT = "${Package}=${Version}=${db:Status-Abbrev};";
 
@@ -62,6 +65,7 @@ export const engineInstallStep: Step<ProvisionContext> = {
     );
     const script = renderTemplate("engine/install.sh", {
       offline,
+      policyPath: POLICY_RC_D,
       packages: offline ? remoteDebPaths(ctx) : DISTRO_PACKAGES,
     });
     return {
