@@ -65,6 +65,40 @@ export class ConfigError extends LongshoreError {
   }
 }
 
+/** One problem found in an engine bundle: the file (relative to the bundle) and what is wrong. */
+export interface BundleIssue {
+  /** Path inside the bundle directory (`debs/tini_0.19.0-1+b3_amd64.deb`, `manifest.json`). */
+  file: string;
+  message: string;
+  /** The sha256 the manifest promises, when the problem is a checksum. */
+  expected?: string;
+  /** The sha256 the file has, when the problem is a checksum. */
+  actual?: string;
+}
+
+/**
+ * An engine bundle that cannot be trusted: a file whose sha256 differs from its manifest, a missing
+ * or extra file, a manifest whose bundle id does not match its content. Lists every problem.
+ */
+export class BundleError extends LongshoreError {
+  readonly code = "BUNDLE_INVALID";
+  readonly issues: readonly BundleIssue[];
+
+  constructor(bundle: string, issues: readonly BundleIssue[], options: LongshoreErrorOptions = {}) {
+    const lines = issues.map((i) => `  ${i.file}: ${i.message}`);
+    super(`bundle ${bundle} is invalid (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n${lines.join("\n")}`, {
+      suggestion: "Rebuild the bundle with `longshore engine bundle`; never edit a bundle by hand.",
+      ...options,
+      context: { bundle, ...options.context },
+    });
+    this.issues = issues;
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), issues: this.issues };
+  }
+}
+
 /** Something this computer lacks (a tool, root, Linux). */
 export class PreconditionError extends LongshoreError {
   readonly code = "PRECONDITION_FAILED";

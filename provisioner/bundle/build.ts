@@ -1,0 +1,318 @@
+/**
+ * `longshore engine bundle`: builds a versioned, checksummed bundle of the engine's .deb files for
+ * one target (distribution, suite, architecture) with apt itself, on the controller, in a private
+ * apt tree under the cache. Resolution is done as if on a fresh host:
+ *
+ * - baseline `minbase` (default): against a dpkg status that holds exactly what `debootstrap
+ *   --variant=minbase` installs (every Priority: required package, plus apt, with dependencies),
+ *   so the bundle carries what any Debian host may lack (iptables, containerd...) and nothing
+ *   every Debian host has (libc6, dpkg...). Measured for bookworm amd64: 15 packages, ~63 MiB.
+ * - baseline `none`: against an empty status; every dependency down to libc6 (62, ~82 MiB).
+ *
+ * Output: `<out>/<name>-<version>/` with `debs/` and `manifest.json`. A build whose resolved set
+ * equals an existing bundle's returns that bundle (after re-hashing it) without downloading.
+ */
+import { spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+import * as readline from "node:readline";
+import { BundleError, CommandFailedError, PreconditionError } from "../../core/errors";
+import type { BundleRecipe } from "../../config/engine";
+import { canonicalJsonCompact } from "../../templates/json";
+import {
+  aptDirs,
+  aptOptions,
+  parseIndexRecords,
+  parseSimulatedInstalls,
+  RequiredPackageCollector,
+  statusFromRecords,
+  type AptDirs,
+  type IndexRecord,
+} from "./apt";
+import {
+  DEBS_DIR,
+  MANIFEST_FILE,
+  bundleDirName,
+  createManifest,
+  debFilename,
+  renderManifest,
+  type BundleManifest,
+  type BundlePackage,
+} from "./manifest";
+import { renderSourcesList } from "./recipe";
+import { readManifest, sha256File, verifyBundle } from "./verify";
+
+/** Runs a program (no shell) and returns its stdout; rejects on a non-zero exit. */
+export type RunFn = (argv: readonly string[], options?: { onLine?: (line: string) => void }) => Promise<string>;
+
+/** Options of {@link buildBundle}. */
+export interface BuildBundleOptions {
+  recipe: BundleRecipe;
+  /** longshore's cache directory: apt state in `<cache>/apt/`, bundles in `<cache>/bundles/`. */
+  cacheDir: string;
+  /** Parent directory of the bundle directory; default `<cacheDir>/bundles`. */
+  outDir?: string;
+  /** Run `apt-get update` first (default true). False reuses the lists from the last build. */
+  refresh?: boolean;
+  /** Written to the manifest (not part of the bundle id). */
+  createdBy: string;
+  /** Progress lines for humans (stderr). */
+  log?: (line: string) => void;
+  /** How commands run; the default spawns them. Injected by tests. */
+  run?: RunFn;
+}
+
+/** What {@link buildBundle} produced. */
+export interface BuildBundleResult {
+  dir: string;
+  manifest: BundleManifest;
+  /** True when an existing bundle with the same packages was reused (nothing downloaded). */
+  cached: boolean;
+  /** The private apt tree used (its `state/status` is the baseline the bundle was resolved against). */
+  aptDir: string;
+  /** Milliseconds per phase, in order. */
+  phases: Record<string, number>;
+}
+
+/** Builds (or reuses) the bundle for `options.recipe`. */
+export async function buildBundle(options: BuildBundleOptions): Promise<BuildBundleResult> {
+  const log = options.log ?? (() => {});
+  const run = options.run ?? spawnRun;
+  const recipe = options.recipe;
+  const outDir = options.outDir ?? path.join(options.cacheDir, "bundles");
+  const phases: Record<string, number> = {};
+  const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } finally {
+      phases[name] = Math.round(performance.now() - t0);
+    }
+  };
+
+  const key = createHash("sha256").update(canonicalJsonCompact(recipe)).digest("hex").slice(0, 16);
+  const dirs = aptDirs(path.join(options.cacheDir, "apt", `${recipe.distribution}-${recipe.suite}-${recipe.arch}-${key}`));
+  await prepareAptTree(dirs, recipe);
+  const listsPresent = (await fs.readdir(dirs.lists).catch(() => [])).some((f) => f.endsWith("Packages") || f.includes("Packages."));
+
+  if (options.refresh !== false || !listsPresent) {
+    log(`apt-get update (${recipe.sources.map((s) => `${s.uri} ${s.suite}`).join(", ")})`);
+    await timed("update", () => run(["apt-get", ...aptOptions(dirs, recipe.arch), "-q", "update"]));
+  }
+
+  if (recipe.baseline === "minbase") {
+    await timed("baseline", () => writeMinbaseStatus(dirs, recipe.arch, run, log));
+  } else {
+    await fs.writeFile(dirs.status, "");
+  }
+
+  const install = ["apt-get", ...aptOptions(dirs, recipe.arch), "install", "--no-install-recommends", "-y"];
+  const resolved = await timed("resolve", () => resolve(dirs, recipe, run));
+  log(`resolved ${resolved.length} packages, ${mib(resolved.reduce((s, u) => s + u.size, 0))}`);
+
+  const existing = await timed("reuse", () => findExistingBundle(outDir, recipe, resolved));
+  if (existing) {
+    log(`reusing ${existing.dir}`);
+    return { dir: existing.dir, manifest: existing.manifest, cached: true, aptDir: dirs.root, phases };
+  }
+
+  await timed("download", () => run([...install, "-q", "--download-only", ...recipe.packages]));
+
+  const tmp = path.join(outDir, `.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+  try {
+    const packages = await timed("hash", () => collectPackages(dirs, resolved, path.join(tmp, DEBS_DIR)));
+    const manifest = createManifest(recipe, packages, options.createdBy);
+    await fs.writeFile(path.join(tmp, MANIFEST_FILE), renderManifest(manifest));
+    const finalDir = path.join(outDir, bundleDirName(manifest));
+    if (await exists(finalDir)) {
+      // Same id: same content. Keep the existing directory if it verifies, else replace it.
+      try {
+        const v = await verifyBundle(finalDir);
+        log(`bundle ${finalDir} already exists and verifies`);
+        return { dir: v.dir, manifest: v.manifest, cached: true, aptDir: dirs.root, phases };
+      } catch {
+        await fs.rm(finalDir, { recursive: true, force: true });
+      }
+    }
+    await fs.rename(tmp, finalDir);
+    const v = await timed("verify", () => verifyBundle(finalDir));
+    log(`built ${finalDir}: ${manifest.packages.length} packages, ${mib(manifest.totalSize)}, id ${manifest.id}`);
+    return { dir: v.dir, manifest: v.manifest, cached: false, aptDir: dirs.root, phases };
+  } finally {
+    await fs.rm(tmp, { recursive: true, force: true });
+  }
+}
+
+async function prepareAptTree(dirs: AptDirs, recipe: BundleRecipe): Promise<void> {
+  for (const d of [dirs.lists, path.join(dirs.lists, "partial"), dirs.archives, path.join(dirs.archives, "partial"), dirs.sourceParts, dirs.preferencesParts, dirs.trustedParts, dirs.log]) {
+    await fs.mkdir(d, { recursive: true });
+  }
+  for (const keyring of new Set(recipe.sources.map((s) => s.signedBy))) {
+    if (!(await exists(keyring))) {
+      throw new PreconditionError(`keyring ${keyring} does not exist`, {
+        suggestion: "Install the archive's keyring package (debian-archive-keyring) or point signedBy at the right file.",
+      });
+    }
+  }
+  await fs.writeFile(dirs.sourcesList, renderSourcesList(recipe));
+  await fs.writeFile(dirs.emptyStatus, "");
+  if (!(await exists(dirs.status))) await fs.writeFile(dirs.status, "");
+}
+
+/**
+ * Writes a dpkg status in which what `debootstrap --variant=minbase` installs is installed:
+ * every Priority: required package and apt, resolved with their dependencies against an empty
+ * status, at the archive's candidate versions. Cached per apt-lists fingerprint.
+ */
+async function writeMinbaseStatus(dirs: AptDirs, arch: string, run: RunFn, log: (l: string) => void): Promise<void> {
+  const fingerprint = await listsFingerprint(dirs.lists);
+  const stamp = path.join(dirs.state, "status.baseline");
+  if ((await fs.readFile(stamp, "utf8").catch(() => "")) === `minbase ${fingerprint}\n` && (await exists(dirs.status))) return;
+
+  const empty = aptOptions(dirs, arch, dirs.emptyStatus);
+  const collector = new RequiredPackageCollector();
+  await run(["apt-cache", ...empty, "dumpavail"], { onLine: (l) => collector.line(l) });
+  const required = [...collector.finish(), "apt"].sort();
+  const closure = parseSimulatedInstalls(
+    await run(["apt-get", ...empty, "install", "--no-install-recommends", "-s", "-q", ...required]),
+  );
+  if (closure.length < required.length) throw new PreconditionError(`could not resolve the minbase set (${closure.length} of ${required.length} packages)`);
+  const records = await run(["apt-cache", ...empty, "show", ...closure.map((p) => `${p.name}=${p.version}`)]);
+  const status = statusFromRecords(records);
+  await fs.writeFile(dirs.status, status.text);
+  await fs.writeFile(stamp, `minbase ${fingerprint}\n`);
+  log(`baseline: ${status.count} packages a minbase host has (${required.length} required + apt, with dependencies)`);
+}
+
+async function listsFingerprint(lists: string): Promise<string> {
+  const names = (await fs.readdir(lists)).filter((f) => f !== "partial" && f !== "lock").sort();
+  const parts: string[] = [];
+  for (const n of names) {
+    const st = await fs.stat(path.join(lists, n));
+    parts.push(`${n}:${st.size}:${Math.round(st.mtimeMs)}`);
+  }
+  return createHash("sha256").update(parts.join("\n")).digest("hex");
+}
+
+/**
+ * What apt would install on the baseline host: `apt-get install -s` for the set, then the index
+ * records (size, sha256) of exactly those versions.
+ */
+async function resolve(dirs: AptDirs, recipe: BundleRecipe, run: RunFn): Promise<IndexRecord[]> {
+  const simulated = parseSimulatedInstalls(
+    await run(["apt-get", ...aptOptions(dirs, recipe.arch), "install", "--no-install-recommends", "-s", "-q", ...recipe.packages]),
+  );
+  const missing = recipe.packages.filter((p) => !simulated.some((s) => s.name === p));
+  if (missing.length > 0) {
+    throw new PreconditionError(`apt would not install ${missing.join(", ")} (already in the baseline?)`, {
+      suggestion: "Use baseline none, or check the recipe's packages.",
+    });
+  }
+  const records = parseIndexRecords(await run(["apt-cache", ...aptOptions(dirs, recipe.arch), "show", ...simulated.map((p) => `${p.name}=${p.version}`)]));
+  return simulated.map((s) => {
+    const r = records.find((x) => x.name === s.name && x.version === s.version && (x.arch === s.arch || x.arch === "all"));
+    if (!r) throw new PreconditionError(`apt-cache show has no record for ${s.name}=${s.version}`);
+    return r;
+  });
+}
+
+/** A bundle in `outDir` for the same target and requested packages whose files are exactly `resolved`. */
+async function findExistingBundle(outDir: string, recipe: BundleRecipe, resolved: IndexRecord[]) {
+  const want = resolved.map((u) => `${u.name}=${u.version}=${u.arch}:${u.sha256}`).sort().join("\n");
+  const entries = await fs.readdir(outDir).catch(() => [] as string[]);
+  for (const e of entries.sort().reverse()) {
+    if (e.startsWith(".")) continue;
+    const dir = path.join(outDir, e);
+    const { manifest } = await readManifest(dir);
+    if (!manifest) continue;
+    const r = manifest.recipe;
+    if (r.distribution !== recipe.distribution || r.suite !== recipe.suite || r.arch !== recipe.arch) continue;
+    if ([...r.packages].sort().join(" ") !== [...recipe.packages].sort().join(" ") || r.enginePackage !== recipe.enginePackage) continue;
+    const have = manifest.packages.map((p) => `${p.name}=${p.version}=${p.arch}:${p.sha256}`).sort().join("\n");
+    if (have !== want) continue;
+    try {
+      return await verifyBundle(dir);
+    } catch {
+      continue; // a damaged copy is rebuilt, never reused
+    }
+  }
+  return null;
+}
+
+/**
+ * Links (or copies) each downloaded .deb into `debsDir` and checks it against the signed index:
+ * apt verified the download already; this proves the file we ship is the one apt verified.
+ */
+async function collectPackages(dirs: AptDirs, resolved: IndexRecord[], debsDir: string): Promise<BundlePackage[]> {
+  await fs.mkdir(debsDir, { recursive: true });
+  const out: BundlePackage[] = [];
+  for (const r of resolved) {
+    const filename = debFilename(r.name, r.version, r.arch);
+    const src = path.join(dirs.archives, filename);
+    if (!(await exists(src))) throw new PreconditionError(`apt did not download ${filename} to ${dirs.archives}`);
+    const dst = path.join(debsDir, filename);
+    await fs.link(src, dst).catch(async () => fs.copyFile(src, dst));
+    const sha256 = await sha256File(dst);
+    const size = (await fs.stat(dst)).size;
+    if (sha256 !== r.sha256 || size !== r.size) {
+      throw new BundleError(src, [{ file: filename, message: `does not match the archive's index: expected sha256 ${r.sha256} (${r.size} bytes), actual ${sha256} (${size} bytes)`, expected: r.sha256, actual: sha256 }]);
+    }
+    out.push({ name: r.name, version: r.version, arch: r.arch, filename, size, sha256 });
+  }
+  return out;
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.access(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
+}
+
+/**
+ * The default {@link RunFn}: spawns without a shell, keeps stdout (unless streamed line by line
+ * to `onLine`), and rejects with a CommandFailedError carrying the tail of stderr.
+ */
+export const spawnRun: RunFn = (argv, options = {}) =>
+  new Promise((resolve, reject) => {
+    const [file, ...args] = argv;
+    if (!file) return reject(new Error("empty argv"));
+    const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LC_ALL: "C", DEBIAN_FRONTEND: "noninteractive" } });
+    const out: Buffer[] = [];
+    let err = "";
+    if (options.onLine) {
+      const onLine = options.onLine;
+      readline.createInterface({ input: child.stdout, crlfDelay: Infinity }).on("line", (l) => onLine(l));
+    } else {
+      child.stdout.on("data", (c: Buffer) => out.push(c));
+    }
+    child.stderr.on("data", (c: Buffer) => {
+      err = (err + c.toString("utf8")).slice(-8192);
+    });
+    child.on("error", (e) => {
+      reject(
+        (e as NodeJS.ErrnoException).code === "ENOENT"
+          ? new PreconditionError(`${file} is not installed on this computer`, { suggestion: "Install apt and dpkg-dev (Debian/Ubuntu), or run bootstrap.", cause: e })
+          : e,
+      );
+    });
+    child.on("close", (code, signal) => {
+      if (code === 0) return resolve(Buffer.concat(out).toString("utf8"));
+      reject(
+        new CommandFailedError({
+          host: "localhost",
+          stepId: "engine.bundle",
+          phase: "build",
+          command: argv.join(" "),
+          exitCode: code,
+          signal: signal ?? null,
+          stderrTail: err.split("\n").slice(-15).join("\n"),
+        }),
+      );
+    });
+  });

@@ -1,0 +1,186 @@
+/**
+ * Bundle recipes: which apt sources and packages an engine bundle is built from. The Debian recipe
+ * takes its mirror from the controller's own apt configuration (`/etc/apt/sources.list.d/
+ * debian.sources`), so longshore never hard-codes a package host; other recipes take the URI from
+ * the user. All functions here are pure: the caller reads the files.
+ */
+import { PreconditionError } from "../../core/errors";
+import { bundleRecipeSchema, parseOrThrow, type AptSource, type BundleRecipe } from "../../config/engine";
+
+/** Where Debian keeps its deb822 sources on the controller. */
+export const HOST_DEBIAN_SOURCES = "/etc/apt/sources.list.d/debian.sources";
+
+/** One stanza of a deb822 `.sources` file. */
+export interface Deb822Source {
+  types: string[];
+  uris: string[];
+  suites: string[];
+  components: string[];
+  /** Keyring file paths (an inline key block is not supported here). */
+  signedBy: string[];
+  enabled: boolean;
+}
+
+/**
+ * Parses a deb822 `.sources` file (sources.list(5)): stanzas separated by blank lines, `#`
+ * comments, continuation lines starting with whitespace, field names case-insensitive.
+ */
+export function parseDeb822Sources(text: string): Deb822Source[] {
+  const stanzas: Array<Map<string, string>> = [];
+  let current = new Map<string, string>();
+  let lastKey: string | null = null;
+  const flush = () => {
+    if (current.size > 0) stanzas.push(current);
+    current = new Map();
+    lastKey = null;
+  };
+  for (const raw of text.split(/\r?\n/)) {
+    if (raw.startsWith("#")) continue;
+    if (raw.trim() === "") {
+      flush();
+      continue;
+    }
+    if (/^\s/.test(raw)) {
+      if (lastKey) current.set(lastKey, `${current.get(lastKey) ?? ""}\n${raw.trim()}`);
+      continue;
+    }
+    const colon = raw.indexOf(":");
+    if (colon <= 0) continue;
+    lastKey = raw.slice(0, colon).trim().toLowerCase();
+    current.set(lastKey, raw.slice(colon + 1).trim());
+  }
+  flush();
+  const words = (v: string | undefined) => (v ?? "").split(/\s+/).filter((w) => w !== "");
+  return stanzas.map((s) => ({
+    types: words(s.get("types")),
+    uris: words(s.get("uris")),
+    suites: words(s.get("suites")),
+    components: words(s.get("components")),
+    signedBy: (s.get("signed-by") ?? "").includes("BEGIN PGP") ? [] : words(s.get("signed-by")),
+    enabled: (s.get("enabled") ?? "yes").toLowerCase() !== "no",
+  }));
+}
+
+/**
+ * The apt sources for `suite` (and its `-updates` and `-security` suites) found in a deb822
+ * file, restricted to `components`. Throws a PreconditionError when the file has no source for
+ * the suite itself or a source has no keyring.
+ */
+export function sourcesForSuite(
+  stanzas: readonly Deb822Source[],
+  suite: string,
+  components: readonly string[],
+  fileName: string,
+): AptSource[] {
+  const wanted = [suite, `${suite}-updates`, `${suite}-security`];
+  const out: AptSource[] = [];
+  for (const s of stanzas) {
+    if (!s.enabled || !s.types.includes("deb")) continue;
+    const comps = components.filter((c) => s.components.includes(c));
+    if (comps.length === 0) continue;
+    for (const uri of s.uris) {
+      for (const su of s.suites.filter((x) => wanted.includes(x))) {
+        const signedBy = s.signedBy[0];
+        if (!signedBy) {
+          throw new PreconditionError(`${fileName}: the source ${uri} ${su} has no Signed-By keyring file`, {
+            suggestion: "Add Signed-By: /usr/share/keyrings/<archive>-keyring.gpg to that stanza; longshore never trusts an unsigned archive.",
+          });
+        }
+        out.push({ uri, suite: su, components: comps, signedBy });
+      }
+    }
+  }
+  if (!out.some((s) => s.suite === suite)) {
+    throw new PreconditionError(`${fileName} has no enabled "deb" source for ${suite} with component ${components.join(" or ")}`, {
+      suggestion: `Add a stanza with Suites: ${suite} (or pass --uri).`,
+    });
+  }
+  // Stable order: as the file lists them, suites in wanted-order within one URI.
+  return out.sort((a, b) => wanted.indexOf(a.suite) - wanted.indexOf(b.suite));
+}
+
+/** The packages each source of the engine ships it as. */
+export const ENGINE_PACKAGES = {
+  debian: { packages: ["docker.io", "containerd", "runc", "tini"], enginePackage: "docker.io" },
+  ubuntu: { packages: ["docker.io", "containerd", "runc", "tini"], enginePackage: "docker.io" },
+  docker: { packages: ["docker-ce", "docker-ce-cli", "containerd.io"], enginePackage: "docker-ce" },
+} as const;
+
+/** What every recipe needs. */
+export interface RecipeTarget {
+  suite: string;
+  arch: BundleRecipe["arch"];
+  baseline?: BundleRecipe["baseline"];
+}
+
+/** Docker from Debian's archive (`docker.io`), with the mirror taken from the controller's sources. */
+export function debianRecipe(target: RecipeTarget & { hostSources: readonly Deb822Source[]; sourcesFile?: string }): BundleRecipe {
+  const e = ENGINE_PACKAGES.debian;
+  return parseOrThrow(bundleRecipeSchema, {
+    source: "debian",
+    distribution: "debian",
+    suite: target.suite,
+    arch: target.arch,
+    sources: sourcesForSuite(target.hostSources, target.suite, ["main"], target.sourcesFile ?? HOST_DEBIAN_SOURCES),
+    packages: [...e.packages],
+    enginePackage: e.enginePackage,
+    baseline: target.baseline ?? "minbase",
+  }, "bundle recipe");
+}
+
+/** Docker from Ubuntu's archive (`docker.io` is in universe); the user gives the mirror and keyring. */
+export function ubuntuRecipe(target: RecipeTarget & { uri: string; signedBy: string; securityUri?: string }): BundleRecipe {
+  const e = ENGINE_PACKAGES.ubuntu;
+  const comps = ["main", "universe"];
+  const sources: AptSource[] = [
+    { uri: target.uri, suite: target.suite, components: comps, signedBy: target.signedBy },
+    { uri: target.uri, suite: `${target.suite}-updates`, components: comps, signedBy: target.signedBy },
+    { uri: target.securityUri ?? target.uri, suite: `${target.suite}-security`, components: comps, signedBy: target.signedBy },
+  ];
+  return parseOrThrow(bundleRecipeSchema, {
+    source: "ubuntu",
+    distribution: "ubuntu",
+    suite: target.suite,
+    arch: target.arch,
+    sources,
+    packages: [...e.packages],
+    enginePackage: e.enginePackage,
+    baseline: target.baseline ?? "minbase",
+  }, "bundle recipe");
+}
+
+/**
+ * Docker CE from Docker's own repository (`<uri> <suite> stable`), with the Debian sources for
+ * its dependencies (libc6, iptables...). The user gives Docker's URI and keyring.
+ */
+export function dockerRecipe(
+  target: RecipeTarget & { uri: string; signedBy: string; hostSources: readonly Deb822Source[]; sourcesFile?: string },
+): BundleRecipe {
+  const e = ENGINE_PACKAGES.docker;
+  return parseOrThrow(bundleRecipeSchema, {
+    source: "docker",
+    distribution: "debian",
+    suite: target.suite,
+    arch: target.arch,
+    sources: [
+      { uri: target.uri, suite: target.suite, components: ["stable"], signedBy: target.signedBy },
+      ...sourcesForSuite(target.hostSources, target.suite, ["main"], target.sourcesFile ?? HOST_DEBIAN_SOURCES),
+    ],
+    packages: [...e.packages],
+    enginePackage: e.enginePackage,
+    baseline: target.baseline ?? "minbase",
+  }, "bundle recipe");
+}
+
+/**
+ * The recipe's sources as a one-line-format `sources.list`, pinned to the target architecture and
+ * to the recipe's keyrings. Refuses a keyring path with whitespace (the format cannot carry it).
+ */
+export function renderSourcesList(recipe: Pick<BundleRecipe, "sources" | "arch">): string {
+  return recipe.sources
+    .map((s) => {
+      if (/\s/.test(s.signedBy)) throw new PreconditionError(`keyring path ${JSON.stringify(s.signedBy)} contains whitespace`);
+      return `deb [arch=${recipe.arch} signed-by=${s.signedBy}] ${s.uri} ${s.suite} ${s.components.join(" ")}\n`;
+    })
+    .join("");
+}

@@ -1,0 +1,97 @@
+/**
+ * Getting the app's image onto a host.
+ *
+ * `image.load` (no registry): the `docker save` archive on the controller is streamed, gzip -1
+ * compressed on the controller, into `docker load` on the host (which reads gzip itself: no
+ * gunzip, no shell, no temp file). Its check is `docker image inspect <image ID>`, so nothing is
+ * sent when the host already has that image.
+ *
+ * `image.pull` (registry): `docker pull`; with credentials, `docker login --password-stdin` (the
+ * password travels on stdin, never in argv) and `docker logout` right after, so no credential is
+ * left in /root/.docker/config.json.
+ */
+import { createReadStream } from "node:fs";
+import { pipeline, type Readable } from "node:stream";
+import { createGzip } from "node:zlib";
+import type { Command } from "../command";
+import type { Step } from "../step";
+import type { ProvisionContext } from "./engine-context";
+
+/**
+ * A fresh stream of the archive, gzip level 1 unless it is compressed already (`.gz`, `.tgz`).
+ * Called by the transport once per attempt; read errors surface as errors of the returned stream.
+ */
+export function imageArchiveStream(localPath: string): () => Readable {
+  return () => {
+    const file = createReadStream(localPath);
+    if (/\.(t?gz)$/.test(localPath)) return file;
+    const gz = createGzip({ level: 1 });
+    // pipeline destroys `gz` with the read error, so the consumer sees it instead of a short archive.
+    pipeline(file, gz, () => {});
+    return gz;
+  };
+}
+
+function inspectId(target: string): Command {
+  return { argv: ["docker", "image", "inspect", "--format", "{{.Id}}", target], sudo: true };
+}
+
+/** A command that exits 0 only when `ref` resolves to image `imageId` on the host. */
+function refIsImage(ref: string, imageId: string): Command {
+  return {
+    argv: ["sh", "-c", '[ "$(docker image inspect --format "{{.Id}}" "$1" 2>/dev/null)" = "$2" ]', "sh", ref, imageId],
+    sudo: true,
+  };
+}
+
+/** `image.load`: the image from a local archive, sent only when the host lacks its ID. */
+export const imageLoadStep: Step<ProvisionContext> = {
+  id: "image.load",
+  title: "Load the app image",
+  plan(ctx) {
+    if (ctx.image.source !== "archive") throw new Error("image.load needs an archive image source");
+    const { localPath, imageId } = ctx.image;
+    return {
+      check: [inspectId(imageId)],
+      apply: [{ argv: ["docker", "load", "--quiet"], sudo: true, stdin: imageArchiveStream(localPath), timeoutMs: 15 * 60_000 }],
+      verify: [inspectId(imageId)],
+      timeoutMs: 16 * 60_000,
+    };
+  },
+};
+
+/** `image.pull`: the image from a registry (logging in with the password on stdin when needed). */
+export const imagePullStep: Step<ProvisionContext> = {
+  id: "image.pull",
+  title: "Pull the app image",
+  plan(ctx) {
+    if (ctx.image.source !== "registry") throw new Error("image.pull needs a registry image source");
+    const { ref, imageId } = ctx.image;
+    const registry = ctx.app.registry;
+    const pull: Command = registry
+      ? {
+          argv: [
+            "sh",
+            "-c",
+            'docker login --username "$2" --password-stdin "$1" >/dev/null || exit $?; docker pull --quiet "$3"; rc=$?; docker logout "$1" >/dev/null 2>&1; exit $rc',
+            "sh",
+            registry.server,
+            registry.username,
+            ref,
+          ],
+          sudo: true,
+          stdin: registry.password,
+          timeoutMs: 15 * 60_000,
+        }
+      : { argv: ["docker", "pull", "--quiet", ref], sudo: true, timeoutMs: 15 * 60_000 };
+    // Skippable only when the result is known: an expected image ID, or a digest-pinned reference.
+    const known = imageId ? refIsImage(ref, imageId) : ref.includes("@sha256:") ? inspectId(ref) : null;
+    return {
+      ...(known ? { check: [known] } : {}),
+      apply: [pull],
+      verify: [known ?? inspectId(ref)],
+      timeoutMs: 16 * 60_000,
+      retry: { attempts: 3, backoffMs: 2000 },
+    };
+  },
+};

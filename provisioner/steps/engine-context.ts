@@ -1,0 +1,84 @@
+/**
+ * What the engine and app steps plan from: host facts (probed once per host before planning),
+ * validated config, the verified bundle, the image to deliver, and the few values that make the
+ * plan reproducible (`now`, `auditUser`, `planHash` are passed in, never read inside a plan).
+ */
+import type { AppSpec } from "../../config/app";
+import type { EngineOptions } from "../../config/engine";
+import type { BundleManifest } from "../bundle/manifest";
+
+/** What longshore needs to know about a host before planning (see `engine-facts.ts`). */
+export interface HostFacts {
+  /** dpkg's architecture name (`amd64`, `arm64`). */
+  arch: string;
+  /** `/etc/os-release` ID (`debian`, `ubuntu`). */
+  osId: string;
+  /** `/etc/os-release` VERSION_ID (`12`). */
+  osVersionId: string;
+  /** `/etc/os-release` VERSION_CODENAME (`bookworm`). */
+  osCodename: string;
+  /** 2 when /sys/fs/cgroup is cgroup2fs (unified), else 1 (legacy or hybrid). */
+  cgroupVersion: 1 | 2;
+  /** systemd is PID 1 (`/run/systemd/system` exists). */
+  systemd: boolean;
+  /** The installed engine package's version (docker.io or docker-ce), or null. */
+  engineVersion: string | null;
+}
+
+/** The image to run: a `docker save` archive on the controller, or a reference to pull. */
+export type ImageSource =
+  | {
+      source: "archive";
+      /** `docker save` output on the controller (`.tar`, or already gzip-compressed `.tar.gz`/`.tgz`). */
+      localPath: string;
+      /** The image ID (`sha256:<64 hex>`) the archive loads as. */
+      imageId: string;
+    }
+  | {
+      source: "registry";
+      /** What to pull; pin with `@sha256:` for immutable rollouts. */
+      ref: string;
+      /** When known, the image ID the pull must produce (checked, and used to skip the pull). */
+      imageId?: string;
+    };
+
+/** A bundle that passed `verifyBundle`: its directory on the controller and its manifest. */
+export interface BundleRef {
+  dir: string;
+  manifest: BundleManifest;
+}
+
+/** Everything the engine and app steps plan from. */
+export interface ProvisionContext {
+  facts: HostFacts;
+  engine: EngineOptions;
+  /** Required when `engine.channel` is `bundle`; ignored for `distro`. */
+  bundle: BundleRef | null;
+  app: AppSpec;
+  image: ImageSource;
+  /** The slot this host serves (`blue`, `green`). */
+  slot: string;
+  /** Who runs this (for the audit line): e.g. `$USER@controller`. */
+  auditUser: string;
+  /** When this run started, ISO-8601 (for the audit line; plans never read the clock). */
+  now: string;
+  /** Hash of the desired app state, put on the container as a label. Must not depend on the label itself. */
+  planHash?: string;
+}
+
+/** Paths longshore owns on a host. */
+export const HOST_PATHS = {
+  bundleRoot: "/var/lib/longshore/bundle",
+  engineState: "/var/lib/longshore/engine",
+  startedWith: "/var/lib/longshore/engine/started-with.sha256",
+  daemonJson: "/etc/docker/daemon.json",
+  hostsDropIn: "/etc/systemd/system/docker.service.d/longshore-hosts.conf",
+  appEnvDir: "/etc/longshore/apps",
+  auditLog: "/var/log/longshore/audit.log",
+} as const;
+
+/** The verified bundle, or an error saying the plan cannot be made without one. */
+export function requireBundle(ctx: Pick<ProvisionContext, "bundle" | "engine">): BundleRef {
+  if (!ctx.bundle) throw new Error(`engine.channel is ${ctx.engine.channel} but no verified bundle was given to the plan`);
+  return ctx.bundle;
+}

@@ -1,0 +1,71 @@
+/**
+ * The ordered step list that takes a host from bare to serving the app:
+ *
+ *   engine.facts → engine.bundle → engine.install → engine.configure → engine.start →
+ *   engine.verify → image.load | image.pull → app.run → app.health → audit.append
+ *
+ * `engine.bundle` is left out for the distro channel; the image step follows the image source.
+ */
+import type { Step } from "../step";
+import { auditAppendStep } from "./app-audit";
+import { appHealthStep } from "./app-health";
+import { imageLoadStep, imagePullStep } from "./app-image";
+import { appRunStep } from "./app-run";
+import { engineBundleStep } from "./engine-bundle";
+import { engineConfigureStep } from "./engine-configure";
+import type { ProvisionContext } from "./engine-context";
+import { engineFactsStep } from "./engine-facts";
+import { engineInstallStep } from "./engine-install";
+import { engineStartStep } from "./engine-start";
+import { engineVerifyStep } from "./engine-verify";
+
+/** Every step id, in the order they run. */
+export const STEP_ORDER = [
+  "engine.facts",
+  "engine.bundle",
+  "engine.install",
+  "engine.configure",
+  "engine.start",
+  "engine.verify",
+  "image.load",
+  "image.pull",
+  "app.run",
+  "app.health",
+  "audit.append",
+] as const;
+
+/** The engine steps for a channel (facts through verify). */
+export function engineSteps(channel: ProvisionContext["engine"]["channel"]): Step<ProvisionContext>[] {
+  return [
+    engineFactsStep,
+    ...(channel === "bundle" ? [engineBundleStep] : []),
+    engineInstallStep,
+    engineConfigureStep,
+    engineStartStep,
+    engineVerifyStep,
+  ];
+}
+
+/** The app steps for an image source (image, run, health, audit). */
+export function appSteps(imageSource: ProvisionContext["image"]["source"]): Step<ProvisionContext>[] {
+  return [imageSource === "archive" ? imageLoadStep : imagePullStep, appRunStep, appHealthStep, auditAppendStep];
+}
+
+/** All steps for one host, in order. */
+export function provisionSteps(ctx: Pick<ProvisionContext, "engine" | "image">): Step<ProvisionContext>[] {
+  return [...engineSteps(ctx.engine.channel), ...appSteps(ctx.image.source)];
+}
+
+export {
+  auditAppendStep,
+  appHealthStep,
+  appRunStep,
+  engineBundleStep,
+  engineConfigureStep,
+  engineFactsStep,
+  engineInstallStep,
+  engineStartStep,
+  engineVerifyStep,
+  imageLoadStep,
+  imagePullStep,
+};

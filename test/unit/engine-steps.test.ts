@@ -1,0 +1,242 @@
+// Does not prove these commands succeed on a real host (that is the e2e tests' job): it pins each engine step's exact argv and files, and runs the dpkg check against this computer's real dpkg.
+import { execFileSync, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { parseEngineOptions } from "../../config/engine";
+import { renderCommand } from "../../provisioner/command";
+import { renderManifest, renderSha256Sums } from "../../provisioner/bundle/manifest";
+import { engineBundleStep, remoteBundleDir } from "../../provisioner/steps/engine-bundle";
+import { engineConfigDigest, engineConfigureStep } from "../../provisioner/steps/engine-configure";
+import { engineFactsStep } from "../../provisioner/steps/engine-facts";
+import { dpkgStateCheck, engineInstallStep, expectedDpkgState } from "../../provisioner/steps/engine-install";
+import { engineStartStep } from "../../provisioner/steps/engine-start";
+import { appSteps, engineSteps, provisionSteps, STEP_ORDER } from "../../provisioner/steps/index";
+import { renderTemplate } from "../../templates/render";
+import { renderDaemonJson } from "../../templates/engine/daemon-json";
+import { MANIFEST, makeContext } from "./fixtures/engine-context";
+
+const ctx = makeContext();
+const ID = MANIFEST.id;
+const DIR = `/var/lib/longshore/bundle/${ID}`;
+
+describe("step order", () => {
+  it("is facts, bundle, install, configure, start, verify, image, run, health, audit", () => {
+    expect(provisionSteps(ctx).map((s) => s.id)).toEqual([
+      "engine.facts",
+      "engine.bundle",
+      "engine.install",
+      "engine.configure",
+      "engine.start",
+      "engine.verify",
+      "image.load",
+      "app.run",
+      "app.health",
+      "audit.append",
+    ]);
+  });
+
+  it("leaves out the bundle for the distro channel and pulls for a registry image", () => {
+    const ids = provisionSteps({ engine: parseEngineOptions({ channel: "distro" }), image: { source: "registry", ref: "web:1" } }).map((s) => s.id);
+    expect(ids).toEqual(["engine.facts", "engine.install", "engine.configure", "engine.start", "engine.verify", "image.pull", "app.run", "app.health", "audit.append"]);
+    expect(engineSteps("bundle").length + appSteps("archive").length).toBe(10);
+  });
+
+  it("every step id is area.verb and listed in STEP_ORDER in the same relative order", () => {
+    const ids = provisionSteps(ctx).map((s) => s.id);
+    for (const id of ids) expect(id).toMatch(/^[a-z]+\.[a-z]+$/);
+    const positions = ids.map((id) => STEP_ORDER.indexOf(id as (typeof STEP_ORDER)[number]));
+    expect(positions).toEqual([...positions].sort((a, b) => a - b));
+  });
+
+  it("plans are pure: the same context gives the same plan twice", () => {
+    for (const step of provisionSteps(ctx)) {
+      const a = step.plan(ctx);
+      const b = step.plan(ctx);
+      const show = (p: typeof a) =>
+        JSON.stringify({ ...p, check: p.check?.map((c) => renderCommand(c, { mode: "display" })), apply: p.apply.map((c) => renderCommand(c, { mode: "display" })), verify: p.verify?.map((c) => renderCommand(c, { mode: "display" })) });
+      expect(show(a)).toBe(show(b));
+    }
+  });
+});
+
+describe("engine.facts", () => {
+  it("runs the same read-only preflight as check and verify, and applies nothing", () => {
+    const plan = engineFactsStep.plan(ctx);
+    const script = renderTemplate("engine/preflight.sh", { bundle: { arch: "amd64", distribution: "debian", suite: "bookworm" }, cgroupVersion: 1 });
+    expect(plan).toEqual({ check: [{ argv: ["sh", "-c", script] }], apply: [], verify: [{ argv: ["sh", "-c", script] }], timeoutMs: 30_000 });
+  });
+
+  it("on this computer (no systemd as PID 1) fails naming that problem", () => {
+    const [cmd] = engineFactsStep.plan(ctx).check!;
+    const r = spawnSync(cmd!.argv[0] as string, cmd!.argv.slice(1) as string[], { encoding: "utf8" });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("engine.facts: systemd is not running as PID 1 (the engine runs as systemd units)\n");
+  });
+
+  it("names an architecture mismatch", () => {
+    const armCtx = makeContext({ bundle: { dir: "/b", manifest: { ...MANIFEST, recipe: { ...MANIFEST.recipe, arch: "arm64" } } } });
+    const [cmd] = engineFactsStep.plan(armCtx).check!;
+    const r = spawnSync("sh", cmd!.argv.slice(1) as string[], { encoding: "utf8" });
+    expect(r.stderr).toContain("engine.facts: host architecture is amd64; the engine bundle is for arm64\n");
+  });
+});
+
+describe("engine.bundle", () => {
+  it("uploads every .deb (by sha), the manifest and SHA256SUMS, then checks them with sha256sum on the host", () => {
+    const plan = engineBundleStep.plan(ctx);
+    expect(plan.files).toEqual([
+      ...MANIFEST.packages.map((p) => ({
+        path: `${DIR}/debs/${p.filename}`,
+        source: { localPath: `/cache/bundles/b/debs/${p.filename}`, sha256: p.sha256 },
+        mode: 0o644,
+        sudo: true,
+      })),
+      { path: `${DIR}/manifest.json`, source: { content: renderManifest(MANIFEST) }, mode: 0o644, sudo: true },
+      { path: `${DIR}/SHA256SUMS`, source: { content: renderSha256Sums(MANIFEST) }, mode: 0o644, sudo: true },
+    ]);
+    expect(plan.files!.map((f) => f.path.slice(DIR.length + 1))).toEqual([
+      "debs/containerd_1.6.20~ds1-1+deb12u3_amd64.deb",
+      "debs/docker.io_20.10.24+dfsg1-1+deb12u1+b6_amd64.deb",
+      "debs/libdevmapper1.02.1_2%3a1.02.185-2_amd64.deb",
+      "debs/runc_1.1.5+ds1-1+deb12u1_amd64.deb",
+      "debs/tini_0.19.0-1+b3_amd64.deb",
+      "manifest.json",
+      "SHA256SUMS",
+    ]);
+    expect(plan.check).toEqual([{ argv: ["test", "-f", `${DIR}/.verified`], sudo: true }]);
+    expect(plan.apply).toEqual([{ argv: ["sh", "-c", 'cd "$1" && sha256sum --check --strict --quiet SHA256SUMS && touch .verified', "sh", DIR], sudo: true }]);
+    expect(plan.verify).toEqual([{ argv: ["test", "-f", `${DIR}/.verified`], sudo: true }]);
+    expect(remoteBundleDir(ID)).toBe(DIR);
+  });
+
+  it("refuses to plan without a verified bundle", () => {
+    expect(() => engineBundleStep.plan(makeContext({ bundle: null }))).toThrow("engine.channel is bundle but no verified bundle was given to the plan");
+  });
+});
+
+describe("engine.install", () => {
+  it("checks the requested packages at the bundle's versions and installs every .deb offline", () => {
+    const plan = engineInstallStep.plan(ctx);
+    const expected = "containerd=1.6.20~ds1-1+deb12u3=ii ;docker.io=20.10.24+dfsg1-1+deb12u1+b6=ii ;runc=1.1.5+ds1-1+deb12u1=ii ;tini=0.19.0-1+b3=ii ;";
+    const check = {
+      argv: ["sh", "-c", 'f=$1; e=$2; shift 2; [ "$(dpkg-query -W -f "$f" "$@" 2>/dev/null)" = "$e" ]', "sh", "${Package}=${Version}=${db:Status-Abbrev};", expected, "containerd", "docker.io", "runc", "tini"],
+    };
+    expect(plan.check).toEqual([check]);
+    const script = renderTemplate("engine/install.sh", {
+      offline: true,
+      policyPath: "/usr/sbin/policy-rc.d",
+      packages: MANIFEST.packages.map((p) => `${DIR}/debs/${p.filename}`),
+    });
+    expect(plan.apply).toEqual([{ argv: ["sh", "-c", script], sudo: true, timeoutMs: 600_000 }]);
+    expect(script).toContain(
+      `apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=120 -o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts=/dev/null '${DIR}/debs/containerd_1.6.20~ds1-1+deb12u3_amd64.deb' ${DIR}/debs/docker.io_20.10.24+dfsg1-1+deb12u1+b6_amd64.deb ${DIR}/debs/libdevmapper1.02.1_2%3a1.02.185-2_amd64.deb ${DIR}/debs/runc_1.1.5+ds1-1+deb12u1_amd64.deb ${DIR}/debs/tini_0.19.0-1+b3_amd64.deb\n`,
+    );
+    expect(plan.verify).toEqual([check, { argv: ["/usr/sbin/dockerd", "--version"] }]);
+  });
+
+  it("for the distro channel installs from the host's sources and checks only that the packages are installed", () => {
+    const plan = engineInstallStep.plan(makeContext({ engine: parseEngineOptions({ channel: "distro" }), bundle: null }));
+    expect(plan.check).toEqual([
+      { argv: ["sh", "-c", 'f=$1; e=$2; shift 2; [ "$(dpkg-query -W -f "$f" "$@" 2>/dev/null)" = "$e" ]', "sh", "${db:Status-Abbrev};", "ii ;ii ;ii ;ii ;", "containerd", "docker.io", "runc", "tini"] },
+    ]);
+    const script = (plan.apply[0]!.argv as string[])[2]!;
+    expect(script).toContain("apt-get update -q\napt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=120 docker.io containerd runc tini\n");
+  });
+
+  it("the dpkg check passes for what this computer has installed and fails for another version (real dpkg-query)", () => {
+    const names = ["tini", "runc"];
+    const installed = execFileSync("dpkg-query", ["-W", "-f", "${Package} ${Version}\\n", ...names], { encoding: "utf8" })
+      .trim()
+      .split("\n")
+      .map((l) => ({ name: l.split(" ")[0]!, version: l.split(" ")[1]! }));
+    const pass = dpkgStateCheck(names, expectedDpkgState(installed), true);
+    const fail = dpkgStateCheck(names, expectedDpkgState(installed.map((p) => ({ ...p, version: `${p.version}.1` }))), true);
+    const exec = (c: typeof pass) => spawnSync(c.argv[0] as string, c.argv.slice(1) as string[]).status;
+    expect(exec(pass)).toBe(0);
+    expect(exec(fail)).toBe(1);
+    expect(exec(dpkgStateCheck(["tini", "no-such-package-longshore"], "tini=x=ii ;", true))).toBe(1);
+  });
+});
+
+describe("engine.configure", () => {
+  it("writes daemon.json and removes a stale hosts drop-in when hosts is not set", () => {
+    const plan = engineConfigureStep.plan(ctx);
+    expect(plan).toEqual({
+      files: [{ path: "/etc/docker/daemon.json", source: { content: renderDaemonJson(ctx.engine.daemon) }, mode: 0o644, sudo: true }],
+      check: [{ argv: ["test", "!", "-e", "/etc/systemd/system/docker.service.d/longshore-hosts.conf"], sudo: true }],
+      apply: [{ argv: ["rm", "-f", "/etc/systemd/system/docker.service.d/longshore-hosts.conf"], sudo: true }],
+      timeoutMs: 60_000,
+    });
+  });
+
+  it("adds the drop-in that clears -H fd:// only when daemon.json sets hosts", () => {
+    const engine = parseEngineOptions({ daemon: { hosts: ["fd://", "unix:///run/docker-ci.sock"] } });
+    const plan = engineConfigureStep.plan(makeContext({ engine }));
+    expect(plan).toEqual({
+      files: [
+        { path: "/etc/docker/daemon.json", source: { content: renderDaemonJson(engine.daemon) }, mode: 0o644, sudo: true },
+        {
+          path: "/etc/systemd/system/docker.service.d/longshore-hosts.conf",
+          source: { content: renderTemplate("engine/docker-hosts.conf", { dockerd: "/usr/sbin/dockerd" }) },
+          mode: 0o644,
+          sudo: true,
+        },
+      ],
+      apply: [],
+      timeoutMs: 60_000,
+    });
+  });
+});
+
+describe("engine.start", () => {
+  it("restarts only when docker is down or started with other config, and records the config digest", () => {
+    const digest = engineConfigDigest(ctx);
+    expect(digest).toBe(
+      createHash("sha256")
+        .update(`daemon.json\n${renderDaemonJson(ctx.engine.daemon)}\0hosts drop-in\n(none)`)
+        .digest("hex"),
+    );
+    const plan = engineStartStep.plan(ctx);
+    expect(plan.check).toEqual([
+      { argv: ["systemctl", "is-active", "--quiet", "docker.service"], sudo: true },
+      { argv: ["sh", "-c", '[ "$(cat "$1" 2>/dev/null)" = "$2" ]', "sh", "/var/lib/longshore/engine/started-with.sha256", digest], sudo: true },
+    ]);
+    expect(plan.apply).toEqual([
+      { argv: ["systemctl", "daemon-reload"], sudo: true },
+      { argv: ["systemctl", "enable", "--quiet", "docker.socket", "docker.service"], sudo: true },
+      { argv: ["systemctl", "restart", "docker.service"], sudo: true, timeoutMs: 180_000 },
+      { argv: ["sh", "-c", 'mkdir -p "$(dirname "$1")" && printf "%s\\n" "$2" > "$1"', "sh", "/var/lib/longshore/engine/started-with.sha256", digest], sudo: true },
+    ]);
+    expect(plan.verify).toEqual([
+      { argv: ["systemctl", "is-active", "--quiet", "docker.service"], sudo: true },
+      { argv: ["docker", "version", "--format", "{{.Server.Version}}"], sudo: true },
+    ]);
+  });
+
+  it("a changed option changes the digest (one restart); the same options in another order do not", () => {
+    const a = engineConfigDigest(makeContext({ engine: parseEngineOptions({ daemon: { mtu: 1400, debug: true } }) }));
+    const b = engineConfigDigest(makeContext({ engine: parseEngineOptions({ daemon: { debug: true, mtu: 1400 } }) }));
+    const c = engineConfigDigest(makeContext({ engine: parseEngineOptions({ daemon: { debug: true, mtu: 1450 } }) }));
+    expect(a).toBe(b);
+    expect(a).not.toBe(c);
+    expect(a).not.toBe(engineConfigDigest(ctx));
+  });
+
+  it("the recorded-digest check compares exactly (real sh)", () => {
+    const plan = engineStartStep.plan(ctx);
+    const cmd = plan.check![1]!;
+    const dir = execFileSync("mktemp", ["-d"], { encoding: "utf8" }).trim();
+    try {
+      const file = `${dir}/started-with.sha256`;
+      const run = () => spawnSync("sh", ["-c", cmd.argv[2] as string, "sh", file, cmd.argv[5] as string]).status;
+      expect(run()).toBe(1); // never started by longshore
+      const record = plan.apply[3]!;
+      expect(spawnSync("sh", ["-c", record.argv[2] as string, "sh", file, record.argv[5] as string]).status).toBe(0);
+      expect(run()).toBe(0);
+      execFileSync("sh", ["-c", `echo other > ${file}`]);
+      expect(run()).toBe(1);
+    } finally {
+      execFileSync("rm", ["-rf", dir]);
+    }
+  });
+});
