@@ -26,7 +26,8 @@ export const environmentSchema = z
   .strictObject({
     name: z
       .string()
-      .regex(/^[a-z][a-z0-9-]{0,19}$/, "must be a lower-case name of 1-20 letters, digits or '-', starting with a letter"),
+      // Machine groups are named <name>-<slot>-g<N> and local names stop at 24 characters.
+      .regex(/^[a-z][a-z0-9-]{0,11}$/, "must be a lower-case name of 1-12 letters, digits or '-', starting with a letter"),
     driver: z.enum(["local", "aws"]).default("local"),
     app: z.strictObject({
       name: z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, "must be a lower-case DNS label"),

@@ -14,21 +14,21 @@ export interface FleetHost {
   address: string;
 }
 
-/** Creates and removes machines. */
+/** Creates and removes groups of machines (one group per slot generation). */
 export interface LocalFleet {
-  /** Creates machines with these names, all ready for SSH; removes any it created if one fails. */
-  create(names: string[], progress: ProgressFn): Promise<FleetHost[]>;
-  /** Removes machines (missing ones are fine). */
-  destroy(names: string[], progress: ProgressFn): Promise<void>;
+  /** Creates a group of `size` machines, all ready for SSH; removes what it created if one fails. */
+  create(group: string, size: number, progress: ProgressFn): Promise<FleetHost[]>;
+  /** Removes a group (a missing one is fine). */
+  destroy(group: string, progress: ProgressFn): Promise<void>;
 }
 
-/** Puts an image on fresh hosts: engine, image, container, health on each host. */
-export type ProvisionFn = (hosts: FleetHost[], image: string, slot: SlotName, progress: ProgressFn) => Promise<void>;
+/** Puts an image on a fresh group: engine, image, container, health on each host. */
+export type ProvisionFn = (group: string, hosts: FleetHost[], image: string, slot: SlotName, progress: ProgressFn) => Promise<void>;
 
 /** The load balancer's view: which servers each slot has and which slot is live. */
 export interface LocalBalancer {
-  /** Sets the servers of a slot. New servers take no traffic until {@link activate}. */
-  setSlotServers(slot: SlotName, servers: FleetHost[]): Promise<void>;
+  /** Sets the servers of both slots. Servers of a slot that is not live take no traffic. */
+  setServers(slots: Record<SlotName, FleetHost[]>): Promise<void>;
   /** New requests go to `slot`; requests in flight to the other slot finish within `drainMs`. */
   activate(slot: SlotName, drainMs: number): Promise<void>;
 }
@@ -37,17 +37,18 @@ export interface LocalBalancer {
 export interface SlotState {
   generation: number;
   live: SlotName | null;
-  slots: Record<SlotName, { image: string | null; hosts: FleetHost[] }>;
+  slots: Record<SlotName, { image: string | null; group: string | null; hosts: FleetHost[] }>;
 }
 
 /** An environment with nothing in it. */
 export function emptySlotState(): SlotState {
-  return { generation: 0, live: null, slots: { blue: { image: null, hosts: [] }, green: { image: null, hosts: [] } } };
+  const none = { image: null, group: null, hosts: [] };
+  return { generation: 0, live: null, slots: { blue: { ...none }, green: { ...none } } };
 }
 
-/** Machine names: environment, slot and generation, so a new version never reuses a name. */
-export function machineNames(env: string, slot: SlotName, generation: number, size: number): string[] {
-  return Array.from({ length: size }, (_, i) => `${env}-${slot}-g${generation}-${i + 1}`);
+/** A group's name: environment, slot and generation, so a new version never reuses a machine. */
+export function groupName(env: string, slot: SlotName, generation: number): string {
+  return `${env}-${slot}-g${generation}`;
 }
 
 /** Options for {@link LocalSlotDriver}. */
@@ -106,22 +107,26 @@ export class LocalSlotDriver implements SlotDriver {
     await this.clearSlot(state, slot, progress);
     state.generation += 1;
     await this.save(state);
-    const names = machineNames(this.o.env, slot, state.generation, size);
-    const hosts = await this.o.fleet.create(names, progress);
+    const group = groupName(this.o.env, slot, state.generation);
+    // Record the group before creating it, so a crash half-way still lets `destroy` find it.
+    state.slots[slot] = { image: null, group, hosts: [] };
+    await this.save(state);
     try {
-      await this.o.provision(hosts, image, slot, progress);
-      // Record the hosts before the balancer knows them, so a crash here still lets `down` find them.
-      state.slots[slot] = { image, hosts };
+      const hosts = await this.o.fleet.create(group, size, progress);
+      state.slots[slot] = { image: null, group, hosts };
       await this.save(state);
-      await this.o.balancer.setSlotServers(slot, hosts);
+      await this.o.provision(group, hosts, image, slot, progress);
+      state.slots[slot] = { image, group, hosts };
+      await this.save(state);
+      await this.o.balancer.setServers(serversOf(state));
+      return hosts.map((h) => ({ ...h, image }));
     } catch (e) {
-      await this.o.balancer.setSlotServers(slot, []).catch(() => {});
-      await this.o.fleet.destroy(names, progress);
-      state.slots[slot] = { image: null, hosts: [] };
+      state.slots[slot] = { image: null, group: null, hosts: [] };
+      await this.o.balancer.setServers(serversOf(state)).catch(() => {});
+      await this.o.fleet.destroy(group, progress);
       await this.save(state);
       throw e;
     }
-    return hosts.map((h) => ({ ...h, image }));
   }
 
   async probe(slot: SlotName): Promise<ProbeResult[]> {
@@ -146,11 +151,15 @@ export class LocalSlotDriver implements SlotDriver {
   }
 
   private async clearSlot(state: SlotState, slot: SlotName, progress: ProgressFn): Promise<void> {
-    const names = state.slots[slot].hosts.map((h) => h.name);
-    if (names.length === 0) return;
-    await this.o.balancer.setSlotServers(slot, []);
-    await this.o.fleet.destroy(names, progress);
-    state.slots[slot] = { image: null, hosts: [] };
+    const { group } = state.slots[slot];
+    if (group === null) return;
+    state.slots[slot] = { image: null, group: null, hosts: [] };
+    await this.o.balancer.setServers(serversOf(state));
+    await this.o.fleet.destroy(group, progress);
     await this.save(state);
   }
+}
+
+function serversOf(state: SlotState): Record<SlotName, FleetHost[]> {
+  return { blue: state.slots.blue.hosts, green: state.slots.green.hosts };
 }

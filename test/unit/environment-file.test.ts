@@ -28,7 +28,7 @@ describe("environment file", () => {
     const r = parseEnvironment(text, "web.yaml");
     expect(r.ok).toBe(false);
     expect(!r.ok && r.issues).toEqual([
-      { path: "web.yaml: name", message: "must be a lower-case name of 1-20 letters, digits or '-', starting with a letter" },
+      { path: "web.yaml: name", message: "must be a lower-case name of 1-12 letters, digits or '-', starting with a letter" },
       { path: "web.yaml: app.port", message: "must be at most 65535" },
       { path: "web.yaml: app.helthPath", message: "unknown key" },
       { path: "web.yaml: slots.blue.image", message: "must be an image reference like name:tag or registry:5000/name:tag (lower-case)" },

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { LocalSlotDriver, machineNames, type FleetHost } from "../../local/slot-driver";
+import { LocalSlotDriver, groupName, type FleetHost } from "../../local/slot-driver";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "longshore-slots-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -19,21 +19,21 @@ function setup(name: string, opts: { failProvision?: boolean } = {}) {
     healthPath: "/healthz",
     url: "http://127.0.0.1:8080/",
     fleet: {
-      async create(names) {
-        log.push(`create ${names.join(",")}`);
-        return names.map((n): FleetHost => ({ name: n, address: `10.213.47.${ip++}` }));
+      async create(group, size) {
+        log.push(`create ${group} x${size}`);
+        return Array.from({ length: size }, (_, i): FleetHost => ({ name: `${group}-${i + 1}`, address: `10.213.47.${ip++}` }));
       },
-      async destroy(names) {
-        log.push(`destroy ${names.join(",")}`);
+      async destroy(group) {
+        log.push(`destroy ${group}`);
       },
     },
-    provision: async (hosts, image) => {
-      log.push(`provision ${image} on ${hosts.length}`);
+    provision: async (group, hosts, image) => {
+      log.push(`provision ${image} on ${group} (${hosts.length})`);
       if (opts.failProvision) throw new Error("engine.install failed");
     },
     balancer: {
-      async setSlotServers(slot, servers) {
-        log.push(`lb ${slot}=[${servers.map((s) => s.name).join(",")}]`);
+      async setServers(slots) {
+        log.push(`lb blue=[${slots.blue.map((s) => s.name).join(",")}] green=[${slots.green.map((s) => s.name).join(",")}]`);
       },
       async activate(slot, drainMs) {
         log.push(`lb activate ${slot} drain=${drainMs}`);
@@ -44,8 +44,8 @@ function setup(name: string, opts: { failProvision?: boolean } = {}) {
 }
 
 describe("LocalSlotDriver", () => {
-  it("names machines by env, slot and generation", () => {
-    expect(machineNames("demo", "green", 3, 2)).toEqual(["demo-green-g3-1", "demo-green-g3-2"]);
+  it("names groups by env, slot and generation", () => {
+    expect(groupName("demo", "green", 3)).toBe("demo-green-g3");
   });
 
   it("prepares, switches and replaces the kept slot on the next rollout", async () => {
@@ -56,19 +56,19 @@ describe("LocalSlotDriver", () => {
     await driver.switchTraffic("green", 100);
     await driver.prepareSlot("blue", "demo:v3", 1, () => {});
     expect(log).toEqual([
-      "create demo-blue-g1-1,demo-blue-g1-2",
-      "provision demo:v1 on 2",
-      "lb blue=[demo-blue-g1-1,demo-blue-g1-2]",
+      "create demo-blue-g1 x2",
+      "provision demo:v1 on demo-blue-g1 (2)",
+      "lb blue=[demo-blue-g1-1,demo-blue-g1-2] green=[]",
       "lb activate blue drain=100",
-      "create demo-green-g2-1,demo-green-g2-2",
-      "provision demo:v2 on 2",
-      "lb green=[demo-green-g2-1,demo-green-g2-2]",
+      "create demo-green-g2 x2",
+      "provision demo:v2 on demo-green-g2 (2)",
+      "lb blue=[demo-blue-g1-1,demo-blue-g1-2] green=[demo-green-g2-1,demo-green-g2-2]",
       "lb activate green drain=100",
-      "lb blue=[]",
-      "destroy demo-blue-g1-1,demo-blue-g1-2",
-      "create demo-blue-g3-1",
-      "provision demo:v3 on 1",
-      "lb blue=[demo-blue-g3-1]",
+      "lb blue=[] green=[demo-green-g2-1,demo-green-g2-2]",
+      "destroy demo-blue-g1",
+      "create demo-blue-g3 x1",
+      "provision demo:v3 on demo-blue-g3 (1)",
+      "lb blue=[demo-blue-g3-1] green=[demo-green-g2-1,demo-green-g2-2]",
     ]);
     const s = await driver.status();
     expect(s.live).toBe("green");
@@ -78,7 +78,7 @@ describe("LocalSlotDriver", () => {
   it("removes the machines it created when provisioning fails, and records nothing", async () => {
     const { driver, log } = setup("b", { failProvision: true });
     await expect(driver.prepareSlot("blue", "demo:v1", 1, () => {})).rejects.toThrow("engine.install failed");
-    expect(log).toEqual(["create demo-blue-g1-1", "provision demo:v1 on 1", "lb blue=[]", "destroy demo-blue-g1-1"]);
+    expect(log).toEqual(["create demo-blue-g1 x1", "provision demo:v1 on demo-blue-g1 (1)", "lb blue=[] green=[]", "destroy demo-blue-g1"]);
     expect((await driver.status()).slots.blue).toEqual({ image: null, hosts: [] });
   });
 
