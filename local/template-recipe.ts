@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { z } from "zod";
+import { parseDeb822Sources } from "../provisioner/bundle/recipe";
 
 /** Bump when the customisation below changes in a way its file contents do not show. */
 export const CUSTOMISATION_VERSION = 1;
@@ -132,15 +133,8 @@ export function recipeHash(recipe: TemplateRecipe): string {
  * include `suite`, not the security archive). Null when there is none.
  */
 export function mirrorFromSources(deb822: string, suite: string): string | null {
-  for (const stanza of deb822.split(/\n\s*\n/)) {
-    const field = (name: string) =>
-      new RegExp(`^${name}:\\s*(.+)$`, "mi").exec(stanza.split("\n").filter((l) => !l.startsWith("#")).join("\n"))?.[1]?.trim();
-    const types = field("Types") ?? "";
-    const uris = field("URIs");
-    const suites = (field("Suites") ?? "").split(/\s+/);
-    if (types.split(/\s+/).includes("deb") && uris && suites.includes(suite)) return uris.split(/\s+/)[0]!;
-  }
-  return null;
+  const main = parseDeb822Sources(deb822).find((s) => s.enabled && s.types.includes("deb") && s.suites.includes(suite) && s.uris.length > 0);
+  return main?.uris[0] ?? null;
 }
 
 /** The first `deb URI SUITE` mirror in a one-line-style sources.list, or null. */
