@@ -169,8 +169,10 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-const NO_AUTH = "no way to log in: set identity (a private key file) or agent: true";
-const NO_HOST_KEY = "no way to verify the host key: set hostKey, hostKeys, knownHosts or trustOnFirstUse: true";
+/** The message for a host without an auth method (the CLI rewords it for flags). */
+export const NO_AUTH = "no way to log in: set identity (a private key file) or agent: true";
+/** The message for a host without a host-key source. */
+export const NO_HOST_KEY = "no way to verify the host key: set hostKey, hostKeys, knownHosts or trustOnFirstUse: true";
 
 /** Requirement checks that look at several fields, tolerant of malformed values (zod reports those). */
 function crossFieldIssues(data: unknown, options: InventoryParseOptions): PathIssue[] {

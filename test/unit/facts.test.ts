@@ -19,15 +19,9 @@ import {
   splitSections,
 } from "../../provisioner/facts";
 import { FakeTransport } from "../helpers/fake-transport";
+import { DEBIAN_OS_RELEASE, FULL_FACTS, FULL_FACTS_OUTPUT, MEMINFO, factsOutput } from "../helpers/facts-fixture";
 
-const DEBIAN = `PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
-NAME="Debian GNU/Linux"
-VERSION_ID="12"
-VERSION="12 (bookworm)"
-VERSION_CODENAME=bookworm
-ID=debian
-HOME_URL="https://www.debian.org/"
-`;
+const DEBIAN = DEBIAN_OS_RELEASE;
 const UBUNTU = `NAME="Ubuntu"
 VERSION="22.04.4 LTS (Jammy Jellyfish)"
 ID=ubuntu
@@ -40,27 +34,8 @@ PRETTY_NAME="Arch \\"rolling\\" Linux"
 ID=arch
 BUILD_ID=rolling
 `;
-const MEMINFO = `MemTotal:       24684084 kB
-MemAvailable:   24207884 kB
-`;
-
-function output(sections: Record<string, string>): string {
-  return Object.entries(sections)
-    .map(([k, v]) => `\n@@longshore-facts:${k}@@\n${v}`)
-    .join("");
-}
-
-const FULL = output({
-  "os-release": DEBIAN,
-  "uname-m": "x86_64\n",
-  "uname-r": "6.1.0-18-amd64\n",
-  cgroup: "cgroup2fs\n",
-  init: "systemd\n",
-  df: "       Avail\n84649213952\n",
-  meminfo: MEMINFO,
-  docker: "cli\n24.0.7\n",
-  end: "",
-});
+const output = factsOutput;
+const FULL = FULL_FACTS_OUTPUT;
 
 describe("facts parsers", () => {
   it.each([
@@ -118,18 +93,8 @@ describe("facts parsers", () => {
   });
 
   it("parses a whole facts output into exact values", () => {
-    expect(parseFacts(FULL, "web-1")).toEqual({
-      os: { id: "debian", versionId: "12", prettyName: "Debian GNU/Linux 12 (bookworm)" },
-      arch: "amd64",
-      machine: "x86_64",
-      kernel: "6.1.0-18-amd64",
-      cgroup: "v2",
-      init: "systemd",
-      initProcess: "systemd",
-      diskFreeBytes: 84649213952,
-      memory: { totalBytes: 25276502016, availableBytes: 24788873216 },
-      engine: { name: "docker", version: "24.0.7" },
-    });
+    expect(parseFacts(FULL, "web-1")).toEqual(FULL_FACTS);
+    expect(FULL_FACTS.memory).toEqual({ totalBytes: 24684084 * 1024, availableBytes: 24207884 * 1024 });
   });
 
   it("names what is missing in a truncated or foreign output", () => {

@@ -1,0 +1,32 @@
+/**
+ * What the CLI needs from the outside world, injected so tests pass fakes (no globals, no
+ * singletons). `realDeps()` in main.ts wires the real ones.
+ */
+import type { Transport } from "../provisioner/transport/transport";
+import type { SshConnectOptions, SshTarget } from "../provisioner/transport/ssh-target";
+import type { ExitCode } from "./exit-codes";
+import type { OutStream } from "./output";
+import type { DemoSshd } from "./demo-sshd";
+
+/** Dependencies every verb may use. */
+export interface CliDeps {
+  /** Opens one connection to a host (the ssh2 transport in production). */
+  connect(target: SshTarget, options?: SshConnectOptions): Promise<Transport>;
+  stdout: OutStream;
+  stderr: OutStream;
+  env: Readonly<Record<string, string | undefined>>;
+  /** Relative paths on the command line resolve against this. */
+  cwd: string;
+  homeDir: string;
+  readFile(path: string): Promise<string>;
+  /** Starts the throwaway local sshd of `facts --demo`. */
+  startDemoSshd(): Promise<DemoSshd>;
+  /** Aborted on Ctrl-C: commands in flight are cancelled. */
+  signal?: AbortSignal;
+}
+
+/** What a verb's `register` receives: the dependencies plus a way to report a non-error exit code. */
+export interface VerbDeps extends CliDeps {
+  /** Sets the process exit code for outcomes that are reported, not thrown (e.g. a command exited 3). */
+  setExitCode(code: ExitCode): void;
+}

@@ -1,0 +1,60 @@
+/**
+ * The CLI's exit codes, decided in this one place from the error's class. Scripts can rely on
+ * them: retry on 3, fix input on 2, look at the host on 4.
+ */
+import { CommanderError } from "commander";
+import {
+  AggregateHostError,
+  CommandFailedError,
+  ConfigError,
+  HealthCheckError,
+  HostKeyError,
+  LockHeldError,
+  MissingToolError,
+  PreconditionError,
+  RolloutError,
+  TransportError,
+} from "../core/errors";
+
+/** Every exit code longshore uses. */
+export const EXIT = {
+  ok: 0,
+  /** Anything not listed below (a bug, an unexpected system error). */
+  failure: 1,
+  /** Bad input: config/inventory errors, usage errors. */
+  badInput: 2,
+  /** A host could not be reached or failed host-key verification. */
+  unreachable: 3,
+  /** A command failed on a host (non-zero exit or killed by a signal). */
+  commandFailed: 4,
+  /** This computer lacks something (a tool, root, Linux). */
+  precondition: 5,
+  /** A rollout failed (traffic kept on the old slot) or another operation holds the lock. */
+  rolloutFailed: 6,
+} as const;
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/**
+ * When several hosts fail differently, the most fundamental cause wins: input before this
+ * computer before the network before commands. Every failure is still printed.
+ */
+const PRIORITY: readonly ExitCode[] = [EXIT.badInput, EXIT.precondition, EXIT.unreachable, EXIT.commandFailed, EXIT.rolloutFailed, EXIT.failure];
+
+/** Maps an error to its exit code. */
+export function exitCodeFor(err: unknown): ExitCode {
+  if (err instanceof CommanderError) {
+    return err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
+  }
+  if (err instanceof AggregateHostError) {
+    const codes = new Set(err.failures.map((f) => exitCodeFor(f.error)));
+    return PRIORITY.find((c) => codes.has(c)) ?? EXIT.failure;
+  }
+  if (err instanceof ConfigError) return EXIT.badInput;
+  if (err instanceof TransportError || err instanceof HostKeyError) return EXIT.unreachable;
+  if (err instanceof CommandFailedError) return EXIT.commandFailed;
+  if (err instanceof PreconditionError || err instanceof MissingToolError) return EXIT.precondition;
+  // A failed health gate is how a rollout fails.
+  if (err instanceof RolloutError || err instanceof LockHeldError || err instanceof HealthCheckError) return EXIT.rolloutFailed;
+  return EXIT.failure;
+}

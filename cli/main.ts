@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+/**
+ * The longshore command line. Builds the program from one `register(program, deps)` per verb (add
+ * a verb with one line below), runs it, and is the one place that prints errors and decides the
+ * exit code (via exit-codes.ts). Dependencies are injected: tests call {@link main} with fakes.
+ */
+import { readFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { Command, CommanderError } from "commander";
+import { connectSsh } from "../provisioner/transport/ssh2-transport";
+import { startDemoSshd } from "./demo-sshd";
+import type { CliDeps, VerbDeps } from "./deps";
+import { EXIT, exitCodeFor, type ExitCode } from "./exit-codes";
+import { printError } from "./output";
+import { register as registerExec } from "./exec";
+import { register as registerFacts } from "./facts";
+
+/** Every verb, in help order. Other verbs (local, up, rollout, provision, plan...) add one line here. */
+const VERBS: ReadonlyArray<(program: Command, deps: VerbDeps) => void> = [registerFacts, registerExec];
+
+/** Builds the commander program (no parsing, no I/O). */
+export function buildProgram(deps: VerbDeps): Command {
+  const program = new Command("longshore")
+    .description("Infrastructure as code for container hosts: provisioning over SSH, blue/green rollouts, a local driver.")
+    .version(version(), "-V, --version")
+    .showHelpAfterError("(run with --help for usage)")
+    // Errors become exceptions (mapped to exit codes below) instead of process.exit.
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => void deps.stdout.write(s), writeErr: (s) => void deps.stderr.write(s) });
+  for (const register of VERBS) register(program, deps);
+  return program;
+}
+
+/** Runs the CLI with `argv` (without node and script) and returns the exit code. Never throws. */
+export async function main(argv: readonly string[], deps: CliDeps): Promise<ExitCode> {
+  let code: ExitCode = EXIT.ok;
+  const verbDeps: VerbDeps = { ...deps, setExitCode: (c) => void (code = c) };
+  try {
+    await buildProgram(verbDeps).parseAsync([...argv], { from: "user" });
+    return code;
+  } catch (err) {
+    // Commander already printed its own usage errors (and help); everything else is printed here.
+    if (!(err instanceof CommanderError)) printError(err, deps.stderr, deps.env["LONGSHORE_DEBUG"] === "1");
+    return exitCodeFor(err);
+  }
+}
+
+/** The real dependencies: the ssh2 transport, this process's streams and environment. */
+export function realDeps(signal?: AbortSignal): CliDeps {
+  return {
+    connect: connectSsh,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    cwd: process.cwd(),
+    homeDir: homedir(),
+    readFile: (p) => readFile(p, "utf8"),
+    startDemoSshd,
+    ...(signal ? { signal } : {}),
+  };
+}
+
+function version(): string {
+  // cli/main.ts (tests) sits one level below package.json, dist/cli/main.js two.
+  for (const rel of ["../package.json", "../../package.json"]) {
+    try {
+      const pkg = require(rel) as { name?: string; version?: string };
+      if (pkg.name === "longshore" && pkg.version) return pkg.version;
+    } catch {
+      // Not at this level; try the next.
+    }
+  }
+  return "unknown";
+}
+
+if (require.main === module) {
+  const abort = new AbortController();
+  // First Ctrl-C cancels commands in flight (hosts report it); a second one exits at once.
+  process.once("SIGINT", () => {
+    abort.abort();
+    process.once("SIGINT", () => process.exit(130));
+  });
+  void main(process.argv.slice(2), realDeps(abort.signal)).then((code) => {
+    process.exitCode = code;
+  });
+}
