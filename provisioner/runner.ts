@@ -196,7 +196,7 @@ async function runStep(
       return { report: { ...base, ...r, attempts: attempt, uploaded } };
     } catch (err) {
       const error = scrub(asError(err), secrets);
-      if (attempt >= maxAttempts || !isRetryable(error)) {
+      if (attempt >= maxAttempts || !isRetryable(error) || env.signal?.aborted) {
         return { report: { ...base, status: "failed", attempts: attempt, uploaded }, error };
       }
       const delayMs = backoff(plan.retry!.backoffMs, attempt, env.random);
