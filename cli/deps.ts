@@ -7,6 +7,8 @@ import type { SshConnectOptions, SshTarget } from "../provisioner/transport/ssh-
 import type { ExitCode } from "./exit-codes";
 import type { OutStream } from "./output";
 import type { DemoSshd } from "./demo-sshd";
+import type { Environment } from "../config/environment";
+import type { SlotDriver } from "../rollout/driver";
 
 /** Dependencies every verb may use. */
 export interface CliDeps {
@@ -23,6 +25,12 @@ export interface CliDeps {
   startDemoSshd(): Promise<DemoSshd>;
   /** Aborted on Ctrl-C: commands in flight are cancelled. */
   signal?: AbortSignal;
+  /** The rollout driver of an environment (local machines + HAProxy, or the aws stack). */
+  environmentDriver(env: Environment, progress: (line: string) => void): Promise<SlotDriver>;
+  /** Removes every host and the load balancer of an environment; returns the groups removed. */
+  destroyEnvironment(env: Environment, progress: (line: string) => void): Promise<string[]>;
+  /** Where an environment's operation lock lives (machine state, not in git). */
+  operationLockDir(env: Environment): string;
 }
 
 /** What a verb's `register` receives: the dependencies plus a way to report a non-error exit code. */

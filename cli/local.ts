@@ -10,6 +10,8 @@ import { ConfigError, LongshoreError, PreconditionError } from "../core/errors";
 import { buildDemoImage, DEMO_VERSIONS, type DemoVersion } from "../local/demo-app";
 import { downEnvironment, listEnvironments, machineStatuses, readEnvironment, upEnvironment } from "../local/environment";
 import { defaultPaths, type LocalPaths } from "../local/paths";
+import { exitCodeFor } from "./exit-codes";
+import { printError } from "./output";
 
 /** What the verbs need from the outside world (tests pass their own). */
 export interface LocalCliDeps {
@@ -121,21 +123,6 @@ function renderTable(machines: ReturnType<typeof machineStatuses>): string {
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n") + "\n";
 }
 
-/** Exit codes for the standalone entry (cli/main.ts has the program-wide mapping). */
-export function exitCodeFor(error: unknown): number {
-  if (error instanceof ConfigError) return 2;
-  if (error instanceof PreconditionError) return 3;
-  return 1;
-}
-
-/** Prints an error the way the CLI does: message, then the suggestion. */
-export function formatError(error: unknown): string {
-  if (error instanceof LongshoreError) {
-    return `error [${error.code}]: ${error.message}${error.suggestion ? `\n  hint: ${error.suggestion}` : ""}\n`;
-  }
-  return `error: ${error instanceof Error ? error.message : String(error)}\n`;
-}
-
 if (require.main === module) {
   const program = new Command("longshore").exitOverride();
   register(program, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) });
@@ -145,7 +132,7 @@ if (require.main === module) {
       process.exitCode = (e as { exitCode?: number }).exitCode === 0 ? 0 : 2;
       return;
     }
-    process.stderr.write(formatError(e));
+    printError(e, process.stderr, process.env["LONGSHORE_DEBUG"] === "1");
     process.exitCode = exitCodeFor(e);
   });
 }

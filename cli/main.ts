@@ -14,9 +14,19 @@ import { EXIT, exitCodeFor, type ExitCode } from "./exit-codes";
 import { printError } from "./output";
 import { register as registerExec } from "./exec";
 import { register as registerFacts } from "./facts";
+import { register as registerEnvironment } from "./environment-verbs";
+import { register as registerLocal } from "./local";
+import { register as registerEngine, defaultEngineCliDeps } from "./engine";
+import { destroyEnvironment, environmentDriver, operationLockDir } from "./environment-deps";
 
 /** Every verb, in help order. Other verbs (local, up, rollout, provision, plan...) add one line here. */
-const VERBS: ReadonlyArray<(program: Command, deps: VerbDeps) => void> = [registerFacts, registerExec];
+const VERBS: ReadonlyArray<(program: Command, deps: VerbDeps) => void> = [
+  registerEnvironment,
+  registerFacts,
+  registerExec,
+  (program, deps) => registerLocal(program, { stdout: (t) => void deps.stdout.write(t), stderr: (t) => void deps.stderr.write(t) }),
+  (program) => registerEngine(program, defaultEngineCliDeps(`longshore/${version()}`)),
+];
 
 /** Builds the commander program (no parsing, no I/O). */
 export function buildProgram(deps: VerbDeps): Command {
@@ -56,6 +66,9 @@ export function realDeps(signal?: AbortSignal): CliDeps {
     homeDir: homedir(),
     readFile: (p) => readFile(p, "utf8"),
     startDemoSshd,
+    environmentDriver,
+    destroyEnvironment,
+    operationLockDir,
     ...(signal ? { signal } : {}),
   };
 }

@@ -4,19 +4,11 @@
  * default). For the aws driver the same desired state lives in the Pulumi stack config instead.
  */
 import { z } from "zod";
-
-const imageRef = z
-  .string()
-  .min(1)
-  .regex(
-    // [registry[:port]/]repo[/more][:tag][@sha256:digest], lower-case repository as the engine requires.
-    /^(?:[a-z0-9.-]+(?::[0-9]+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/,
-    "must be an image reference like name:tag or registry:5000/name:tag (lower-case)",
-  );
+import { dnsLabelSchema, imageReferenceSchema } from "./app";
 
 const slotSpec = z.strictObject({
   /** The image this slot runs; null when the slot has no hosts. */
-  image: imageRef.nullable().default(null),
+  image: imageReferenceSchema.nullable().default(null),
   /** Hosts in the slot (1-50 on the local driver). */
   size: z.number().int().min(1).max(50).default(2),
 });
@@ -30,7 +22,7 @@ export const environmentSchema = z
       .regex(/^[a-z][a-z0-9-]{0,11}$/, "must be a lower-case name of 1-12 letters, digits or '-', starting with a letter"),
     driver: z.enum(["local", "aws"]).default("local"),
     app: z.strictObject({
-      name: z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, "must be a lower-case DNS label"),
+      name: dnsLabelSchema,
       /** The port the application listens on inside its container (and on the host). */
       port: z.number().int().min(1).max(65535).default(8080),
       healthPath: z.string().startsWith("/", "must start with /").default("/healthz"),

@@ -74,6 +74,13 @@ function harness(
     startDemoSshd: async () => {
       throw new Error("test: no demo");
     },
+    environmentDriver: async () => {
+      throw new Error("test: no environments");
+    },
+    destroyEnvironment: async () => {
+      throw new Error("test: no environments");
+    },
+    operationLockDir: () => "/nonexistent",
     ...extra,
   };
   return { deps, stdout, stderr, connected, fakes };

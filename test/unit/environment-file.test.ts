@@ -31,7 +31,7 @@ describe("environment file", () => {
       { path: "web.yaml: name", message: "must be a lower-case name of 1-12 letters, digits or '-', starting with a letter" },
       { path: "web.yaml: app.port", message: "must be at most 65535" },
       { path: "web.yaml: app.helthPath", message: "unknown key" },
-      { path: "web.yaml: slots.blue.image", message: "must be an image reference like name:tag or registry:5000/name:tag (lower-case)" },
+      { path: "web.yaml: slots.blue.image", message: "must not contain whitespace" },
       { path: "web.yaml: slots.blue.size", message: "must be at least 1" },
       { path: "web.yaml: live", message: "the live slot (green) has no image" },
     ]);

@@ -5,7 +5,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../core/errors";
-import { exitCodeFor, formatError, register } from "../../cli/local";
+import { register } from "../../cli/local";
+import { exitCodeFor } from "../../cli/exit-codes";
+import { printError } from "../../cli/output";
 
 function program(dir: string) {
   const out: string[] = [];
@@ -43,7 +45,9 @@ describe("longshore local (CLI wiring)", () => {
     const e = await p.parseAsync(["node", "longshore", "local", "image", "--version", "v9"]).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(ConfigError);
     expect(exitCodeFor(e)).toBe(2);
-    expect(formatError(e)).toBe("error [CONFIG_INVALID]: local image is invalid (1 problem):\n  --version: must be one of v1, v2, broken (got v9)\n");
+    const printed: string[] = [];
+    printError(e, { write: (c: string) => printed.push(c) }, false);
+    expect(printed.join("")).toBe("error: local image is invalid (1 problem):\n  --version: must be one of v1, v2, broken (got v9)\n");
     await p.parseAsync(["node", "longshore", "local", "ls"]);
     expect(out.join("")).toBe("no local environments\n");
     fs.rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,209 @@
+/**
+ * The environment verbs: `up`, `rollout`, `rollback`, `status`, `destroy`. They load the
+ * environment file (every problem reported before anything is touched), get a driver from the
+ * injected factory, run the operation and print its report: phases with durations for humans,
+ * one JSON document with `--json`.
+ */
+import * as path from "node:path";
+import type { Command } from "commander";
+import { ConfigError, RolloutError } from "../core/errors";
+import type { Environment } from "../config/environment";
+import { demoEnvironmentText, loadEnvironment, writeEnvironmentText } from "../config/environment-file";
+import type { EnvironmentStatus, ProbeResult, SlotDriver, SlotName } from "../rollout/driver";
+import { environmentFiles, runRollback, runRollout, runUp, type OperationInput } from "../rollout/operations";
+import type { RolloutEvent, RolloutReport } from "../rollout/rollout";
+import { acquireLock } from "../rollout/lock";
+import type { VerbDeps } from "./deps";
+import { EXIT } from "./exit-codes";
+import type { OutStream } from "./output";
+
+/** The default environment file, in the current directory. */
+export const DEFAULT_ENV_FILE = "longshore.yaml";
+/** The image `up` puts in a new demo environment. */
+export const DEMO_IMAGE = "longshore-demo:v1";
+
+interface EnvFlags {
+  file?: string;
+  json?: boolean;
+  breakLock?: boolean;
+}
+
+function addEnvOptions(cmd: Command): Command {
+  return cmd
+    .option("-f, --file <file>", `environment file (default ./${DEFAULT_ENV_FILE})`)
+    .option("--json", "print one JSON document (no progress output)")
+    .option("--break-lock", "remove a lock left by a crashed operation first");
+}
+
+/** A printer of phase progress on stderr (nothing with --json). */
+function phaseProgress(stream: OutStream, json: boolean): { onEvent: (e: RolloutEvent) => void; line: (s: string) => void } {
+  const line = (s: string) => {
+    if (!json) stream.write(`${s}\n`);
+  };
+  return {
+    line,
+    onEvent: (e) => {
+      if (e.type === "phase-start") line(`==> ${e.phase}`);
+      else if (e.type === "phase-done") line(`<== ${e.phase} ${e.ok ? "done" : "failed"} in ${seconds(e.ms)}`);
+      else line(`    ${e.message}`);
+    },
+  };
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+async function openEnvironment(flags: EnvFlags, deps: VerbDeps) {
+  const file = path.resolve(deps.cwd, flags.file ?? DEFAULT_ENV_FILE);
+  const { env, text } = await loadEnvironment(file);
+  const files = environmentFiles(file, deps.operationLockDir(env), env.name);
+  return { file, env, text, files };
+}
+
+function describeProbe(p: ProbeResult): string {
+  return `${p.host}: ${p.status === null ? "no response" : `HTTP ${p.status}`}${p.ok ? "" : ` ${JSON.stringify(p.detail)}`}`;
+}
+
+/** Prints a rollout report; returns the exit code it deserves. */
+function printReport(report: RolloutReport, url: string | null, json: boolean, deps: VerbDeps): void {
+  if (json) {
+    deps.stdout.write(JSON.stringify({ ...report, url }, null, 2) + "\n");
+  } else {
+    const head =
+      report.outcome === "succeeded"
+        ? `${report.toImage} is live on ${report.toSlot}`
+        : report.outcome === "rolled-back"
+          ? `rolled back: traffic is on ${report.fromSlot} (${report.fromImage}) again`
+          : `failed: traffic stays on ${report.fromSlot ?? "nothing"}${report.fromImage ? ` (${report.fromImage})` : ""}`;
+    deps.stdout.write(`${head}\n`);
+    for (const p of report.phases) deps.stdout.write(`  ${p.name.padEnd(12)} ${seconds(p.ms)}\n`);
+    if (report.reason) deps.stdout.write(`reason: ${report.reason}\n`);
+    for (const p of report.failedProbes ?? []) deps.stdout.write(`  ${describeProbe(p)}\n`);
+    for (const w of report.warnings) deps.stdout.write(`warning: ${w}\n`);
+    if (url && report.outcome === "succeeded") deps.stdout.write(`url: ${url}\n`);
+  }
+  if (report.outcome !== "succeeded") deps.setExitCode(EXIT.rolloutFailed);
+}
+
+async function operationInput(flags: EnvFlags, deps: VerbDeps, progress: ReturnType<typeof phaseProgress>) {
+  const { env, text, files } = await openEnvironment(flags, deps);
+  const driver = await deps.environmentDriver(env, progress.line);
+  const input: OperationInput = {
+    env,
+    envText: text,
+    files,
+    driver,
+    onEvent: progress.onEvent,
+    ...(flags.breakLock ? { breakLock: true } : {}),
+  };
+  return { env, driver, input };
+}
+
+/** Adds `up`, `rollout`, `rollback`, `status` and `destroy`. */
+export function register(program: Command, deps: VerbDeps): void {
+  addEnvOptions(
+    program
+      .command("up")
+      .description(`bring an environment to its desired state; with no ./${DEFAULT_ENV_FILE}, create the local demo environment`),
+  ).action(async (flags: EnvFlags) => {
+    const json = flags.json === true;
+    const progress = phaseProgress(deps.stderr, json);
+    const file = path.resolve(deps.cwd, flags.file ?? DEFAULT_ENV_FILE);
+    if (flags.file === undefined && !(await exists(deps, file))) {
+      await writeEnvironmentText(file, demoEnvironmentText(DEMO_IMAGE));
+      progress.line(`created ${file}: the local demo environment (${DEMO_IMAGE})`);
+    }
+    const { driver, input } = await operationInput(flags, deps, progress);
+    const { plan, report } = await runUp(input);
+    const status = await driver.status();
+    if (!report) {
+      if (plan.action === "refuse") throw new RolloutError(plan.reason);
+      if (json) deps.stdout.write(JSON.stringify({ plan, status }, null, 2) + "\n");
+      else deps.stdout.write(`${plan.reason}\nurl: ${status.url ?? "(none)"}\n`);
+      return;
+    }
+    printReport(report, status.url, json, deps);
+  });
+
+  addEnvOptions(program.command("rollout").description("put IMAGE on fresh hosts in the idle slot, prove it healthy, move traffic").argument("<image>", "image reference"))
+    .option("--size <n>", "hosts in the new slot (default: the slot's size in the file)")
+    .action(async (image: string, flags: EnvFlags & { size?: string }) => {
+      const json = flags.json === true;
+      const progress = phaseProgress(deps.stderr, json);
+      const size = flags.size === undefined ? undefined : Number(flags.size);
+      if (size !== undefined && (!Number.isInteger(size) || size < 1 || size > 50)) {
+        throw new ConfigError("command line", [{ path: "--size", message: "must be a whole number from 1 to 50" }]);
+      }
+      const { driver, input } = await operationInput(flags, deps, progress);
+      const report = await runRollout({ ...input, image, ...(size ? { size } : {}) });
+      printReport(report, (await driver.status()).url, json, deps);
+    });
+
+  addEnvOptions(program.command("rollback").description("send traffic back to the previous slot (instant when its hosts were kept)")).action(
+    async (flags: EnvFlags) => {
+      const json = flags.json === true;
+      const progress = phaseProgress(deps.stderr, json);
+      const { driver, input } = await operationInput(flags, deps, progress);
+      const report = await runRollback(input);
+      printReport(report, (await driver.status()).url, json, deps);
+    },
+  );
+
+  addEnvOptions(program.command("status").description("slots, hosts, images, health and the live slot")).action(async (flags: EnvFlags) => {
+    const json = flags.json === true;
+    const { env, driver } = await operationInput(flags, deps, phaseProgress(deps.stderr, true));
+    const status = await driver.status();
+    const health: Record<SlotName, ProbeResult[]> = { blue: await driver.probe("blue"), green: await driver.probe("green") };
+    if (json) {
+      deps.stdout.write(JSON.stringify({ environment: env.name, driver: env.driver, ...status, health }, null, 2) + "\n");
+      return;
+    }
+    deps.stdout.write(statusText(env, status, health));
+  });
+
+  addEnvOptions(program.command("destroy").description("remove every host and the load balancer of an environment"))
+    .option("--yes", "do not ask (required when stdin is not a terminal)")
+    .action(async (flags: EnvFlags & { yes?: boolean }) => {
+      const json = flags.json === true;
+      if (!flags.yes) {
+        throw new ConfigError("command line", [{ path: "--yes", message: "destroy removes every host of the environment: confirm with --yes" }]);
+      }
+      const progress = phaseProgress(deps.stderr, json);
+      const { env, files } = await openEnvironment(flags, deps);
+      const lock = await acquireLock(files.lockFile, { operation: "destroy", ...(flags.breakLock ? { breakLock: true } : {}) });
+      try {
+        const removed = await deps.destroyEnvironment(env, progress.line);
+        if (json) deps.stdout.write(JSON.stringify({ environment: env.name, removed }, null, 2) + "\n");
+        else deps.stdout.write(`environment ${env.name}: removed (${removed.length ? removed.join(", ") : "no hosts"})\n`);
+      } finally {
+        await lock.release();
+      }
+    });
+}
+
+/** The human view of `status`. Pure. */
+export function statusText(env: Environment, status: EnvironmentStatus, health: Record<SlotName, ProbeResult[]>): string {
+  const lines = [`environment ${env.name} (${env.driver})  live: ${status.live ?? "none"}  url: ${status.url ?? "(none)"}`];
+  for (const slot of ["blue", "green"] as const) {
+    const s = status.slots[slot];
+    lines.push(`${slot}${status.live === slot ? " (live)" : ""}: ${s.image ?? "no image"}, ${s.hosts.length} host${s.hosts.length === 1 ? "" : "s"}`);
+    for (const h of s.hosts) {
+      const p = health[slot].find((x) => x.host === h.name);
+      lines.push(`  ${h.name.padEnd(24)} ${h.address.padEnd(15)} ${p ? (p.ok ? "healthy" : `unhealthy (${p.status ?? "no response"})`) : "unknown"}`);
+    }
+  }
+  return lines.join("\n") + "\n";
+}
+
+async function exists(deps: VerbDeps, file: string): Promise<boolean> {
+  try {
+    await deps.readFile(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Re-exported for main.ts's real dependencies. */
+export type { SlotDriver };
