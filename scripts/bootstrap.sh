@@ -12,7 +12,7 @@ die() { say "error: $*"; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root: local machines need systemd-nspawn, a bridge and iptables (try: sudo $0 $*)."
 
 # What the local driver needs on this computer (the engine itself is shipped to hosts as a bundle).
-runtime_pkgs=(systemd-container debootstrap haproxy iproute2 iptables openssh-client busybox-static ca-certificates curl dpkg-dev apt-utils)
+runtime_pkgs=(systemd-container debootstrap haproxy iproute2 iptables openssh-client busybox-static zstd)
 # What the tests need on top: a real sshd to talk to, sudo for the non-root user test, a Docker
 # engine on the controller, HTTP load.
 test_pkgs=(openssh-server sudo docker.io wrk)
@@ -44,5 +44,10 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund >&2
 fi
 
-say "building"
-npx tsc -p tsconfig.json >&2
+# Build only when a source changed since the last build (a re-run costs almost nothing).
+stamp=dist/.build-stamp
+if [ ! -f "$stamp" ] || [ -n "$(find core config provisioner templates local rollout cli modules stacks bench tsconfig.json package-lock.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
+  say "building"
+  npx tsc -p tsconfig.json >&2
+  touch "$stamp"
+fi
