@@ -74,21 +74,26 @@ export interface LoadResult {
   errors: string[];
   /** Response bodies in completion order (trimmed). */
   bodies: string[];
+  /** Every request: when it started (ms since epoch), its status (null on error) and trimmed body. */
+  samples: Array<{ startedAt: number; status: number | null; body: string }>;
 }
 
 /** Starts `concurrency` loops of GETs (new connection each) until `stop()` is called. */
 export function startLoad(url: string, concurrency: number): { stop: () => Promise<LoadResult>; seen: () => number } {
-  const result: LoadResult = { ok: 0, non2xx: 0, errors: [], bodies: [] };
+  const result: LoadResult = { ok: 0, non2xx: 0, errors: [], bodies: [], samples: [] };
   let running = true;
   const worker = async () => {
     while (running) {
+      const startedAt = Date.now();
       try {
         const r = await httpGet(url);
         if (r.status >= 200 && r.status < 300) result.ok++;
         else result.non2xx++;
         result.bodies.push(`${r.status} ${r.body.trim()}`);
+        result.samples.push({ startedAt, status: r.status, body: r.body.trim() });
       } catch (e) {
         result.errors.push((e as Error).message);
+        result.samples.push({ startedAt, status: null, body: (e as Error).message });
       }
     }
   };
