@@ -1,0 +1,101 @@
+/**
+ * Rollout benchmark on the local driver: for 2 and 4 hosts per slot, `up` v1 then roll out v2
+ * under a continuous HTTP load (4 loops, a new connection per request) and report each phase's
+ * wall time, the switch latency (switch start until the first response from v2) and the requests
+ * served and failed. Run as root after a build: `node dist/bench/rollout.js [2,4]`.
+ * Prints one Markdown table row per size.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { demoEnvironmentText, loadEnvironment } from "../config/environment-file";
+import { createLocalDriver, destroyLocalEnvironment } from "../local/rollout-wiring";
+import { localGroupProvisioner } from "../local/group-provisioner";
+import { defaultPaths } from "../local/paths";
+import { environmentFiles, runRollout, runUp, type OperationInput } from "../rollout/operations";
+import type { RolloutEvent } from "../rollout/rollout";
+import * as http from "node:http";
+
+function get(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false, timeout: 5_000 }, (res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => (body += d.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+  });
+}
+
+async function measure(size: number, port: number): Promise<string> {
+  const paths = { ...defaultPaths(), stateRoot: fs.mkdtempSync(path.join(os.tmpdir(), "bench-rollout-")) };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-rollout-env-"));
+  const envFile = path.join(dir, "longshore.yaml");
+  const name = `bench${size}`;
+  fs.writeFileSync(
+    envFile,
+    demoEnvironmentText("longshore-demo:v1")
+      .replace("name: demo", `name: ${name}`)
+      .replace(/size: 2/g, `size: ${size}`)
+      .replace("listen: 127.0.0.1:8080", `listen: 127.0.0.1:${port}`),
+  );
+  const input = async (onEvent?: (e: RolloutEvent) => void): Promise<OperationInput> => {
+    const { env, text } = await loadEnvironment(envFile);
+    return {
+      env,
+      envText: text,
+      files: environmentFiles(envFile, paths.stateRoot, env.name),
+      driver: createLocalDriver(env, localGroupProvisioner(env, paths), paths),
+      ...(onEvent ? { onEvent } : {}),
+    };
+  };
+  try {
+    await runUp(await input());
+    const url = `http://127.0.0.1:${port}/`;
+    let running = true;
+    let ok = 0;
+    let failed = 0;
+    let switchStart = 0;
+    let firstV2 = 0;
+    const loops = Array.from({ length: 4 }, async () => {
+      while (running) {
+        try {
+          const r = await get(url);
+          if (r.status === 200) ok++;
+          else failed++;
+          if (!firstV2 && switchStart && r.body.includes("demo v2")) firstV2 = Date.now();
+        } catch {
+          failed++;
+        }
+      }
+    });
+    const report = await runRollout({
+      ...(await input((e) => {
+        if (e.type === "phase-start" && e.phase === "switch") switchStart = Date.now();
+      })),
+      image: "longshore-demo:v2",
+    });
+    running = false;
+    await Promise.all(loops);
+    const ms = (n: string) => ((report.phases.find((p) => p.name === n)?.ms ?? 0) / 1000).toFixed(1);
+    const total = report.phases.reduce((a, p) => a + p.ms, 0) / 1000;
+    return `| ${size} | ${report.outcome} | ${ms("prepare")} | ${ms("health-gate")} | ${ms("switch")} | ${ms("soak")} | ${total.toFixed(1)} | ${firstV2 - switchStart} | ${ok} | ${failed} |`;
+  } finally {
+    await destroyLocalEnvironment(name, () => undefined, paths);
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(paths.stateRoot, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const sizes = (process.argv[2] ?? "2,4").split(",").map(Number);
+  console.log("| hosts/slot | outcome | prepare s | gate s | switch s | soak s | total s | switch latency ms | served | failed |");
+  console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+  for (const size of sizes) console.log(await measure(size, 18_080 + size));
+}
+
+void main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});
