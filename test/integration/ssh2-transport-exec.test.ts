@@ -78,6 +78,26 @@ describe("exec over a real sshd", () => {
     expect(stream.stderr).toBe("done\n");
   });
 
+  it("ignores stdin a command never reads, and rejects when the stdin stream fails", async () => {
+    const endless = () =>
+      new Readable({
+        read() {
+          this.push(Buffer.alloc(64 * 1024));
+        },
+      });
+    const r = await transport.exec({ argv: ["sh", "-c", "exit 3"], stdin: endless });
+    expect(r.exitCode).toBe(3);
+    const failing = () =>
+      new Readable({
+        read() {
+          this.destroy(new Error("disk on fire"));
+        },
+      });
+    const err = (await transport.exec({ argv: ["sleep", "10"], stdin: failing }).catch((e: unknown) => e)) as TransportError;
+    expect(err).toBeInstanceOf(TransportError);
+    expect(err.message).toBe("exec-host: stdin for `sleep 10` failed: disk on fire");
+  });
+
   it("round-trips nasty argv through the one quoting function", async () => {
     const nasty = [
       "it's",

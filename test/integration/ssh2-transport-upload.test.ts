@@ -83,7 +83,7 @@ describe("upload over SFTP", () => {
     expect(r).toEqual({ uploaded: true, bytes: 50 * 1024 * 1024, sha256: expected });
     expect(await transport.sha256(target)).toBe(expected);
     expect(statSync(target).size).toBe(50 * 1024 * 1024);
-    // With the hash given, nothing is read locally to decide that the upload can be skipped.
+    // With the hash given, the skip is decided without hashing the local file again.
     expect(await transport.upload({ localPath: local, sha256: expected }, target)).toMatchObject({ uploaded: false });
   });
 
@@ -111,6 +111,17 @@ describe("upload over SFTP", () => {
     const err = (await transport.sha256(remoteDir).catch((e: unknown) => e)) as TransportError;
     expect(err).toBeInstanceOf(TransportError);
     expect(err.message).toContain("Is a directory");
+  });
+
+  it("stops an aborted upload before anything lands", async () => {
+    const ac = new AbortController();
+    ac.abort();
+    const err = (await transport
+      .upload({ content: "never" }, join(remoteDir, "aborted"), { signal: ac.signal })
+      .catch((e: unknown) => e)) as TransportError;
+    expect(err).toBeInstanceOf(TransportError);
+    expect(err.kind).toBe("aborted");
+    expect(readdirSync(remoteDir).filter((n) => n.includes("aborted"))).toEqual([]);
   });
 
   it("sets owner and group", async () => {
