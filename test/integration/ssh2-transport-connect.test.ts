@@ -1,6 +1,6 @@
 // Does not prove DNS failures (no resolver may be contacted here; classification is unit-tested) or real network loss.
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type AddressInfo, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -71,6 +71,29 @@ describe("authentication", () => {
     expect(err.kind).toBe("auth");
     expect(err.message).toContain("publickey (in-memory key) cannot be used");
     expect(err.message).not.toContain("OPENSSH PRIVATE KEY");
+  });
+
+  it("authenticates through a real ssh-agent, after a rejected in-memory key", async () => {
+    const socket = join(dir, "agent.sock");
+    const agent = spawn("ssh-agent", ["-D", "-a", socket], { stdio: "ignore" });
+    try {
+      while (!existsSync(socket)) await new Promise((r) => setTimeout(r, 20));
+      execFileSync("ssh-add", ["-q", sshd.clientKeyPath], { env: { ...process.env, SSH_AUTH_SOCK: socket }, stdio: "ignore" });
+      const rejected = join(dir, "rejected_key");
+      execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", rejected]);
+      const auth = { privateKey: sensitive(readFileSync(rejected, "utf8")), agent: socket };
+      const t = await connectSsh(target(sshd, { auth }));
+      expect((await t.exec({ argv: ["id", "-u"] })).stdout).toBe("0\n");
+      await t.close();
+      // The in-memory key was offered first and refused; the agent's key then got in.
+      const fp = (k: string) => execFileSync("ssh-keygen", ["-lf", `${k}.pub`], { encoding: "utf8" }).split(" ")[1];
+      const log = sshd.log();
+      const refused = log.indexOf(`Failed publickey for root from 127.0.0.1`);
+      expect(log.slice(refused)).toContain(`ED25519 ${fp(rejected)}`);
+      expect(log.lastIndexOf(`Accepted publickey for root from 127.0.0.1`)).toBeGreaterThan(log.lastIndexOf(fp(rejected)!));
+    } finally {
+      agent.kill("SIGTERM");
+    }
   });
 });
 
