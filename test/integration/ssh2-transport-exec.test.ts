@@ -24,8 +24,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await transport?.close();
+  // Stop sshd first, while the connection is open: commands that timed out on this root session
+  // (OpenSSH does not signal root sessions) are still in its process tree and get stopped with it.
   await sshd?.stop();
+  await transport?.close();
 });
 
 describe("exec over a real sshd", () => {
