@@ -1,11 +1,12 @@
-// Does not prove: the ssh2 transport (OpenSSH is the client here) or the container engine inside the machines.
+// Does not prove: the container engine inside the machines (provision-*.test.ts does).
 import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { TransportError } from "../../core/errors";
+import { HostKeyError, TransportError } from "../../core/errors";
+import { connectSsh } from "../../provisioner/transport/ssh2-transport";
 import { downEnvironment, environmentSshTargets, machineStatuses, readEnvironment, upEnvironment, type UpResult } from "../../local/environment";
 import { loadSharedState } from "../../local/shared-state";
 import { ensureKeyPair, knownHostsLine } from "../../local/ssh-keys";
@@ -66,6 +67,27 @@ describe("local machines", () => {
     }
     const ids = await Promise.all(state.machines.map(async (m) => (await ssh(state, m, "cat /etc/machine-id")).stdout.trim()));
     expect(new Set(ids).size).toBe(3);
+  });
+
+  it("the provisioner's ssh2 transport reaches every machine with the pinned key and refuses a swapped pin", async () => {
+    const targets = environmentSshTargets(ENV, paths);
+    for (const t of targets) {
+      // Pin only: the first connection is verified against the generated key, nothing else.
+      const transport = await connectSsh({ ...t, hostKey: { fingerprints: t.hostKey.fingerprints! } }, { connectDeadlineMs: 10_000 });
+      try {
+        const r = await transport.exec({ argv: ["hostname"] });
+        expect([r.exitCode, r.stdout.trim()]).toEqual([0, t.name]);
+      } finally {
+        await transport.close();
+      }
+    }
+    // Machine 1's pin used for machine 2: refused, naming both fingerprints, never retried.
+    const [a, b] = targets;
+    const err = await connectSsh({ ...b!, hostKey: { fingerprints: a!.hostKey.fingerprints! } }, { connectDeadlineMs: 10_000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HostKeyError);
+    expect((err as HostKeyError).message).toBe(
+      `${b!.name}: host key verification failed: expected ${a!.hostKey.fingerprints![0]}, presented ${b!.hostKey.fingerprints![0]}`,
+    );
   });
 
   it("refuses a machine whose key does not match the pin, and refuses passwords", async () => {
