@@ -262,6 +262,9 @@ async function attemptStep(a: AttemptArgs): Promise<Pick<StepReport, "status" | 
     };
   }
 
+  // The transport writes a temp file next to the destination and renames it, so the directory
+  // must exist first. One idempotent `mkdir -p` per privilege level covers every file of the step.
+  for (const c of parentDirCommands(differing.map((d) => d.file))) await runRequired(a, c, "upload");
   for (const { file } of differing) {
     const r = await t.upload(file.source, file.path, {
       ...(file.mode !== undefined ? { mode: file.mode } : {}),
@@ -277,6 +280,31 @@ async function attemptStep(a: AttemptArgs): Promise<Pick<StepReport, "status" | 
   for (const c of plan.apply) await runRequired(a, c, "apply");
   for (const c of plan.verify ?? []) await runRequired(a, c, "verify");
   return { status: "changed" };
+}
+
+/**
+ * `mkdir -p -- <dirs>` for the parent directories of `files`: one command for the files written as
+ * root, one for the others, each listing its directories once, in first-seen order. Exported for tests.
+ */
+export function parentDirCommands(files: readonly RemoteFile[]): Command[] {
+  const byPrivilege = new Map<boolean, string[]>();
+  for (const f of files) {
+    const asRoot = f.sudo ?? true;
+    const dir = posixDirname(f.path);
+    if (dir === "/" || dir === ".") continue;
+    const dirs = byPrivilege.get(asRoot) ?? [];
+    if (!dirs.includes(dir)) dirs.push(dir);
+    byPrivilege.set(asRoot, dirs);
+  }
+  return [...byPrivilege].map(([asRoot, dirs]) => ({ argv: ["mkdir", "-p", "--", ...dirs], ...(asRoot ? { sudo: true } : {}) }));
+}
+
+/** `path.posix.dirname` without the import: the parent of a remote (POSIX) path. */
+function posixDirname(p: string): string {
+  const trimmed = p.replace(/\/+$/, "");
+  const i = trimmed.lastIndexOf("/");
+  if (i < 0) return ".";
+  return i === 0 ? "/" : trimmed.slice(0, i);
 }
 
 /** Runs one command with the step's timeout (a command's own timeout wins). */
@@ -297,7 +325,7 @@ async function runCommand(a: AttemptArgs, c: Command, phase: "check"): Promise<b
 }
 
 /** Runs an apply or verify command, which must succeed. */
-async function runRequired(a: AttemptArgs, c: Command, phase: "apply" | "verify"): Promise<void> {
+async function runRequired(a: AttemptArgs, c: Command, phase: "upload" | "apply" | "verify"): Promise<void> {
   const r = await execute(a, c);
   const ok = r.exitCode !== null && (c.okExitCodes ?? [0]).includes(r.exitCode);
   if (!ok) throw commandFailed(a, c, phase, r.exitCode, r.signal, r.stderr);
