@@ -1,7 +1,7 @@
 // Facts parsers on fixture text, and the facts script run by this machine's own /bin/sh: does NOT prove it over SSH or on other distributions.
 import { describe, expect, it } from "vitest";
-import { spawnSync } from "node:child_process";
-import { readFileSync, statfsSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, readFileSync, statfsSync } from "node:fs";
 import * as os from "node:os";
 import { CommandFailedError } from "../../core/errors";
 import {
@@ -12,6 +12,7 @@ import {
   parseCgroupVersion,
   parseDfAvail,
   parseEngine,
+  parseEnginePackage,
   parseFacts,
   parseInit,
   parseMeminfo,
@@ -56,6 +57,9 @@ const FULL = output({
   "uname-r": "6.1.0-18-amd64\n",
   cgroup: "cgroup2fs\n",
   init: "systemd\n",
+  systemd: "yes\n",
+  "dpkg-arch": "amd64\n",
+  "engine-package": "docker.io ii 20.10.24+dfsg1-1+deb12u1+b6\ndocker-ce un \n",
   df: "       Avail\n84649213952\n",
   meminfo: MEMINFO,
   docker: "cli\n24.0.7\n",
@@ -64,11 +68,11 @@ const FULL = output({
 
 describe("facts parsers", () => {
   it.each([
-    [DEBIAN, { id: "debian", versionId: "12", prettyName: "Debian GNU/Linux 12 (bookworm)" }],
-    [UBUNTU, { id: "ubuntu", versionId: "22.04", prettyName: "Ubuntu 22.04.4 LTS" }],
-    [ARCH_LINUX, { id: "arch", versionId: null, prettyName: 'Arch "rolling" Linux' }],
-    ["", { id: "linux", versionId: null, prettyName: "Linux" }],
-    ["# comment\n\nID=alpine\nVERSION_ID=3.19.1\n", { id: "alpine", versionId: "3.19.1", prettyName: "Linux" }],
+    [DEBIAN, { id: "debian", versionId: "12", prettyName: "Debian GNU/Linux 12 (bookworm)", codename: "bookworm" }],
+    [UBUNTU, { id: "ubuntu", versionId: "22.04", prettyName: "Ubuntu 22.04.4 LTS", codename: null }],
+    [ARCH_LINUX, { id: "arch", versionId: null, prettyName: 'Arch "rolling" Linux', codename: null }],
+    ["", { id: "linux", versionId: null, prettyName: "Linux", codename: null }],
+    ["# comment\n\nID=alpine\nVERSION_ID=3.19.1\n", { id: "alpine", versionId: "3.19.1", prettyName: "Linux", codename: null }],
   ])("reads os-release %#", (text, expected) => {
     expect(parseOsRelease(text)).toEqual(expected);
   });
@@ -107,6 +111,13 @@ describe("facts parsers", () => {
     expect(parseEngine("cli\n20.10.24+dfsg1\n")).toEqual({ name: "docker", version: "20.10.24+dfsg1" });
   });
 
+  it("reads the installed engine package, preferring docker.io, ignoring removed ones", () => {
+    expect(parseEnginePackage("docker.io ii 20.10.24+dfsg1-1+deb12u1+b6\n")).toEqual({ name: "docker.io", version: "20.10.24+dfsg1-1+deb12u1+b6" });
+    expect(parseEnginePackage("docker.io rc 20.10.24+dfsg1-1\ndocker-ce ii 5:27.3.1-1~debian.12~bookworm\n")).toEqual({ name: "docker-ce", version: "5:27.3.1-1~debian.12~bookworm" });
+    expect(parseEnginePackage("docker.io un \n")).toBeNull();
+    expect(parseEnginePackage("")).toBeNull();
+  });
+
   it("splits sections without mixing neighbours", () => {
     const s = splitSections(output({ a: "one\n", b: "", c: "three\nlines\n", end: "" }));
     expect([...s.entries()]).toEqual([
@@ -119,16 +130,19 @@ describe("facts parsers", () => {
 
   it("parses a whole facts output into exact values", () => {
     expect(parseFacts(FULL, "web-1")).toEqual({
-      os: { id: "debian", versionId: "12", prettyName: "Debian GNU/Linux 12 (bookworm)" },
+      os: { id: "debian", versionId: "12", prettyName: "Debian GNU/Linux 12 (bookworm)", codename: "bookworm" },
       arch: "amd64",
       machine: "x86_64",
+      dpkgArch: "amd64",
       kernel: "6.1.0-18-amd64",
       cgroup: "v2",
       init: "systemd",
       initProcess: "systemd",
+      systemdBooted: true,
       diskFreeBytes: 84649213952,
       memory: { totalBytes: 25276502016, availableBytes: 24788873216 },
       engine: { name: "docker", version: "24.0.7" },
+      enginePackage: { name: "docker.io", version: "20.10.24+dfsg1-1+deb12u1+b6" },
     });
   });
 
@@ -180,6 +194,10 @@ describe("gatherFacts", () => {
       initProcess: comm,
       totalBytes: os.totalmem(),
     });
+    // This computer (brief): Debian with dpkg, PID 1 is not systemd, Debian's docker.io installed.
+    expect(facts.dpkgArch).toBe(execFileSync("dpkg", ["--print-architecture"], { encoding: "utf8" }).trim());
+    expect(facts.systemdBooted).toBe(existsSync("/run/systemd/system"));
+    expect(facts.enginePackage).toEqual({ name: "docker.io", version: execFileSync("dpkg-query", ["-W", "-f", "${Version}", "docker.io"], { encoding: "utf8" }) });
     expect(facts.diskFreeBytes).toBeGreaterThan(0);
     expect(facts.memory.availableBytes).toBeGreaterThan(0);
   });
