@@ -284,8 +284,8 @@ function asError(e: unknown): Error {
   return e instanceof Error ? e : new Error(String(e));
 }
 
-/** The ssh2 transport, required on first use so that importing this module does not load ssh2. */
-const defaultConnect: ConnectFn = (target, options) => {
-  const { connectSsh } = require("./transport/ssh2-transport") as typeof import("./transport/ssh2-transport");
+/** The ssh2 transport, loaded on first use so that importing this module does not load ssh2. */
+const defaultConnect: ConnectFn = async (target, options) => {
+  const { connectSsh } = await import("./transport/ssh2-transport.js");
   return connectSsh(target, options);
 };
