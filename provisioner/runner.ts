@@ -239,7 +239,7 @@ async function attemptStep(a: AttemptArgs): Promise<Pick<StepReport, "status" | 
   for (const c of checks) {
     const ok = await runCommand(a, c, "check");
     if (!ok) {
-      failedChecks.push(display(t, c));
+      failedChecks.push(display(t, abbreviateScripts(c)));
       if (!checkMode) break;
     }
   }
@@ -344,7 +344,7 @@ function commandFailed(
       host: a.host,
       stepId: a.stepId,
       phase,
-      command: display(a.t, c),
+      command: display(a.t, abbreviateScripts(c)),
       exitCode,
       signal: exitCode === null ? (signal ?? "(unknown)") : signal,
       stderrTail: redactText(tail(stderr), [...secretsOf(c), ...a.secrets]),
@@ -356,6 +356,21 @@ function commandFailed(
           : "Look at the command's stderr above; fix the host or the configuration, then run again (steps are idempotent).",
     },
   );
+}
+
+/**
+ * A command with each multi-line argument (an `sh -c` script) cut to its first line and a line
+ * count, for error messages: the step id already says which script, and 40 lines of it would bury
+ * the exit code and stderr. Exported for tests.
+ */
+export function abbreviateScripts(c: Command): Command {
+  if (!c.argv.some((a) => typeof a === "string" && a.includes("\n"))) return c;
+  const argv = c.argv.map((a) => {
+    if (typeof a !== "string" || !a.includes("\n")) return a;
+    const lines = a.split("\n");
+    return `${lines[0]} … (${lines.length} lines)`;
+  });
+  return { ...c, argv };
 }
 
 function display(t: Transport, c: Command): string {

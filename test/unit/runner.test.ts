@@ -648,3 +648,19 @@ describe("runPlan: what the engine and app plans need (docs/engine.md, Wiring 5)
     expect(made).toBe(0);
   });
 });
+
+describe("runPlan: long scripts in messages", () => {
+  it("names a multi-line script by its first line and length in errors and in check reports", async () => {
+    const script = "# longshore app.health: GET the health path\nhost=127.0.0.1\nexit 1";
+    const t = new FakeTransport("web-1", { rules: [{ match: /^bash -c/, result: { exitCode: 1, stderr: "app.health: HTTP/1.0 404 Not Found\n" } }] });
+    const plan: StepPlan = { check: [cmd("bash", "-c", script)], apply: [cmd("bash", "-c", script)] };
+    const { error } = await runPlan({ hosts: [job("web-1", t, [step("app.health", plan)])], mode: "apply" });
+    expect(error!.failures[0]!.error.message).toBe(
+      "web-1: app.health (apply): `bash -c '# longshore app.health: GET the health path … (3 lines)'` exited 1\n    app.health: HTTP/1.0 404 Not Found",
+    );
+    // The host still got the whole script.
+    expect(t.execs[0]).toBe(`bash -c '${script}'`);
+    const check = await runPlan({ hosts: [job("web-1", new FakeTransport("web-1", { rules: [{ match: /^bash/, result: { exitCode: 1 } }] }), [step("app.health", plan)])], mode: "check" });
+    expect(check.report.hosts[0]!.steps[0]!.wouldChange!.failedChecks).toEqual(["bash -c '# longshore app.health: GET the health path … (3 lines)'"]);
+  });
+});
