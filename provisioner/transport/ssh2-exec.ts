@@ -119,22 +119,23 @@ export function runOnChannel(channel: ClientChannel, spec: RunSpec): Promise<Exe
     channel.on("error", (err: Error) => {
       finish(new TransportError("protocol", spec.host, `\`${spec.display}\`: channel error: ${err.message}`, { cause: err }));
     });
+    const lostError = (lost: Error) =>
+      new TransportError("disconnected", spec.host, `connection lost while running \`${spec.display}\`: ${lost.message}`, {
+        cause: lost,
+        context: { command: spec.display },
+      });
     channel.on("close", () => {
       if (exitCode !== undefined) return finish(null);
       const lost = spec.connectionLost();
-      finish(
-        lost
-          ? new TransportError("disconnected", spec.host, `connection lost while running \`${spec.display}\`: ${lost.message}`, {
-              cause: lost,
-              context: { command: spec.display },
-            })
-          : new TransportError("protocol", spec.host, `\`${spec.display}\`: channel closed without an exit status`),
-      );
+      finish(lost ? lostError(lost) : new TransportError("protocol", spec.host, `\`${spec.display}\`: channel closed without an exit status`));
     });
 
-    writeStdin(channel, spec.stdin, (err) =>
-      finish(new TransportError("protocol", spec.host, `stdin for \`${spec.display}\` failed: ${err.message}`, { cause: err })),
-    );
+    writeStdin(channel, spec.stdin, (err) => {
+      // A command may exit without reading all of its stdin: the broken pipe is then no error.
+      if (exitCode !== undefined) return;
+      const lost = spec.connectionLost();
+      finish(lost ? lostError(lost) : new TransportError("protocol", spec.host, `stdin for \`${spec.display}\` failed: ${err.message}`, { cause: err }));
+    });
   });
 }
 
@@ -148,9 +149,8 @@ function writeStdin(channel: ClientChannel, stdin: StdinSource | undefined, onEr
     } catch (e) {
       return onError(e as Error);
     }
-    // A command that exits without reading all of stdin closes the channel: that is not an error.
     pipeline(source, channel, (err) => {
-      if (err && (channel as unknown as { outgoing?: { state?: string } }).outgoing?.state === "open") onError(err);
+      if (err) onError(err);
     });
     return;
   }

@@ -5,7 +5,8 @@
  */
 import type { ClientChannel, SFTPWrapper } from "ssh2";
 import { TransportError } from "../../core/errors";
-import { renderCommand, type Command } from "../command";
+import { redactText } from "../../core/sensitive";
+import { renderCommand, secretsOf, type Command } from "../command";
 import type { SshConnectOptions, SshTarget } from "./ssh-target";
 import { dialSsh, resolveSshOptions, type ResolvedSshOptions, type SshConnection } from "./ssh2-connect";
 import { DEFAULT_MAX_OUTPUT_BYTES, runOnChannel } from "./ssh2-exec";
@@ -69,7 +70,7 @@ class Ssh2Transport implements Transport {
         throw new TransportError(
           "sudo",
           this.host,
-          `user ${this.#conn.target.user} needs passwordless sudo (NOPASSWD) for \`${display}\`; sudo said: ${result.stderr.trim()}`,
+          `user ${this.#conn.target.user} needs passwordless sudo (NOPASSWD) for \`${display}\`; sudo said: ${redactText(result.stderr.trim(), secretsOf(command))}`,
           {
             context: { command: display, user: this.#conn.target.user },
             suggestion: `Add a sudoers rule such as "${this.#conn.target.user} ALL=(ALL) NOPASSWD: ALL", or connect as root.`,

@@ -104,7 +104,7 @@ async function remoteMatches(deps: UploadDeps, path: string, sha256: string, mod
 async function directUpload(deps: UploadDeps, sftp: SFTPWrapper, local: LocalSource, target: string, mode: number, options: UploadOptions) {
   const tmp = tempNameBeside(target);
   try {
-    await writeRemoteFile(deps.host, sftp, tmp, local);
+    await writeRemoteFile(deps.host, sftp, tmp, local, options.signal);
     await sftpCall<void>((cb) => sftp.chmod(tmp, mode, cb)).catch((e: Error) => {
       throw sftpFailure(deps.host, `cannot chmod ${tmp}`, e);
     });
@@ -127,7 +127,7 @@ async function stagedSudoUpload(deps: UploadDeps, sftp: SFTPWrapper, local: Loca
   if (!posix.isAbsolute(dir)) throw new TransportError("protocol", deps.host, `mktemp -d printed ${JSON.stringify(dir)}`);
   try {
     const staged = `${dir}/upload`;
-    await writeRemoteFile(deps.host, sftp, staged, local);
+    await writeRemoteFile(deps.host, sftp, staged, local, options.signal);
     // The install temp is removed by the trap when any step fails; after mv it no longer exists.
     const script = 'set -e; tmp=$3; trap \'rm -f -- "$tmp"\' EXIT; install -m "$1" -- "$2" "$tmp"; [ -z "$5" ] || chown -- "$5" "$tmp"; mv -f -- "$tmp" "$4"';
     const modeText = mode.toString(8).padStart(4, "0");
@@ -142,7 +142,7 @@ async function stagedSudoUpload(deps: UploadDeps, sftp: SFTPWrapper, local: Loca
 }
 
 /** Streams `local` into a new remote file (mode 0600 until chmod), verifying its sha256 on the way. */
-async function writeRemoteFile(host: string, sftp: SFTPWrapper, path: string, local: LocalSource): Promise<void> {
+async function writeRemoteFile(host: string, sftp: SFTPWrapper, path: string, local: LocalSource, signal?: AbortSignal): Promise<void> {
   const handle = await sftpCall<Buffer>((cb) => sftp.open(path, "wx", { mode: 0o600 }, cb)).catch((e: Error) => {
     throw sftpFailure(host, `cannot create ${path}${/no such file/i.test(e.message) ? " (does its directory exist?)" : ""}`, e);
   });
@@ -152,6 +152,7 @@ async function writeRemoteFile(host: string, sftp: SFTPWrapper, path: string, lo
   let failure: unknown;
   try {
     for await (const chunk of local.open()) {
+      if (signal?.aborted) throw new TransportError("aborted", host, `upload to ${path} was aborted`);
       hash.update(chunk);
       const p: Promise<void> = sftpCall<void>((cb) => sftp.write(handle, chunk, 0, chunk.length, offset, (err) => cb(err)));
       offset += chunk.length;

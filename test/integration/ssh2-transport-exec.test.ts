@@ -24,8 +24,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await transport?.close();
+  // Stop sshd first, while the connection is open: commands that timed out on this root session
+  // (OpenSSH does not signal root sessions) are still in its process tree and get stopped with it.
   await sshd?.stop();
+  await transport?.close();
 });
 
 describe("exec over a real sshd", () => {
@@ -76,6 +78,26 @@ describe("exec over a real sshd", () => {
     });
     expect(stream.stdout.trim()).toBe(String(total));
     expect(stream.stderr).toBe("done\n");
+  });
+
+  it("ignores stdin a command never reads, and rejects when the stdin stream fails", async () => {
+    const endless = () =>
+      new Readable({
+        read() {
+          this.push(Buffer.alloc(64 * 1024));
+        },
+      });
+    const r = await transport.exec({ argv: ["sh", "-c", "exit 3"], stdin: endless });
+    expect(r.exitCode).toBe(3);
+    const failing = () =>
+      new Readable({
+        read() {
+          this.destroy(new Error("disk on fire"));
+        },
+      });
+    const err = (await transport.exec({ argv: ["sleep", "10"], stdin: failing }).catch((e: unknown) => e)) as TransportError;
+    expect(err).toBeInstanceOf(TransportError);
+    expect(err.message).toBe("exec-host: stdin for `sleep 10` failed: disk on fire");
   });
 
   it("round-trips nasty argv through the one quoting function", async () => {
