@@ -13,6 +13,8 @@
 import type { SshConnectOptions } from "./transport/ssh-target";
 import type { ConnectFn, ProvisionHostsInput, ProvisionResult } from "./provision-hosts";
 
+export type { ConnectFn, FileChange, HostOutcome, ProvisionEvent, ProvisionHostsInput, ProvisionResult } from "./provision-hosts";
+
 /** Provisions (or, in check mode, inspects) many hosts. See provision-hosts.ts. */
 export async function provisionHosts(input: ProvisionHostsInput): Promise<ProvisionResult> {
   const m = await import("./provision-hosts.js");
