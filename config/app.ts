@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { Sensitive } from "../core/sensitive";
-import { parseOrThrow } from "./engine";
+import { parseOrThrow } from "./zod-issues";
 
 // ---------------------------------------------------------------------------------------------
 // Image references

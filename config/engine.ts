@@ -8,45 +8,7 @@
  * without mutual TLS (`tlsverify` with a CA, a certificate and a key).
  */
 import { z } from "zod";
-import { ConfigError, type ConfigIssue } from "../core/errors";
-
-// ---------------------------------------------------------------------------------------------
-// Issues with paths (shared with config/app.ts)
-
-/** Turns zod issues into {@link ConfigIssue}s: one per problem, unknown keys one per key. */
-export function zodIssuesToConfigIssues(issues: readonly z.core.$ZodIssue[], prefix = ""): ConfigIssue[] {
-  const out: ConfigIssue[] = [];
-  const join = (p: readonly PropertyKey[]) => {
-    const body = p.map((k) => String(k)).join(".");
-    return prefix ? (body ? `${prefix}.${body}` : prefix) : body || "(root)";
-  };
-  for (const issue of issues) {
-    if (issue.code === "unrecognized_keys") {
-      for (const key of issue.keys) out.push({ path: join([...issue.path, key]), message: "unknown option" });
-    } else if (issue.code === "invalid_key" && issue.issues.length > 0) {
-      // A record key failed its own schema: say why, at the key's path.
-      out.push({ path: join(issue.path), message: issue.issues.map((i) => i.message).join("; ") });
-    } else if (issue.code === "invalid_union" && issue.errors.length > 0) {
-      // Report the branch that got furthest (the one whose issues have the longest path).
-      const best = [...issue.errors].sort((a, b) => depth(b) - depth(a))[0] ?? [];
-      out.push(...zodIssuesToConfigIssues(best, join(issue.path) === "(root)" ? prefix : join(issue.path)));
-    } else {
-      out.push({ path: join(issue.path), message: issue.message });
-    }
-  }
-  return out;
-}
-
-function depth(issues: readonly z.core.$ZodIssue[]): number {
-  return Math.max(0, ...issues.map((i) => i.path.length));
-}
-
-/** Parses with `schema` or throws a {@link ConfigError} listing every problem with its path. */
-export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, source: string, prefix = ""): z.output<S> {
-  const result = schema.safeParse(input);
-  if (result.success) return result.data;
-  throw new ConfigError(source, zodIssuesToConfigIssues(result.error.issues, prefix));
-}
+import { parseOrThrow } from "./zod-issues";
 
 // ---------------------------------------------------------------------------------------------
 // Small validated values

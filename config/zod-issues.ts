@@ -4,7 +4,7 @@
  * `unknown key`). Every config parser uses this, so all of longshore reports input errors alike.
  */
 import { z } from "zod";
-import type { ConfigIssue } from "../core/errors";
+import { ConfigError, type ConfigIssue } from "../core/errors";
 
 /** A path segment that prints without quoting (`hosts.web-1.port`). */
 const PLAIN_KEY = /^[A-Za-z0-9_-]+$/;
@@ -111,6 +111,9 @@ export function zodPathIssues(issues: readonly z.core.$ZodIssue[], prefix: reado
     const path = [...prefix, ...i.path];
     if (i.code === "unrecognized_keys") {
       for (const key of i.keys) out.push({ path: [...path, key], message: "unknown key" });
+    } else if (i.code === "invalid_key" && i.issues.length > 0) {
+      // A record key failed its own schema (`env: {1X: ...}`): say why, at the key's path.
+      out.push({ path, message: i.issues.map((k) => k.message).join("; ") });
     } else {
       out.push({ path, message: i.message });
     }
@@ -179,4 +182,20 @@ export function parseWith<S extends z.ZodType>(
   const r = schema.safeParse(data, { error: friendlyErrorMap });
   if (r.success) return { ok: true, value: r.data };
   return { ok: false, issues: toConfigIssues(r.error.issues, options) };
+}
+
+/**
+ * Parses `data` with `schema` or throws a {@link ConfigError} titled `source` that lists every
+ * problem. `prefix` places a sub-document (`engine`, `app`) inside its file: a dotted string or path.
+ */
+export function parseOrThrow<S extends z.ZodType>(
+  schema: S,
+  data: unknown,
+  source: string,
+  prefix: string | readonly PropertyKey[] = [],
+): z.output<S> {
+  const path = typeof prefix === "string" ? prefix.split(".").filter((k) => k !== "") : prefix;
+  const r = parseWith(schema, data, { prefix: path });
+  if (r.ok) return r.value;
+  throw new ConfigError(source, r.issues);
 }

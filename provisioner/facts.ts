@@ -3,6 +3,9 @@
  * memory, an existing container engine), gathered read-only in ONE round-trip: a small POSIX shell
  * script prints delimited sections, and pure parsers (exported, tested on fixture text) read them.
  * Step plans take these facts as input, so planning stays pure.
+ *
+ * This is the ONE host probe: `longshore facts` shows these facts, and the engine steps plan from
+ * the subset `engineHostFacts()` (provisioner/steps/engine-facts.ts) picks out of them.
  */
 import { CommandFailedError, LongshoreError } from "../core/errors";
 import { shell } from "./command";
@@ -17,11 +20,18 @@ export interface HostFacts {
     versionId: string | null;
     /** os-release `PRETTY_NAME`; `Linux` when unset. */
     prettyName: string;
+    /** os-release `VERSION_CODENAME` (e.g. `bookworm`), null when unset. */
+    codename: string | null;
   };
   /** Debian's architecture name for `uname -m`; `unknown` for anything else longshore has no bundle for. */
   arch: "amd64" | "arm64" | "unknown";
   /** Raw `uname -m` (x86_64, aarch64...). */
   machine: string;
+  /**
+   * `dpkg --print-architecture` (the name package archives use: amd64, arm64, armhf...), null on a
+   * host without dpkg. Engine bundles are matched against this, not the mapped `arch`.
+   */
+  dpkgArch: string | null;
   /** `uname -r`. */
   kernel: string;
   /** v2 when /sys/fs/cgroup is a cgroup2 filesystem (unified), else v1 (legacy or hybrid). */
@@ -30,6 +40,8 @@ export interface HostFacts {
   init: "systemd" | "other";
   /** PID 1's name (`/proc/1/comm`). */
   initProcess: string;
+  /** `/run/systemd/system` exists: systemd booted this host (sd_booted(3)), so units can be started. */
+  systemdBooted: boolean;
   /** Bytes available to unprivileged users on `/`. */
   diskFreeBytes: number;
   memory: { totalBytes: number; availableBytes: number };
@@ -38,7 +50,12 @@ export interface HostFacts {
    * when the CLI is there but no engine answered (stopped, or not allowed to reach it).
    */
   engine: { name: "docker"; version: string | null } | null;
+  /** The installed (`ii`) engine package and its Debian version, or null: docker.io or docker-ce. */
+  enginePackage: { name: string; version: string } | null;
 }
+
+/** Engine packages whose installed version the probe reports, in order of preference. */
+export const ENGINE_PACKAGE_NAMES = ["docker.io", "docker-ce"] as const;
 
 /** The facts output could not be read (a host that is not Linux, or a broken coreutils). */
 export class FactsError extends LongshoreError {
@@ -61,6 +78,10 @@ export const FACTS_SCRIPT = [
   `m uname-r; uname -r`,
   `m cgroup; stat -fc %T /sys/fs/cgroup 2>/dev/null`,
   `m init; cat /proc/1/comm 2>/dev/null`,
+  `m systemd; if [ -d /run/systemd/system ]; then echo yes; else echo no; fi`,
+  `m dpkg-arch; dpkg --print-architecture 2>/dev/null`,
+  // \${Package} etc. are dpkg-query's own fields, not shell expansions (single quotes).
+  `m engine-package; dpkg-query -W -f '\${Package} \${db:Status-Abbrev}\${Version}\\n' ${ENGINE_PACKAGE_NAMES.join(" ")} 2>/dev/null`,
   // busybox df has no --output: fall back to the POSIX format (1024-byte blocks).
   `m df; df -B1 --output=avail / 2>/dev/null || df -Pk / 2>/dev/null`,
   `m meminfo; grep -E '^(MemTotal|MemAvailable):' /proc/meminfo 2>/dev/null`,
@@ -100,6 +121,7 @@ export function parseOsRelease(text: string): HostFacts["os"] {
     id: vars.get("ID") || "linux",
     versionId: vars.get("VERSION_ID") || null,
     prettyName: vars.get("PRETTY_NAME") || "Linux",
+    codename: vars.get("VERSION_CODENAME") || null,
   };
 }
 
@@ -152,6 +174,23 @@ export function parseEngine(text: string): HostFacts["engine"] {
   return { name: "docker", version };
 }
 
+/**
+ * dpkg-query's `<package> <status abbrev><version>` lines: the first package (in
+ * {@link ENGINE_PACKAGE_NAMES} order) that is installed (`ii `), or null.
+ */
+export function parseEnginePackage(text: string): HostFacts["enginePackage"] {
+  const installed = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    const m = /^(\S+) ii (\S+)$/.exec(line.trim());
+    if (m) installed.set(m[1]!, m[2]!);
+  }
+  for (const name of ENGINE_PACKAGE_NAMES) {
+    const version = installed.get(name);
+    if (version) return { name, version };
+  }
+  return null;
+}
+
 /** Parses the whole output of {@link FACTS_SCRIPT}. Throws {@link FactsError} naming what is missing. */
 export function parseFacts(stdout: string, host = "host"): HostFacts {
   const s = splitSections(stdout);
@@ -175,9 +214,12 @@ export function parseFacts(stdout: string, host = "host"): HostFacts {
     cgroup: parseCgroupVersion(need("cgroup", true)),
     init,
     initProcess,
+    systemdBooted: need("systemd").trim() === "yes",
+    dpkgArch: need("dpkg-arch", true).trim() || null,
     diskFreeBytes: parseDfAvail(need("df")),
     memory: parseMeminfo(need("meminfo")),
     engine: parseEngine(need("docker")),
+    enginePackage: parseEnginePackage(need("engine-package", true)),
   };
 }
 

@@ -239,7 +239,7 @@ async function attemptStep(a: AttemptArgs): Promise<Pick<StepReport, "status" | 
   for (const c of checks) {
     const ok = await runCommand(a, c, "check");
     if (!ok) {
-      failedChecks.push(display(t, c));
+      failedChecks.push(display(t, abbreviateScripts(c)));
       if (!checkMode) break;
     }
   }
@@ -262,6 +262,9 @@ async function attemptStep(a: AttemptArgs): Promise<Pick<StepReport, "status" | 
     };
   }
 
+  // The transport writes a temp file next to the destination and renames it, so the directory
+  // must exist first. One idempotent `mkdir -p` per privilege level covers every file of the step.
+  for (const c of parentDirCommands(differing.map((d) => d.file))) await runRequired(a, c, "upload");
   for (const { file } of differing) {
     const r = await t.upload(file.source, file.path, {
       ...(file.mode !== undefined ? { mode: file.mode } : {}),
@@ -277,6 +280,31 @@ async function attemptStep(a: AttemptArgs): Promise<Pick<StepReport, "status" | 
   for (const c of plan.apply) await runRequired(a, c, "apply");
   for (const c of plan.verify ?? []) await runRequired(a, c, "verify");
   return { status: "changed" };
+}
+
+/**
+ * `mkdir -p -- <dirs>` for the parent directories of `files`: one command for the files written as
+ * root, one for the others, each listing its directories once, in first-seen order. Exported for tests.
+ */
+export function parentDirCommands(files: readonly RemoteFile[]): Command[] {
+  const byPrivilege = new Map<boolean, string[]>();
+  for (const f of files) {
+    const asRoot = f.sudo ?? true;
+    const dir = posixDirname(f.path);
+    if (dir === "/" || dir === ".") continue;
+    const dirs = byPrivilege.get(asRoot) ?? [];
+    if (!dirs.includes(dir)) dirs.push(dir);
+    byPrivilege.set(asRoot, dirs);
+  }
+  return [...byPrivilege].map(([asRoot, dirs]) => ({ argv: ["mkdir", "-p", "--", ...dirs], ...(asRoot ? { sudo: true } : {}) }));
+}
+
+/** `path.posix.dirname` without the import: the parent of a remote (POSIX) path. */
+function posixDirname(p: string): string {
+  const trimmed = p.replace(/\/+$/, "");
+  const i = trimmed.lastIndexOf("/");
+  if (i < 0) return ".";
+  return i === 0 ? "/" : trimmed.slice(0, i);
 }
 
 /** Runs one command with the step's timeout (a command's own timeout wins). */
@@ -297,7 +325,7 @@ async function runCommand(a: AttemptArgs, c: Command, phase: "check"): Promise<b
 }
 
 /** Runs an apply or verify command, which must succeed. */
-async function runRequired(a: AttemptArgs, c: Command, phase: "apply" | "verify"): Promise<void> {
+async function runRequired(a: AttemptArgs, c: Command, phase: "upload" | "apply" | "verify"): Promise<void> {
   const r = await execute(a, c);
   const ok = r.exitCode !== null && (c.okExitCodes ?? [0]).includes(r.exitCode);
   if (!ok) throw commandFailed(a, c, phase, r.exitCode, r.signal, r.stderr);
@@ -316,7 +344,7 @@ function commandFailed(
       host: a.host,
       stepId: a.stepId,
       phase,
-      command: display(a.t, c),
+      command: display(a.t, abbreviateScripts(c)),
       exitCode,
       signal: exitCode === null ? (signal ?? "(unknown)") : signal,
       stderrTail: redactText(tail(stderr), [...secretsOf(c), ...a.secrets]),
@@ -328,6 +356,21 @@ function commandFailed(
           : "Look at the command's stderr above; fix the host or the configuration, then run again (steps are idempotent).",
     },
   );
+}
+
+/**
+ * A command with each multi-line argument (an `sh -c` script) cut to its first line and a line
+ * count, for error messages: the step id already says which script, and 40 lines of it would bury
+ * the exit code and stderr. Exported for tests.
+ */
+export function abbreviateScripts(c: Command): Command {
+  if (!c.argv.some((a) => typeof a === "string" && a.includes("\n"))) return c;
+  const argv = c.argv.map((a) => {
+    if (typeof a !== "string" || !a.includes("\n")) return a;
+    const lines = a.split("\n");
+    return `${lines[0]} … (${lines.length} lines)`;
+  });
+  return { ...c, argv };
 }
 
 function display(t: Transport, c: Command): string {

@@ -7,7 +7,7 @@ import type { AppSpec } from "../../config/app";
 import type { EngineOptions } from "../../config/engine";
 import type { BundleManifest } from "../bundle/manifest";
 
-/** What longshore needs to know about a host before planning (see `engine-facts.ts`). */
+/** What longshore needs to know about a host before planning (picked from the one facts probe by `engineHostFacts`, `engine-facts.ts`). */
 export interface HostFacts {
   /** dpkg's architecture name (`amd64`, `arm64`). */
   arch: string;

@@ -1,49 +1,30 @@
 /**
- * Host facts: probed once per host before planning (one command, key=value output, parsed by a
- * pure function), then re-asserted by the first step, `engine.facts`, which changes nothing and
- * fails with every mismatch named (wrong architecture, wrong release, no systemd...) before any
- * other step touches the host.
+ * Host facts for the engine steps: the host is probed once, before planning, by the one facts
+ * probe (`gatherFacts`, provisioner/facts.ts: one command, delimited sections, pure parsers), and
+ * {@link engineHostFacts} picks what plans need. The first step, `engine.facts`, then re-asserts
+ * them on the host: it changes nothing and fails with every mismatch named (wrong architecture,
+ * wrong release, no systemd...) before any other step touches the host.
  */
-import { PreconditionError } from "../../core/errors";
+import type { HostFacts as ProbedFacts } from "../facts";
 import type { Command } from "../command";
 import type { Step } from "../step";
 import { renderTemplate } from "../../templates/render";
 import type { HostFacts, ProvisionContext } from "./engine-context";
 
-/** Engine packages whose installed version the probe reports. */
-export const ENGINE_PACKAGE_NAMES = ["docker.io", "docker-ce"] as const;
-
 /**
- * The one command that gathers {@link HostFacts}: run it with the transport (no sudo needed) and
- * give its stdout to {@link parseHostFacts}. It always exits 0; missing facts are reported by
- * the parser.
+ * The engine's view of the probed facts. Architecture is dpkg's name (what bundles are built for),
+ * falling back to the one mapped from `uname -m` on a host without dpkg; the engine version is the
+ * installed package's Debian version. Pure.
  */
-export function hostFactsProbe(): Command {
-  return { argv: ["sh", "-c", renderTemplate("engine/facts.sh", { enginePackages: [...ENGINE_PACKAGE_NAMES] })] };
-}
-
-/** Parses the probe's output. Throws a PreconditionError naming the host and each missing fact. */
-export function parseHostFacts(stdout: string, host: string): HostFacts {
-  const kv = new Map<string, string>();
-  for (const line of stdout.split("\n")) {
-    const i = line.indexOf("=");
-    if (i > 0) kv.set(line.slice(0, i).trim(), line.slice(i + 1).trim());
-  }
-  const missing = ["arch", "os_id", "cgroup", "systemd"].filter((k) => !kv.get(k));
-  if (missing.length > 0) {
-    throw new PreconditionError(`${host}: could not determine ${missing.join(", ")} (is this a Debian-family Linux host?)`, {
-      context: { host, missing },
-    });
-  }
-  const engine = kv.get("engine");
+export function engineHostFacts(facts: ProbedFacts): HostFacts {
   return {
-    arch: kv.get("arch")!,
-    osId: kv.get("os_id")!,
-    osVersionId: kv.get("os_version_id") ?? "",
-    osCodename: kv.get("os_codename") ?? "",
-    cgroupVersion: kv.get("cgroup") === "2" ? 2 : 1,
-    systemd: kv.get("systemd") === "yes",
-    engineVersion: engine ? (engine.split(" ")[1] ?? null) : null,
+    arch: facts.dpkgArch ?? facts.arch,
+    osId: facts.os.id,
+    osVersionId: facts.os.versionId ?? "",
+    osCodename: facts.os.codename ?? "",
+    cgroupVersion: facts.cgroup === "v2" ? 2 : 1,
+    systemd: facts.systemdBooted,
+    engineVersion: facts.enginePackage?.version ?? null,
   };
 }
 

@@ -27,6 +27,9 @@ export const FULL_FACTS_OUTPUT = factsOutput({
   "uname-r": "6.1.0-18-amd64\n",
   cgroup: "cgroup2fs\n",
   init: "systemd\n",
+  systemd: "yes\n",
+  "dpkg-arch": "amd64\n",
+  "engine-package": "docker.io ii 20.10.24+dfsg1-1+deb12u1+b6\ndocker-ce un \n",
   df: "       Avail\n84649213952\n",
   meminfo: MEMINFO,
   docker: "cli\n24.0.7\n",
@@ -35,14 +38,17 @@ export const FULL_FACTS_OUTPUT = factsOutput({
 
 /** The HostFacts that FULL_FACTS_OUTPUT parses to. */
 export const FULL_FACTS = {
-  os: { id: "debian", versionId: "12", prettyName: "Debian GNU/Linux 12 (bookworm)" },
+  os: { id: "debian", versionId: "12", prettyName: "Debian GNU/Linux 12 (bookworm)", codename: "bookworm" },
   arch: "amd64",
   machine: "x86_64",
+  dpkgArch: "amd64",
   kernel: "6.1.0-18-amd64",
   cgroup: "v2",
   init: "systemd",
   initProcess: "systemd",
+  systemdBooted: true,
   diskFreeBytes: 84649213952,
   memory: { totalBytes: 25276502016, availableBytes: 24788873216 },
   engine: { name: "docker", version: "24.0.7" },
+  enginePackage: { name: "docker.io", version: "20.10.24+dfsg1-1+deb12u1+b6" },
 } as const;

@@ -75,8 +75,8 @@ describe("app spec", () => {
     ["a bad env name", { env: { "1X": "a" } }, ["env.1X: must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)"]],
     ["an env value with a newline", { env: { A: "x\ny" } }, ["env.A: must not contain a newline (docker --env-file reads one variable per line)"]],
     ["a health path without /", { health: { path: "healthz" } }, ["health.path: must start with / and contain no spaces or control characters"]],
-    ["an unknown restart policy", { restart: "sometimes" }, ['restart: Invalid option: expected one of "no"|"always"|"unless-stopped"|"on-failure"']],
-    ["an unknown key", { replicas: 3 }, ["replicas: unknown option"]],
+    ["an unknown restart policy", { restart: "sometimes" }, ['restart: must be one of "no", "always", "unless-stopped", "on-failure"']],
+    ["an unknown key", { replicas: 3 }, ["replicas: unknown key"]],
     ["a registry with a scheme", { registry: { server: "https://r.example", username: "u", password: "p" } }, ["registry.server: must be a registry host[:port], lower-case, no scheme"]],
   ])("refuses %s, naming the path", (_what, patch, expected) => {
     expect(problems({ ...VALID, ...patch })).toEqual(expected);

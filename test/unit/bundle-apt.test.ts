@@ -102,7 +102,7 @@ describe("recipes", () => {
   it("a bad URI from the user is a ConfigError with its path", () => {
     expect(() => ubuntuRecipe({ suite: "noble", arch: "amd64", uri: "ftp://x", signedBy: "/k.gpg" })).toThrow(ConfigError);
     expect(() => ubuntuRecipe({ suite: "noble", arch: "amd64", uri: "ftp://x", signedBy: "/k.gpg" })).toThrow(
-      "bundle recipe is invalid (3 problems):\n  sources.0.uri: must be an http(s):// or file:// URI\n  sources.1.uri: must be an http(s):// or file:// URI\n  sources.2.uri: must be an http(s):// or file:// URI",
+      "bundle recipe is invalid (3 problems):\n  sources[0].uri: must be an http(s):// or file:// URI\n  sources[1].uri: must be an http(s):// or file:// URI\n  sources[2].uri: must be an http(s):// or file:// URI",
     );
   });
 });

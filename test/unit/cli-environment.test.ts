@@ -74,10 +74,11 @@ describe("environment verbs", () => {
 
   it("rollout to a broken image exits non-zero and names the failing probe", async () => {
     const h = harness("broken", (s) => s === "blue");
-    // A short deadline: the gate gives up after one second instead of the demo's two minutes.
+    // A short deadline: the gate gives up after 3 s instead of the demo's two minutes (still room
+    // for the two healthy rounds `up` needs at one round a second, even on a loaded machine).
     writeFileSync(
       path.join(h.cwd, "longshore.yaml"),
-      demoEnvironmentText("longshore-demo:v1").replace("healthDeadlineSeconds: 120", "healthDeadlineSeconds: 1"),
+      demoEnvironmentText("longshore-demo:v1").replace("healthDeadlineSeconds: 120", "healthDeadlineSeconds: 3"),
     );
     await main(["up"], h.deps);
     h.stdout.text = "";

@@ -97,7 +97,7 @@ describe("longshore engine bundle", () => {
     await expect(h.run("engine", "bundle", "--arch", "x86_64", "--source", "docker")).rejects.toThrow(ConfigError);
     const err = await h.run("engine", "bundle", "--arch", "x86_64", "--source", "docker").catch((e: unknown) => e as ConfigError);
     expect((err as ConfigError).message).toBe(
-      'longshore engine bundle flags is invalid (1 problem):\n  arch: Invalid option: expected one of "amd64"|"arm64"|"armhf"|"i386"|"ppc64el"|"s390x"|"riscv64"',
+      'longshore engine bundle flags is invalid (1 problem):\n  arch: must be one of "amd64", "arm64", "armhf", "i386", "ppc64el", "s390x", "riscv64"',
     );
     const noUri = await harness().run("engine", "bundle", "--source", "ubuntu", "--distro", "noble").catch((e: unknown) => e as ConfigError);
     expect((noUri as ConfigError).message).toBe("longshore engine bundle flags is invalid (1 problem):\n  uri: is required with --source ubuntu");

@@ -1,7 +1,8 @@
 // Does not prove dockerd accepts every combination of these keys: only that longshore refuses bad input and renders stable daemon.json bytes.
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../core/errors";
-import { bundleRecipeSchema, configuredCgroupDriver, parseEngineOptions, parseOrThrow } from "../../config/engine";
+import { bundleRecipeSchema, configuredCgroupDriver, parseEngineOptions } from "../../config/engine";
+import { parseOrThrow } from "../../config/zod-issues";
 import { renderDaemonJson } from "../../templates/engine/daemon-json";
 
 function problems(input: unknown): string[] {
@@ -56,27 +57,27 @@ describe("engine options", () => {
   });
 
   it.each<[string, unknown, string[]]>([
-    ["an unknown engine option", { daemon: { "experimental-magic": true } }, ["daemon.experimental-magic: unknown option"]],
-    ["an unknown top-level option", { chanel: "distro" }, ["chanel: unknown option"]],
+    ["an unknown engine option", { daemon: { "experimental-magic": true } }, ["daemon.experimental-magic: unknown key"]],
+    ["an unknown top-level option", { chanel: "distro" }, ["chanel: unknown key"]],
     [
       "a tcp host without TLS",
       { daemon: { hosts: ["fd://", "tcp://0.0.0.0:2375"] } },
       [
-        "daemon.hosts.1: tcp://0.0.0.0:2375 would expose the engine on the network without TLS: set tlsverify: true with tlscacert, tlscert and tlskey, or use a unix socket",
+        "daemon.hosts[1]: tcp://0.0.0.0:2375 would expose the engine on the network without TLS: set tlsverify: true with tlscacert, tlscert and tlskey, or use a unix socket",
       ],
     ],
     [
       "a tcp host with tls but no client verification",
       { daemon: { hosts: ["fd://", "tcp://10.0.0.5:2376"], tls: true, tlscert: "/c.pem", tlskey: "/k.pem" } },
       [
-        "daemon.hosts.1: tcp://10.0.0.5:2376 would expose the engine on the network without TLS: set tlsverify: true with tlscacert, tlscert and tlskey, or use a unix socket",
+        "daemon.hosts[1]: tcp://10.0.0.5:2376 would expose the engine on the network without TLS: set tlsverify: true with tlscacert, tlscert and tlskey, or use a unix socket",
       ],
     ],
     [
       "tlsverify without its files",
       { daemon: { hosts: ["fd://", "tcp://10.0.0.5:2376"], tlsverify: true } },
       [
-        "daemon.hosts.1: tcp://10.0.0.5:2376 would expose the engine on the network without TLS: set tlsverify: true with tlscacert, tlscert and tlskey, or use a unix socket",
+        "daemon.hosts[1]: tcp://10.0.0.5:2376 would expose the engine on the network without TLS: set tlsverify: true with tlscacert, tlscert and tlskey, or use a unix socket",
         "daemon.tlscacert: required when tlsverify is true",
         "daemon.tlscert: required when tlsverify is true",
         "daemon.tlskey: required when tlsverify is true",
@@ -87,26 +88,26 @@ describe("engine options", () => {
       { daemon: { hosts: ["unix:///run/docker.sock"] } },
       ['daemon.hosts: must include "fd://": Debian\'s docker.service is started by docker.socket, which hands dockerd /run/docker.sock through it'],
     ],
-    ["a malformed host", { daemon: { hosts: ["fd://", "http://x:1"] } }, ["daemon.hosts.1: must be fd://, unix:///absolute/path.sock or tcp://ADDRESS:PORT"]],
+    ["a malformed host", { daemon: { hosts: ["fd://", "http://x:1"] } }, ["daemon.hosts[1]: must be fd://, unix:///absolute/path.sock or tcp://ADDRESS:PORT"]],
     [
       "an insecure registry without a valid port",
       { daemon: { "insecure-registries": ["registry.local:70000", "registry.local"] } },
       [
-        "daemon.insecure-registries.0: must be host:port (port 1-65535) or an IPv4 CIDR such as 10.0.0.0/8",
-        "daemon.insecure-registries.1: must be host:port (port 1-65535) or an IPv4 CIDR such as 10.0.0.0/8",
+        "daemon.insecure-registries[0]: must be host:port (port 1-65535) or an IPv4 CIDR such as 10.0.0.0/8",
+        "daemon.insecure-registries[1]: must be host:port (port 1-65535) or an IPv4 CIDR such as 10.0.0.0/8",
       ],
     ],
-    ["a bad cgroup driver", { daemon: { "exec-opts": ["native.cgroupdriver=lxc"] } }, ["daemon.exec-opts.0: must be native.cgroupdriver=cgroupfs or native.cgroupdriver=systemd"]],
+    ["a bad cgroup driver", { daemon: { "exec-opts": ["native.cgroupdriver=lxc"] } }, ["daemon.exec-opts[0]: must be native.cgroupdriver=cgroupfs or native.cgroupdriver=systemd"]],
     [
       "an address pool smaller than its base",
       { daemon: { "default-address-pools": [{ base: "10.200.0.0/16", size: 12 }] } },
-      ["daemon.default-address-pools.0.size: must be at least the prefix length of base"],
+      ["daemon.default-address-pools[0].size: must be at least the prefix length of base"],
     ],
-    ["a bad DNS server", { daemon: { dns: ["10.0.0.300"] } }, ["daemon.dns.0: must be an IPv4 or IPv6 address"]],
-    ["an MTU that is text", { daemon: { mtu: "1500" } }, ["daemon.mtu: Invalid input: expected number, received string"]],
+    ["a bad DNS server", { daemon: { dns: ["10.0.0.300"] } }, ["daemon.dns[0]: must be an IPv4 or IPv6 address"]],
+    ["an MTU that is text", { daemon: { mtu: "1500" } }, ["daemon.mtu: must be a number (got a string)"]],
     ["a bad log size", { daemon: { "log-opts": { "max-size": "ten" } } }, ["daemon.log-opts.max-size: must be a size like 10m, 512k or 1g"]],
     ["a relative data-root", { daemon: { "data-root": "docker" } }, ["daemon.data-root: must be an absolute path"]],
-    ["a mirror with a path", { daemon: { "registry-mirrors": ["https://m.example/v2/"] } }, ["daemon.registry-mirrors.0: must be an http(s) URL with no path, e.g. https://mirror.example:5000"]],
+    ["a mirror with a path", { daemon: { "registry-mirrors": ["https://m.example/v2/"] } }, ["daemon.registry-mirrors[0]: must be an http(s) URL with no path, e.g. https://mirror.example:5000"]],
   ])("refuses %s, naming the path", (_what, input, expected) => {
     expect(problems(input)).toEqual(expected);
   });
@@ -119,9 +120,9 @@ describe("engine options", () => {
       expect((e as Error).message).toBe(
         [
           "web.yaml is invalid (3 problems):",
-          '  engine.channel: Invalid option: expected one of "bundle"|"distro"',
-          "  engine.daemon.mtu: Too small: expected number to be >=68",
-          "  engine.daemon.bogus: unknown option",
+          '  engine.channel: must be one of "bundle", "distro"',
+          "  engine.daemon.mtu: must be at least 68",
+          "  engine.daemon.bogus: unknown key",
         ].join("\n"),
       );
     }
@@ -173,7 +174,7 @@ describe("bundle recipe", () => {
   it("refuses a source without a keyring (never an unsigned archive)", () => {
     const { signedBy: _dropped, ...unsigned } = base.sources[0]!;
     expect(() => parseOrThrow(bundleRecipeSchema, { ...base, sources: [unsigned] }, "recipe")).toThrow(
-      "recipe is invalid (1 problem):\n  sources.0.signedBy: Invalid input: expected string, received undefined",
+      "recipe is invalid (1 problem):\n  sources[0].signedBy: is required",
     );
   });
 
@@ -182,7 +183,7 @@ describe("bundle recipe", () => {
       "recipe is invalid (1 problem):\n  enginePackage: must be one of packages (docker.io, containerd)",
     );
     expect(() => parseOrThrow(bundleRecipeSchema, { ...base, arch: "x86_64" }, "recipe")).toThrow(
-      'recipe is invalid (1 problem):\n  arch: Invalid option: expected one of "amd64"|"arm64"|"armhf"|"i386"|"ppc64el"|"s390x"|"riscv64"',
+      'recipe is invalid (1 problem):\n  arch: must be one of "amd64", "arm64", "armhf", "i386", "ppc64el", "s390x", "riscv64"',
     );
   });
 });

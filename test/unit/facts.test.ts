@@ -1,7 +1,7 @@
 // Facts parsers on fixture text, and the facts script run by this machine's own /bin/sh: does NOT prove it over SSH or on other distributions.
 import { describe, expect, it } from "vitest";
-import { spawnSync } from "node:child_process";
-import { readFileSync, statfsSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, readFileSync, statfsSync } from "node:fs";
 import * as os from "node:os";
 import { CommandFailedError } from "../../core/errors";
 import {
@@ -12,6 +12,7 @@ import {
   parseCgroupVersion,
   parseDfAvail,
   parseEngine,
+  parseEnginePackage,
   parseFacts,
   parseInit,
   parseMeminfo,
@@ -39,11 +40,11 @@ const FULL = FULL_FACTS_OUTPUT;
 
 describe("facts parsers", () => {
   it.each([
-    [DEBIAN, { id: "debian", versionId: "12", prettyName: "Debian GNU/Linux 12 (bookworm)" }],
-    [UBUNTU, { id: "ubuntu", versionId: "22.04", prettyName: "Ubuntu 22.04.4 LTS" }],
-    [ARCH_LINUX, { id: "arch", versionId: null, prettyName: 'Arch "rolling" Linux' }],
-    ["", { id: "linux", versionId: null, prettyName: "Linux" }],
-    ["# comment\n\nID=alpine\nVERSION_ID=3.19.1\n", { id: "alpine", versionId: "3.19.1", prettyName: "Linux" }],
+    [DEBIAN, { id: "debian", versionId: "12", prettyName: "Debian GNU/Linux 12 (bookworm)", codename: "bookworm" }],
+    [UBUNTU, { id: "ubuntu", versionId: "22.04", prettyName: "Ubuntu 22.04.4 LTS", codename: null }],
+    [ARCH_LINUX, { id: "arch", versionId: null, prettyName: 'Arch "rolling" Linux', codename: null }],
+    ["", { id: "linux", versionId: null, prettyName: "Linux", codename: null }],
+    ["# comment\n\nID=alpine\nVERSION_ID=3.19.1\n", { id: "alpine", versionId: "3.19.1", prettyName: "Linux", codename: null }],
   ])("reads os-release %#", (text, expected) => {
     expect(parseOsRelease(text)).toEqual(expected);
   });
@@ -80,6 +81,13 @@ describe("facts parsers", () => {
     expect(parseEngine("cli\n")).toEqual({ name: "docker", version: null });
     expect(parseEngine("cli\n24.0.7\n")).toEqual({ name: "docker", version: "24.0.7" });
     expect(parseEngine("cli\n20.10.24+dfsg1\n")).toEqual({ name: "docker", version: "20.10.24+dfsg1" });
+  });
+
+  it("reads the installed engine package, preferring docker.io, ignoring removed ones", () => {
+    expect(parseEnginePackage("docker.io ii 20.10.24+dfsg1-1+deb12u1+b6\n")).toEqual({ name: "docker.io", version: "20.10.24+dfsg1-1+deb12u1+b6" });
+    expect(parseEnginePackage("docker.io rc 20.10.24+dfsg1-1\ndocker-ce ii 5:27.3.1-1~debian.12~bookworm\n")).toEqual({ name: "docker-ce", version: "5:27.3.1-1~debian.12~bookworm" });
+    expect(parseEnginePackage("docker.io un \n")).toBeNull();
+    expect(parseEnginePackage("")).toBeNull();
   });
 
   it("splits sections without mixing neighbours", () => {
@@ -145,6 +153,10 @@ describe("gatherFacts", () => {
       initProcess: comm,
       totalBytes: os.totalmem(),
     });
+    // This computer (brief): Debian with dpkg, PID 1 is not systemd, Debian's docker.io installed.
+    expect(facts.dpkgArch).toBe(execFileSync("dpkg", ["--print-architecture"], { encoding: "utf8" }).trim());
+    expect(facts.systemdBooted).toBe(existsSync("/run/systemd/system"));
+    expect(facts.enginePackage).toEqual({ name: "docker.io", version: execFileSync("dpkg-query", ["-W", "-f", "${Version}", "docker.io"], { encoding: "utf8" }) });
     expect(facts.diskFreeBytes).toBeGreaterThan(0);
     expect(facts.memory.availableBytes).toBeGreaterThan(0);
   });

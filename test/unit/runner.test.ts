@@ -1,6 +1,7 @@
 // Runner against a scripted fake transport: does NOT prove anything about SSH, sudo or real hosts.
 import { describe, expect, it } from "vitest";
 import { inspect } from "node:util";
+import { Readable } from "node:stream";
 import { AggregateHostError, CommandFailedError, TransportError } from "../../core/errors";
 import { sensitive } from "../../core/sensitive";
 import { cmd, shell, sudo, type Command } from "../../provisioner/command";
@@ -35,6 +36,7 @@ describe("runPlan: one host, apply mode", () => {
     expect(t.log).toEqual([
       "exec: test -e /etc/a",
       "sha256: /etc/a.conf",
+      "exec: mkdir -p -- /etc",
       "upload: /etc/a.conf",
       "exec: a1",
       "exec: a2",
@@ -109,12 +111,13 @@ describe("runPlan: one host, apply mode", () => {
       "sha256: /etc/same",
       "sha256: /etc/old",
       "sha256: /etc/missing",
+      "exec: mkdir -p -- /etc",
       "upload: /etc/old",
       "upload: /etc/missing",
       "exec: reload",
       "close",
     ]);
-    expect(t.calls[3]).toEqual({
+    expect(t.calls[4]).toEqual({
       kind: "upload",
       path: "/etc/old",
       bytes: 12,
@@ -285,6 +288,7 @@ describe("runPlan: idempotence, retries, timeouts, concurrency", () => {
     expect(first.log).toEqual([
       "exec: test -x /usr/bin/dockerd",
       "sha256: /etc/docker/daemon.json",
+      "exec: mkdir -p -- /etc/docker",
       "upload: /etc/docker/daemon.json",
       "exec: apt-get install -y ./docker.deb",
       "exec: test -x /usr/bin/dockerd",
@@ -539,5 +543,124 @@ describe("runPlan: secrets", () => {
     const t = new FakeTransport("web-1");
     await runPlan({ hosts: [job("web-1", t, [step("a.sh", { apply: [shell("echo 'hi' | tee /tmp/x")] })])], mode: "apply" });
     expect(t.execs).toEqual([`sh -c 'echo '\\''hi'\\'' | tee /tmp/x'`]);
+  });
+});
+
+describe("runPlan: what the engine and app plans need (docs/engine.md, Wiring 5)", () => {
+  it("creates each changed file's parent directory first: one mkdir -p per privilege, each directory once", async () => {
+    const t = new FakeTransport("web-1", { files: { "/var/lib/b/debs/same.deb": "same" } });
+    const a = step("engine.bundle", {
+      files: [
+        { path: "/var/lib/b/debs/same.deb", source: { content: "same" } },
+        { path: "/var/lib/b/debs/one.deb", source: { content: "1" } },
+        { path: "/var/lib/b/debs/two.deb", source: { content: "2" } },
+        { path: "/var/lib/b/manifest.json", source: { content: "{}" } },
+        { path: "/home/app/.config/app.conf", source: { content: "x" }, sudo: false },
+      ],
+      apply: [],
+    });
+    const { report } = await runPlan({ hosts: [job("web-1", t, [a])], mode: "apply" });
+    expect(report.ok).toBe(true);
+    expect(t.log.filter((l) => !l.startsWith("sha256"))).toEqual([
+      "exec: mkdir -p -- /var/lib/b/debs /var/lib/b",
+      "exec: mkdir -p -- /home/app/.config",
+      "upload: /var/lib/b/debs/one.deb",
+      "upload: /var/lib/b/debs/two.deb",
+      "upload: /var/lib/b/manifest.json",
+      "upload: /home/app/.config/app.conf",
+      "close",
+    ]);
+    // Root files' directories are made as root; a needsSudo transport shows it.
+    const s = new FakeTransport("web-2", { needsSudo: true });
+    await runPlan({ hosts: [job("web-2", s, [step("x.file", { files: [{ path: "/etc/x/y.conf", source: { content: "y" } }], apply: [] })])], mode: "apply" });
+    expect(s.execs).toEqual(["sudo -n -- mkdir -p -- /etc/x"]);
+  });
+
+  it("sends no mkdir when every file matches, and none in check mode", async () => {
+    const t = new FakeTransport("web-1", { files: { "/etc/x/a": "a" } });
+    const plan = { files: [{ path: "/etc/x/a", source: { content: "a" } }], apply: [] };
+    await runPlan({ hosts: [job("web-1", t, [step("x.file", plan)])], mode: "apply" });
+    const c = new FakeTransport("web-1");
+    await runPlan({ hosts: [job("web-1", c, [step("x.file", plan)])], mode: "check" });
+    expect([...t.execs, ...c.execs]).toEqual([]);
+  });
+
+  it("fails the step when the parent directory cannot be made, naming the upload phase, and uploads nothing", async () => {
+    const t = new FakeTransport("web-1", { rules: [{ match: /^mkdir/, result: { exitCode: 1, stderr: "mkdir: cannot create directory '/ro': Read-only file system\n" } }] });
+    const { error } = await runPlan({ hosts: [job("web-1", t, [step("x.file", { files: [{ path: "/ro/f", source: { content: "f" } }], apply: [] })])], mode: "apply" });
+    expect(error!.failures[0]!.error.message).toBe(
+      "web-1: x.file (upload): `mkdir -p -- /ro` exited 1\n    mkdir: cannot create directory '/ro': Read-only file system",
+    );
+    expect(t.calls.filter((c) => c.kind === "upload")).toEqual([]);
+  });
+
+  it("hashes a Sensitive file on its revealed bytes: a matching secret file is left alone, a different one uploaded", async () => {
+    const same = new FakeTransport("web-1", { files: { "/etc/app.env": "TOKEN=abc-123\n" } });
+    const plan = { files: [{ path: "/etc/app.env", source: { content: sensitive("TOKEN=abc-123\n") }, mode: 0o600 }], apply: [] };
+    const r1 = await runPlan({ hosts: [job("web-1", same, [step("app.env", plan)])], mode: "apply" });
+    expect(r1.report.hosts[0]!.steps[0]!.status).toBe("unchanged");
+    const other = new FakeTransport("web-1", { files: { "/etc/app.env": "TOKEN=old-000\n" } });
+    const r2 = await runPlan({ hosts: [job("web-1", other, [step("app.env", plan)])], mode: "apply" });
+    expect(r2.report.hosts[0]!.steps[0]!.status).toBe("changed");
+    expect(other.state.files.get("/etc/app.env")!.toString()).toBe("TOKEN=abc-123\n");
+    expect(JSON.stringify(r2.report)).not.toContain("abc-123");
+  });
+
+  it("accepts apply: [] — a failing check then fails through verify, with verify's stderr", async () => {
+    const assert = cmd("sh", "-c", "preflight");
+    const healthy = new FakeTransport("web-1");
+    const ok = await runPlan({ hosts: [job("web-1", healthy, [step("engine.facts", { check: [assert], apply: [], verify: [assert] })])], mode: "apply" });
+    expect(ok.report.hosts[0]!.steps[0]!.status).toBe("unchanged");
+    expect(healthy.execs).toEqual(["sh -c preflight"]);
+
+    const unfit = new FakeTransport("web-2", { rules: [{ match: "sh -c preflight", result: { exitCode: 1, stderr: "engine.facts: host architecture is arm64; the engine bundle is for amd64\n" } }] });
+    const bad = await runPlan({ hosts: [job("web-2", unfit, [step("engine.facts", { check: [assert], apply: [], verify: [assert] })])], mode: "apply" });
+    expect(unfit.execs).toEqual(["sh -c preflight", "sh -c preflight"]);
+    expect(bad.report.hosts[0]!.steps[0]!.error).toEqual({
+      code: "COMMAND_FAILED",
+      message: "web-2: engine.facts (verify): `sh -c preflight` exited 1\n    engine.facts: host architecture is arm64; the engine bundle is for amd64",
+    });
+  });
+
+  it("hands a stdin stream factory to the transport untouched, once per attempt", async () => {
+    const seen: unknown[] = [];
+    let made = 0;
+    const factory = () => {
+      made++;
+      return Readable.from([Buffer.from("archive-bytes")]);
+    };
+    const t = new FakeTransport("web-1", {
+      rules: [
+        {
+          match: "docker load --quiet",
+          result: (ctx) => {
+            seen.push(ctx.command.stdin);
+            return { exitCode: ctx.count === 0 ? 1 : 0 };
+          },
+        },
+      ],
+    });
+    const plan: StepPlan = { apply: [{ argv: ["docker", "load", "--quiet"], stdin: factory }], retry: { attempts: 2, backoffMs: 1 } };
+    const { report } = await runPlan({ hosts: [job("web-1", t, [step("image.load", plan)])], mode: "apply", sleep: noSleep });
+    expect(report.hosts[0]!.steps[0]!.attempts).toBe(2);
+    expect(seen).toEqual([factory, factory]);
+    // The runner never calls it: reading it is the transport's job (the fake does not).
+    expect(made).toBe(0);
+  });
+});
+
+describe("runPlan: long scripts in messages", () => {
+  it("names a multi-line script by its first line and length in errors and in check reports", async () => {
+    const script = "# longshore app.health: GET the health path\nhost=127.0.0.1\nexit 1";
+    const t = new FakeTransport("web-1", { rules: [{ match: /^bash -c/, result: { exitCode: 1, stderr: "app.health: HTTP/1.0 404 Not Found\n" } }] });
+    const plan: StepPlan = { check: [cmd("bash", "-c", script)], apply: [cmd("bash", "-c", script)] };
+    const { error } = await runPlan({ hosts: [job("web-1", t, [step("app.health", plan)])], mode: "apply" });
+    expect(error!.failures[0]!.error.message).toBe(
+      "web-1: app.health (apply): `bash -c '# longshore app.health: GET the health path … (3 lines)'` exited 1\n    app.health: HTTP/1.0 404 Not Found",
+    );
+    // The host still got the whole script.
+    expect(t.execs[0]).toBe(`bash -c '${script}'`);
+    const check = await runPlan({ hosts: [job("web-1", new FakeTransport("web-1", { rules: [{ match: /^bash/, result: { exitCode: 1 } }] }), [step("app.health", plan)])], mode: "check" });
+    expect(check.report.hosts[0]!.steps[0]!.wouldChange!.failedChecks).toEqual(["bash -c '# longshore app.health: GET the health path … (3 lines)'"]);
   });
 });

@@ -51,10 +51,6 @@ describe("golden templates", () => {
     golden("preflight-distro.sh", renderTemplate("engine/preflight.sh", { bundle: null, cgroupVersion: 2 }));
   });
 
-  it("engine/facts.sh", () => {
-    golden("facts.sh", renderTemplate("engine/facts.sh", { enginePackages: ["docker.io", "docker-ce"] }));
-  });
-
   it("engine/verify.sh", () => {
     golden(
       "verify.sh",
@@ -92,7 +88,6 @@ describe("golden templates", () => {
       ["sh", readFileSync(path.join(GOLDEN, "install-distro.sh"), "utf8")],
       ["sh", readFileSync(path.join(GOLDEN, "preflight-bundle.sh"), "utf8")],
       ["sh", readFileSync(path.join(GOLDEN, "preflight-distro.sh"), "utf8")],
-      ["sh", readFileSync(path.join(GOLDEN, "facts.sh"), "utf8")],
       ["sh", readFileSync(path.join(GOLDEN, "verify.sh"), "utf8")],
       ["bash", readFileSync(path.join(GOLDEN, "health-check.sh"), "utf8")],
     ];

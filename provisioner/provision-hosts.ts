@@ -1,0 +1,291 @@
+/**
+ * Provisioning hosts end to end: per host ONE transport, the one facts probe, an early and clear
+ * refusal of a host that does not fit the plan, the ProvisionContext, then the engine and app
+ * steps through the runner on that same open transport. Hosts run in parallel under a limit; one
+ * host's failure never stops another; every failure comes back together.
+ *
+ * In check mode (`longshore plan`) nothing changes on any host, and for each text file a step
+ * would upload, the host's current copy is read (`cat`, same connection) and diffed against the
+ * planned one. Secret files never show their content (`[redacted content changed]`), and neither
+ * do files other users may not read (their old copy may hold secrets the plan no longer has).
+ */
+import { createHash } from "node:crypto";
+import * as os from "node:os";
+import { AggregateHostError, LongshoreError, PreconditionError } from "../core/errors";
+import { Sensitive } from "../core/sensitive";
+import type { AppSpec } from "../config/app";
+import type { EngineOptions } from "../config/engine";
+import { mapWithConcurrency } from "./concurrency";
+import { gatherFacts } from "./facts";
+import { planHashOf } from "./plan-hash";
+import { countSteps, type HostReport, type RunReport } from "./report";
+import { DEFAULT_CONCURRENCY, runPlan, type RunEvent, type RunResult } from "./runner";
+import type { RemoteFile, Step } from "./step";
+import type { BundleRef, HostFacts, ImageSource, ProvisionContext } from "./steps/engine-context";
+import { HOST_PATHS } from "./steps/engine-context";
+import { engineHostFacts, hostFactsProblems } from "./steps/engine-facts";
+import { provisionSteps } from "./steps/index";
+import type { SshConnectOptions, SshTarget } from "./transport/ssh-target";
+import type { Transport } from "./transport/transport";
+import { unifiedDiff } from "./unified-diff";
+
+/** Opens one host's transport (the SSH adapter in production, fakes in tests). */
+export type ConnectFn = (target: SshTarget, options?: SshConnectOptions) => Promise<Transport>;
+
+/** Progress: the runner's events, plus when a host's facts are known. */
+export type ProvisionEvent = RunEvent | { type: "host-facts"; host: string; facts: HostFacts; durationMs: number };
+
+/** What {@link provisionHosts} needs. Config is already validated (config/provision.ts). */
+export interface ProvisionHostsInput {
+  targets: readonly SshTarget[];
+  engine: EngineOptions;
+  app: AppSpec;
+  image: ImageSource;
+  /** The verified bundle (`verifyBundle`), or null for the distro channel. */
+  bundle: BundleRef | null;
+  slot: string;
+  /** `apply` changes hosts; `check` only probes, reports what would change and diffs files. */
+  mode: "apply" | "check";
+  /** Hosts in flight at once; default 16. */
+  concurrency?: number;
+  onEvent?: (event: ProvisionEvent) => void;
+  /** Default: the ssh2 transport (loaded on first use). */
+  connect?: ConnectFn;
+  connectOptions?: SshConnectOptions;
+  /** Who runs this, for the audit line; default `$USER@hostname`. */
+  auditUser?: string;
+  /** This run's time (ISO-8601), the same for every host; default now. */
+  now?: string;
+  /** After the steps succeeded, read the engine's version and daemon.json's sha256 (Pulumi outputs). */
+  readEngineState?: boolean;
+  signal?: AbortSignal;
+}
+
+/** One file a step would change, as `plan` shows it. */
+export interface FileChange {
+  stepId: string;
+  path: string;
+  reason: "missing" | "different";
+  /** A unified diff of a text file, or a one-line note: `[redacted content changed]`, `[binary ...]`. */
+  diff: string;
+}
+
+/** What provisioning learned about one host beyond the run report. */
+export interface HostOutcome {
+  host: string;
+  /** null when the host could not be reached or probed. */
+  facts: HostFacts | null;
+  /** Hash of the host's full plan with the run's time and user left out: stable across re-runs. */
+  planHash: string | null;
+  /** Check mode: the files that would change, with diffs. */
+  files: FileChange[];
+  /** With `readEngineState`: the engine's server version and daemon.json's sha256 on the host. */
+  engine?: { version: string | null; daemonJsonSha256: string | null };
+}
+
+/** The run report, the aggregated error, and per-host outcomes (same order as the targets). */
+export interface ProvisionResult extends RunResult {
+  hosts: HostOutcome[];
+}
+
+/** Text files up to this size are diffed; larger ones are only named. */
+const MAX_DIFF_BYTES = 256 * 1024;
+
+/** `$USER@hostname` of this computer. */
+export function defaultAuditUser(): string {
+  let user = process.env["USER"] ?? "";
+  try {
+    user = os.userInfo().username;
+  } catch {
+    // No passwd entry (containers): keep $USER.
+  }
+  return `${user || "unknown"}@${os.hostname()}`;
+}
+
+/**
+ * The label hash: a digest of the desired app state only (app spec, image, slot). Not of the plan
+ * (the plan contains the label) and not of the engine options, so an engine change never
+ * re-creates the container. Secrets enter as `[redacted]`: a rotated secret changes the env file,
+ * which re-creates the container by itself.
+ */
+export function appStateHash(ctx: Pick<ProvisionContext, "app" | "image" | "slot">): string {
+  const image = ctx.image.source === "archive" ? { id: ctx.image.imageId } : { ref: ctx.image.ref, id: ctx.image.imageId ?? null };
+  return createHash("sha256")
+    .update(JSON.stringify({ app: ctx.app, image, slot: ctx.slot }))
+    .digest("hex")
+    .slice(0, 16);
+}
+
+/** The full plan's hash with the run's clock and user neutralised, so re-runs of the same plan hash alike. */
+export function stablePlanHash(ctx: ProvisionContext): string {
+  const fixed: ProvisionContext = { ...ctx, now: "(run time)", auditUser: "(runner)" };
+  return planHashOf(provisionSteps(fixed).map((step) => ({ step, ctx: fixed })));
+}
+
+/** Provisions (or, in check mode, inspects) every target. Never rejects for a host's failure. */
+export async function provisionHosts(input: ProvisionHostsInput): Promise<ProvisionResult> {
+  const started = performance.now();
+  const connect = input.connect ?? defaultConnect;
+  const now = input.now ?? new Date().toISOString();
+  const auditUser = input.auditUser ?? defaultAuditUser();
+  const outcomes = await mapWithConcurrency(input.targets, input.concurrency ?? DEFAULT_CONCURRENCY, (target) =>
+    provisionOne(target, { ...input, connect, now, auditUser }),
+  );
+  const hosts = outcomes.map((o) => o.report);
+  const failures = outcomes.flatMap((o) => (o.error ? [{ host: o.report.host, error: o.error }] : []));
+  const report: RunReport = {
+    mode: input.mode,
+    ok: failures.length === 0,
+    durationMs: Math.round(performance.now() - started),
+    hosts,
+    counts: countSteps(hosts),
+  };
+  return {
+    report,
+    error: failures.length ? new AggregateHostError(failures, input.targets.length) : undefined,
+    hosts: outcomes.map((o) => o.outcome),
+  };
+}
+
+type Resolved = ProvisionHostsInput & { connect: ConnectFn; now: string; auditUser: string };
+
+async function provisionOne(target: SshTarget, input: Resolved): Promise<{ report: HostReport; error: Error | undefined; outcome: HostOutcome }> {
+  const host = target.name;
+  const emit = input.onEvent ?? (() => undefined);
+  const t0 = performance.now();
+  emit({ type: "host-start", host });
+  const outcome: HostOutcome = { host, facts: null, planHash: null, files: [] };
+  const planned = provisionSteps({ engine: input.engine, image: input.image });
+  const fail = (error: Error) => {
+    const durationMs = Math.round(performance.now() - t0);
+    emit({ type: "host-done", host, status: "failed", durationMs, error: error.message });
+    const report: HostReport = {
+      host,
+      status: "failed",
+      durationMs,
+      steps: planned.map((s) => ({ id: s.id, title: s.title, status: "not-run", durationMs: 0, attempts: 0, uploaded: [] })),
+      error: { code: error instanceof LongshoreError ? error.code : "UNEXPECTED", message: error.message },
+    };
+    return { report, error, outcome };
+  };
+
+  let transport: Transport;
+  try {
+    transport = await input.connect(target, { ...input.connectOptions, ...(input.signal ? { signal: input.signal } : {}) });
+  } catch (e) {
+    return fail(asError(e));
+  }
+  // The runner closes the transports it is given; this one must stay open for the diffs and the
+  // engine state read after the steps, so the runner gets a view whose close does nothing.
+  const keepOpen: Transport = {
+    host: transport.host,
+    needsSudo: transport.needsSudo,
+    exec: (c, o) => transport.exec(c, o),
+    upload: (s, p, o) => transport.upload(s, p, o),
+    sha256: (p, o) => transport.sha256(p, o),
+    close: async () => undefined,
+  };
+  try {
+    let ctx: ProvisionContext;
+    try {
+      const f0 = performance.now();
+      const facts = engineHostFacts(await gatherFacts(transport, input.signal ? { signal: input.signal } : {}));
+      outcome.facts = facts;
+      emit({ type: "host-facts", host, facts, durationMs: Math.round(performance.now() - f0) });
+      const problems = hostFactsProblems(facts, input);
+      if (problems.length) {
+        throw new PreconditionError(`${host}: the host does not fit the plan:\n${problems.map((p) => `    - ${p}`).join("\n")}`, {
+          context: { host, problems },
+          suggestion: "Provision hosts of the bundle's distribution, release and architecture, or build a bundle for this host.",
+        });
+      }
+      ctx = {
+        facts,
+        engine: input.engine,
+        bundle: input.bundle,
+        app: input.app,
+        image: input.image,
+        slot: input.slot,
+        auditUser: input.auditUser,
+        now: input.now,
+      };
+      ctx.planHash = appStateHash(ctx);
+      outcome.planHash = stablePlanHash(ctx);
+    } catch (e) {
+      return fail(asError(e));
+    }
+    const steps = provisionSteps(ctx);
+    const run = await runPlan({
+      hosts: [{ name: host, transport: keepOpen, steps: steps.map((step) => ({ step, ctx })) }],
+      mode: input.mode,
+      concurrency: 1,
+      // host-start was sent before connecting; host-done is sent below with the whole host's time.
+      onEvent: (e) => {
+        if (e.type !== "host-start" && e.type !== "host-done") emit(e);
+      },
+      ...(input.signal ? { signal: input.signal } : {}),
+    });
+    const report = { ...run.report.hosts[0]!, durationMs: Math.round(performance.now() - t0) };
+    const error = run.error?.failures[0]?.error;
+    if (input.mode === "check") outcome.files = await fileChanges(transport, steps, ctx, report);
+    if (input.readEngineState && !error) outcome.engine = await readEngineState(transport);
+    emit({ type: "host-done", host, status: report.status, durationMs: report.durationMs, ...(error ? { error: error.message } : {}) });
+    return { report, error, outcome };
+  } finally {
+    await transport.close().catch(() => undefined);
+  }
+}
+
+/** For each file a step would upload: a diff against the host's copy, or a note when it cannot be shown. */
+async function fileChanges(t: Transport, steps: ReadonlyArray<Step<ProvisionContext>>, ctx: ProvisionContext, report: HostReport): Promise<FileChange[]> {
+  const out: FileChange[] = [];
+  for (const s of report.steps) {
+    if (!s.wouldChange?.files.length) continue;
+    const step = steps.find((x) => x.id === s.id);
+    const files = step ? (step.plan(ctx).files ?? []) : [];
+    for (const change of s.wouldChange.files) {
+      const file = files.find((f) => f.path === change.path);
+      if (!file) continue;
+      out.push({ stepId: s.id, path: change.path, reason: change.reason, diff: await describeChange(t, file, change.reason) });
+    }
+  }
+  return out;
+}
+
+async function describeChange(t: Transport, file: RemoteFile, reason: "missing" | "different"): Promise<string> {
+  if (!("content" in file.source)) return `[file from this computer, sha256 ${file.source.sha256.slice(0, 12)}…: not shown]`;
+  const content = file.source.content;
+  if (content instanceof Sensitive) return "[redacted content changed]";
+  // A file others may not read (an env file) can hold secrets the plan no longer knows of: the
+  // host's old copy is never printed.
+  if (((file.mode ?? 0o644) & 0o004) === 0) return `[content of a ${(file.mode ?? 0o644).toString(8).padStart(4, "0")} file changed: not shown]`;
+  if (typeof content !== "string") return `[binary content changed: ${content.byteLength} bytes]`;
+  if (Buffer.byteLength(content) > MAX_DIFF_BYTES) return `[${Buffer.byteLength(content)} bytes: too large to show]`;
+  let current = "";
+  if (reason === "different") {
+    const r = await t.exec({ argv: ["cat", "--", file.path], sudo: file.sudo ?? true }, { maxOutputBytes: MAX_DIFF_BYTES + 1 });
+    if (r.exitCode !== 0) return `[cannot read the host's copy: cat exited ${r.exitCode ?? r.signal}]`;
+    current = r.stdout;
+    if (current.includes("\0") || current.includes("\uFFFD")) return "[binary content changed]";
+    if (Buffer.byteLength(current) > MAX_DIFF_BYTES) return `[host's copy is larger than ${MAX_DIFF_BYTES} bytes: not shown]`;
+  }
+  return unifiedDiff(current, content, { oldLabel: reason === "missing" ? "/dev/null" : `${file.path} (host)`, newLabel: `${file.path} (planned)` });
+}
+
+/** The engine's server version and the sha256 of daemon.json on the host (null when unreadable). */
+async function readEngineState(t: Transport): Promise<{ version: string | null; daemonJsonSha256: string | null }> {
+  const v = await t.exec({ argv: ["docker", "version", "--format", "{{.Server.Version}}"], sudo: true }, { timeoutMs: 30_000 });
+  const version = v.exitCode === 0 ? v.stdout.trim() || null : null;
+  const daemonJsonSha256 = await t.sha256(HOST_PATHS.daemonJson, { sudo: true });
+  return { version, daemonJsonSha256 };
+}
+
+function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
+}
+
+/** The ssh2 transport, loaded on first use so that importing this module does not load ssh2. */
+const defaultConnect: ConnectFn = async (target, options) => {
+  const { connectSsh } = await import("./transport/ssh2-transport.js");
+  return connectSsh(target, options);
+};
