@@ -52,6 +52,11 @@ export interface ProvisionHostsInput {
   /** Default: the ssh2 transport (loaded on first use). */
   connect?: ConnectFn;
   connectOptions?: SshConnectOptions;
+  /**
+   * Step ids to leave out. A rollout leaves out `app.health`: its own health gate probes every new
+   * host from the controller, through the network the traffic takes, and reports each failure.
+   */
+  omitSteps?: readonly string[];
   /** Who runs this, for the audit line; default `$USER@hostname`. */
   auditUser?: string;
   /** This run's time (ISO-8601), the same for every host; default now. */
@@ -147,6 +152,11 @@ export async function provisionHosts(input: ProvisionHostsInput): Promise<Provis
   };
 }
 
+/** The steps to run: all of them but those named in `omit`. */
+function selectSteps<S extends { id: string }>(steps: S[], omit: readonly string[] = []): S[] {
+  return steps.filter((s) => !omit.includes(s.id));
+}
+
 type Resolved = ProvisionHostsInput & { connect: ConnectFn; now: string; auditUser: string };
 
 async function provisionOne(target: SshTarget, input: Resolved): Promise<{ report: HostReport; error: Error | undefined; outcome: HostOutcome }> {
@@ -155,7 +165,7 @@ async function provisionOne(target: SshTarget, input: Resolved): Promise<{ repor
   const t0 = performance.now();
   emit({ type: "host-start", host });
   const outcome: HostOutcome = { host, facts: null, planHash: null, files: [] };
-  const planned = provisionSteps({ engine: input.engine, image: input.image });
+  const planned = selectSteps(provisionSteps({ engine: input.engine, image: input.image }), input.omitSteps);
   const fail = (error: Error) => {
     const durationMs = Math.round(performance.now() - t0);
     emit({ type: "host-done", host, status: "failed", durationMs, error: error.message });
@@ -214,7 +224,7 @@ async function provisionOne(target: SshTarget, input: Resolved): Promise<{ repor
     } catch (e) {
       return fail(asError(e));
     }
-    const steps = provisionSteps(ctx);
+    const steps = selectSteps(provisionSteps(ctx), input.omitSteps);
     const run = await runPlan({
       hosts: [{ name: host, transport: keepOpen, steps: steps.map((step) => ({ step, ctx })) }],
       mode: input.mode,
