@@ -170,7 +170,8 @@ export const webStackConfigSchema = z
           .refine((c) => !isWorldCidr(c), "would open SSH to the whole internet: list your own address ranges"),
       )
       .min(1, "must list at least one address range (SSH is never open to the world)"),
-    slots: z.strictObject({ blue: slotSchema.prefault({}), green: slotSchema.prefault({}) }),
+    /** Both slots; absent means both empty (network and load balancer only). */
+    slots: z.strictObject({ blue: slotSchema.prefault({}), green: slotSchema.prefault({}) }).prefault({}),
     /** The slot that receives traffic; absent until the first switch (the listener answers 503). */
     liveSlot: z.enum(SLOTS).optional(),
     /** A canary split: both slots' weights (0-999); absent means all traffic to `liveSlot`. */
@@ -272,8 +273,12 @@ export function parseWebStackConfig(raw: Record<string, unknown>, options: Parse
   const result = webStackConfigSchema.safeParse(input, { error: friendlyErrorMap });
   const issues: PathIssue[] = [...secretProblems(raw, new Set(options.secretKeys ?? []))];
   if (!result.success) {
+    // A record key that fails its own schema: report why (its message), not zod's "Invalid key in record".
+    const explained = result.error.issues.map((i) =>
+      i.code === "invalid_key" && i.issues.length > 0 ? { ...i, message: i.issues.map((x) => x.message).join("; ") } : i,
+    );
     issues.push(
-      ...zodPathIssues(result.error.issues).map((i) =>
+      ...zodPathIssues(explained).map((i) =>
         // The default environment comes from the stack name: say so, or the user looks for a key they never set.
         i.path[0] === "environment" && raw.environment === undefined
           ? { ...i, message: `${i.message} (it defaults to the stack name "${options.stack}": set web:environment)` }
