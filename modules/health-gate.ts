@@ -131,11 +131,14 @@ export async function runHealthGate(inputs: HealthGateInputs, deps: HealthGateDe
     if (failing.length === 0) break;
     const elapsed = deps.now() - started;
     if (elapsed + inputs.intervalMs > inputs.deadlineMs) {
-      const lines = failing.map(
-        (s) => `  ${s.target.name} (${s.target.url}): ${s.last ? describeAttempt(s.last) : "not checked"} after ${s.attempts} attempt${s.attempts === 1 ? "" : "s"}`,
-      );
+      const lines = failing.map((s) => {
+        const last = s.last ? describeAttempt(s.last) : "not checked";
+        // Healthy now but not yet often enough in a row: say so, or "status 200" reads like a pass.
+        const streak = s.streak > 0 ? ` (${s.streak} of ${inputs.consecutiveSuccesses} passes in a row)` : "";
+        return `  ${s.target.name} (${s.target.url}): ${last}${streak} after ${s.attempts} attempt${s.attempts === 1 ? "" : "s"}`;
+      });
       throw new Error(
-        `health gate: ${failing.length} of ${state.length} target${state.length === 1 ? "" : "s"} not healthy (expected ${inputs.matcher}) within ${Math.round(inputs.deadlineMs / 1000)} s:\n${lines.join("\n")}`,
+        `health gate: ${failing.length} of ${state.length} target${state.length === 1 ? "" : "s"} not healthy (expected ${inputs.matcher}) within ${inputs.deadlineMs % 1000 === 0 ? `${inputs.deadlineMs / 1000} s` : `${inputs.deadlineMs} ms`}:\n${lines.join("\n")}`,
       );
     }
     await deps.sleep(inputs.intervalMs);
