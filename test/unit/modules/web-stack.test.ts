@@ -161,9 +161,9 @@ describe("the web stack, 2 x 2 hosts", () => {
     const hostsSg = await promiseOf(stack.securityGroups.hostsSecurityGroupId);
     const lbSg = await promiseOf(stack.securityGroups.loadBalancerSecurityGroupId);
     const intoHosts = ofType(T.ingress).filter((r) => r.inputs.securityGroupId === hostsSg);
-    expect(intoHosts.map((r) => [r.name, r.inputs.fromPort, r.inputs.cidrIpv4 ?? r.inputs.referencedSecurityGroupId])).toEqual([
-      ["web-sg-hosts-ssh-0", 22, "203.0.113.7/32"],
+    expect(intoHosts.map((r) => [r.name, r.inputs.fromPort, r.inputs.cidrIpv4 ?? r.inputs.referencedSecurityGroupId]).sort()).toEqual([
       ["web-sg-hosts-app", 8080, lbSg],
+      ["web-sg-hosts-ssh-0", 22, "203.0.113.7/32"],
     ]);
     const world = ofType(T.ingress).filter((r) => r.inputs.cidrIpv4 === "0.0.0.0/0" || r.inputs.cidrIpv6 === "::/0");
     expect(world.map((r) => [r.name, r.inputs.securityGroupId, r.inputs.fromPort])).toEqual([["web-sg-lb-public-80", lbSg, 80]]);
