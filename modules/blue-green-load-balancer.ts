@@ -141,9 +141,10 @@ export class BlueGreenLoadBalancer extends pulumi.ComponentResource {
   readonly gates: Partial<Record<Slot, HealthGate>>;
 
   constructor(name: string, args: BlueGreenLoadBalancerArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super("longshore:lb:BlueGreenLoadBalancer", name, {}, opts);
+    // Checked before super(): a refused switch declares nothing, not even the component.
     const problems = blueGreenProblems(args);
     if (problems.length) throw new Error(`BlueGreenLoadBalancer ${name}: ${problems.join("; ")}`);
+    super("longshore:lb:BlueGreenLoadBalancer", name, {}, opts);
     const tags = args.tags ?? {};
     const child = { parent: this };
     const hc = { ...DEFAULT_TARGET_HEALTH, ...args.healthCheck };

@@ -266,7 +266,6 @@ export class HealthGate extends pulumi.ComponentResource {
   readonly report: pulumi.Output<HealthGateReport>;
 
   constructor(name: string, args: HealthGateArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super("longshore:rollout:HealthGate", name, {}, opts);
     const settings: HealthGateSettings = {
       matcher: args.matcher ?? DEFAULT_HEALTH_GATE.matcher,
       deadlineMs: args.deadlineMs ?? DEFAULT_HEALTH_GATE.deadlineMs,
@@ -276,6 +275,7 @@ export class HealthGate extends pulumi.ComponentResource {
     };
     const problems = healthGateProblems(settings);
     if (problems.length) throw new Error(`HealthGate ${name}: ${problems.join("; ")}`);
+    super("longshore:rollout:HealthGate", name, {}, opts);
     const targets = pulumi.output(args.targets).apply((ts): HealthTarget[] => {
       const p = healthGateProblems(settings, ts);
       if (p.length) throw new Error(`HealthGate ${name}: ${p.join("; ")}`);

@@ -92,9 +92,10 @@ export class HostFleet extends pulumi.ComponentResource {
   readonly amiId: pulumi.Output<string | null>;
 
   constructor(name: string, args: HostFleetArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super("longshore:compute:HostFleet", name, {}, opts);
+    // Checked before super(): a refused fleet declares nothing, not even the component.
     const problems = hostFleetProblems(args);
     if (problems.length) throw new Error(`HostFleet ${name}: ${problems.join("; ")}`);
+    super("longshore:compute:HostFleet", name, {}, opts);
 
     const ami: pulumi.Output<string | null> =
       args.amiId !== undefined

@@ -108,9 +108,10 @@ export class Network extends pulumi.ComponentResource {
   readonly subnetPlan: SubnetPlan;
 
   constructor(name: string, args: NetworkArgs = {}, opts: pulumi.ComponentResourceOptions = {}) {
-    super("longshore:network:Network", name, {}, opts);
+    // Checked before super(): a refused network declares nothing, not even the component.
     const problems = networkProblems(args);
     if (problems.length) throw new Error(`Network ${name}: ${problems.join("; ")}`);
+    super("longshore:network:Network", name, {}, opts);
 
     const cidrBlock = args.cidrBlock ?? "10.0.0.0/16";
     const count = args.availabilityZones?.length ?? args.azCount ?? 2;

@@ -98,9 +98,10 @@ export class WebSecurityGroups extends pulumi.ComponentResource {
    * `${name}-hosts-ssh-bastion`, `${name}-hosts-app`, `${name}-hosts-egress-${port}`.
    */
   constructor(name: string, args: WebSecurityGroupsArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super("longshore:network:WebSecurityGroups", name, {}, opts);
+    // Checked before super(): refused rules declare nothing, not even the component.
     const problems = securityGroupProblems(args);
     if (problems.length) throw new Error(`WebSecurityGroups ${name}: ${problems.join("; ")}`);
+    super("longshore:network:WebSecurityGroups", name, {}, opts);
     const tags = args.tags ?? {};
     const sshPort = args.sshPort ?? 22;
     const child = { parent: this };

@@ -1,5 +1,5 @@
 // Mocks: does not prove that AWS accepts these CIDRs and routes, or that traffic flows through the NAT gateways.
-import { find, ofType, promiseOf, resetRegistrations, settle, calls } from "./harness";
+import { calls, find, ofType, promiseOf, registrations, resetRegistrations, settle } from "./harness";
 import { describe, expect, it } from "vitest";
 import { Network, networkProblems, planSubnets } from "../../../modules/network";
 
@@ -27,7 +27,9 @@ describe("networkProblems", () => {
   });
 
   it("stops the component before anything is declared", () => {
+    resetRegistrations();
     expect(() => new Network("bad", { cidrBlock: "10.0.0.0/8" })).toThrow("Network bad: cidrBlock: the prefix must be /16 to /24");
+    expect(registrations).toEqual([]);
   });
 });
 

@@ -1,5 +1,5 @@
 // Mocks: does not prove that AWS evaluates these rules as intended (e.g. that the ALB really reaches the hosts).
-import { ofType, promiseOf, resetRegistrations, settle } from "./harness";
+import { ofType, promiseOf, registrations, resetRegistrations, settle } from "./harness";
 import { describe, expect, it } from "vitest";
 import { cidrFamily, isOpenToWorld, securityGroupProblems, WebSecurityGroups } from "../../../modules/security-groups";
 
@@ -21,9 +21,11 @@ describe("securityGroupProblems", () => {
   });
 
   it("stops the component before anything is declared", () => {
+    resetRegistrations();
     expect(() => new WebSecurityGroups("bad", { vpcId: "vpc-1", adminCidrs: ["0.0.0.0/0"], appPort: 8080 })).toThrow(
       "WebSecurityGroups bad: adminCidrs[0]: 0.0.0.0/0 would open SSH to the whole internet",
     );
+    expect(registrations).toEqual([]);
   });
 
   it.each<[string, "ipv4" | "ipv6" | null, boolean]>([

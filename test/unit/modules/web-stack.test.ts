@@ -352,3 +352,47 @@ describe("changes between two runs", () => {
     expect(find(T.gateDyn, "web-lb-gate-blue").dependencies.filter((d) => d.includes("ProvisionedHost"))).toEqual([]);
   });
 });
+
+describe("the program's pure helpers", () => {
+  it("finds secret config keys through the SDK's own record of them", async () => {
+    const pulumi = await import("@pulumi/pulumi");
+    const all = { "web:registry": '{"server":"r.example","username":"u","password":"p"}', "web:liveSlot": "blue", "aws:region": "eu-west-1" };
+    pulumi.runtime.setAllConfig(all, ["web:registry"]);
+    expect(stackModule.configSecretKeys(pulumi.runtime.allConfig(), "web")).toEqual(["registry"]);
+  });
+
+  it.each([
+    ["registry.example.com:5000/team/shop:1.4.2", "1.4.2"],
+    ["shop", "latest"],
+    [`shop@sha256:${"ab".repeat(32)}`, "sha256-abababababab"],
+    [`shop:1.0@sha256:${"cd".repeat(32)}`, "1.0"],
+    ["localhost:5000/shop", "latest"],
+  ])("imageVersion(%s) = %s", (image, version) => {
+    expect(stackModule.imageVersion(image)).toBe(version);
+  });
+
+  it("builds the app spec with secrets revealed only into it, and passes set engine keys through", () => {
+    const config = configModule.parseWebStackConfig(
+      rawConfig({
+        app: { name: "shop", port: 8080, hostPort: 80, healthPath: "/ready", env: { A: 1 }, secrets: { DB: "pw-1234" } },
+        registry: { server: "registry.example.com", username: "deploy", password: "hunter2-long" },
+        engine: { channel: "distro", daemon: { "log-driver": "journald" } },
+      }),
+      { stack: "test", secretKeys: ["app", "registry"] },
+    );
+    expect(stackModule.appSpecFor(config, "blue")).toEqual({
+      name: "shop",
+      image: "registry.example.com/shop:1.0.0",
+      version: "1.0.0",
+      containerPort: 8080,
+      hostPort: 80,
+      env: { A: "1" },
+      secrets: { DB: "pw-1234" },
+      health: { path: "/ready" },
+      registry: { server: "registry.example.com", username: "deploy", password: "hunter2-long" },
+      slot: "blue",
+    });
+    expect(stackModule.engineOptionsFor(config)).toEqual({ channel: "distro", daemon: { "log-driver": "journald" } });
+    expect(stackModule.engineOptionsFor(configModule.parseWebStackConfig(rawConfig(), { stack: "test" }))).toEqual({});
+  });
+});
