@@ -1,5 +1,8 @@
 // Does not prove that Pulumi hands the program these values (config reading is exercised with the real Pulumi runtime only in the mock tests).
 import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
+import { parse } from "yaml";
 import { ConfigError } from "../../core/errors";
 import { Sensitive } from "../../core/sensitive";
 import { isWorldCidr, parseWebStackConfig, projectConfigValues } from "../../config/web-stack";
@@ -207,5 +210,14 @@ describe("projectConfigValues", () => {
       amiId: "ami-0123456789abcdef0",
       broken: "{not json",
     });
+  });
+});
+
+describe("stacks/web/Pulumi.example.yaml", () => {
+  it("is a valid stack config", () => {
+    const doc = parse(readFileSync(path.join(__dirname, "..", "..", "stacks", "web", "Pulumi.example.yaml"), "utf8")) as { config: Record<string, unknown> };
+    const raw = Object.fromEntries(Object.entries(doc.config).filter(([k]) => k.startsWith("web:")).map(([k, v]) => [k.slice(4), v]));
+    const c = parseWebStackConfig(raw, { stack: "example" });
+    expect([c.liveSlot, c.slots.blue.size, c.slots.green.size, c.app.name, c.adminCidrs]).toEqual(["blue", 2, 0, "shop", ["203.0.113.7/32"]]);
   });
 });
