@@ -1,0 +1,221 @@
+/**
+ * One host made to match its provisioning plan, as a Pulumi resource: a dynamic resource whose
+ * provider runs the provisioner over SSH (engine, config, app) and whose diff is the plan hash the
+ * program computed from the desired state. Same hash, same host: nothing runs.
+ *
+ * The provider is serialised by Pulumi into the stack's state, so it stays a few lines long: it
+ * `require()`s the provisioner's one entry module (`provisioner/apply-host`, see
+ * provisioner/apply-host-contract.ts) inside each method, at call time, by an absolute path
+ * captured as a plain string. It never captures the provisioner, zod schemas or an ssh2 client.
+ */
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import type {
+  AppSpecInput,
+  ApplyHostEntry,
+  ApplyHostInput,
+  EngineOptionsInput,
+  InspectHostResult,
+} from "../provisioner/apply-host-contract";
+
+/** The entry module next to this one once built: `dist/provisioner/apply-host.js`. */
+export const DEFAULT_APPLY_HOST_ENTRY = path.resolve(__dirname, "..", "provisioner", "apply-host");
+
+/** The connection details the resource takes (the private key comes separately, as a secret). */
+export interface HostConnectionArgs {
+  name: string;
+  address: string;
+  /** Default 22. */
+  port?: number;
+  user: string;
+  /** `SHA256:...`: the host key the connection must see. */
+  hostKeyFingerprint: string;
+}
+
+/** The dynamic resource's inputs, as stored in state. */
+export interface ProvisionedHostInputs {
+  connection: ApplyHostInput["connection"];
+  slot: string;
+  app: AppSpecInput;
+  engine: EngineOptionsInput;
+  planHash: string;
+}
+
+/** The dynamic resource's outputs: its inputs plus what the host reported. */
+export interface ProvisionedHostOutputs extends ProvisionedHostInputs {
+  /** The plan hash the provisioner computed on the host (facts included). */
+  appliedPlanHash: string;
+  engineVersion: string;
+  daemonJsonSha256: string;
+  /** What `pulumi refresh` found different from what was applied; non-empty => the next `up` re-applies. */
+  drift: string[];
+}
+
+/** Options of {@link provisionedHostProvider}. */
+export interface ProvisionedHostProviderOptions {
+  /** Absolute path of the entry module. Default {@link DEFAULT_APPLY_HOST_ENTRY}. */
+  entryPath?: string;
+  /** Use this implementation instead of requiring the entry module (tests; not serialisable in general). */
+  entry?: ApplyHostEntry;
+}
+
+/**
+ * Loads the provisioner's entry module. Runs inside the serialised provider: only `require` and
+ * the path string.
+ */
+function loadApplyHostEntry(entryPath: string): ApplyHostEntry {
+  try {
+    return require(entryPath) as ApplyHostEntry;
+  } catch (e) {
+    const err = e as { code?: string; message?: string };
+    if (err.code === "MODULE_NOT_FOUND" && String(err.message).includes(entryPath)) {
+      throw new Error(
+        `longshore's provisioner entry module was not found at ${entryPath}: build longshore (npm run build) and run pulumi from that checkout`,
+      );
+    }
+    throw e;
+  }
+}
+
+function toApplyInput(p: ProvisionedHostInputs): ApplyHostInput {
+  return { connection: p.connection, slot: p.slot, app: p.app, engine: p.engine, planHash: p.planHash };
+}
+
+/** What drifted between what was applied and what the host reports now. Pure. */
+export function driftOf(applied: Pick<ProvisionedHostOutputs, "engineVersion" | "daemonJsonSha256">, now: InspectHostResult): string[] {
+  const drift: string[] = [];
+  if (now.engineVersion !== applied.engineVersion) drift.push(`engine version: applied ${applied.engineVersion}, found ${now.engineVersion ?? "none"}`);
+  if (now.daemonJsonSha256 !== applied.daemonJsonSha256) {
+    drift.push(`daemon.json: applied sha256 ${applied.daemonJsonSha256}, found ${now.daemonJsonSha256 ?? "no file"}`);
+  }
+  return drift;
+}
+
+/**
+ * Why a host must be provisioned again, or nothing. Pure. A changed plan hash, a different host
+ * (a replaced instance has a new address and host key) or drift found by a refresh all re-apply;
+ * nothing is ever replaced (the instance is what gets replaced, and it brings a new address).
+ */
+export function provisionChanges(olds: ProvisionedHostOutputs, news: ProvisionedHostInputs): string[] {
+  const changed: string[] = [];
+  if (olds.planHash !== news.planHash) changed.push("planHash");
+  const a = olds.connection;
+  const b = news.connection;
+  if (a.address !== b.address || a.port !== b.port || a.user !== b.user) changed.push("connection");
+  if (a.hostKeyFingerprint !== b.hostKeyFingerprint) changed.push("connection.hostKeyFingerprint");
+  if (a.privateKey !== b.privateKey) changed.push("connection.privateKey");
+  if ((olds.drift ?? []).length > 0) changed.push("drift");
+  return changed;
+}
+
+/**
+ * The provider. With no options it loads the real entry module at call time; tests pass `entry`.
+ */
+export function provisionedHostProvider(options: ProvisionedHostProviderOptions = {}): pulumi.dynamic.ResourceProvider {
+  const entryPath = options.entryPath ?? DEFAULT_APPLY_HOST_ENTRY;
+  const injected = options.entry;
+  const load = (): ApplyHostEntry => injected ?? loadApplyHostEntry(entryPath);
+  const apply = async (inputs: ProvisionedHostInputs): Promise<ProvisionedHostOutputs> => {
+    const r = await load().applyHost(toApplyInput(inputs));
+    return { ...inputs, appliedPlanHash: r.planHash, engineVersion: r.engineVersion, daemonJsonSha256: r.daemonJsonSha256, drift: [] };
+  };
+  return {
+    async create(inputs: ProvisionedHostInputs) {
+      return { id: inputs.connection.name, outs: await apply(inputs) };
+    },
+    async diff(_id: string, olds: ProvisionedHostOutputs, news: ProvisionedHostInputs) {
+      const changed = provisionChanges(olds, news);
+      return { changes: changed.length > 0, replaces: [], deleteBeforeReplace: false };
+    },
+    async update(_id: string, _olds: ProvisionedHostOutputs, news: ProvisionedHostInputs) {
+      return { outs: await apply(news) };
+    },
+    async read(id: string, props: ProvisionedHostOutputs) {
+      let drift: string[];
+      try {
+        drift = driftOf(props, await load().inspectHost(toApplyInput(props)));
+      } catch (e) {
+        // An unreachable host is drift too: the next `up` tries to apply and fails loudly if it must.
+        drift = [`unreachable: ${e instanceof Error ? e.message : String(e)}`];
+      }
+      return { id, props: { ...props, drift } };
+    },
+    async delete() {
+      // The host goes away with its instance; dropping only the provisioning leaves the host as it is.
+    },
+  };
+}
+
+/** One provider object for every host: Pulumi serialises a provider once per object. */
+const DEFAULT_PROVIDER = provisionedHostProvider();
+
+/** Output properties of {@link ProvisionedHostResource}. */
+class ProvisionedHostResource extends pulumi.dynamic.Resource {
+  declare readonly appliedPlanHash: pulumi.Output<string>;
+  declare readonly engineVersion: pulumi.Output<string>;
+  declare readonly daemonJsonSha256: pulumi.Output<string>;
+  declare readonly drift: pulumi.Output<string[]>;
+
+  constructor(name: string, props: pulumi.Inputs, provider: pulumi.dynamic.ResourceProvider, opts: pulumi.CustomResourceOptions) {
+    super(provider, name, props, opts, "longshore", "ProvisionedHost");
+  }
+}
+
+/** Arguments of {@link ProvisionedHost}. */
+export interface ProvisionedHostArgs {
+  connection: pulumi.Input<HostConnectionArgs>;
+  /** The private key the provisioner logs in with. Stored as a secret. */
+  privateKey: pulumi.Input<string>;
+  slot: string;
+  /** The app spec (secrets in clear: the whole spec is stored as a secret). */
+  app: pulumi.Input<AppSpecInput>;
+  engine: pulumi.Input<EngineOptionsInput>;
+  /** From the entry module's `planHostHash`: what would run. A new hash re-provisions. */
+  planHash: pulumi.Input<string>;
+  /** Another provider (tests). Default: the real one. */
+  provider?: pulumi.dynamic.ResourceProvider;
+}
+
+/**
+ * A host provisioned by longshore. Child: `${name}` (the dynamic resource). Depends on whatever
+ * its inputs come from (the instance, its host key), so it runs once the host exists.
+ */
+export class ProvisionedHost extends pulumi.ComponentResource {
+  readonly resource: pulumi.dynamic.Resource;
+  readonly appliedPlanHash: pulumi.Output<string>;
+  readonly engineVersion: pulumi.Output<string>;
+  readonly drift: pulumi.Output<string[]>;
+
+  constructor(name: string, args: ProvisionedHostArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super("longshore:provision:ProvisionedHost", name, {}, opts);
+    const connection = pulumi
+      .all([args.connection, pulumi.secret(args.privateKey)])
+      .apply(([c, privateKey]) => ({ ...c, port: c.port ?? 22, privateKey }));
+    const res = new ProvisionedHostResource(
+      name,
+      {
+        connection: pulumi.secret(connection),
+        slot: args.slot,
+        app: pulumi.secret(args.app),
+        engine: args.engine,
+        planHash: args.planHash,
+        appliedPlanHash: undefined,
+        engineVersion: undefined,
+        daemonJsonSha256: undefined,
+        drift: undefined,
+      },
+      args.provider ?? DEFAULT_PROVIDER,
+      {
+        parent: this,
+        additionalSecretOutputs: ["connection", "app"],
+        // A component's dependsOn does not hold back its children: pass it on.
+        ...(opts.dependsOn !== undefined ? { dependsOn: opts.dependsOn } : {}),
+      },
+    );
+    this.resource = res;
+    this.appliedPlanHash = res.appliedPlanHash;
+    this.engineVersion = res.engineVersion;
+    this.drift = res.drift;
+    this.registerOutputs({ appliedPlanHash: res.appliedPlanHash, engineVersion: res.engineVersion, drift: res.drift });
+  }
+}

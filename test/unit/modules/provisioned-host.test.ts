@@ -1,0 +1,168 @@
+// Does not prove the real provisioner entry (provisioner/apply-host) works, nor that the Pulumi engine calls the provider this way; the provider is called directly.
+import { describe, expect, it } from "vitest";
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import type { ApplyHostEntry, ApplyHostInput } from "../../../provisioner/apply-host-contract";
+import {
+  driftOf,
+  provisionChanges,
+  provisionedHostProvider,
+  type ProvisionedHostInputs,
+  type ProvisionedHostOutputs,
+} from "../../../modules/provisioned-host";
+
+const requireFromString = require("require-from-string") as (code: string) => { handler(): pulumi.dynamic.ResourceProvider };
+
+function inputs(overrides: Partial<ProvisionedHostInputs> = {}): ProvisionedHostInputs {
+  return {
+    connection: {
+      name: "prod-blue-0",
+      address: "198.51.100.10",
+      port: 22,
+      user: "admin",
+      privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n-----END OPENSSH PRIVATE KEY-----\n",
+      hostKeyFingerprint: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    },
+    slot: "blue",
+    app: { name: "shop", image: "shop:1.0", version: "1.0", containerPort: 8080, hostPort: 8080, env: {}, secrets: {}, health: { path: "/healthz" }, slot: "blue" },
+    engine: { channel: "bundle" },
+    planHash: "p1",
+    ...overrides,
+  };
+}
+
+/** A scripted entry that records its calls. */
+function fakeEntry(inspect: () => Promise<{ engineVersion: string | null; daemonJsonSha256: string | null }> = async () => ({ engineVersion: "20.10.24", daemonJsonSha256: "d1" })) {
+  const calls: Array<[string, ApplyHostInput]> = [];
+  const entry: ApplyHostEntry = {
+    planHostHash: () => "unused",
+    applyHost: async (input) => {
+      calls.push(["apply", input]);
+      return { planHash: `host-${input.planHash}`, engineVersion: "20.10.24", daemonJsonSha256: "d1" };
+    },
+    inspectHost: async (input) => {
+      calls.push(["inspect", input]);
+      return inspect();
+    },
+  };
+  return { entry, calls };
+}
+
+const applied = (i: ProvisionedHostInputs): ProvisionedHostOutputs => ({
+  ...i,
+  appliedPlanHash: `host-${i.planHash}`,
+  engineVersion: "20.10.24",
+  daemonJsonSha256: "d1",
+  drift: [],
+});
+
+describe("the ProvisionedHost provider, with an injected entry", () => {
+  it("create applies the plan once, with exactly the inputs, and records what the host reported", async () => {
+    const { entry, calls } = fakeEntry();
+    const p = provisionedHostProvider({ entry });
+    const r = await p.create(inputs());
+    expect(calls).toEqual([["apply", { connection: inputs().connection, slot: "blue", app: inputs().app, engine: { channel: "bundle" }, planHash: "p1" }]]);
+    expect(r).toEqual({ id: "prod-blue-0", outs: applied(inputs()) });
+  });
+
+  it("create fails with the entry's error, unchanged", async () => {
+    const boom = new Error("prod-blue-0: engine.install (apply): `apt-get install` exited 100");
+    const p = provisionedHostProvider({ entry: { ...fakeEntry().entry, applyHost: async () => Promise.reject(boom) } });
+    await expect(p.create(inputs())).rejects.toBe(boom);
+  });
+
+  it("update re-applies with the new inputs", async () => {
+    const { entry, calls } = fakeEntry();
+    const p = provisionedHostProvider({ entry });
+    const r = await p.update!("prod-blue-0", applied(inputs()), inputs({ planHash: "p2" }));
+    expect(calls.map(([verb, i]) => [verb, i.planHash])).toEqual([["apply", "p2"]]);
+    expect(r).toEqual({ outs: applied(inputs({ planHash: "p2" })) });
+  });
+
+  it.each<[string, ProvisionedHostInputs, boolean]>([
+    ["the same plan on the same host", inputs(), false],
+    ["a new plan hash", inputs({ planHash: "p2" }), true],
+    ["a new address (a replaced instance)", inputs({ connection: { ...inputs().connection, address: "198.51.100.11" } }), true],
+    ["a new host key", inputs({ connection: { ...inputs().connection, hostKeyFingerprint: "SHA256:B" } }), true],
+    ["a new login key", inputs({ connection: { ...inputs().connection, privateKey: "other" } }), true],
+  ])("diff: %s -> changes %s, never a replacement", async (_what, news, changes) => {
+    const p = provisionedHostProvider({ entry: fakeEntry().entry });
+    expect(await p.diff!("prod-blue-0", applied(inputs()), news)).toEqual({ changes, replaces: [], deleteBeforeReplace: false });
+  });
+
+  it("diff re-applies after a refresh found drift", async () => {
+    const p = provisionedHostProvider({ entry: fakeEntry().entry });
+    expect((await p.diff!("prod-blue-0", { ...applied(inputs()), drift: ["daemon.json: ..."] }, inputs())).changes).toBe(true);
+    expect(provisionChanges({ ...applied(inputs()), drift: ["x"] }, inputs({ planHash: "p2" }))).toEqual(["planHash", "drift"]);
+  });
+
+  it("read reports no drift when the host matches, and exact drift when it does not", async () => {
+    const same = provisionedHostProvider({ entry: fakeEntry().entry });
+    expect(await same.read!("prod-blue-0", applied(inputs()))).toEqual({ id: "prod-blue-0", props: applied(inputs()) });
+    const edited = provisionedHostProvider({ entry: fakeEntry(async () => ({ engineVersion: "24.0.5", daemonJsonSha256: null })).entry });
+    const r = await edited.read!("prod-blue-0", applied(inputs()));
+    expect(r.props!.drift).toEqual(["engine version: applied 20.10.24, found 24.0.5", "daemon.json: applied sha256 d1, found no file"]);
+  });
+
+  it("read turns an unreachable host into drift instead of failing the refresh", async () => {
+    const p = provisionedHostProvider({ entry: fakeEntry(async () => Promise.reject(new Error("198.51.100.10: connection refused"))).entry });
+    const r = await p.read!("prod-blue-0", applied(inputs()));
+    expect(r.props!.drift).toEqual(["unreachable: 198.51.100.10: connection refused"]);
+  });
+
+  it("delete touches nothing", async () => {
+    const { entry, calls } = fakeEntry();
+    await provisionedHostProvider({ entry }).delete!("prod-blue-0", applied(inputs()));
+    expect(calls).toEqual([]);
+  });
+
+  it("driftOf is empty for equal values", () => {
+    expect(driftOf({ engineVersion: "1", daemonJsonSha256: "a" }, { engineVersion: "1", daemonJsonSha256: "a" })).toEqual([]);
+  });
+});
+
+/** Serialises a provider the way `pulumi.dynamic.Resource` does, failing (not hanging) after 20 s. */
+async function serialise(provider: pulumi.dynamic.ResourceProvider): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("serializeFunction did not finish within 20 s")), 20_000);
+  });
+  try {
+    const sf = await Promise.race([pulumi.runtime.serializeFunction(() => provider, { allowSecrets: true }), timeout]);
+    return sf.text;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe("the serialised ProvisionedHost provider", () => {
+  const fixture = path.join(__dirname, "fixtures", "fake-apply-host.js");
+
+  it("is a small closure that requires the entry module by path at call time", async () => {
+    const text = await serialise(provisionedHostProvider({ entryPath: fixture }));
+    expect(text).toContain("require(entryPath)");
+    expect(text).toContain(JSON.stringify(fixture));
+    expect(text).not.toMatch(/zod|ssh2/);
+    expect(text.length).toBeLessThan(12_000);
+  });
+
+  it("works once deserialised the way Pulumi's dynamic provider host loads it", async () => {
+    const handler = requireFromString(await serialise(provisionedHostProvider({ entryPath: fixture }))).handler();
+    const created = await handler.create(inputs());
+    expect(created).toEqual({
+      id: "prod-blue-0",
+      outs: { ...inputs(), appliedPlanHash: "applied:p1", engineVersion: "20.10.24+dfsg1", daemonJsonSha256: "sha-for-prod-blue-0", drift: [] },
+    });
+    const drifted = inputs({ connection: { ...inputs().connection, name: "prod-blue-drifted" } });
+    const read = await handler.read!("prod-blue-drifted", { ...created.outs, ...drifted, daemonJsonSha256: "sha-for-prod-blue-drifted" });
+    expect(read.props!.drift).toEqual(["daemon.json: applied sha256 sha-for-prod-blue-drifted, found edited-by-hand"]);
+  });
+
+  it("says what to do when the entry module is not built", async () => {
+    const missing = path.join(__dirname, "fixtures", "no-such-entry");
+    const handler = requireFromString(await serialise(provisionedHostProvider({ entryPath: missing }))).handler();
+    await expect(handler.create(inputs())).rejects.toThrow(
+      `longshore's provisioner entry module was not found at ${missing}: build longshore (npm run build) and run pulumi from that checkout`,
+    );
+  });
+});

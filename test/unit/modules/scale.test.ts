@@ -1,0 +1,35 @@
+// Mocks: does not prove AWS quotas allow 200 instances or how long a real `pulumi up` of them takes (bench/pulumi-200-hosts.ts times the declaration).
+import { ofType, registrations, resetRegistrations, settle } from "./harness";
+import { describe, expect, it } from "vitest";
+import { createHash } from "node:crypto";
+import { parseWebStackConfig } from "../../../config/web-stack";
+import { buildWebStack } from "../../../stacks/web/web-stack";
+
+describe("a 200-host environment (100 per slot)", () => {
+  it("declares every host, key, provisioning and attachment, with unique names", async () => {
+    resetRegistrations();
+    const config = parseWebStackConfig(
+      {
+        sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINdamAGCsQq31Uv+08lkBzoO4XLz2qYjJa8CGmj3B1Ea admin@laptop",
+        adminCidrs: ["203.0.113.7/32"],
+        slots: { blue: { image: "shop:1", size: 100 }, green: { image: "shop:2", size: 100 } },
+        liveSlot: "blue",
+        azCount: 3,
+      },
+      { stack: "big" },
+    );
+    const stack = buildWebStack(config, { loadEntry: () => ({ planHostHash: (i) => createHash("sha256").update(JSON.stringify(i)).digest("hex") }) });
+    await settle(120_000);
+    expect(ofType("aws:ec2/instance:Instance")).toHaveLength(200);
+    expect(ofType("pulumi-nodejs:dynamic/longshore:HostKey")).toHaveLength(200);
+    expect(ofType("pulumi-nodejs:dynamic/longshore:ProvisionedHost")).toHaveLength(200);
+    expect(ofType("aws:lb/targetGroupAttachment:TargetGroupAttachment")).toHaveLength(200);
+    expect(ofType("aws:ec2/subnet:Subnet")).toHaveLength(3);
+    // The 2 x 2 environment's 28 fixed resources, +2 for the third zone (subnet, association),
+    // 2 fleets, 2 gates (component + dynamic each), and 5 per host: key, instance,
+    // ProvisionedHost (component + dynamic), target group attachment.
+    expect(registrations).toHaveLength(30 + 2 + 2 * 2 + 200 * 5);
+    expect(new Set(registrations.map((r) => `${r.type}::${r.name}`)).size).toBe(registrations.length);
+    expect(stack.outputs.hostNames.green[99]).toBe("big-green-99");
+  });
+});
