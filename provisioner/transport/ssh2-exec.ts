@@ -124,7 +124,15 @@ export function runOnChannel(channel: ClientChannel, spec: RunSpec): Promise<Exe
         cause: lost,
         context: { command: spec.display },
       });
-    channel.on("close", () => {
+    // ssh2 emits "exit" while it parses the packet, possibly before these listeners exist: a fast
+    // command's exit-status can arrive in the same read as the exec request's success, which
+    // resolved the channel promise whose continuation attached them. "close" comes later and
+    // carries the same exit code and signal, so take them from there when "exit" was missed.
+    channel.on("close", (code?: number | null, signal?: string) => {
+      if (exitCode === undefined && (typeof code === "number" || (code === null && typeof signal === "string"))) {
+        exitCode = code;
+        signalName = code === null && signal ? signal.replace(/^SIG/, "") : null;
+      }
       if (exitCode !== undefined) return finish(null);
       const lost = spec.connectionLost();
       finish(lost ? lostError(lost) : new TransportError("protocol", spec.host, `\`${spec.display}\`: channel closed without an exit status`));
