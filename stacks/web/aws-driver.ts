@@ -5,6 +5,7 @@
  * to an unhealthy slot even if this driver is bypassed.
  */
 import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import * as path from "node:path";
 import { MissingToolError } from "../../core/errors";
 import type * as automation from "@pulumi/pulumi/automation";
@@ -97,11 +98,18 @@ export function requirePulumiCli(env: NodeJS.ProcessEnv = process.env): string {
   return bin;
 }
 
+/** The `web` stack's project directory (the one with Pulumi.yaml), from the source or the build. */
+export function webStackDir(): string {
+  // Compiled, this file is dist/stacks/web/aws-driver.js; the project lives in the source tree.
+  const candidates = [__dirname, path.resolve(__dirname, "../../../stacks/web")];
+  return candidates.find((d) => existsSync(path.join(d, "Pulumi.yaml"))) ?? candidates[0]!;
+}
+
 /**
  * The real workspace: the Automation API over the `web` stack program in `workDir`. Checks for the
  * CLI first, so its absence is one clear error instead of a stack trace from deep inside.
  */
-export async function automationWorkspace(stackName: string, workDir = path.join(__dirname)): Promise<StackWorkspace> {
+export async function automationWorkspace(stackName: string, workDir = webStackDir()): Promise<StackWorkspace> {
   requirePulumiCli();
   // Loaded only here: the Automation API is heavy and unused by the local driver.
   // eslint-disable-next-line @typescript-eslint/no-require-imports

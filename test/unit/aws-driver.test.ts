@@ -101,3 +101,11 @@ describe("requirePulumiCli", () => {
     expect((err as MissingToolError).code).toBe("TOOL_MISSING");
   });
 });
+
+describe("webStackDir", () => {
+  it("finds the stack project with its Pulumi.yaml", async () => {
+    const { webStackDir } = await import("../../stacks/web/aws-driver");
+    const { existsSync } = await import("node:fs");
+    expect(existsSync(`${webStackDir()}/Pulumi.yaml`)).toBe(true);
+  });
+});
