@@ -2,7 +2,8 @@
 // prove that the real stack program reacts to these keys as intended (the mock suite of stacks/web
 // and a real `pulumi up` with an AWS account do).
 import { describe, expect, it } from "vitest";
-import { AwsSlotDriver, requirePulumiCli, type StackWorkspace } from "../../stacks/web/aws-driver";
+import { existsSync } from "node:fs";
+import { AwsSlotDriver, requirePulumiCli, webStackDir, type StackWorkspace } from "../../stacks/web/aws-driver";
 import { rollout } from "../../rollout/rollout";
 import { MissingToolError } from "../../core/errors";
 import type { ProbeResult } from "../../rollout/driver";
@@ -103,9 +104,7 @@ describe("requirePulumiCli", () => {
 });
 
 describe("webStackDir", () => {
-  it("finds the stack project with its Pulumi.yaml", async () => {
-    const { webStackDir } = await import("../../stacks/web/aws-driver");
-    const { existsSync } = await import("node:fs");
+  it("finds the stack project with its Pulumi.yaml", () => {
     expect(existsSync(`${webStackDir()}/Pulumi.yaml`)).toBe(true);
   });
 });
