@@ -21,12 +21,8 @@ import type { BundleRef, ImageSource } from "../provisioner/steps/engine-context
 import type { SshConnectOptions, SshTarget } from "../provisioner/transport/ssh-target";
 import type { Transport } from "../provisioner/transport/transport";
 import { defaultCacheDir } from "./engine";
+import type { OutStream } from "./output";
 
-/** A stream the CLI writes to (process.stdout, or a test's buffer). */
-export interface OutStream {
-  write(chunk: string): unknown;
-  isTTY?: boolean;
-}
 
 /**
  * What the two verbs need from the outside world. The first block is what every verb of the
@@ -209,11 +205,6 @@ function firstLine(text: string): string {
   return text.split("\n")[0] ?? text;
 }
 
-/** A left-aligned text table, columns separated by two spaces. */
-export function table(rows: readonly (readonly string[])[]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n") + "\n";
-}
 
 /** The `--json` document: the run report with each host's facts, plan hash and (plan) file diffs. */
 export function resultJson(result: ProvisionResult): Record<string, unknown> {

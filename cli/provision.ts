@@ -10,7 +10,8 @@
  */
 import type { Command } from "commander";
 import type { HostReport } from "../provisioner/report";
-import { addProvisionOptions, prepareRun, progressLine, resultJson, runProvision, seconds, table, type ProvisionCliDeps, type ProvisionFlags } from "./provision-common";
+import { addProvisionOptions, prepareRun, progressLine, resultJson, runProvision, seconds, type ProvisionCliDeps, type ProvisionFlags } from "./provision-common";
+import { table } from "./output";
 
 /** Adds the `provision` verb. */
 export function register(program: Command, deps: ProvisionCliDeps): void {
