@@ -15,13 +15,17 @@ import { printError } from "./output";
 import { register as registerExec } from "./exec";
 import { register as registerFacts } from "./facts";
 import { register as registerEnvironment } from "./environment-verbs";
+import { register as registerProvision } from "./provision";
+import { register as registerPlan } from "./plan";
 import { register as registerLocal } from "./local";
 import { register as registerEngine, defaultEngineCliDeps } from "./engine";
 import { destroyEnvironment, environmentDriver, operationLockDir } from "./environment-deps";
 
-/** Every verb, in help order. Other verbs (local, up, rollout, provision, plan...) add one line here. */
+/** Every verb, in help order. A new verb is one line here. */
 const VERBS: ReadonlyArray<(program: Command, deps: VerbDeps) => void> = [
   registerEnvironment,
+  registerProvision,
+  registerPlan,
   registerFacts,
   registerExec,
   (program, deps) => registerLocal(program, { stdout: (t) => void deps.stdout.write(t), stderr: (t) => void deps.stderr.write(t) }),
