@@ -14,8 +14,8 @@ die() { say "error: $*"; exit 1; }
 # What the local driver needs on this computer (the engine itself is shipped to hosts as a bundle).
 runtime_pkgs=(systemd-container debootstrap haproxy iproute2 iptables openssh-client busybox-static zstd)
 # What the tests need on top: a real sshd to talk to, sudo for the non-root user test, a Docker
-# engine on the controller, HTTP load.
-test_pkgs=(openssh-server sudo docker.io wrk)
+# engine on the controller, HTTP load, a registry for the registry-pull e2e (python3 makes its htpasswd).
+test_pkgs=(openssh-server sudo docker.io wrk docker-registry python3)
 pkgs=("${runtime_pkgs[@]}")
 [ "$profile" = test ] && pkgs+=("${test_pkgs[@]}")
 

@@ -102,7 +102,7 @@ export function dockerHostRules(h: DockerHostState, imageId: string): FakeRule[]
     { match: /^sh -c '\[ "\$\(cat "\$1" 2>\/dev\/null\)" = "\$2" \]' sh \/var\/lib\/longshore\/engine/, result: ({ text }) => (h.startedWith === lastWord(text) ? ok : no) },
     { match: /^systemctl (daemon-reload|enable)/, result: ok },
     {
-      match: /^systemctl restart docker\.service$/,
+      match: /^sh -c '# longshore engine\.start: restart dockerd/,
       result: () => {
         h.engineRestarts++;
         h.active = true;

@@ -204,7 +204,7 @@ describe("engine.start", () => {
     expect(plan.apply).toEqual([
       { argv: ["systemctl", "daemon-reload"], sudo: true },
       { argv: ["systemctl", "enable", "--quiet", "docker.socket", "docker.service"], sudo: true },
-      { argv: ["systemctl", "restart", "docker.service"], sudo: true, timeoutMs: 180_000 },
+      { argv: ["sh", "-c", renderTemplate("engine/restart.sh", { holdChain: "LONGSHORE-HOLD", waitSeconds: 60 })], sudo: true, timeoutMs: 180_000 },
       { argv: ["sh", "-c", 'mkdir -p "$(dirname "$1")" && printf "%s\\n" "$2" > "$1"', "sh", "/var/lib/longshore/engine/started-with.sha256", digest], sudo: true },
     ]);
     expect(plan.verify).toEqual([

@@ -51,6 +51,10 @@ describe("golden templates", () => {
     golden("preflight-distro.sh", renderTemplate("engine/preflight.sh", { bundle: null, cgroupVersion: 2 }));
   });
 
+  it("engine/restart.sh", () => {
+    golden("restart.sh", renderTemplate("engine/restart.sh", { holdChain: "LONGSHORE-HOLD", waitSeconds: 60 }));
+  });
+
   it("engine/verify.sh", () => {
     golden(
       "verify.sh",
@@ -89,6 +93,7 @@ describe("golden templates", () => {
       ["sh", readFileSync(path.join(GOLDEN, "preflight-bundle.sh"), "utf8")],
       ["sh", readFileSync(path.join(GOLDEN, "preflight-distro.sh"), "utf8")],
       ["sh", readFileSync(path.join(GOLDEN, "verify.sh"), "utf8")],
+      ["sh", readFileSync(path.join(GOLDEN, "restart.sh"), "utf8")],
       ["bash", readFileSync(path.join(GOLDEN, "health-check.sh"), "utf8")],
     ];
     for (const [shell, script] of scripts) {
