@@ -6,7 +6,7 @@
  */
 import { Command, InvalidArgumentError } from "commander";
 import * as path from "node:path";
-import { ConfigError, LongshoreError, PreconditionError } from "../core/errors";
+import { ConfigError } from "../core/errors";
 import { buildDemoImage, DEMO_VERSIONS, type DemoVersion } from "../local/demo-app";
 import { downEnvironment, listEnvironments, machineStatuses, readEnvironment, upEnvironment } from "../local/environment";
 import { defaultPaths, type LocalPaths } from "../local/paths";

@@ -18,28 +18,19 @@ import type { VerifiedBundle } from "../provisioner/bundle/verify";
 import { provisionHosts, type ProvisionEvent, type ProvisionHostsInput, type ProvisionResult } from "../provisioner/apply-host";
 import { resolveBundle, resolveImageSource, withArchiveTag } from "../provisioner/provision-inputs";
 import type { BundleRef, ImageSource } from "../provisioner/steps/engine-context";
-import type { SshConnectOptions, SshTarget } from "../provisioner/transport/ssh-target";
-import type { Transport } from "../provisioner/transport/transport";
+import type { SshTarget } from "../provisioner/transport/ssh-target";
 import { defaultCacheDir } from "./engine";
-import type { OutStream } from "./output";
+import type { CliDeps } from "./deps";
 
 
 /**
- * What the two verbs need from the outside world. The first block is what every verb of the
- * program gets (cli/deps.ts `VerbDeps` has these fields); the rest are optional overrides for tests.
+ * What the two verbs need from the outside world: the program-wide dependencies they use, plus
+ * optional overrides for tests.
  */
-export interface ProvisionCliDeps {
-  stdout: OutStream;
-  stderr: OutStream;
-  env: Readonly<Record<string, string | undefined>>;
-  /** Relative paths on the command line resolve against this. */
-  cwd: string;
-  homeDir: string;
-  readFile(path: string): Promise<string>;
-  /** Opens one connection to a host (the ssh2 transport in production). */
-  connect(target: SshTarget, options?: SshConnectOptions): Promise<Transport>;
-  signal?: AbortSignal;
+export type ProvisionCliDeps = Pick<CliDeps, "stdout" | "stderr" | "env" | "cwd" | "homeDir" | "readFile" | "connect" | "signal"> & ProvisionOverrides;
 
+/** Optional overrides of the provisioning verbs' defaults (tests inject these). */
+export interface ProvisionOverrides {
   /** The SSH targets of a local environment; default: the local driver's state. */
   localTargets?(env: string): SshTarget[];
   /** longshore's cache (bundles built from a recipe name); default $LONGSHORE_CACHE_DIR etc. */

@@ -1,5 +1,5 @@
 // Does not prove sudo setups other than Debian's sudo with a NOPASSWD sudoers.d rule (no LDAP, no requiretty).
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
