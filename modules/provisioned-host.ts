@@ -39,6 +39,8 @@ export interface ProvisionedHostInputs {
   app: AppSpecInput;
   engine: EngineOptionsInput;
   planHash: string;
+  /** See {@link ApplyHostInput.imageArchive}: a `docker save` archive instead of pulling `app.image`. */
+  imageArchive?: string;
 }
 
 /** The dynamic resource's outputs: its inputs plus what the host reported. */
@@ -78,7 +80,14 @@ function loadApplyHostEntry(entryPath: string): ApplyHostEntry {
 }
 
 function toApplyInput(p: ProvisionedHostInputs): ApplyHostInput {
-  return { connection: p.connection, slot: p.slot, app: p.app, engine: p.engine, planHash: p.planHash };
+  return {
+    connection: p.connection,
+    slot: p.slot,
+    app: p.app,
+    engine: p.engine,
+    planHash: p.planHash,
+    ...(p.imageArchive !== undefined ? { imageArchive: p.imageArchive } : {}),
+  };
 }
 
 /** What drifted between what was applied and what the host reports now. Pure. */
@@ -172,6 +181,12 @@ export interface ProvisionedHostArgs {
   engine: pulumi.Input<EngineOptionsInput>;
   /** From the entry module's `planHostHash`: what would run. A new hash re-provisions. */
   planHash: pulumi.Input<string>;
+  /**
+   * A `docker save` archive on the computer running Pulumi, streamed to the host instead of
+   * pulling `app.image` (hosts without a registry). Default: none, the host pulls. Pass the same
+   * value to `planHostHash`.
+   */
+  imageArchive?: pulumi.Input<string>;
   /** Another provider (tests). Default: the real one. */
   provider?: pulumi.dynamic.ResourceProvider;
 }
@@ -199,6 +214,7 @@ export class ProvisionedHost extends pulumi.ComponentResource {
         app: pulumi.secret(args.app),
         engine: args.engine,
         planHash: args.planHash,
+        ...(args.imageArchive !== undefined ? { imageArchive: args.imageArchive } : {}),
         appliedPlanHash: undefined,
         engineVersion: undefined,
         daemonJsonSha256: undefined,

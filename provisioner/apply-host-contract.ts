@@ -55,6 +55,13 @@ export interface HostPlanInput {
   slot: string;
   app: AppSpecInput;
   engine: EngineOptionsInput;
+  /**
+   * Optional, for tests and hosts without a registry: the absolute path of a `docker save` archive
+   * on the machine that runs the provider. The host then gets the image from it (streamed over SSH)
+   * instead of pulling `app.image`, which must be one of the archive's tags. The plan hash covers
+   * the path and `app.image`, not the archive's bytes: give each version its own file name.
+   */
+  imageArchive?: string;
 }
 
 /** Everything {@link ApplyHostEntry.applyHost} and {@link ApplyHostEntry.inspectHost} get. */

@@ -282,8 +282,11 @@ async function describeChange(t: Transport, file: RemoteFile, reason: "missing" 
   return unifiedDiff(current, content, { oldLabel: reason === "missing" ? "/dev/null" : `${file.path} (host)`, newLabel: `${file.path} (planned)` });
 }
 
-/** The engine's server version and the sha256 of daemon.json on the host (null when unreadable). */
-async function readEngineState(t: Transport): Promise<{ version: string | null; daemonJsonSha256: string | null }> {
+/**
+ * The engine's server version and the sha256 of daemon.json on the host (null when unreadable).
+ * Exported so that a read-only inspection (Pulumi's refresh) computes them exactly as an apply does.
+ */
+export async function readEngineState(t: Transport): Promise<{ version: string | null; daemonJsonSha256: string | null }> {
   const v = await t.exec({ argv: ["docker", "version", "--format", "{{.Server.Version}}"], sudo: true }, { timeoutMs: 30_000 });
   const version = v.exitCode === 0 ? v.stdout.trim() || null : null;
   const daemonJsonSha256 = await t.sha256(HOST_PATHS.daemonJson, { sudo: true });

@@ -65,6 +65,20 @@ describe("the ProvisionedHost provider, with an injected entry", () => {
     expect(r).toEqual({ id: "prod-blue-0", outs: applied(inputs()) });
   });
 
+  it("passes an image archive on to the entry when one is set", async () => {
+    const { entry, calls } = fakeEntry();
+    const withArchive = inputs({ imageArchive: "/var/cache/longshore/images/shop-1.0.tar" });
+    const r = await provisionedHostProvider({ entry }).create(withArchive);
+    expect(calls).toEqual([
+      ["apply", { connection: inputs().connection, slot: "blue", app: inputs().app, engine: { channel: "bundle" }, planHash: "p1", imageArchive: "/var/cache/longshore/images/shop-1.0.tar" }],
+    ]);
+    expect(r.outs).toEqual(applied(withArchive));
+    // Without one, the entry gets no imageArchive key at all (the host pulls app.image).
+    const plain = fakeEntry();
+    await provisionedHostProvider({ entry: plain.entry }).create(inputs());
+    expect(Object.keys(plain.calls[0]![1]).sort()).toEqual(["app", "connection", "engine", "planHash", "slot"]);
+  });
+
   it("create fails with the entry's error, unchanged", async () => {
     const boom = new Error("prod-blue-0: engine.install (apply): `apt-get install` exited 100");
     const p = provisionedHostProvider({ entry: { ...fakeEntry().entry, applyHost: async () => Promise.reject(boom) } });
