@@ -9,7 +9,6 @@
  * Actions throw longshore errors; the program's main prints them and picks the exit code.
  */
 import { promises as fs } from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import type { Command } from "commander";
 import { z } from "zod";
@@ -19,6 +18,9 @@ import { buildBundle, type BuildBundleOptions, type BuildBundleResult } from "..
 import { bundleDirName, type BundleManifest } from "../provisioner/bundle/manifest";
 import { debianRecipe, dockerRecipe, HOST_DEBIAN_SOURCES, parseDeb822Sources, ubuntuRecipe } from "../provisioner/bundle/recipe";
 import { verifyBundle, type VerifiedBundle } from "../provisioner/bundle/verify";
+import { defaultCacheDir } from "../core/cache-dir";
+
+export { defaultCacheDir };
 
 /** What the engine commands need from the outside world (tests pass fakes). */
 export interface EngineCliDeps {
@@ -35,15 +37,6 @@ export interface EngineCliDeps {
   verify(dir: string): Promise<VerifiedBundle>;
 }
 
-/**
- * longshore's cache directory: `$LONGSHORE_CACHE_DIR`, else `$XDG_CACHE_HOME/longshore`, else
- * `~/.cache/longshore`.
- */
-export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env["LONGSHORE_CACHE_DIR"]) return path.resolve(env["LONGSHORE_CACHE_DIR"]);
-  if (env["XDG_CACHE_HOME"]) return path.join(env["XDG_CACHE_HOME"], "longshore");
-  return path.join(os.homedir(), ".cache", "longshore");
-}
 
 /** The real dependencies. */
 export function defaultEngineCliDeps(createdBy: string): EngineCliDeps {

@@ -3,6 +3,7 @@
  * environment variable so tests and benchmarks use their own state and never see a user's.
  */
 import * as path from "node:path";
+import { defaultCacheDir } from "../core/cache-dir";
 
 /** The directories the local driver uses. All absolute. */
 export interface LocalPaths {
@@ -24,7 +25,7 @@ export interface LocalPaths {
 export function defaultPaths(env: NodeJS.ProcessEnv = process.env): LocalPaths {
   const abs = (v: string | undefined, d: string) => (v && v.trim() ? path.resolve(v) : d);
   return {
-    cacheDir: abs(env.LONGSHORE_CACHE_DIR, "/var/cache/longshore"),
+    cacheDir: defaultCacheDir(env),
     libDir: abs(env.LONGSHORE_LIB_DIR, "/var/lib/longshore"),
     sharedDir: abs(env.LONGSHORE_LOCAL_SHARED_DIR, "/var/lib/longshore/local"),
     stateRoot: abs(env.LONGSHORE_LOCAL_STATE_DIR, "/var/lib/longshore/local"),

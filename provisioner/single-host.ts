@@ -16,8 +16,6 @@
  * wrapped in {@link Sensitive} before anything else looks at them, and nothing here logs.
  */
 import { createHash } from "node:crypto";
-import * as os from "node:os";
-import * as path from "node:path";
 import { z } from "zod";
 import { ConfigError, PreconditionError } from "../core/errors";
 import { REDACTED_TEXT, Sensitive } from "../core/sensitive";
@@ -34,6 +32,9 @@ import type { BundleRef, ImageSource } from "./steps/engine-context";
 import { engineHostFacts } from "./steps/engine-facts";
 import type { SshConnectOptions, SshTarget } from "./transport/ssh-target";
 import type { Transport } from "./transport/transport";
+import { defaultCacheDir } from "../core/cache-dir";
+
+export { defaultCacheDir };
 
 /**
  * Bumped by hand when what a host plan makes true changes in a way its inputs do not show (a new
@@ -193,12 +194,6 @@ export function planHostHash(input: HostPlanInput): string {
   return createHash("sha256").update(hostPlanDocument(parseHostPlan(input))).digest("hex");
 }
 
-/** longshore's cache, as `longshore engine bundle` finds it: $LONGSHORE_CACHE_DIR, $XDG_CACHE_HOME/longshore, ~/.cache/longshore. */
-export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env["LONGSHORE_CACHE_DIR"]) return path.resolve(env["LONGSHORE_CACHE_DIR"]);
-  if (env["XDG_CACHE_HOME"]) return path.join(env["XDG_CACHE_HOME"], "longshore");
-  return path.join(os.homedir(), ".cache", "longshore");
-}
 
 /** What {@link applyHost} and {@link inspectHost} use from the outside world (tests pass fakes). */
 export interface SingleHostDeps {

@@ -127,8 +127,8 @@ describe("longshore engine verify", () => {
 
 describe("cache directory", () => {
   it("is $LONGSHORE_CACHE_DIR, else $XDG_CACHE_HOME/longshore, else ~/.cache/longshore", () => {
-    expect(defaultCacheDir({ LONGSHORE_CACHE_DIR: "/srv/ls", XDG_CACHE_HOME: "/x" })).toBe("/srv/ls");
-    expect(defaultCacheDir({ XDG_CACHE_HOME: "/x" })).toBe("/x/longshore");
-    expect(defaultCacheDir({})).toMatch(/\/\.cache\/longshore$/);
+    expect(defaultCacheDir({ LONGSHORE_CACHE_DIR: "/srv/ls", XDG_CACHE_HOME: "/x" }, 1000)).toBe("/srv/ls");
+    expect(defaultCacheDir({ XDG_CACHE_HOME: "/x" }, 1000)).toBe("/x/longshore");
+    expect(defaultCacheDir({}, 1000)).toMatch(/\/\.cache\/longshore$/);
   });
 });

@@ -306,8 +306,14 @@ describe("inspectHost", () => {
 
 describe("defaultCacheDir", () => {
   it("follows LONGSHORE_CACHE_DIR, then XDG_CACHE_HOME, then ~/.cache", () => {
-    expect(defaultCacheDir({ LONGSHORE_CACHE_DIR: "/var/cache/longshore", XDG_CACHE_HOME: "/x" })).toBe("/var/cache/longshore");
-    expect(defaultCacheDir({ XDG_CACHE_HOME: "/x" })).toBe("/x/longshore");
-    expect(defaultCacheDir({})).toBe(path.join(os.homedir(), ".cache", "longshore"));
+    expect(defaultCacheDir({ LONGSHORE_CACHE_DIR: "/var/cache/longshore", XDG_CACHE_HOME: "/x" }, 1000)).toBe("/var/cache/longshore");
+    expect(defaultCacheDir({ XDG_CACHE_HOME: "/x" }, 1000)).toBe("/x/longshore");
+    expect(defaultCacheDir({}, 1000)).toBe(path.join(os.homedir(), ".cache", "longshore"));
+  });
+});
+
+describe("defaultCacheDir for root", () => {
+  it("is /var/cache/longshore, shared with the local driver", () => {
+    expect(defaultCacheDir({ XDG_CACHE_HOME: "/x" }, 0)).toBe("/var/cache/longshore");
   });
 });
