@@ -4,22 +4,10 @@ import { parseEngineOptions } from "../../config/engine";
 import { parseFacts, type HostFacts as ProbedFacts } from "../../provisioner/facts";
 import { engineHostFacts, hostFactsProblems } from "../../provisioner/steps/engine-facts";
 import { MANIFEST } from "./fixtures/engine-context";
+import { FULL_FACTS } from "../helpers/facts-fixture";
 
-const PROBED: ProbedFacts = {
-  os: { id: "debian", versionId: "12", prettyName: "Debian GNU/Linux 12 (bookworm)", codename: "bookworm" },
-  arch: "amd64",
-  machine: "x86_64",
-  dpkgArch: "amd64",
-  kernel: "6.1.0-18-amd64",
-  cgroup: "v2",
-  init: "systemd",
-  initProcess: "systemd",
-  systemdBooted: true,
-  diskFreeBytes: 1,
-  memory: { totalBytes: 1, availableBytes: 1 },
-  engine: null,
-  enginePackage: { name: "docker.io", version: "20.10.24+dfsg1-1+deb12u1+b6" },
-};
+// The shared Debian 12 fixture, with only the details these checks care about changed.
+const PROBED: ProbedFacts = { ...FULL_FACTS, diskFreeBytes: 1, memory: { totalBytes: 1, availableBytes: 1 }, engine: null };
 
 describe("engine host facts", () => {
   it("picks what plans need from the one facts probe", () => {
