@@ -3,6 +3,7 @@
  * 127.0.0.1 with a free port, its own ed25519 host key and an authorized_keys file for a generated
  * client key, all in a private temp dir. Stopped by PID (its connection children too); a process
  * exit handler stops whatever a failing test left behind. Needs root (sshd's privilege separation).
+ * bench/provisioner.ts starts its sshd fleet with it too: keep this module free of test-framework imports.
  */
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
