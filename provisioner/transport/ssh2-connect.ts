@@ -189,6 +189,9 @@ function handshake(
         client.once("ready", () => {
           if (settled) return void client.end();
           settled = true;
+          // Provisioning is many small request/response exchanges on one connection: with Nagle on,
+          // each command waited ~40 ms for the server's delayed ACK (measured, see BENCHMARKS.md).
+          client.setNoDelay(true);
           options.signal?.removeEventListener("abort", onAbort);
           let ended = false;
           resolve({
