@@ -44,7 +44,7 @@ import { runPlan, type HostJob } from "../provisioner/runner";
 import type { SshTarget } from "../provisioner/transport/ssh-target";
 import { connectSsh } from "../provisioner/transport/ssh2-transport";
 import type { Transport } from "../provisioner/transport/transport";
-import { createTestUser, startSshd, type Sshd, type TestUser } from "../test/helpers/sshd";
+import { createTestUser, startSshd, type Sshd, type TestUser, pinnedTarget } from "../test/helpers/sshd";
 import { BENCH_STEPS, benchPlan, plannedFiles } from "./provisioner-plan";
 
 interface BenchHost {
@@ -294,14 +294,7 @@ async function main(): Promise<void> {
         name,
         root: path.join(work, name),
         sshd,
-        target: {
-          name,
-          address: sshd.address,
-          port: sshd.port,
-          user: user.name,
-          auth: { privateKeyFile: sshd.clientKeyPath },
-          hostKey: { fingerprints: [sshd.hostKeyFingerprint] },
-        },
+        target: pinnedTarget(sshd, name, { user: user.name }),
       });
     }
     log(`${hosts} sshd (login user ${user.name}) on 127.0.0.1 ports ${fleet.map((h) => h.sshd.port).join(", ")}`);

@@ -11,6 +11,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, w
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { SshTarget } from "../../provisioner/transport/ssh-target";
 
 /** How to start one sshd. */
 export interface SshdOptions {
@@ -266,3 +267,20 @@ export function descendantsOf(root: number): number[] {
   walk(root);
   return out;
 }
+
+/**
+ * The target to reach `sshd` as root with the generated client key and ONLY its host key pinned:
+ * what most tests connect with. `over` replaces any field (user, auth, hostKey, jump...).
+ */
+export function pinnedTarget(sshd: Pick<Sshd, "address" | "port" | "clientKeyPath" | "hostKeyFingerprint">, name: string, over: Partial<SshTarget> = {}): SshTarget {
+  return {
+    name,
+    address: sshd.address,
+    port: sshd.port,
+    user: "root",
+    auth: { privateKeyFile: sshd.clientKeyPath },
+    hostKey: { fingerprints: [sshd.hostKeyFingerprint] },
+    ...over,
+  };
+}
+

@@ -9,7 +9,7 @@ import { TransportError } from "../../core/errors";
 import { sensitive } from "../../core/sensitive";
 import type { SshTarget } from "../../provisioner/transport/ssh-target";
 import { connectSsh } from "../../provisioner/transport/ssh2-transport";
-import { startSshd, type Sshd } from "../helpers/sshd";
+import { startSshd, type Sshd, pinnedTarget } from "../helpers/sshd";
 
 let sshd: Sshd;
 const dir = mkdtempSync(join(tmpdir(), "longshore-connect-test-"));
@@ -26,15 +26,7 @@ afterAll(async () => {
 });
 
 function target(s: Sshd, over: Partial<SshTarget> = {}): SshTarget {
-  return {
-    name: "conn-host",
-    address: s.address,
-    port: s.port,
-    user: "root",
-    auth: { privateKeyFile: s.clientKeyPath },
-    hostKey: { fingerprints: [s.hostKeyFingerprint] },
-    ...over,
-  };
+  return pinnedTarget(s, "conn-host", over);
 }
 
 async function failure(p: Promise<unknown>): Promise<TransportError> {

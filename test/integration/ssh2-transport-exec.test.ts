@@ -6,21 +6,14 @@ import { TransportError } from "../../core/errors";
 import { sensitive } from "../../core/sensitive";
 import { connectSsh } from "../../provisioner/transport/ssh2-transport";
 import type { Transport } from "../../provisioner/transport/transport";
-import { startSshd, type Sshd } from "../helpers/sshd";
+import { startSshd, type Sshd, pinnedTarget } from "../helpers/sshd";
 
 let sshd: Sshd;
 let transport: Transport;
 
 beforeAll(async () => {
   sshd = await startSshd();
-  transport = await connectSsh({
-    name: "exec-host",
-    address: sshd.address,
-    port: sshd.port,
-    user: "root",
-    auth: { privateKeyFile: sshd.clientKeyPath },
-    hostKey: { fingerprints: [sshd.hostKeyFingerprint] },
-  });
+  transport = await connectSsh(pinnedTarget(sshd, "exec-host"));
 });
 
 afterAll(async () => {

@@ -8,7 +8,7 @@ import { HostKeyError } from "../../core/errors";
 import { hashKnownHostsName } from "../../provisioner/transport/known-hosts";
 import type { HostKeyPolicy, SshTarget } from "../../provisioner/transport/ssh-target";
 import { connectSsh } from "../../provisioner/transport/ssh2-transport";
-import { startSshd, type Sshd } from "../helpers/sshd";
+import { pinnedTarget, startSshd, type Sshd } from "../helpers/sshd";
 
 let a: Sshd;
 let b: Sshd;
@@ -24,7 +24,7 @@ afterAll(async () => {
 });
 
 function target(sshd: Sshd, hostKey: HostKeyPolicy): SshTarget {
-  return { name: "hk-host", address: sshd.address, port: sshd.port, user: "root", auth: { privateKeyFile: sshd.clientKeyPath }, hostKey };
+  return pinnedTarget(sshd, "hk-host", { hostKey });
 }
 
 /** Connects, runs `true`, closes; returns the number of dial retries. */

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HostKeyError } from "../../core/errors";
 import type { SshTarget } from "../../provisioner/transport/ssh-target";
 import { connectSsh } from "../../provisioner/transport/ssh2-transport";
-import { descendantsOf, startSshd, type Sshd } from "../helpers/sshd";
+import { descendantsOf, startSshd, type Sshd, pinnedTarget } from "../helpers/sshd";
 
 let jump: Sshd;
 let inner: Sshd;
@@ -20,22 +20,7 @@ afterAll(async () => {
 });
 
 function through(jumpFingerprint: string): SshTarget {
-  return {
-    name: "inner",
-    address: "127.0.0.1",
-    port: inner.port,
-    user: "root",
-    auth: { privateKeyFile: inner.clientKeyPath },
-    hostKey: { fingerprints: [inner.hostKeyFingerprint] },
-    jump: {
-      name: "bastion",
-      address: jump.address,
-      port: jump.port,
-      user: "root",
-      auth: { privateKeyFile: jump.clientKeyPath },
-      hostKey: { fingerprints: [jumpFingerprint] },
-    },
-  };
+  return pinnedTarget(inner, "inner", { jump: pinnedTarget({ ...jump, hostKeyFingerprint: jumpFingerprint }, "bastion") });
 }
 
 async function until(check: () => boolean): Promise<boolean> {

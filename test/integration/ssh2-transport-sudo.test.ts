@@ -8,7 +8,7 @@ import { TransportError } from "../../core/errors";
 import { sensitive } from "../../core/sensitive";
 import { connectSsh } from "../../provisioner/transport/ssh2-transport";
 import type { Transport } from "../../provisioner/transport/transport";
-import { createTestUser, startSshd, type Sshd, type TestUser } from "../helpers/sshd";
+import { createTestUser, startSshd, type Sshd, type TestUser, pinnedTarget } from "../helpers/sshd";
 
 let sshd: Sshd;
 let sudoer: TestUser;
@@ -18,14 +18,8 @@ let asPlain: Transport;
 const scratch = mkdtempSync(join(tmpdir(), "longshore-sudo-test-"));
 
 function connectAs(user: string): Promise<Transport> {
-  return connectSsh({
-    name: `sudo-${user}`,
-    address: sshd.address,
-    port: sshd.port,
-    user,
-    auth: { privateKey: sensitive(readFileSync(sshd.clientKeyPath, "utf8")) },
-    hostKey: { fingerprints: [sshd.hostKeyFingerprint] },
-  });
+  // The key in memory (Sensitive) rather than from a file: the other auth path.
+  return connectSsh(pinnedTarget(sshd, `sudo-${user}`, { user, auth: { privateKey: sensitive(readFileSync(sshd.clientKeyPath, "utf8")) } }));
 }
 
 beforeAll(async () => {

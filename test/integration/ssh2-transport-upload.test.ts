@@ -8,7 +8,7 @@ import { TransportError } from "../../core/errors";
 import { sensitive } from "../../core/sensitive";
 import { connectSsh } from "../../provisioner/transport/ssh2-transport";
 import type { Transport } from "../../provisioner/transport/transport";
-import { startSshd, type Sshd } from "../helpers/sshd";
+import { startSshd, type Sshd, pinnedTarget } from "../helpers/sshd";
 
 let sshd: Sshd;
 let transport: Transport;
@@ -19,14 +19,7 @@ const sha = (data: string | Buffer) => createHash("sha256").update(data).digest(
 
 beforeAll(async () => {
   sshd = await startSshd();
-  transport = await connectSsh({
-    name: "upload-host",
-    address: sshd.address,
-    port: sshd.port,
-    user: "root",
-    auth: { privateKeyFile: sshd.clientKeyPath },
-    hostKey: { fingerprints: [sshd.hostKeyFingerprint] },
-  });
+  transport = await connectSsh(pinnedTarget(sshd, "upload-host"));
 });
 
 afterAll(async () => {
