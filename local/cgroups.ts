@@ -88,24 +88,31 @@ export function createCgroup(dir: string): void {
   }
 }
 
+/**
+ * Visits `dir` and every directory below it, children before their parent (so a visitor may
+ * remove what it visits). A directory that vanished meanwhile is skipped.
+ */
+function walkDepthFirst(dir: string, visit: (d: string) => void): void {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const e of entries) if (e.isDirectory()) walkDepthFirst(path.join(dir, e.name), visit);
+  visit(dir);
+}
+
 /** PIDs in `dir` and every cgroup below it. */
 export function cgroupPids(dir: string): number[] {
   const out: number[] = [];
-  const walk = (d: string) => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
+  walkDepthFirst(dir, (d) => {
     try {
       for (const p of fs.readFileSync(path.join(d, "cgroup.procs"), "utf8").split("\n")) if (p.trim()) out.push(Number(p));
     } catch {
       /* gone meanwhile */
     }
-    for (const e of entries) if (e.isDirectory()) walk(path.join(d, e.name));
-  };
-  walk(dir);
+  });
   return [...new Set(out)];
 }
 
@@ -115,21 +122,13 @@ export function cgroupPids(dir: string): number[] {
  */
 export function removeCgroupTree(dir: string): string[] {
   const left: string[] = [];
-  const walk = (d: string) => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) if (e.isDirectory()) walk(path.join(d, e.name));
+  walkDepthFirst(dir, (d) => {
     try {
       fs.rmdirSync(d);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") left.push(d);
     }
-  };
-  walk(dir);
+  });
   return left;
 }
 
