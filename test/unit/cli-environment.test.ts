@@ -109,4 +109,37 @@ describe("environment verbs", () => {
     expect(h.destroyed).toEqual(["demo"]);
     expect(h.stdout.text).toContain("environment demo: removed (demo-blue-g1)");
   }, 60_000);
+
+  it("status shows slots, hosts, health and the live slot; --json gives the same as one document", async () => {
+    const h = harness("status", (s) => s === "blue");
+    await main(["up"], h.deps);
+    h.stdout.text = "";
+    expect(await main(["status"], h.deps)).toBe(EXIT.ok);
+    expect(h.stdout.text).toBe(
+      [
+        "environment demo (local)  live: blue  url: http://127.0.0.1:8080/",
+        "blue (live): longshore-demo:v1, 2 hosts",
+        "  blue-1                   10.0.0.0        healthy",
+        "  blue-2                   10.0.0.1        unknown",
+        "green: no image, 0 hosts",
+        "",
+      ].join("\n"),
+    );
+    h.stdout.text = "";
+    expect(await main(["status", "--json"], h.deps)).toBe(EXIT.ok);
+    const doc = JSON.parse(h.stdout.text);
+    expect([doc.environment, doc.live, doc.slots.blue.image, doc.health.blue[0].ok]).toEqual(["demo", "blue", "longshore-demo:v1", true]);
+  }, 60_000);
+
+  it("rollback after a rollout puts the previous image live and records it in the file", async () => {
+    const h = harness("rollback");
+    writeFileSync(path.join(h.cwd, "longshore.yaml"), demoEnvironmentText("longshore-demo:v1").replace("soakSeconds: 10", "soakSeconds: 0"));
+    await main(["up"], h.deps);
+    expect(await main(["rollout", "longshore-demo:v2"], h.deps)).toBe(EXIT.ok);
+    h.stdout.text = "";
+    expect(await main(["rollback"], h.deps)).toBe(EXIT.ok);
+    expect(h.stdout.text.split("\n")[0]).toBe("longshore-demo:v1 is live on blue");
+    expect(h.state.live).toBe("blue");
+    expect(readFileSync(path.join(h.cwd, "longshore.yaml"), "utf8")).toContain("live: blue");
+  }, 60_000);
 });
