@@ -14,19 +14,8 @@ import { localGroupProvisioner } from "../local/group-provisioner";
 import { defaultPaths } from "../local/paths";
 import { environmentFiles, runRollout, runUp, type OperationInput } from "../rollout/operations";
 import type { RolloutEvent } from "../rollout/rollout";
-import * as http from "node:http";
+import { probeHttp } from "../rollout/http-probe";
 
-function get(url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, timeout: 5_000 }, (res) => {
-      let body = "";
-      res.on("data", (d: Buffer) => (body += d.toString()));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", reject);
-  });
-}
 
 async function measure(size: number, port: number): Promise<string> {
   const paths = { ...defaultPaths(), stateRoot: fs.mkdtempSync(path.join(os.tmpdir(), "bench-rollout-")) };
@@ -60,14 +49,11 @@ async function measure(size: number, port: number): Promise<string> {
     let firstV2 = 0;
     const loops = Array.from({ length: 4 }, async () => {
       while (running) {
-        try {
-          const r = await get(url);
-          if (r.status === 200) ok++;
-          else failed++;
-          if (!firstV2 && switchStart && r.body.includes("demo v2")) firstV2 = Date.now();
-        } catch {
-          failed++;
-        }
+        // The same probe rollouts use: a new connection per request, status and body start.
+        const r = await probeHttp("load", url, { timeoutMs: 5_000 });
+        if (r.ok) ok++;
+        else failed++;
+        if (!firstV2 && switchStart && r.detail.includes("demo v2")) firstV2 = Date.now();
       }
     });
     const report = await runRollout({
