@@ -16,7 +16,7 @@ import { Sensitive } from "../core/sensitive";
 import type { AppSpec } from "../config/app";
 import type { EngineOptions } from "../config/engine";
 import { mapWithConcurrency } from "./concurrency";
-import { gatherFacts } from "./facts";
+import { gatherFacts, type HostFacts as ProbedFacts } from "./facts";
 import { planHashOf } from "./plan-hash";
 import { countSteps, type HostReport, type RunReport } from "./report";
 import { DEFAULT_CONCURRENCY, runPlan, type RunEvent, type RunResult } from "./runner";
@@ -57,6 +57,8 @@ export interface ProvisionHostsInput {
    * host from the controller, through the network the traffic takes, and reports each failure.
    */
   omitSteps?: readonly string[];
+  /** Facts a caller already gathered on the same connection, by host name: not probed again. */
+  knownFacts?: Readonly<Record<string, ProbedFacts>>;
   /** Who runs this, for the audit line; default `$USER@hostname`. */
   auditUser?: string;
   /** This run's time (ISO-8601), the same for every host; default now. */
@@ -199,7 +201,7 @@ async function provisionOne(target: SshTarget, input: Resolved): Promise<{ repor
     let ctx: ProvisionContext;
     try {
       const f0 = performance.now();
-      const facts = engineHostFacts(await gatherFacts(transport, input.signal ? { signal: input.signal } : {}));
+      const facts = engineHostFacts(input.knownFacts?.[host] ?? (await gatherFacts(transport, input.signal ? { signal: input.signal } : {})));
       outcome.facts = facts;
       emit({ type: "host-facts", host, facts, durationMs: Math.round(performance.now() - f0) });
       const problems = hostFactsProblems(facts, input);

@@ -25,13 +25,12 @@ import { FINGERPRINT_PATTERN } from "../config/inventory";
 import { formatIssues, friendlyErrorMap, sortByDocumentOrder, zodPathIssues, type PathIssue } from "../config/zod-issues";
 import { canonicalJsonCompact } from "../templates/json";
 import type { ApplyHostInput, ApplyHostResult, HostPlanInput, InspectHostResult } from "./apply-host-contract";
-import { gatherFacts } from "./facts";
+import { gatherFacts, type HostFacts } from "./facts";
 import { provisionHosts, readEngineState, type ConnectFn } from "./provision-hosts";
 import { resolveBundle, resolveImageSource } from "./provision-inputs";
 import type { BundleRef, ImageSource } from "./steps/engine-context";
 import { engineHostFacts } from "./steps/engine-facts";
 import type { SshConnectOptions, SshTarget } from "./transport/ssh-target";
-import type { Transport } from "./transport/transport";
 import { defaultCacheDir } from "../core/cache-dir";
 
 export { defaultCacheDir };
@@ -244,8 +243,8 @@ async function imageFor(plan: HostPlan, host: string): Promise<ImageSource> {
 }
 
 /** The host's Debian architecture, from the one facts probe, if longshore can build a bundle for it. */
-async function bundleArch(t: Transport, host: string): Promise<(typeof DEB_ARCHES)[number]> {
-  const arch = engineHostFacts(await gatherFacts(t)).arch;
+function bundleArch(facts: HostFacts, host: string): (typeof DEB_ARCHES)[number] {
+  const arch = engineHostFacts(facts).arch;
   if (!(DEB_ARCHES as readonly string[]).includes(arch)) {
     throw new PreconditionError(`${host}: longshore has no engine bundle recipe for architecture ${arch}`, {
       context: { host, arch },
@@ -274,8 +273,9 @@ export async function applyHost(input: ApplyHostInput, deps: SingleHostDeps = {}
   const transport = await (deps.connect ?? sshConnect)(target, connectOptions);
   let handedOver = false;
   try {
-    const bundle =
-      plan.engine.channel === "bundle" ? await (deps.bundleFor ?? ((a) => cachedBundle(a)))(await bundleArch(transport, target.name)) : null;
+    // One facts probe serves both the bundle choice and provisionHosts' checks.
+    const facts = await gatherFacts(transport);
+    const bundle = plan.engine.channel === "bundle" ? await (deps.bundleFor ?? ((a) => cachedBundle(a)))(bundleArch(facts, target.name)) : null;
     handedOver = true;
     const result = await provisionHosts({
       targets: [target],
@@ -286,6 +286,7 @@ export async function applyHost(input: ApplyHostInput, deps: SingleHostDeps = {}
       slot: plan.slot,
       mode: "apply",
       readEngineState: true,
+      knownFacts: { [target.name]: facts },
       // The connection opened above, so the host gets one SSH connection (provisionHosts closes it).
       connect: async () => transport,
     });
