@@ -9,11 +9,11 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { cgroupPids, cgroupMemoryBytes } from "../local/cgroups";
-import { downEnvironment, upEnvironment } from "../local/environment";
-import { readBanner } from "../local/machine";
-import { defaultPaths, type LocalPaths } from "../local/paths";
-import type { EnvState } from "../local/state";
+import { cgroupPids, cgroupMemoryBytes } from "../drivers/local/cgroups";
+import { downEnvironment, upEnvironment } from "../drivers/local/environment";
+import { readBanner } from "../drivers/local/machine";
+import { defaultPaths, type LocalPaths } from "../drivers/local/paths";
+import type { EnvState } from "../drivers/local/state";
 
 interface Sample {
   scenario: string;

@@ -11,12 +11,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { pipeline, Transform } from "node:stream";
-import { parseAppSpec } from "../config/app";
-import { parseEngineOptions } from "../config/engine";
-import { buildDemoImage } from "../local/demo-app";
-import { downEnvironment, upEnvironment } from "../local/environment";
-import { sshTargets } from "../local/inventory";
-import { defaultPaths } from "../local/paths";
+import { parseResolvedApp } from "../model/app";
+import { parseEngineOptions } from "../model/engine";
+import { buildDemoImage } from "../drivers/local/demo-app";
+import { downEnvironment, upEnvironment } from "../drivers/local/environment";
+import { sshTargets } from "../drivers/local/inventory";
+import { defaultPaths } from "../drivers/local/paths";
 import { buildBundle } from "../provisioner/bundle/build";
 import { debianRecipe, HOST_DEBIAN_SOURCES, parseDeb822Sources } from "../provisioner/bundle/recipe";
 import { verifyBundle } from "../provisioner/bundle/verify";
@@ -98,7 +98,7 @@ async function main(): Promise<void> {
   const bundle = await verifyBundle((await buildBundle({ recipe, cacheDir, createdBy: "longshore/bench" })).dir);
   const paths = { ...defaultPaths(), stateRoot: fs.mkdtempSync(path.join(os.tmpdir(), "ls-bench-prov-")) };
   const img = buildDemoImage("v1", { cacheDir: paths.cacheDir });
-  const app = parseAppSpec({ name: "demo", image: "longshore-demo:v1", version: "v1", containerPort: 8080, hostPort: 8080 });
+  const app = parseResolvedApp({ name: "demo", image: "longshore-demo:v1", port: 8080 });
   const engine = parseEngineOptions({});
   const samples: Sample[] = [];
   try {

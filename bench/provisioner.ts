@@ -41,7 +41,7 @@ import { performance } from "node:perf_hooks";
 import { mapWithConcurrency } from "../provisioner/concurrency";
 import type { StepReport } from "../provisioner/report";
 import { runPlan, type HostJob } from "../provisioner/runner";
-import type { SshTarget } from "../provisioner/transport/ssh-target";
+import type { SshTarget } from "../model/ssh-target";
 import { connectSsh } from "../provisioner/transport/ssh2-transport";
 import type { Transport } from "../provisioner/transport/transport";
 import { createTestUser, startSshd, type Sshd, type TestUser, pinnedTarget } from "../test/helpers/sshd";

@@ -12,26 +12,24 @@
 import { createHash } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { registrations, resetRegistrations, settle } from "../test/unit/modules/harness";
-import { parseWebStackConfig } from "../config/web-stack";
-import { buildWebStack } from "../stacks/web/web-stack";
+import { environmentSchema } from "../model/environment";
+import { buildWebStack, type AwsEnvironment } from "../stacks/web/web-stack";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINdamAGCsQq31Uv+08lkBzoO4XLz2qYjJa8CGmj3B1Ea admin@laptop";
 const entry = { planHostHash: (i: unknown) => createHash("sha256").update(JSON.stringify(i)).digest("hex") };
 
 async function once(perSlot: number): Promise<{ ms: number; resources: number; rssMiB: number }> {
   resetRegistrations();
-  const config = parseWebStackConfig(
-    {
-      sshPublicKey: KEY,
-      adminCidrs: ["203.0.113.7/32"],
-      slots: { blue: { image: "shop:1", size: perSlot }, green: { image: "shop:2", size: perSlot } },
-      liveSlot: "blue",
-      azCount: 3,
-    },
-    { stack: "bench" },
-  );
+  const env = environmentSchema.parse({
+    name: "bench",
+    driver: "aws",
+    app: { name: "shop", image: "shop:1" },
+    slots: { blue: { image: "shop:1", size: perSlot }, green: { image: "shop:2", size: perSlot } },
+    live: "blue",
+    aws: { sshPublicKey: KEY, adminCidrs: ["203.0.113.7/32"], azCount: 3 },
+  }) as AwsEnvironment;
   const t0 = performance.now();
-  buildWebStack(config, { loadEntry: () => entry });
+  buildWebStack(env, { app: {}, registryPassword: null }, { loadEntry: () => entry });
   await settle(600_000);
   const ms = performance.now() - t0;
   return { ms, resources: registrations.length, rssMiB: process.memoryUsage().rss / 2 ** 20 };

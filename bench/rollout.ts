@@ -8,10 +8,10 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { demoEnvironmentText, loadEnvironment } from "../config/environment-file";
-import { createLocalDriver, destroyLocalEnvironment } from "../local/rollout-wiring";
-import { localGroupProvisioner } from "../local/group-provisioner";
-import { defaultPaths } from "../local/paths";
+import { demoEnvironmentText, loadEnvironment } from "../model/environment-file";
+import { createLocalDriver, destroyLocalEnvironment } from "../drivers/local/rollout-wiring";
+import { localGroupProvisioner } from "../drivers/local/group-provisioner";
+import { defaultPaths } from "../drivers/local/paths";
 import { environmentFiles, runRollout, runUp, type OperationInput } from "../rollout/operations";
 import type { RolloutEvent } from "../rollout/rollout";
 import { probeHttp } from "../rollout/http-probe";
@@ -35,7 +35,7 @@ async function measure(size: number, port: number): Promise<string> {
       env,
       envText: text,
       files: environmentFiles(envFile, paths.stateRoot, env.name),
-      driver: createLocalDriver(env, localGroupProvisioner(env, paths), paths),
+      driver: createLocalDriver(env, localGroupProvisioner(env, { app: {}, registryPassword: null, deferred: [] }, paths), paths),
       ...(onEvent ? { onEvent } : {}),
     };
   };

@@ -10,7 +10,7 @@ import { createServer, connect as tcpConnect } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import * as path from "node:path";
 import { MissingToolError, PreconditionError } from "../core/errors";
-import type { SshTarget } from "../provisioner/transport/ssh-target";
+import type { SshTarget } from "../model/ssh-target";
 
 /** A running demo sshd. */
 export interface DemoSshd {

@@ -3,12 +3,15 @@
  * singletons). `realDeps()` in main.ts wires the real ones.
  */
 import type { Transport } from "../provisioner/transport/transport";
-import type { SshConnectOptions, SshTarget } from "../provisioner/transport/ssh-target";
+import type { SshTarget } from "../model/ssh-target";
+import type { SshConnectOptions } from "../provisioner/transport/connect-options";
 import type { ExitCode } from "./exit-codes";
 import type { OutStream } from "./output";
 import type { DemoSshd } from "./demo-sshd";
-import type { Environment } from "../config/environment";
+import type { Environment } from "../model/environment";
 import type { SlotDriver } from "../rollout/driver";
+import type { SecretReader } from "../core/secret-reader";
+import type { ResolvedSecrets } from "../model/secret-resolve";
 
 /** Dependencies every verb may use. */
 export interface CliDeps {
@@ -21,16 +24,31 @@ export interface CliDeps {
   cwd: string;
   homeDir: string;
   readFile(path: string): Promise<string>;
+  /** Reads secrets from their sources (the operator's environment, 0600 files, commands). */
+  secretReader: SecretReader;
   /** Starts the throwaway local sshd of `facts --demo`. */
   startDemoSshd(): Promise<DemoSshd>;
   /** Aborted on Ctrl-C: commands in flight are cancelled. */
   signal?: AbortSignal;
-  /** The rollout driver of an environment (local machines + HAProxy, or the aws stack). */
-  environmentDriver(env: Environment, progress: (line: string) => void): Promise<SlotDriver>;
+  /**
+   * The rollout driver of an environment (local machines + HAProxy, or the aws stack). `secrets`
+   * are the environment's resolved secrets, or null for verbs that create no host (status, rollback).
+   */
+  environmentDriver(target: DriverTarget, progress: (line: string) => void): Promise<SlotDriver>;
   /** Removes every host and the load balancer of an environment; returns the groups removed. */
   destroyEnvironment(env: Environment, progress: (line: string) => void): Promise<string[]>;
   /** Where an environment's operation lock lives (machine state, not in git). */
   operationLockDir(env: Environment): string;
+}
+
+/** What a driver is made for: the environment, where its file is, and its secrets when hosts may be created. */
+export interface DriverTarget {
+  env: Environment;
+  /** The environment file (the aws driver edits it before `pulumi up`). */
+  file: string;
+  /** Its directory (relative paths in the file start here). */
+  baseDir: string;
+  secrets: ResolvedSecrets | null;
 }
 
 /** What a verb's `register` receives: the dependencies plus a way to report a non-error exit code. */

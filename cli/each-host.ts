@@ -4,7 +4,7 @@
  */
 import { mapWithConcurrency } from "../provisioner/concurrency";
 import type { Transport } from "../provisioner/transport/transport";
-import type { SshTarget } from "../provisioner/transport/ssh-target";
+import type { SshTarget } from "../model/ssh-target";
 import type { CliDeps } from "./deps";
 import type { Progress } from "./output";
 

@@ -5,28 +5,34 @@
 import * as os from "node:os";
 import * as path from "node:path";
 import { ConfigError } from "../core/errors";
-import type { Environment } from "../config/environment";
+import type { Environment } from "../model/environment";
 import type { SlotDriver } from "../rollout/driver";
-import { probeHttp } from "../rollout/http-probe";
-import { createLocalDriver, destroyLocalEnvironment } from "../local/rollout-wiring";
-import { defaultPaths } from "../local/paths";
-import { localGroupProvisioner } from "../local/group-provisioner";
-import { AwsSlotDriver, automationWorkspace } from "../stacks/web/aws-driver";
+import { createLocalDriver, destroyLocalEnvironment } from "../drivers/local/rollout-wiring";
+import { defaultPaths } from "../drivers/local/paths";
+import { localGroupProvisioner } from "../drivers/local/group-provisioner";
+import type { GroupProvisioner } from "../drivers/local/slot-driver";
+import { AwsSlotDriver } from "../drivers/aws/aws-driver";
+import { automationWorkspace } from "../stacks/web/workspace";
+import type { DriverTarget } from "./deps";
+
+/** For verbs that create no host (status, rollback): provisioning is a bug there, said so. */
+const NO_PROVISIONING: GroupProvisioner = {
+  prepare: async () => {
+    throw new Error("this command creates no hosts (no secrets were read)");
+  },
+  provision: async () => {
+    throw new Error("this command creates no hosts (no secrets were read)");
+  },
+};
 
 /** The driver of an environment. */
-export async function environmentDriver(env: Environment, progress: (line: string) => void): Promise<SlotDriver> {
+export async function environmentDriver(target: DriverTarget, progress: (line: string) => void): Promise<SlotDriver> {
+  const { env } = target;
   if (env.driver === "aws") {
-    return new AwsSlotDriver({
-      workspace: await automationWorkspace(env.name),
-      // Probes the hosts directly: run rollouts from where the hosts' app port is reachable (a
-      // bastion or CI runner inside the VPC); the stack's own HealthGate gates the listener anyway.
-      probeHosts: async (_slot, hosts) =>
-        Promise.all(hosts.map((h) => probeHttp(h.name, `http://${h.address}:${env.app.port}${env.app.healthPath}`))),
-      log: progress,
-    });
+    return new AwsSlotDriver({ env, file: target.file, workspace: await automationWorkspace(env, target.file), log: progress });
   }
   const paths = defaultPaths();
-  return createLocalDriver(env, localGroupProvisioner(env, paths), paths);
+  return createLocalDriver(env, target.secrets ? localGroupProvisioner(env, target.secrets, paths) : NO_PROVISIONING, paths);
 }
 
 /** Removes an environment's hosts and load balancer. */

@@ -4,35 +4,33 @@
  * injected factory, run the operation and print its report: phases with durations for humans,
  * one JSON document with `--json`.
  */
-import * as path from "node:path";
 import type { Command } from "commander";
 import { ConfigError, RolloutError } from "../core/errors";
-import type { Environment } from "../config/environment";
-import { demoEnvironmentText, loadEnvironment, writeEnvironmentText } from "../config/environment-file";
+import { acquireLock } from "../core/lock";
+import type { Environment } from "../model/environment";
+import { demoEnvironmentText, writeEnvironmentText, type LoadedEnvironment } from "../model/environment-file";
+import { parseImageReference, resolveImageArgument } from "../model/image-reference";
+import type { ResolvedSecrets } from "../model/secret-resolve";
 import type { EnvironmentStatus, ProbeResult, SlotDriver, SlotName } from "../rollout/driver";
 import { environmentFiles, runRollback, runRollout, runUp, type OperationInput } from "../rollout/operations";
 import type { RolloutEvent, RolloutReport } from "../rollout/rollout";
-import { acquireLock } from "../rollout/lock";
+import { checkReport, checkText } from "./check";
 import type { VerbDeps } from "./deps";
 import { EXIT } from "./exit-codes";
 import type { OutStream } from "./output";
+import { DEFAULT_ENV_FILE, displayName, environmentFilePath, openEnvironment, readSecrets } from "./open-environment";
 
-/** The default environment file, in the current directory. */
-export const DEFAULT_ENV_FILE = "longshore.yaml";
+export { DEFAULT_ENV_FILE };
 /** The image `up` puts in a new demo environment. */
 export const DEMO_IMAGE = "longshore-demo:v1";
 
 interface EnvFlags {
   file?: string;
   json?: boolean;
-  breakLock?: boolean;
 }
 
 function addEnvOptions(cmd: Command): Command {
-  return cmd
-    .option("-f, --file <file>", `environment file (default ./${DEFAULT_ENV_FILE})`)
-    .option("--json", "print one JSON document (no progress output)")
-    .option("--break-lock", "remove a lock left by a crashed operation first");
+  return cmd.option("-f, --file <file>", `environment file (default ./${DEFAULT_ENV_FILE})`).option("--json", "print one JSON document (no progress output)");
 }
 
 /** A printer of phase progress on stderr (nothing with --json). */
@@ -52,13 +50,6 @@ function phaseProgress(stream: OutStream, json: boolean): { onEvent: (e: Rollout
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
-}
-
-async function openEnvironment(flags: EnvFlags, deps: VerbDeps) {
-  const file = path.resolve(deps.cwd, flags.file ?? DEFAULT_ENV_FILE);
-  const { env, text } = await loadEnvironment(file);
-  const files = environmentFiles(file, deps.operationLockDir(env), env.name);
-  return { file, env, text, files };
 }
 
 function describeProbe(p: ProbeResult): string {
@@ -86,22 +77,43 @@ function printReport(report: RolloutReport, url: string | null, json: boolean, d
   if (report.outcome !== "succeeded") deps.setExitCode(EXIT.rolloutFailed);
 }
 
-async function operationInput(flags: EnvFlags, deps: VerbDeps, progress: ReturnType<typeof phaseProgress>) {
-  const { env, text, files } = await openEnvironment(flags, deps);
-  const driver = await deps.environmentDriver(env, progress.line);
+/**
+ * Everything an operation needs, in order and before anything is touched: the file (every problem
+ * reported), its secrets when the operation may create hosts (every source read), the driver.
+ */
+async function operationInput(flags: EnvFlags, deps: VerbDeps, progress: ReturnType<typeof phaseProgress>, createsHosts: boolean) {
+  const loaded = await openEnvironment(flags.file, deps);
+  const secrets: ResolvedSecrets | null = createsHosts ? await readSecrets(loaded, deps, { deferPulumi: loaded.env.driver === "aws" }) : null;
+  const driver = await deps.environmentDriver({ env: loaded.env, file: loaded.file, baseDir: loaded.baseDir, secrets }, progress.line);
   const input: OperationInput = {
-    env,
-    envText: text,
-    files,
+    env: loaded.env,
+    envText: loaded.text,
+    files: environmentFiles(loaded.file, deps.operationLockDir(loaded.env), loaded.env.name),
     driver,
     onEvent: progress.onEvent,
-    ...(flags.breakLock ? { breakLock: true } : {}),
   };
-  return { env, driver, input };
+  return { loaded, driver, input };
 }
 
-/** Adds `up`, `rollout`, `rollback`, `status` and `destroy`. */
+/** The image `rollout` deploys: the argument (`:TAG` is app.image's repository at TAG), else app.image. */
+export function rolloutImage(arg: string | undefined, env: Environment): string {
+  const image = arg === undefined ? env.app.image : resolveImageArgument(arg, env.app.image);
+  const r = parseImageReference(image);
+  if (!r.ok) throw new ConfigError("command line", [{ path: "IMAGE", message: `${JSON.stringify(arg)} ${r.message}` }]);
+  return image;
+}
+
+/** Adds `check`, `up`, `rollout`, `rollback`, `status` and `destroy`. */
 export function register(program: Command, deps: VerbDeps): void {
+  addEnvOptions(program.command("check").description("validate the environment file and everything it names (files, secret sources); print it resolved, secrets redacted")).action(
+    async (flags: EnvFlags) => {
+      const loaded = await openEnvironment(flags.file, deps);
+      const secrets = await readSecrets(loaded, deps, { deferPulumi: loaded.env.driver === "aws" });
+      const report = await checkReport(loaded, secrets, displayName(loaded, deps.cwd));
+      deps.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : checkText(report));
+    },
+  );
+
   addEnvOptions(
     program
       .command("up")
@@ -109,12 +121,12 @@ export function register(program: Command, deps: VerbDeps): void {
   ).action(async (flags: EnvFlags) => {
     const json = flags.json === true;
     const progress = phaseProgress(deps.stderr, json);
-    const file = path.resolve(deps.cwd, flags.file ?? DEFAULT_ENV_FILE);
+    const file = environmentFilePath(flags.file, deps.cwd);
     if (flags.file === undefined && !(await exists(deps, file))) {
       await writeEnvironmentText(file, demoEnvironmentText(DEMO_IMAGE));
       progress.line(`created ${file}: the local demo environment (${DEMO_IMAGE})`);
     }
-    const { driver, input } = await operationInput(flags, deps, progress);
+    const { driver, input } = await operationInput(flags, deps, progress, true);
     const { plan, report } = await runUp(input);
     const status = await driver.status();
     if (!report) {
@@ -126,16 +138,25 @@ export function register(program: Command, deps: VerbDeps): void {
     printReport(report, status.url, json, deps);
   });
 
-  addEnvOptions(program.command("rollout").description("put IMAGE on fresh hosts in the idle slot, prove it healthy, move traffic").argument("<image>", "image reference"))
+  addEnvOptions(
+    program
+      .command("rollout")
+      .description("put IMAGE on fresh hosts in the idle slot, prove it healthy, move traffic, soak; or go back")
+      .argument("[image]", "image reference, or :TAG for app.image's repository at TAG (default: app.image)"),
+  )
     .option("--size <n>", "hosts in the new slot (default: the slot's size in the file)")
-    .action(async (image: string, flags: EnvFlags & { size?: string }) => {
+    .action(async (imageArg: string | undefined, flags: EnvFlags & { size?: string }) => {
       const json = flags.json === true;
       const progress = phaseProgress(deps.stderr, json);
       const size = flags.size === undefined ? undefined : Number(flags.size);
-      if (size !== undefined && (!Number.isInteger(size) || size < 1 || size > 50)) {
-        throw new ConfigError("command line", [{ path: "--size", message: "must be a whole number from 1 to 50" }]);
+      if (size !== undefined && (!Number.isInteger(size) || size < 1 || size > 100)) {
+        throw new ConfigError("command line", [{ path: "--size", message: "must be a whole number from 1 to 100" }]);
       }
-      const { driver, input } = await operationInput(flags, deps, progress);
+      const { loaded, driver, input } = await operationInput(flags, deps, progress, true);
+      const image = rolloutImage(imageArg, loaded.env);
+      if (size !== undefined && loaded.env.driver === "local" && size > 50) {
+        throw new ConfigError("command line", [{ path: "--size", message: "must be at most 50 on the local driver" }]);
+      }
       const report = await runRollout({ ...input, image, ...(size ? { size } : {}) });
       printReport(report, (await driver.status()).url, json, deps);
     });
@@ -144,7 +165,7 @@ export function register(program: Command, deps: VerbDeps): void {
     async (flags: EnvFlags) => {
       const json = flags.json === true;
       const progress = phaseProgress(deps.stderr, json);
-      const { driver, input } = await operationInput(flags, deps, progress);
+      const { driver, input } = await operationInput(flags, deps, progress, false);
       const report = await runRollback(input);
       printReport(report, (await driver.status()).url, json, deps);
     },
@@ -152,7 +173,8 @@ export function register(program: Command, deps: VerbDeps): void {
 
   addEnvOptions(program.command("status").description("slots, hosts, images, health and the live slot")).action(async (flags: EnvFlags) => {
     const json = flags.json === true;
-    const { env, driver } = await operationInput(flags, deps, phaseProgress(deps.stderr, true));
+    const { loaded, driver } = await operationInput(flags, deps, phaseProgress(deps.stderr, true), false);
+    const env = loaded.env;
     const status = await driver.status();
     const health: Record<SlotName, ProbeResult[]> = { blue: await driver.probe("blue"), green: await driver.probe("green") };
     if (json) {
@@ -170,8 +192,10 @@ export function register(program: Command, deps: VerbDeps): void {
         throw new ConfigError("command line", [{ path: "--yes", message: "destroy removes every host of the environment: confirm with --yes" }]);
       }
       const progress = phaseProgress(deps.stderr, json);
-      const { env, files } = await openEnvironment(flags, deps);
-      const lock = await acquireLock(files.lockFile, { operation: "destroy", ...(flags.breakLock ? { breakLock: true } : {}) });
+      const loaded: LoadedEnvironment = await openEnvironment(flags.file, deps);
+      const env = loaded.env;
+      const files = environmentFiles(loaded.file, deps.operationLockDir(env), env.name);
+      const lock = await acquireLock(files.lockFile, { what: `environment ${env.name}`, operation: "destroy" });
       try {
         const removed = await deps.destroyEnvironment(env, progress.line);
         if (json) deps.stdout.write(JSON.stringify({ environment: env.name, removed }, null, 2) + "\n");

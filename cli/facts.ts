@@ -5,7 +5,7 @@
 import type { Command } from "commander";
 import { AggregateHostError, ConfigError } from "../core/errors";
 import { gatherFacts, type HostFacts } from "../provisioner/facts";
-import type { SshTarget } from "../provisioner/transport/ssh-target";
+import type { SshTarget } from "../model/ssh-target";
 import type { DemoSshd } from "./demo-sshd";
 import type { VerbDeps } from "./deps";
 import { eachHost, type HostOutcome } from "./each-host";

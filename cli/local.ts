@@ -7,9 +7,9 @@
 import { Command, InvalidArgumentError } from "commander";
 import * as path from "node:path";
 import { ConfigError } from "../core/errors";
-import { buildDemoImage, DEMO_VERSIONS, type DemoVersion } from "../local/demo-app";
-import { downEnvironment, listEnvironments, machineStatuses, readEnvironment, upEnvironment } from "../local/environment";
-import { defaultPaths, type LocalPaths } from "../local/paths";
+import { buildDemoImage, DEMO_VERSIONS, type DemoVersion } from "../drivers/local/demo-app";
+import { downEnvironment, listEnvironments, machineStatuses, readEnvironment, upEnvironment } from "../drivers/local/environment";
+import { defaultPaths, type LocalPaths } from "../drivers/local/paths";
 import { exitCodeFor } from "./exit-codes";
 import { printError } from "./output";
 

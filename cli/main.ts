@@ -7,6 +7,7 @@
 import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { Command, CommanderError } from "commander";
+import { systemSecretReader } from "../core/secret-reader";
 import { connectSsh } from "../provisioner/transport/ssh2-transport";
 import { startDemoSshd } from "./demo-sshd";
 import type { CliDeps, VerbDeps } from "./deps";
@@ -69,6 +70,7 @@ export function realDeps(signal?: AbortSignal): CliDeps {
     cwd: process.cwd(),
     homeDir: homedir(),
     readFile: (p) => readFile(p, "utf8"),
+    secretReader: systemSecretReader(process.env),
     startDemoSshd,
     environmentDriver,
     destroyEnvironment,

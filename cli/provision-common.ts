@@ -1,38 +1,44 @@
 /**
- * What `longshore provision` and `longshore plan` share: their flags, reading the provisioning
- * file and the hosts (inventory or local environment), resolving the bundle and the image on this
- * computer, progress lines, and the JSON document. Everything is validated before any host is
- * touched. Actions throw longshore errors; the program's main prints them and picks the exit code.
+ * What `longshore provision` and `longshore plan` share: their flags, reading the environment file
+ * (the same one every verb reads: app, registry, engine) and the hosts (an inventory or a local
+ * machine group), resolving secrets, the bundle and the image on this computer, progress lines, and
+ * the JSON document. Everything is validated before any host is touched. Actions throw longshore
+ * errors; the program's main prints them and picks the exit code.
  */
 import * as path from "node:path";
 import type { Command } from "commander";
 import { z } from "zod";
 import { ConfigError } from "../core/errors";
-import { loadInventory } from "../config/inventory";
-import { loadProvisionConfig, type ProvisionConfig } from "../config/provision";
-import { parseWith } from "../config/zod-issues";
-import { environmentSshTargets } from "../local/environment";
-import { defaultPaths } from "../local/paths";
+import { parseImageReference, resolveImageArgument } from "../model/image-reference";
+import { loadInventory } from "../model/inventory";
+import { deploymentOf } from "../model/deployment";
+import type { DEB_ARCHES } from "../model/engine";
+import type { LoadedEnvironment } from "../model/environment-file";
+import { SLOTS, type SlotName } from "../model/names";
+import { parseWith } from "../model/zod-issues";
+import { environmentSshTargets } from "../drivers/local/environment";
+import { defaultPaths } from "../drivers/local/paths";
 import type { BuildBundleOptions, BuildBundleResult } from "../provisioner/bundle/build";
 import type { VerifiedBundle } from "../provisioner/bundle/verify";
 import { provisionHosts, type ProvisionEvent, type ProvisionHostsInput, type ProvisionResult } from "../provisioner/apply-host";
-import { resolveBundle, resolveImageSource, withArchiveTag } from "../provisioner/provision-inputs";
+import { bundleSourceOf, resolveBundle, resolveImageSource, type BundleDeps, type BundleSource } from "../provisioner/provision-inputs";
 import type { BundleRef, ImageSource } from "../provisioner/steps/engine-context";
-import type { SshTarget } from "../provisioner/transport/ssh-target";
+import type { SshTarget } from "../model/ssh-target";
 import { defaultCacheDir } from "./engine";
 import type { CliDeps } from "./deps";
-
+import { displayName, openEnvironment, readSecrets } from "./open-environment";
 
 /**
  * What the two verbs need from the outside world: the program-wide dependencies they use, plus
  * optional overrides for tests.
  */
-export type ProvisionCliDeps = Pick<CliDeps, "stdout" | "stderr" | "env" | "cwd" | "homeDir" | "readFile" | "connect" | "signal"> & ProvisionOverrides;
+export type ProvisionCliDeps = Pick<CliDeps, "stdout" | "stderr" | "env" | "cwd" | "homeDir" | "readFile" | "connect" | "signal" | "secretReader"> &
+  ProvisionOverrides;
 
 /** Optional overrides of the provisioning verbs' defaults (tests inject these). */
 export interface ProvisionOverrides {
-  /** The SSH targets of a local environment; default: the local driver's state. */
-  localTargets?(env: string): SshTarget[];
+  /** The SSH targets of a local machine group; default: the local driver's state. */
+  localTargets?(group: string): SshTarget[];
   /** longshore's cache (bundles built from a recipe name); default $LONGSHORE_CACHE_DIR etc. */
   cacheDir?: string;
   /** Written into bundles built from a recipe name. */
@@ -48,14 +54,20 @@ export interface ProvisionFlags {
   file?: string;
   inventory?: string;
   localEnv?: string;
+  slot?: string;
+  image?: string;
+  imageArchive?: string;
   json?: boolean;
   concurrency?: string;
 }
 
 const flagsSchema = z.strictObject({
-  file: z.string({ error: "is required: the provisioning file (provision.yaml)" }).min(1),
+  file: z.string().min(1).optional(),
   inventory: z.string().min(1).optional(),
-  localEnv: z.string().regex(/^[a-z][a-z0-9-]{0,19}$/, "must be a local environment name").optional(),
+  localEnv: z.string().regex(/^[a-z][a-z0-9-]{0,23}$/, "must be a local machine group's name").optional(),
+  slot: z.enum(SLOTS).optional(),
+  image: z.string().min(1).optional(),
+  imageArchive: z.string().min(1).optional(),
   json: z.boolean().optional(),
   concurrency: z
     .string()
@@ -66,7 +78,7 @@ const flagsSchema = z.strictObject({
 
 /** Which hosts: exactly one of the two flags. Checked apart from the schema so both kinds of problem show at once. */
 function hostFlagIssues(f: ProvisionFlags): Array<{ path: string; message: string }> {
-  if (f.inventory === undefined && f.localEnv === undefined) return [{ path: "--inventory", message: "name the hosts: --inventory FILE or --local-env NAME" }];
+  if (f.inventory === undefined && f.localEnv === undefined) return [{ path: "--inventory", message: "name the hosts: -i/--inventory FILE or --local-env NAME" }];
   if (f.inventory !== undefined && f.localEnv !== undefined) return [{ path: "--local-env", message: "use --inventory or --local-env, not both" }];
   return [];
 }
@@ -74,69 +86,127 @@ function hostFlagIssues(f: ProvisionFlags): Array<{ path: string; message: strin
 /** Adds the shared flags to a verb. */
 export function addProvisionOptions(cmd: Command): Command {
   return cmd
-    .option("-f, --file <file>", "the provisioning file: engine, app, image, bundle, slot (see docs/engine.md)")
-    .option("--inventory <file>", "the hosts: an inventory file (docs/inventory.md)")
-    .option("--local-env <name>", "the hosts: the machines of a local environment (longshore local up)")
+    .option("-f, --file <file>", "the environment file: app, registry, engine (default ./longshore.yaml; docs/environment.md)")
+    .option("-i, --inventory <file>", "the hosts: an inventory file (docs/inventory.md)")
+    .option("--local-env <name>", "the hosts: the machines of a local machine group (longshore local up --env NAME)")
+    .option("--slot <slot>", "the slot these hosts serve: blue or green (default: the live slot, else blue)")
+    .option("--image <ref>", "the image to run (default: the slot's image, else app.image); :TAG means app.image's repository at TAG")
+    .option("--image-archive <file>", "deliver the image from this `docker save` archive (streamed over SSH) instead of a pull; it must hold the image")
     .option("--json", "print one JSON document on stdout (no progress lines)")
     .option("--concurrency <n>", "hosts at once (default 16)");
 }
 
 /** Everything a run needs, resolved on this computer. */
 export interface PreparedRun {
-  config: ProvisionConfig;
+  loaded: LoadedEnvironment;
+  slot: SlotName;
   targets: SshTarget[];
-  bundle: BundleRef | null;
   image: ImageSource;
   input: ProvisionHostsInput;
 }
 
 /** Flag names as the user typed them, for issue paths. */
-const FLAG_NAMES: Record<string, string> = { file: "--file", inventory: "--inventory", localEnv: "--local-env", json: "--json", concurrency: "--concurrency" };
+const FLAG_NAMES: Record<string, string> = {
+  file: "--file",
+  inventory: "--inventory",
+  localEnv: "--local-env",
+  slot: "--slot",
+  image: "--image",
+  imageArchive: "--image-archive",
+  json: "--json",
+  concurrency: "--concurrency",
+};
 
 /**
- * Validates flags, reads the provisioning file and the hosts (every problem reported before
- * anything else happens), then verifies or builds the bundle and reads the image's ID.
+ * Validates flags, reads the environment file, its secrets and the hosts (every problem reported
+ * before anything else happens), then verifies or builds the bundle and reads the image's ID.
  */
 export async function prepareRun(raw: ProvisionFlags, deps: ProvisionCliDeps, mode: "apply" | "check", log: (line: string) => void): Promise<PreparedRun> {
   const parsed = parseWith(flagsSchema, stripUndefined(raw));
   const issues = [...(parsed.ok ? [] : parsed.issues.map((i) => ({ ...i, path: FLAG_NAMES[i.path] ?? i.path }))), ...hostFlagIssues(raw)];
   if (!parsed.ok || issues.length) throw new ConfigError("command line", issues);
   const flags = parsed.value;
-  const file = path.resolve(deps.cwd, flags.file);
-  const config = await loadProvisionConfig(file, deps.readFile);
+  const loaded = await openEnvironment(flags.file, deps);
+  const env = loaded.env;
+  const slot: SlotName = flags.slot ?? env.live ?? "blue";
+  const imageRef = flags.image !== undefined ? resolveImageArgument(flags.image, env.app.image) : (env.slots[slot].image ?? env.app.image);
+  const ref = parseImageReference(imageRef);
+  if (!ref.ok) throw new ConfigError("command line", [{ path: "--image", message: ref.message }]);
+
+  const secrets = await readSecrets(loaded, deps);
   const targets = flags.inventory !== undefined ? await inventoryTargets(path.resolve(deps.cwd, flags.inventory), deps) : localTargets(flags.localEnv!, deps);
 
-  const bundle = config.bundle
-    ? await resolveBundle(config.bundle, {
-        cacheDir: deps.cacheDir ?? defaultCacheDir(deps.env as NodeJS.ProcessEnv),
-        createdBy: deps.createdBy ?? "longshore",
-        log,
-        readFile: deps.readFile,
-        ...(deps.buildBundle ? { build: deps.buildBundle } : {}),
-        ...(deps.verifyBundle ? { verify: deps.verifyBundle } : {}),
-      })
-    : null;
-  if (bundle) log(`bundle   ${bundle.manifest.name} ${bundle.manifest.version} (${bundle.manifest.packages.length} packages, verified)`);
-  const resolved = await resolveImageSource(config.image);
-  const app = withArchiveTag(config.app, resolved.repoTags);
+  const bundleDeps: BundleDeps = {
+    cacheDir: deps.cacheDir ?? defaultCacheDir(deps.env as NodeJS.ProcessEnv),
+    createdBy: deps.createdBy ?? "longshore",
+    log,
+    readFile: deps.readFile,
+    ...(deps.buildBundle ? { build: deps.buildBundle } : {}),
+    ...(deps.verifyBundle ? { verify: deps.verifyBundle } : {}),
+  };
+  const bundle = await bundleFor(bundleSourceOf(env.engine), bundleDeps, log);
+
+  const image = await imageSourceFor(imageRef, flags.imageArchive === undefined ? undefined : path.resolve(deps.cwd, flags.imageArchive));
   log(
-    resolved.image.source === "archive"
-      ? `image    ${app.image} ${resolved.image.imageId.slice(0, 19)} (archive, streamed over SSH)`
-      : `image    ${resolved.image.ref} (pulled by each host)`,
+    image.source === "archive"
+      ? `image    ${imageRef} ${image.imageId.slice(0, 19)} (archive, streamed over SSH)`
+      : `image    ${image.ref} (pulled by each host)`,
   );
+  const deployment = deploymentOf(env, secrets, imageRef);
   const input: ProvisionHostsInput = {
     targets,
-    engine: config.engine,
-    app,
-    image: resolved.image,
+    engine: env.engine,
+    app: deployment.app,
+    registry: deployment.registry,
+    image,
     bundle,
-    slot: config.slot,
+    slot,
     mode,
+    healthDeadlineMs: env.rollout.healthDeadlineSeconds * 1000,
     connect: deps.connect,
     ...(flags.concurrency ? { concurrency: Number(flags.concurrency) } : {}),
     ...(deps.signal ? { signal: deps.signal } : {}),
   };
-  return { config, targets, bundle, image: resolved.image, input };
+  log(`environment ${env.name} (${displayName(loaded, deps.cwd)}): slot ${slot}`);
+  return { loaded, slot, targets, image, input };
+}
+
+/** The bundle now (a directory, or a recipe for one architecture), or per host architecture (built once per architecture). */
+async function bundleFor(
+  source: ReturnType<typeof bundleSourceOf>,
+  deps: BundleDeps,
+  log: (line: string) => void,
+): Promise<ProvisionHostsInput["bundle"]> {
+  if (source === null) return null;
+  const resolve = async (s: BundleSource) => {
+    const b = await resolveBundle(s, deps);
+    log(`bundle   ${b.manifest.name} ${b.manifest.version} (${b.manifest.packages.length} packages, verified)`);
+    return b;
+  };
+  if (typeof source !== "function") return resolve(source);
+  const perArch = new Map<string, Promise<BundleRef>>();
+  return (arch: (typeof DEB_ARCHES)[number]) => {
+    let hit = perArch.get(arch);
+    if (!hit) perArch.set(arch, (hit = resolve(source(arch))));
+    return hit;
+  };
+}
+
+/** The image as an archive (its ID read from it, and it must hold `ref`), or `ref` pulled by each host. */
+async function imageSourceFor(ref: string, archive: string | undefined): Promise<ImageSource> {
+  if (archive === undefined) return (await resolveImageSource({ pull: ref })).image;
+  let resolved;
+  try {
+    resolved = await resolveImageSource({ archive });
+  } catch (e) {
+    throw new ConfigError("command line", [{ path: "--image-archive", message: `cannot be read as a docker save archive: ${(e as Error).message}` }]);
+  }
+  if (!resolved.repoTags.includes(ref)) {
+    throw new ConfigError("command line", [
+      { path: "--image-archive", message: `holds ${resolved.repoTags.length ? resolved.repoTags.join(", ") : "no tag"}, not ${ref}: pass --image with one of its tags` },
+    ]);
+  }
+  return resolved.image;
 }
 
 async function inventoryTargets(file: string, deps: ProvisionCliDeps): Promise<SshTarget[]> {
@@ -147,10 +217,10 @@ async function inventoryTargets(file: string, deps: ProvisionCliDeps): Promise<S
   });
 }
 
-function localTargets(env: string, deps: ProvisionCliDeps): SshTarget[] {
-  const targets = deps.localTargets ? deps.localTargets(env) : environmentSshTargets(env, defaultPaths(deps.env as NodeJS.ProcessEnv));
+function localTargets(group: string, deps: ProvisionCliDeps): SshTarget[] {
+  const targets = deps.localTargets ? deps.localTargets(group) : environmentSshTargets(group, defaultPaths(deps.env as NodeJS.ProcessEnv));
   if (targets.length === 0) {
-    throw new ConfigError("command line", [{ path: "--local-env", message: `no local environment named ${env} with machines (create it with: longshore local up --env ${env})` }]);
+    throw new ConfigError("command line", [{ path: "--local-env", message: `no local machine group named ${group} with machines (create it with: longshore local up --env ${group})` }]);
   }
   return targets;
 }

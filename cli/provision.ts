@@ -26,7 +26,7 @@ async function runProvisionVerb(flags: ProvisionFlags, deps: ProvisionCliDeps): 
   const log = (line: string) => void (json ? undefined : deps.stderr.write(`${line}\n`));
   const prepared = await prepareRun(flags, deps, "apply", log);
   const width = Math.max(...prepared.targets.map((t) => t.name.length));
-  log(`provisioning ${prepared.targets.length} host${prepared.targets.length === 1 ? "" : "s"}, slot ${prepared.config.slot}`);
+  log(`provisioning ${prepared.targets.length} host${prepared.targets.length === 1 ? "" : "s"}, slot ${prepared.slot}`);
   const result = await runProvision(deps, {
     ...prepared.input,
     onEvent: (e) => {

@@ -6,9 +6,9 @@
 import * as path from "node:path";
 import type { Command } from "commander";
 import { ConfigError } from "../core/errors";
-import { inventoryFromData, loadInventory, NO_AUTH, NO_HOST_KEY } from "../config/inventory";
-import { formatPath, type PathIssue } from "../config/zod-issues";
-import type { SshTarget } from "../provisioner/transport/ssh-target";
+import { inventoryFromData, loadInventory, NO_AUTH, NO_HOST_KEY } from "../model/inventory";
+import { formatPath, type PathIssue } from "../model/zod-issues";
+import type { SshTarget } from "../model/ssh-target";
 
 /** The parsed target flags (commander's option object). */
 export interface TargetFlags {

@@ -10,13 +10,7 @@
  */
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import type {
-  AppSpecInput,
-  ApplyHostEntry,
-  ApplyHostInput,
-  EngineOptionsInput,
-  InspectHostResult,
-} from "../provisioner/apply-host-contract";
+import type { ApplyHostEntry, ApplyHostInput, HostPlanInput, InspectHostResult } from "../provisioner/apply-host-contract";
 
 /** The entry module next to this one once built: `dist/provisioner/apply-host.js`. */
 export const DEFAULT_APPLY_HOST_ENTRY = path.resolve(__dirname, "..", "provisioner", "apply-host");
@@ -32,15 +26,10 @@ export interface HostConnectionArgs {
   hostKeyFingerprint: string;
 }
 
-/** The dynamic resource's inputs, as stored in state. */
-export interface ProvisionedHostInputs {
+/** The dynamic resource's inputs, as stored in state: the host plan, how to reach the host, the plan hash. */
+export interface ProvisionedHostInputs extends HostPlanInput {
   connection: ApplyHostInput["connection"];
-  slot: string;
-  app: AppSpecInput;
-  engine: EngineOptionsInput;
   planHash: string;
-  /** See {@link ApplyHostInput.imageArchive}: a `docker save` archive instead of pulling `app.image`. */
-  imageArchive?: string;
 }
 
 /** The dynamic resource's outputs: its inputs plus what the host reported. */
@@ -84,7 +73,9 @@ function toApplyInput(p: ProvisionedHostInputs): ApplyHostInput {
     connection: p.connection,
     slot: p.slot,
     app: p.app,
-    engine: p.engine,
+    ...(p.registry !== undefined ? { registry: p.registry } : {}),
+    ...(p.engine !== undefined ? { engine: p.engine } : {}),
+    ...(p.healthDeadlineSeconds !== undefined ? { healthDeadlineSeconds: p.healthDeadlineSeconds } : {}),
     planHash: p.planHash,
     ...(p.imageArchive !== undefined ? { imageArchive: p.imageArchive } : {}),
   };
@@ -175,10 +166,15 @@ export interface ProvisionedHostArgs {
   connection: pulumi.Input<HostConnectionArgs>;
   /** The private key the provisioner logs in with. Stored as a secret. */
   privateKey: pulumi.Input<string>;
-  slot: string;
-  /** The app spec (secrets in clear: the whole spec is stored as a secret). */
-  app: pulumi.Input<AppSpecInput>;
-  engine: pulumi.Input<EngineOptionsInput>;
+  slot: HostPlanInput["slot"];
+  /** The app, its image the slot's (secrets in clear: the whole app is stored as a secret). */
+  app: pulumi.Input<HostPlanInput["app"]>;
+  /** Credentials for pulling the app's image (stored as a secret). @default none */
+  registry?: pulumi.Input<NonNullable<HostPlanInput["registry"]>>;
+  /** Engine options (the environment file's `engine:`). @default the model's defaults */
+  engine?: pulumi.Input<NonNullable<HostPlanInput["engine"]>>;
+  /** How long the app may take to become healthy on the host. @default 120 */
+  healthDeadlineSeconds?: number;
   /** From the entry module's `planHostHash`: what would run. A new hash re-provisions. */
   planHash: pulumi.Input<string>;
   /**
@@ -212,7 +208,9 @@ export class ProvisionedHost extends pulumi.ComponentResource {
         connection: pulumi.secret(connection),
         slot: args.slot,
         app: pulumi.secret(args.app),
-        engine: args.engine,
+        ...(args.registry !== undefined ? { registry: pulumi.secret(args.registry) } : {}),
+        ...(args.engine !== undefined ? { engine: args.engine } : {}),
+        ...(args.healthDeadlineSeconds !== undefined ? { healthDeadlineSeconds: args.healthDeadlineSeconds } : {}),
         planHash: args.planHash,
         ...(args.imageArchive !== undefined ? { imageArchive: args.imageArchive } : {}),
         appliedPlanHash: undefined,
@@ -223,7 +221,7 @@ export class ProvisionedHost extends pulumi.ComponentResource {
       args.provider ?? DEFAULT_PROVIDER,
       {
         parent: this,
-        additionalSecretOutputs: ["connection", "app"],
+        additionalSecretOutputs: ["connection", "app", ...(args.registry !== undefined ? ["registry"] : [])],
         // A component's dependsOn does not hold back its children: pass it on.
         ...(opts.dependsOn !== undefined ? { dependsOn: opts.dependsOn } : {}),
       },

@@ -13,63 +13,13 @@
  * them encrypted (the provider marks them secret outputs).
  */
 
-/** How to reach the host. */
-export interface ApplyHostConnection {
-  /** The host's name in reports (`web-blue-0`). */
-  name: string;
-  /** Public or private IP address (or DNS name) the SSH connection goes to. */
-  address: string;
-  port: number;
-  /** The image's default user (`admin` on Debian's AMIs); commands marked sudo use `sudo -n`. */
-  user: string;
-  /** OpenSSH private key text the connection authenticates with. A secret. */
-  privateKey: string;
-  /**
-   * The host's pinned key fingerprint (`SHA256:<base64>`), known before the host booted. The
-   * connection must verify it (HostKeyPolicy.fingerprints) and never trust on first use.
-   */
-  hostKeyFingerprint: string;
-}
+import type { ApplyHostInput, HostConnectionInput, HostPlanInput } from "../model/host-plan";
 
-/** The input form of an app spec (config/app.ts `appSpecSchema`), validated by the implementation. */
-export interface AppSpecInput {
-  name: string;
-  image: string;
-  version: string;
-  containerPort: number;
-  hostPort: number;
-  env: Record<string, string>;
-  /** Secret environment variables, values in clear (see the file comment). */
-  secrets: Record<string, string>;
-  health: { path: string };
-  registry?: { server: string; username: string; password: string };
-  slot: string;
-}
-
-/** The input form of engine options (config/engine.ts `engineOptionsSchema`): `{ channel?, daemon? }`. */
-export type EngineOptionsInput = Record<string, unknown>;
-
-/** What to make true on one host. */
-export interface HostPlanInput {
-  /** `blue` or `green`. */
-  slot: string;
-  app: AppSpecInput;
-  engine: EngineOptionsInput;
-  /**
-   * Optional, for tests and hosts without a registry: the absolute path of a `docker save` archive
-   * on the machine that runs the provider. The host then gets the image from it (streamed over SSH)
-   * instead of pulling `app.image`, which must be one of the archive's tags. The plan hash covers
-   * the path and `app.image`, not the archive's bytes: give each version its own file name.
-   */
-  imageArchive?: string;
-}
-
-/** Everything {@link ApplyHostEntry.applyHost} and {@link ApplyHostEntry.inspectHost} get. */
-export interface ApplyHostInput extends HostPlanInput {
-  connection: ApplyHostConnection;
-  /** The hash the program computed with {@link ApplyHostEntry.planHostHash}, for the report. */
-  planHash: string;
-}
+/**
+ * The input types are the model's own (`z.input` of model/host-plan.ts's schemas): the same app,
+ * registry and engine blocks as the environment file, secrets resolved. No hand-written copy.
+ */
+export type { ApplyHostInput, HostConnectionInput, HostPlanInput };
 
 /** What applying did. */
 export interface ApplyHostResult {

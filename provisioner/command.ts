@@ -3,6 +3,7 @@
  * place, {@link renderCommand}, which is also the only place that decides how secrets print.
  */
 import type { Readable } from "node:stream";
+import { quoteArg } from "../core/quote";
 import { Sensitive, REDACTED_TEXT } from "../core/sensitive";
 
 /** One argv element: plain text, or a value that must print as `[redacted]`. */
@@ -25,19 +26,6 @@ export interface Command {
   okExitCodes?: readonly number[];
   /** Per-command timeout; the transport's default applies when unset. */
   timeoutMs?: number;
-}
-
-/** Characters that never need quoting in a POSIX shell word. */
-const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
-
-/**
- * Quotes one word for a POSIX shell so that `sh -c` sees exactly `word`.
- * Single quotes keep everything literal; an embedded `'` becomes `'\''`.
- */
-export function quoteArg(word: string): string {
-  if (word === "") return "''";
-  if (SAFE.test(word)) return word;
-  return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 /** How {@link renderCommand} treats secrets and privilege. */

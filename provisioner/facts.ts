@@ -45,6 +45,8 @@ export interface HostFacts {
   /** Bytes available to unprivileged users on `/`. */
   diskFreeBytes: number;
   memory: { totalBytes: number; availableBytes: number };
+  /** CPUs this host's processes may use (`nproc`), or null when the host does not say. */
+  cpus: number | null;
   /**
    * The container engine already there: null when no `docker` CLI is installed; `version` null
    * when the CLI is there but no engine answered (stopped, or not allowed to reach it).
@@ -85,6 +87,7 @@ export const FACTS_SCRIPT = [
   // busybox df has no --output: fall back to the POSIX format (1024-byte blocks).
   `m df; df -B1 --output=avail / 2>/dev/null || df -Pk / 2>/dev/null`,
   `m meminfo; grep -E '^(MemTotal|MemAvailable):' /proc/meminfo 2>/dev/null`,
+  `m cpus; nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null`,
   `m docker`,
   `if command -v docker >/dev/null 2>&1; then echo cli; ` +
     `t docker version --format '{{.Server.Version}}' 2>/dev/null || t sudo -n docker version --format '{{.Server.Version}}' 2>/dev/null || true; ` +
@@ -156,6 +159,12 @@ export function parseDfAvail(text: string): number {
   throw new FactsError(`cannot read free disk space from df output: ${JSON.stringify(text.slice(0, 200))}`);
 }
 
+/** `nproc`'s answer, or null (an older probe output has no section; a host without nproc says nothing). */
+export function parseCpus(text: string | undefined): number | null {
+  const n = Number((text ?? "").trim());
+  return Number.isInteger(n) && n > 0 ? n : null;
+}
+
 /** `/proc/meminfo` lines MemTotal and MemAvailable (kB, i.e. KiB) as bytes. */
 export function parseMeminfo(text: string): HostFacts["memory"] {
   const kib = (key: string): number => {
@@ -218,6 +227,7 @@ export function parseFacts(stdout: string, host = "host"): HostFacts {
     dpkgArch: need("dpkg-arch", true).trim() || null,
     diskFreeBytes: parseDfAvail(need("df")),
     memory: parseMeminfo(need("meminfo")),
+    cpus: parseCpus(s.get("cpus")),
     engine: parseEngine(need("docker")),
     enginePackage: parseEnginePackage(need("engine-package", true)),
   };

@@ -13,10 +13,12 @@ import { createHash } from "node:crypto";
 import * as os from "node:os";
 import { AggregateHostError, LongshoreError, PreconditionError } from "../core/errors";
 import { Sensitive } from "../core/sensitive";
-import type { AppSpec } from "../config/app";
-import type { EngineOptions } from "../config/engine";
+import type { ResolvedApp } from "../model/app";
+import { DEB_ARCHES, type EngineOptions } from "../model/engine";
+import { releaseLabel } from "../model/image-reference";
+import type { ResolvedRegistry } from "../model/registry";
 import { mapWithConcurrency } from "./concurrency";
-import { gatherFacts, type HostFacts as ProbedFacts } from "./facts";
+import { gatherFacts } from "./facts";
 import { planHashOf } from "./plan-hash";
 import { countSteps, type HostReport, type RunReport } from "./report";
 import { DEFAULT_CONCURRENCY, runPlan, type RunEvent, type RunResult } from "./runner";
@@ -25,7 +27,8 @@ import type { BundleRef, HostFacts, ImageSource, ProvisionContext } from "./step
 import { HOST_PATHS } from "./steps/engine-context";
 import { engineHostFacts, hostFactsProblems } from "./steps/engine-facts";
 import { provisionSteps } from "./steps/index";
-import type { SshConnectOptions, SshTarget } from "./transport/ssh-target";
+import type { SshTarget } from "../model/ssh-target";
+import type { SshConnectOptions } from "./transport/connect-options";
 import type { Transport } from "./transport/transport";
 import { unifiedDiff } from "./unified-diff";
 
@@ -35,15 +38,24 @@ export type ConnectFn = (target: SshTarget, options?: SshConnectOptions) => Prom
 /** Progress: the runner's events, plus when a host's facts are known. */
 export type ProvisionEvent = RunEvent | { type: "host-facts"; host: string; facts: HostFacts; durationMs: number };
 
-/** What {@link provisionHosts} needs. Config is already validated (config/provision.ts). */
+/** What {@link provisionHosts} needs. Everything is already validated by the model (model/). */
 export interface ProvisionHostsInput {
   targets: readonly SshTarget[];
   engine: EngineOptions;
-  app: AppSpec;
+  /** The app, secrets resolved; `app.image` is what the hosts run. */
+  app: ResolvedApp;
+  /** Credentials for pulling `app.image`. @default none */
+  registry?: ResolvedRegistry | null;
+  /** How the image reaches the hosts. */
   image: ImageSource;
-  /** The verified bundle (`verifyBundle`), or null for the distro channel. */
-  bundle: BundleRef | null;
+  /**
+   * The verified bundle (`verifyBundle`), or null for the distro channel, or a function that
+   * gives the bundle for a host's architecture (known only once its facts are in).
+   */
+  bundle: BundleRef | null | ((arch: (typeof DEB_ARCHES)[number]) => Promise<BundleRef>);
   slot: string;
+  /** How long `app.health` waits for the app on each host. @default 60 000 */
+  healthDeadlineMs?: number;
   /** `apply` changes hosts; `check` only probes, reports what would change and diffs files. */
   mode: "apply" | "check";
   /** Hosts in flight at once; default 16. */
@@ -57,8 +69,6 @@ export interface ProvisionHostsInput {
    * host from the controller, through the network the traffic takes, and reports each failure.
    */
   omitSteps?: readonly string[];
-  /** Facts a caller already gathered on the same connection, by host name: not probed again. */
-  knownFacts?: Readonly<Record<string, ProbedFacts>>;
   /** Who runs this, for the audit line; default `$USER@hostname`. */
   auditUser?: string;
   /** This run's time (ISO-8601), the same for every host; default now. */
@@ -95,6 +105,20 @@ export interface ProvisionResult extends RunResult {
   hosts: HostOutcome[];
 }
 
+/** How long `app.health` waits when the caller does not say. */
+export const DEFAULT_HEALTH_DEADLINE_MS = 60_000;
+
+/** The bundle for a host's architecture, or a clear refusal for an architecture longshore builds none for. */
+async function bundleForHost(bundleFor: (arch: (typeof DEB_ARCHES)[number]) => Promise<BundleRef>, arch: string, host: string): Promise<BundleRef> {
+  if (!(DEB_ARCHES as readonly string[]).includes(arch)) {
+    throw new PreconditionError(`${host}: longshore has no engine bundle recipe for architecture ${arch}`, {
+      context: { host, arch },
+      suggestion: `Use a host of one of ${DEB_ARCHES.join(", ")}, or engine.channel: distro.`,
+    });
+  }
+  return bundleFor(arch as (typeof DEB_ARCHES)[number]);
+}
+
 /** Text files up to this size are diffed; larger ones are only named. */
 const MAX_DIFF_BYTES = 256 * 1024;
 
@@ -115,10 +139,10 @@ export function defaultAuditUser(): string {
  * re-creates the container. Secrets enter as `[redacted]`: a rotated secret changes the env file,
  * which re-creates the container by itself.
  */
-export function appStateHash(ctx: Pick<ProvisionContext, "app" | "image" | "slot">): string {
+export function appStateHash(ctx: Pick<ProvisionContext, "app" | "image" | "slot" | "release">): string {
   const image = ctx.image.source === "archive" ? { id: ctx.image.imageId } : { ref: ctx.image.ref, id: ctx.image.imageId ?? null };
   return createHash("sha256")
-    .update(JSON.stringify({ app: ctx.app, image, slot: ctx.slot }))
+    .update(JSON.stringify({ app: ctx.app, image, slot: ctx.slot, release: ctx.release }))
     .digest("hex")
     .slice(0, 16);
 }
@@ -201,10 +225,11 @@ async function provisionOne(target: SshTarget, input: Resolved): Promise<{ repor
     let ctx: ProvisionContext;
     try {
       const f0 = performance.now();
-      const facts = engineHostFacts(input.knownFacts?.[host] ?? (await gatherFacts(transport, input.signal ? { signal: input.signal } : {})));
+      const facts = engineHostFacts(await gatherFacts(transport, input.signal ? { signal: input.signal } : {}));
       outcome.facts = facts;
       emit({ type: "host-facts", host, facts, durationMs: Math.round(performance.now() - f0) });
-      const problems = hostFactsProblems(facts, input);
+      const bundle = typeof input.bundle === "function" ? await bundleForHost(input.bundle, facts.arch, host) : input.bundle;
+      const problems = hostFactsProblems(facts, { engine: input.engine, bundle, app: input.app });
       if (problems.length) {
         throw new PreconditionError(`${host}: the host does not fit the plan:\n${problems.map((p) => `    - ${p}`).join("\n")}`, {
           context: { host, problems },
@@ -214,10 +239,13 @@ async function provisionOne(target: SshTarget, input: Resolved): Promise<{ repor
       ctx = {
         facts,
         engine: input.engine,
-        bundle: input.bundle,
+        bundle,
         app: input.app,
+        registry: input.registry ?? null,
         image: input.image,
+        release: releaseLabel(input.app.image),
         slot: input.slot,
+        healthDeadlineMs: input.healthDeadlineMs ?? DEFAULT_HEALTH_DEADLINE_MS,
         auditUser: input.auditUser,
         now: input.now,
       };

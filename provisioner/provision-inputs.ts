@@ -1,17 +1,41 @@
 /**
- * Turning a validated provisioning config into what the steps plan from, on the controller and
- * before any host is touched: the engine bundle (a directory verified file by file, or a recipe
- * built or reused from the cache) and the image source (an archive's image ID read from the
- * archive itself, or a registry reference).
+ * Turning the validated model into what the steps plan from, on the controller and before any
+ * host is touched: the engine bundle (a directory verified file by file, or a recipe built or
+ * reused from the cache) and the image source (an archive's image ID read from the archive
+ * itself, or a registry reference).
  */
 import { promises as fsp } from "node:fs";
-import { parseImageReference, type AppSpec } from "../config/app";
-import { ARCHIVE_IMAGE_PLACEHOLDER, type BundleSource, type ImageSpec } from "../config/provision";
+import { BUNDLE_RECIPE_PATTERN, DEB_ARCHES, isBundleDirectory, type EngineOptions } from "../model/engine";
 import { buildBundle, type BuildBundleOptions, type BuildBundleResult } from "./bundle/build";
 import { debianRecipe, HOST_DEBIAN_SOURCES, parseDeb822Sources } from "./bundle/recipe";
 import { verifyBundle, type VerifiedBundle } from "./bundle/verify";
 import { readDockerArchive } from "./image-archive";
 import type { BundleRef, ImageSource } from "./steps/engine-context";
+
+/** Where the engine bundle comes from. */
+export type BundleSource =
+  | { dir: string }
+  | {
+      /** Built (or reused from the cache) with this computer's Debian sources. */
+      recipe: { name: string; source: "debian"; suite: string; arch: (typeof DEB_ARCHES)[number] };
+    };
+
+/** Where the app's image comes from: a `docker save` archive on this computer, or a reference each host pulls. */
+export type ImageSpec = { archive: string } | { pull: string; id?: string };
+
+/**
+ * The bundle `engine.bundle` names: a directory, a recipe for one architecture, or (for a recipe
+ * without one) a function of the host's architecture. Null for `channel: distro`. Pure.
+ */
+export function bundleSourceOf(engine: Pick<EngineOptions, "channel" | "bundle">): BundleSource | ((arch: (typeof DEB_ARCHES)[number]) => BundleSource) | null {
+  if (engine.channel !== "bundle") return null;
+  if (isBundleDirectory(engine.bundle)) return { dir: engine.bundle };
+  const m = BUNDLE_RECIPE_PATTERN.exec(engine.bundle)!;
+  const suite = m[1]!;
+  const recipe = (arch: (typeof DEB_ARCHES)[number]): BundleSource => ({ recipe: { name: `debian-${suite}-${arch}`, source: "debian", suite, arch } });
+  const pinned = m[2] as (typeof DEB_ARCHES)[number] | undefined;
+  return pinned ? recipe(pinned) : recipe;
+}
 
 /** What {@link resolveBundle} may do (injected by tests). */
 export interface BundleDeps {
@@ -60,14 +84,4 @@ export async function resolveImageSource(spec: ImageSpec): Promise<ResolvedImage
     return { image: { source: "archive", localPath: spec.archive, imageId: info.imageId }, repoTags: info.repoTags };
   }
   return { image: { source: "registry", ref: spec.pull, ...(spec.id ? { imageId: spec.id } : {}) }, repoTags: [] };
-}
-
-/**
- * The app with `image` set to what the archive is tagged as (its first valid tag), in place of the
- * placeholder the config parser put there. Only a name: archives run by image ID.
- */
-export function withArchiveTag(app: AppSpec, repoTags: readonly string[]): AppSpec {
-  if (app.image !== ARCHIVE_IMAGE_PLACEHOLDER) return app;
-  const tag = repoTags.find((t) => parseImageReference(t).ok);
-  return tag ? { ...app, image: tag } : app;
 }

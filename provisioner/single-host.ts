@@ -19,84 +19,32 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import { ConfigError, PreconditionError } from "../core/errors";
 import { REDACTED_TEXT, Sensitive } from "../core/sensitive";
-import { appSpecSchema, dnsLabelSchema, type AppSpec } from "../config/app";
-import { DEB_ARCHES, engineOptionsSchema, type EngineOptions } from "../config/engine";
-import { FINGERPRINT_PATTERN } from "../config/inventory";
-import { formatIssues, friendlyErrorMap, sortByDocumentOrder, zodPathIssues, type PathIssue } from "../config/zod-issues";
+import { BUNDLE_RECIPE_PATTERN, DEB_ARCHES, isBundleDirectory } from "../model/engine";
+import { applyHostSchema, hostPlanSchema, type HostPlan } from "../model/host-plan";
+import type { SshTarget } from "../model/ssh-target";
+import { formatIssues, friendlyErrorMap, sortByDocumentOrder, zodPathIssues, type PathIssue } from "../model/zod-issues";
 import { canonicalJsonCompact } from "../templates/json";
 import type { ApplyHostInput, ApplyHostResult, HostPlanInput, InspectHostResult } from "./apply-host-contract";
-import { gatherFacts, type HostFacts } from "./facts";
 import { provisionHosts, readEngineState, type ConnectFn } from "./provision-hosts";
 import { resolveBundle, resolveImageSource } from "./provision-inputs";
 import type { BundleRef, ImageSource } from "./steps/engine-context";
-import { engineHostFacts } from "./steps/engine-facts";
-import type { SshConnectOptions, SshTarget } from "./transport/ssh-target";
+import type { SshConnectOptions } from "./transport/connect-options";
 import { defaultCacheDir } from "../core/cache-dir";
 
 export { defaultCacheDir };
+export type { HostPlan };
 
 /**
  * Bumped by hand when what a host plan makes true changes in a way its inputs do not show (a new
  * step, a different bundle recipe): every host then re-provisions on the next `pulumi up`.
  */
-export const HOST_PLAN_FORMAT = "longshore.host-plan/1";
-
-/** The engine bundle every host gets on the `bundle` channel: Debian bookworm's docker.io, for the host's architecture. */
-export const BUNDLE_SUITE = "bookworm";
+export const HOST_PLAN_FORMAT = "longshore.host-plan/2";
 
 /** How long {@link applyHost} keeps retrying refused connections and timeouts: a fresh instance takes a minute or two. */
 export const APPLY_CONNECT_DEADLINE_MS = 3 * 60_000;
 
 /** How long {@link inspectHost} tries: a refresh should say "unreachable" soon rather than wait for a boot. */
 export const INSPECT_CONNECT_DEADLINE_MS = 30_000;
-
-const PORT_MESSAGE = "must be between 1 and 65535";
-
-const planShape = {
-  slot: dnsLabelSchema,
-  app: appSpecSchema,
-  engine: engineOptionsSchema,
-  /**
-   * Tests and hosts without a registry: a `docker save` archive on the machine that runs the
-   * provider, streamed to the host instead of pulling `app.image`. It must carry the tag
-   * `app.image`. The plan hash covers its path, not its bytes: name archives by version.
-   */
-  imageArchive: z
-    .string()
-    .regex(/^\/[^\0\n]*$/, "must be an absolute path (the provider may run in another directory than the program)")
-    .optional(),
-};
-
-const connectionSchema = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "must be a host name (letters, digits, '.', '_', '-')"),
-  address: z.string().regex(/^[^\s@/]+$/, "must be a host name or an IP address (no spaces, '@' or '/')"),
-  port: z.int(PORT_MESSAGE).min(1, PORT_MESSAGE).max(65535, PORT_MESSAGE),
-  user: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, "must be a user name (letters, digits, '_', '.', '-')"),
-  // Already a Sensitive here (see sealSecrets); the messages never show the value.
-  privateKey: z
-    .instanceof(Sensitive, { error: (i) => (i.input === undefined ? "is required" : "must be the private key's text (a string)") })
-    .refine((k) => /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(k.reveal()), "must be an OpenSSH or PEM private key (-----BEGIN ... PRIVATE KEY-----)"),
-  hostKeyFingerprint: z.string().regex(FINGERPRINT_PATTERN, "must be an OpenSSH fingerprint: SHA256: followed by 43 base64 characters (see ssh-keygen -lf)"),
-});
-
-function slotsAgree(p: { slot: string; app: { slot?: string | undefined } }, ctx: z.RefinementCtx): void {
-  if (p.app.slot !== undefined && p.app.slot !== p.slot) {
-    ctx.addIssue({ code: "custom", path: ["app", "slot"], message: `must be the host's slot (${p.slot}) or left out` });
-  }
-}
-
-const hostPlanSchema = z.strictObject(planShape).superRefine(slotsAgree);
-const applyHostSchema = z
-  .strictObject({ ...planShape, connection: connectionSchema, planHash: z.string() })
-  .superRefine(slotsAgree);
-
-/** A validated host plan: secrets are {@link Sensitive}, defaults filled in. */
-export interface HostPlan {
-  slot: string;
-  app: AppSpec;
-  engine: EngineOptions;
-  imageArchive?: string;
-}
 
 /** A validated {@link ApplyHostInput}: the plan, and the target to reach (key sealed, host key pinned). */
 export interface HostJob {
@@ -108,44 +56,34 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-/**
- * A copy of the input whose private key is a {@link Sensitive}: the first thing done to an input,
- * so no error, log or report made afterwards can hold the key in clear. (App secrets and the
- * registry password become Sensitive in the app spec's own schema, whose messages never echo them.)
- */
-function sealSecrets(input: unknown): unknown {
-  if (!isRecord(input) || !isRecord(input["connection"])) return input;
-  const c = input["connection"];
-  const key = c["privateKey"];
-  return { ...input, connection: { ...c, privateKey: typeof key === "string" ? new Sensitive(key) : key } };
+/** The provider builds its engine bundle from a recipe: a directory would be a path of one machine, stored in state. */
+function bundleProblems(plan: { engine: { channel: string; bundle: string } }): PathIssue[] {
+  if (plan.engine.channel === "bundle" && isBundleDirectory(plan.engine.bundle)) {
+    return [{ path: ["engine", "bundle"], message: "must be a recipe name such as debian-bookworm here: the Pulumi provider builds its bundle itself (bundle directories are for `longshore provision`)" }];
+  }
+  return [];
 }
 
-function parseOrRefuse<T>(schema: z.ZodType<T>, data: unknown, source: string): T {
+function parseOrRefuse<T extends { engine: { channel: string; bundle: string } }>(schema: z.ZodType<T>, data: unknown, source: string): T {
   const r = schema.safeParse(data, { error: friendlyErrorMap });
-  if (r.success) return r.data;
-  const issues: PathIssue[] = zodPathIssues(r.error.issues);
+  const issues: PathIssue[] = r.success ? bundleProblems(r.data) : zodPathIssues(r.error.issues);
+  if (r.success && issues.length === 0) return r.data;
   throw new ConfigError(source, formatIssues(sortByDocumentOrder(issues, data)), {
-    suggestion: "Fix the listed inputs of the host's plan (docs/aws.md lists them).",
+    suggestion: "Fix the listed inputs of the host's plan (the environment file's app, registry and engine blocks; docs/environment.md).",
   });
-}
-
-function planOf(p: { slot: string; app: AppSpec; engine: EngineOptions; imageArchive?: string | undefined }): HostPlan {
-  return { slot: p.slot, app: p.app, engine: p.engine, ...(p.imageArchive !== undefined ? { imageArchive: p.imageArchive } : {}) };
 }
 
 /** Validates a host plan. Pure; throws {@link ConfigError} listing every problem with its path. */
 export function parseHostPlan(input: HostPlanInput): HostPlan {
-  return planOf(parseOrRefuse(hostPlanSchema, input, "host plan"));
+  return parseOrRefuse(hostPlanSchema, input, "host plan");
 }
 
-/** Validates everything {@link applyHost} gets, the private key sealed first. Pure; throws {@link ConfigError}. */
+/** Validates everything {@link applyHost} gets; the private key becomes {@link Sensitive} at once. Pure; throws {@link ConfigError}. */
 export function parseApplyHostInput(input: ApplyHostInput): HostJob {
-  const sealed = sealSecrets(input);
   const name = isRecord(input) && isRecord(input.connection) && typeof input.connection.name === "string" ? input.connection.name : "?";
-  const p = parseOrRefuse(applyHostSchema, sealed, `host ${name}`);
-  const c = p.connection;
+  const { connection: c, planHash: _hash, ...plan } = parseOrRefuse(applyHostSchema, input, `host ${name}`);
   return {
-    plan: planOf(p),
+    plan,
     target: {
       name: c.name,
       address: c.address,
@@ -166,10 +104,16 @@ function redacted(value: unknown): unknown {
   return value;
 }
 
+/** The bundle recipe a plan names: suite, and the architecture when the name pins one. */
+function recipeOf(bundle: string): { suite: string; arch: (typeof DEB_ARCHES)[number] | null } {
+  const m = BUNDLE_RECIPE_PATTERN.exec(bundle)!;
+  return { suite: m[1]!, arch: (m[2] as (typeof DEB_ARCHES)[number] | undefined) ?? null };
+}
+
 /**
  * What the plan hash is taken over, as compact canonical JSON (keys sorted, secrets as
- * `[redacted]`): the format, slot, validated app spec and engine options (defaults filled in, so
- * `{}` and the spelled-out defaults are the same plan), where the image comes from and which
+ * `[redacted]`): the format, slot, validated app, registry and engine options (defaults filled in,
+ * so `{}` and the spelled-out defaults are the same plan), where the image comes from and which
  * bundle recipe applies. Exported to explain a changed hash. Pure.
  */
 export function hostPlanDocument(plan: HostPlan): string {
@@ -177,22 +121,22 @@ export function hostPlanDocument(plan: HostPlan): string {
     format: HOST_PLAN_FORMAT,
     slot: plan.slot,
     app: redacted(plan.app),
+    registry: plan.registry ? redacted(plan.registry) : null,
     engine: plan.engine,
     image: plan.imageArchive !== undefined ? { archive: plan.imageArchive } : { pull: plan.app.image },
-    bundle: plan.engine.channel === "bundle" ? `debian-${BUNDLE_SUITE}-(host architecture)` : null,
+    healthDeadlineSeconds: plan.healthDeadlineSeconds,
   });
 }
 
 /**
  * The hash Pulumi diffs on: hex sha256 of {@link hostPlanDocument}. Same input, same hash; a
- * changed image, engine option, env variable, port, slot... a different one. Secrets hash as their
- * placeholder (the hash is stored in clear; a short password's hash could be brute-forced), so
- * rotating only a secret's value does not re-provision. Pure and synchronous.
+ * changed image, engine option, env variable, port, volume, slot... a different one. Secrets hash
+ * as their placeholder (the hash is stored in clear; a short password's hash could be brute-forced),
+ * so rotating only a secret's value does not re-provision. Pure and synchronous.
  */
 export function planHostHash(input: HostPlanInput): string {
   return createHash("sha256").update(hostPlanDocument(parseHostPlan(input))).digest("hex");
 }
-
 
 /** What {@link applyHost} and {@link inspectHost} use from the outside world (tests pass fakes). */
 export interface SingleHostDeps {
@@ -200,7 +144,7 @@ export interface SingleHostDeps {
   connect?: ConnectFn;
   /** Extra connection options; {@link APPLY_CONNECT_DEADLINE_MS} / {@link INSPECT_CONNECT_DEADLINE_MS} unless set. */
   connectOptions?: SshConnectOptions;
-  /** The verified engine bundle for a Debian architecture; default built or reused from the cache. */
+  /** The verified engine bundle for a Debian architecture; default built (from `engine.bundle`'s recipe) or reused from the cache. */
   bundleFor?: (arch: (typeof DEB_ARCHES)[number]) => Promise<BundleRef>;
 }
 
@@ -210,13 +154,13 @@ export interface SingleHostDeps {
  */
 const bundles = new Map<string, Promise<BundleRef>>();
 
-/** The Debian bookworm bundle for `arch`, built from this computer's Debian mirror or reused from the cache. */
-export function cachedBundle(arch: (typeof DEB_ARCHES)[number], cacheDir = defaultCacheDir()): Promise<BundleRef> {
-  const key = `${cacheDir}\0${arch}`;
+/** The Debian bundle of `suite` for `arch`, built from this computer's Debian mirror or reused from the cache. */
+export function cachedBundle(suite: string, arch: (typeof DEB_ARCHES)[number], cacheDir = defaultCacheDir()): Promise<BundleRef> {
+  const key = `${cacheDir}\0${suite}\0${arch}`;
   let hit = bundles.get(key);
   if (!hit) {
     hit = resolveBundle(
-      { recipe: { name: `debian-${BUNDLE_SUITE}-${arch}`, source: "debian", suite: BUNDLE_SUITE, arch } },
+      { recipe: { name: `debian-${suite}-${arch}`, source: "debian", suite, arch } },
       { cacheDir, createdBy: "longshore (ProvisionedHost)" },
     );
     // A failed build is not remembered: the next host (or run) tries again.
@@ -242,18 +186,6 @@ async function imageFor(plan: HostPlan, host: string): Promise<ImageSource> {
   return resolved.image;
 }
 
-/** The host's Debian architecture, from the one facts probe, if longshore can build a bundle for it. */
-function bundleArch(facts: HostFacts, host: string): (typeof DEB_ARCHES)[number] {
-  const arch = engineHostFacts(facts).arch;
-  if (!(DEB_ARCHES as readonly string[]).includes(arch)) {
-    throw new PreconditionError(`${host}: longshore has no engine bundle recipe for architecture ${arch}`, {
-      context: { host, arch },
-      suggestion: `Use a host of one of ${DEB_ARCHES.join(", ")}, or engine.channel: distro.`,
-    });
-  }
-  return arch as (typeof DEB_ARCHES)[number];
-}
-
 const sshConnect: ConnectFn = async (target, options) => {
   const { connectSsh } = await import("./transport/ssh2-transport.js");
   return connectSsh(target, options);
@@ -269,38 +201,42 @@ export async function applyHost(input: ApplyHostInput, deps: SingleHostDeps = {}
   const { plan, target } = parseApplyHostInput(input);
   // Everything that can be checked on this computer is, before the host is touched.
   const image = await imageFor(plan, target.name);
-  const connectOptions: SshConnectOptions = { connectDeadlineMs: APPLY_CONNECT_DEADLINE_MS, ...deps.connectOptions };
-  const transport = await (deps.connect ?? sshConnect)(target, connectOptions);
-  let handedOver = false;
-  try {
-    // One facts probe serves both the bundle choice and provisionHosts' checks.
-    const facts = await gatherFacts(transport);
-    const bundle = plan.engine.channel === "bundle" ? await (deps.bundleFor ?? ((a) => cachedBundle(a)))(bundleArch(facts, target.name)) : null;
-    handedOver = true;
-    const result = await provisionHosts({
-      targets: [target],
-      engine: plan.engine,
-      app: plan.app,
-      image,
-      bundle,
-      slot: plan.slot,
-      mode: "apply",
-      readEngineState: true,
-      knownFacts: { [target.name]: facts },
-      // The connection opened above, so the host gets one SSH connection (provisionHosts closes it).
-      connect: async () => transport,
-    });
-    const failure = result.error?.failures[0]?.error;
-    if (failure) throw failure;
-    const host = result.hosts[0]!;
-    if (!host.planHash || !host.engine?.version || !host.engine.daemonJsonSha256) {
-      // engine.verify passed, so the engine answered a moment ago: this is not expected.
-      throw new Error(`${target.name}: provisioned, but the engine's version or /etc/docker/daemon.json could not be read back`);
-    }
-    return { planHash: host.planHash, engineVersion: host.engine.version, daemonJsonSha256: host.engine.daemonJsonSha256 };
-  } finally {
-    if (!handedOver) await transport.close().catch(() => undefined);
+  const recipe = recipeOf(plan.engine.bundle);
+  const bundleFor = deps.bundleFor ?? ((arch: (typeof DEB_ARCHES)[number]) => cachedBundle(recipe.suite, arch));
+  const result = await provisionHosts({
+    targets: [target],
+    engine: plan.engine,
+    app: plan.app,
+    registry: plan.registry ?? null,
+    image,
+    // Known only once the host's facts are in (the same probe provisionHosts runs first).
+    bundle:
+      plan.engine.channel === "bundle"
+        ? async (arch) => {
+            if (recipe.arch !== null && recipe.arch !== arch) {
+              throw new PreconditionError(`${target.name}: engine.bundle is ${plan.engine.bundle}, but the host's architecture is ${arch}`, {
+                suggestion: `Use debian-${recipe.suite} to build the bundle for each host's architecture.`,
+              });
+            }
+            return bundleFor(arch);
+          }
+        : null,
+    slot: plan.slot,
+    mode: "apply",
+    healthDeadlineMs: plan.healthDeadlineSeconds * 1000,
+    readEngineState: true,
+    // One SSH connection for the whole host: facts, bundle choice, every step, the engine read-back.
+    connect: deps.connect ?? sshConnect,
+    connectOptions: { connectDeadlineMs: APPLY_CONNECT_DEADLINE_MS, ...deps.connectOptions },
+  });
+  const failure = result.error?.failures[0]?.error;
+  if (failure) throw failure;
+  const host = result.hosts[0]!;
+  if (!host.planHash || !host.engine?.version || !host.engine.daemonJsonSha256) {
+    // engine.verify passed, so the engine answered a moment ago: this is not expected.
+    throw new Error(`${target.name}: provisioned, but the engine's version or /etc/docker/daemon.json could not be read back`);
   }
+  return { planHash: host.planHash, engineVersion: host.engine.version, daemonJsonSha256: host.engine.daemonJsonSha256 };
 }
 
 /** Reads what the host looks like now (engine version, daemon.json's sha256). Changes nothing. */

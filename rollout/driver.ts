@@ -4,13 +4,9 @@
  * unit tests use a scripted fake. The rollout engine never knows which one it drives.
  */
 
-/** The two slots of a blue/green environment. */
-export type SlotName = "blue" | "green";
+import { otherSlot, type SlotName } from "../model/names";
 
-/** The other slot. */
-export function otherSlot(slot: SlotName): SlotName {
-  return slot === "blue" ? "green" : "blue";
-}
+export { otherSlot, type SlotName };
 
 /** One host serving a slot. */
 export interface HostStatus {

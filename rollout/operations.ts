@@ -3,13 +3,15 @@
  * record the new desired state in the environment file and a line in the audit log, release the
  * lock. The CLI only wires a real driver in and prints.
  */
+import { readFile } from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
-import type { Environment } from "../config/environment";
-import { updateEnvironmentText, writeEnvironmentText } from "../config/environment-file";
+import { acquireLock } from "../core/lock";
+import type { Environment } from "../model/environment";
+import { updateEnvironmentText, writeEnvironmentText } from "../model/environment-file";
+import { otherSlot } from "../model/names";
 import { appendAudit, type AuditEntry } from "./audit-log";
 import type { SlotDriver } from "./driver";
-import { acquireLock } from "./lock";
 import { rollback, rollout, type Clock, type RolloutEvent, type RolloutPolicy, type RolloutReport } from "./rollout";
 
 /** Where an environment keeps its operational files. */
@@ -28,13 +30,15 @@ export function environmentFiles(envFile: string, stateDir: string, envName: str
   return { envFile, lockFile: path.join(stateDir, `${envName}.lock`), auditFile: path.join(dir, `${envName}.audit.jsonl`) };
 }
 
-/** The rollout policy an environment file asks for. */
+/** The rollout policy an environment file asks for: `rollout:` and the app's health check. */
 export function policyOf(env: Environment): Partial<RolloutPolicy> {
   return {
     healthDeadlineMs: env.rollout.healthDeadlineSeconds * 1000,
     soakMs: env.rollout.soakSeconds * 1000,
     drainMs: env.rollout.drainSeconds * 1000,
     keepPrevious: env.rollout.keepPrevious,
+    healthyRounds: env.app.health.healthyRounds,
+    probeIntervalMs: env.app.health.intervalSeconds * 1000,
   };
 }
 
@@ -46,7 +50,6 @@ export interface OperationInput {
   files: EnvironmentFiles;
   driver: SlotDriver;
   onEvent?: (e: RolloutEvent) => void;
-  breakLock?: boolean;
   clock?: Clock;
   /** Overrides the environment's policy (tests shorten the soak). */
   policy?: Partial<RolloutPolicy>;
@@ -61,16 +64,18 @@ async function audited(
   action: AuditEntry["action"],
   body: () => Promise<RolloutReport>,
 ): Promise<RolloutReport> {
-  const lock = await acquireLock(input.files.lockFile, { operation: action, ...(input.breakLock ? { breakLock: true } : {}) });
+  const lock = await acquireLock(input.files.lockFile, { what: `environment ${input.env.name}`, operation: action });
   const when = new Date().toISOString();
   try {
     const report = await body();
-    if (report.outcome === "succeeded") {
-      // The desired state follows what is now true: the new slot is live with its image.
-      const images = { [report.toSlot]: report.toImage } as Partial<Record<"blue" | "green", string>>;
-      const text = updateEnvironmentText(input.envText, { live: report.toSlot, images });
-      await writeEnvironmentText(input.files.envFile, text);
-    }
+    // The file follows what is now true, whatever the outcome: the live slot and what each slot
+    // runs, so it never names hosts that are gone (a retired or discarded slot) or misses new ones.
+    const now = await input.driver.status();
+    const text = updateEnvironmentText(await currentText(input), {
+      live: now.live,
+      images: { blue: now.slots.blue.hosts.length ? now.slots.blue.image : null, green: now.slots.green.hosts.length ? now.slots.green.image : null },
+    });
+    await writeEnvironmentText(input.files.envFile, text);
     await appendAudit(input.files.auditFile, {
       when,
       who: who(),
@@ -90,13 +95,22 @@ async function audited(
   }
 }
 
+/** The file as it is now (a driver may have edited it during the operation), else the text it was loaded with. */
+async function currentText(input: OperationInput): Promise<string> {
+  try {
+    return await readFile(input.files.envFile, "utf8");
+  } catch {
+    return input.envText;
+  }
+}
+
 /** `longshore rollout IMAGE`. */
 export function runRollout(input: OperationInput & { image: string; size?: number }): Promise<RolloutReport> {
   return audited(input, "rollout", () =>
     rollout({
       driver: input.driver,
       image: input.image,
-      size: input.size ?? input.env.slots[input.env.live === "blue" ? "green" : "blue"].size,
+      size: input.size ?? input.env.slots[input.env.live === null ? "blue" : otherSlot(input.env.live)].size,
       policy: { ...policyOf(input.env), ...input.policy },
       ...(input.clock ? { clock: input.clock } : {}),
       ...(input.onEvent ? { onEvent: input.onEvent } : {}),
@@ -130,8 +144,8 @@ export type UpPlan =
 export function planUp(env: Environment, actual: { live: "blue" | "green" | null; images: Record<"blue" | "green", string | null> }): UpPlan {
   if (actual.live === null) {
     const slot = env.live ?? "blue";
-    const image = env.slots[slot].image;
-    if (image === null) return { action: "refuse", reason: `slots.${slot}.image is not set: nothing to bring up` };
+    // What the file asks for; a slot's recorded image is history once its hosts are gone.
+    const image = env.app.image;
     return { action: "rollout", image, size: env.slots[slot].size, reason: `nothing is running: bringing up ${image}` };
   }
   const desired = env.live === null ? null : env.slots[env.live].image;
@@ -141,6 +155,9 @@ export function planUp(env: Environment, actual: { live: "blue" | "green" | null
   }
   if (desired !== null && desired !== running) {
     return { action: "refuse", reason: `${actual.live} runs ${running} but the file wants ${desired}: use \`longshore rollout ${desired}\`` };
+  }
+  if (running !== env.app.image) {
+    return { action: "none", reason: `${actual.live} is live and runs ${running}; app.image is ${env.app.image}: deploy it with \`longshore rollout\`` };
   }
   return { action: "none", reason: `${actual.live} is live and runs ${running}: nothing to do` };
 }

@@ -156,7 +156,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutReport> {
   }
 
   // 2. Health gate: every new host healthy for `healthyRounds` rounds in a row, before any traffic.
-  const gate = await phase("health-gate", () => waitHealthy(driver, to, policy, clock));
+  const gate = await phase("health-gate", () => waitHealthy(driver, to, policy, clock, say));
   if (!gate.ok) {
     await discardNew();
     return fail(
@@ -202,13 +202,17 @@ interface HealthWatch {
   last: ProbeResult[];
 }
 
-async function waitHealthy(driver: SlotDriver, slot: SlotName, policy: RolloutPolicy, clock: Clock): Promise<HealthWatch> {
+async function waitHealthy(driver: SlotDriver, slot: SlotName, policy: RolloutPolicy, clock: Clock, say: (m: string) => void = () => {}): Promise<HealthWatch> {
   const deadline = clock.now() + policy.healthDeadlineMs;
   let streak = 0;
+  let round = 0;
   let last: ProbeResult[] = [];
   for (;;) {
     last = await driver.probe(slot);
+    round += 1;
     streak = last.length > 0 && last.every((p) => p.ok) ? streak + 1 : 0;
+    const healthy = last.filter((p) => p.ok).length;
+    say(`gate round ${round}: ${healthy}/${last.length} healthy${healthy < last.length ? ` (${describeProbes(last)})` : `, ${streak}/${policy.healthyRounds} in a row`}`);
     if (streak >= policy.healthyRounds) return { ok: true, last };
     if (clock.now() + policy.probeIntervalMs > deadline) return { ok: false, last };
     await clock.sleep(policy.probeIntervalMs);
@@ -295,7 +299,7 @@ export async function rollback(input: RollbackInput): Promise<RolloutReport> {
       emit({ type: "phase-done", phase: name, ms, ok: true });
     }
   };
-  const gate = await timed("health-gate", () => waitHealthy(input.driver, to, policy, clock));
+  const gate = await timed("health-gate", () => waitHealthy(input.driver, to, policy, clock, (message) => emit({ type: "message", message })));
   if (!gate.ok) {
     report.outcome = "failed";
     report.reason = `the previous slot (${to}) is not healthy, traffic stays on ${status.live}: ${describeProbes(gate.last)}`;

@@ -8,7 +8,7 @@
 import { readFileSync, existsSync } from "node:fs";
 import * as path from "node:path";
 import Handlebars from "handlebars";
-import { quoteArg } from "../provisioner/command";
+import { quoteArg } from "../core/quote";
 import { isSensitive } from "../core/sensitive";
 
 /** Thrown when a template is missing or its data does not fit it (a programming error, not user input). */

@@ -18,7 +18,7 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import * as readline from "node:readline";
 import { BundleError, CommandFailedError, PreconditionError } from "../../core/errors";
-import type { BundleRecipe } from "../../config/engine";
+import type { BundleRecipe } from "../../model/engine";
 import { canonicalJsonCompact } from "../../templates/json";
 import {
   aptDirs,

@@ -12,7 +12,7 @@
  */
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import { bundleRecipeSchema, type BundleRecipe } from "../../config/engine";
+import { bundleRecipeSchema, type BundleRecipe } from "../../model/engine";
 import { canonicalJson, canonicalJsonCompact } from "../../templates/json";
 
 /** Bumped when the manifest's shape changes incompatibly. */

@@ -5,8 +5,8 @@
  * the user. All functions here are pure: the caller reads the files.
  */
 import { PreconditionError } from "../../core/errors";
-import { bundleRecipeSchema, type AptSource, type BundleRecipe } from "../../config/engine";
-import { parseOrThrow } from "../../config/zod-issues";
+import { bundleRecipeSchema, type AptSource, type BundleRecipe } from "../../model/engine";
+import { parseOrThrow } from "../../model/zod-issues";
 
 /** Where Debian keeps its deb822 sources on the controller. */
 export const HOST_DEBIAN_SOURCES = "/etc/apt/sources.list.d/debian.sources";

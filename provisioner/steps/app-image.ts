@@ -67,7 +67,7 @@ export const imagePullStep: Step<ProvisionContext> = {
   plan(ctx) {
     if (ctx.image.source !== "registry") throw new Error("image.pull needs a registry image source");
     const { ref, imageId } = ctx.image;
-    const registry = ctx.app.registry;
+    const registry = ctx.registry;
     const pull: Command = registry
       ? {
           argv: [

@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import type { RemoteFile, Step } from "../step";
-import type { DaemonConfig } from "../../config/engine";
+import type { DaemonConfig } from "../../model/engine";
 import { renderTemplate } from "../../templates/render";
 import { renderDaemonJson } from "../../templates/engine/daemon-json";
 import { HOST_PATHS, type ProvisionContext } from "./engine-context";

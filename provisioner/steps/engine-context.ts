@@ -3,8 +3,9 @@
  * validated config, the verified bundle, the image to deliver, and the few values that make the
  * plan reproducible (`now`, `auditUser`, `planHash` are passed in, never read inside a plan).
  */
-import type { AppSpec } from "../../config/app";
-import type { EngineOptions } from "../../config/engine";
+import type { ResolvedApp } from "../../model/app";
+import type { EngineOptions } from "../../model/engine";
+import type { ResolvedRegistry } from "../../model/registry";
 import type { BundleManifest } from "../bundle/manifest";
 
 /** What longshore needs to know about a host before planning (picked from the one facts probe by `engineHostFacts`, `engine-facts.ts`). */
@@ -23,6 +24,10 @@ export interface HostFacts {
   systemd: boolean;
   /** The installed engine package's version (docker.io or docker-ce), or null. */
   engineVersion: string | null;
+  /** CPUs the host has, or null when unknown. */
+  cpus: number | null;
+  /** The host's memory in bytes. */
+  memoryBytes: number;
 }
 
 /** The image to run: a `docker save` archive on the controller, or a reference to pull. */
@@ -54,10 +59,18 @@ export interface ProvisionContext {
   engine: EngineOptions;
   /** Required when `engine.channel` is `bundle`; ignored for `distro`. */
   bundle: BundleRef | null;
-  app: AppSpec;
+  /** The app; `app.image` is what this host runs. Secrets are {@link Sensitive} values. */
+  app: ResolvedApp;
+  /** Credentials for pulling `app.image`, or null. */
+  registry: ResolvedRegistry | null;
+  /** How the image gets to the host. */
   image: ImageSource;
+  /** The release label (`releaseLabel(app.image)`): names the container and labels it. */
+  release: string;
   /** The slot this host serves (`blue`, `green`). */
   slot: string;
+  /** How long `app.health` waits for the app (the environment's `rollout.healthDeadlineSeconds`). */
+  healthDeadlineMs: number;
   /** Who runs this (for the audit line): e.g. `$USER@controller`. */
   auditUser: string;
   /** When this run started, ISO-8601 (for the audit line; plans never read the clock). */
@@ -73,6 +86,7 @@ export const HOST_PATHS = {
   startedWith: "/var/lib/longshore/engine/started-with.sha256",
   daemonJson: "/etc/docker/daemon.json",
   hostsDropIn: "/etc/systemd/system/docker.service.d/longshore-hosts.conf",
+  /** Env files, one directory per app: `<appEnvDir>/<app>/<release>.env` (0600). */
   appEnvDir: "/etc/longshore/apps",
   auditLog: "/var/log/longshore/audit.log",
 } as const;

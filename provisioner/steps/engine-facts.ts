@@ -5,6 +5,7 @@
  * them on the host: it changes nothing and fails with every mismatch named (wrong architecture,
  * wrong release, no systemd...) before any other step touches the host.
  */
+import { parseByteSize } from "../../model/app";
 import type { HostFacts as ProbedFacts } from "../facts";
 import type { Command } from "../command";
 import type { Step } from "../step";
@@ -25,6 +26,8 @@ export function engineHostFacts(facts: ProbedFacts): HostFacts {
     cgroupVersion: facts.cgroup === "v2" ? 2 : 1,
     systemd: facts.systemdBooted,
     engineVersion: facts.enginePackage?.version ?? null,
+    cpus: facts.cpus,
+    memoryBytes: facts.memory.totalBytes,
   };
 }
 
@@ -32,8 +35,16 @@ export function engineHostFacts(facts: ProbedFacts): HostFacts {
  * Pure check of the facts against the plan's needs, for a clear error before connecting steps
  * run at all. Returns the problems (empty when the host fits).
  */
-export function hostFactsProblems(facts: HostFacts, ctx: Pick<ProvisionContext, "engine" | "bundle">): string[] {
+export function hostFactsProblems(facts: HostFacts, ctx: Pick<ProvisionContext, "engine" | "bundle"> & { app?: Pick<ProvisionContext["app"], "resources"> }): string[] {
   const problems: string[] = [];
+  const want = ctx.app?.resources;
+  if (want?.cpus !== undefined && facts.cpus !== null && want.cpus > facts.cpus) {
+    problems.push(`app.resources.cpus is ${want.cpus}; the host has ${facts.cpus} CPU${facts.cpus === 1 ? "" : "s"}`);
+  }
+  const memory = want?.memory === undefined ? null : parseByteSize(want.memory);
+  if (memory !== null && memory > facts.memoryBytes) {
+    problems.push(`app.resources.memory is ${want!.memory}; the host has ${Math.floor(facts.memoryBytes / 1024 ** 2)} MiB`);
+  }
   if (!facts.systemd) problems.push("systemd is not running as PID 1 (the engine runs as systemd units)");
   if (ctx.engine.channel === "bundle" && ctx.bundle) {
     const r = ctx.bundle.manifest.recipe;

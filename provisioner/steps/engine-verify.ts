@@ -9,7 +9,7 @@
  *   (`docker info --format '{{json .}}'`, `docker version --format '{{json .}}'`, see
  *   {@link engineFactsCommands}) with the same table, for reports and `--json` output.
  */
-import { configuredCgroupDriver } from "../../config/engine";
+import { configuredCgroupDriver } from "../../model/engine";
 import type { Command } from "../command";
 import type { Step } from "../step";
 import { renderTemplate } from "../../templates/render";

@@ -7,7 +7,8 @@ import { readFile } from "node:fs/promises";
 import type { Duplex } from "node:stream";
 import { Client, utils, type AnyAuthMethod, type ConnectConfig, type ServerHostKeyAlgorithm } from "ssh2";
 import { HostKeyError, TransportError } from "../../core/errors";
-import type { SshConnectOptions, SshTarget } from "./ssh-target";
+import type { SshTarget } from "../../model/ssh-target";
+import type { SshConnectOptions } from "./connect-options";
 import { fingerprintOf, keyTypeOf } from "./fingerprint";
 import {
   appendKnownHostsLine,

@@ -1,22 +1,43 @@
 /**
- * The `web` environment from its parsed config: network, security groups, a deploy key, one host
- * fleet per slot, each host provisioned over SSH, and a blue/green load balancer whose traffic
- * listener waits on the serving slots' health gates. A function of plain data (no Pulumi config
- * read here), so tests build it under mocks with any config.
+ * The `web` environment from the environment file: network, security groups, a deploy key, one
+ * host fleet per slot, each host provisioned over SSH with the same app, registry and engine blocks
+ * the local driver uses, and a blue/green load balancer whose traffic listener waits on the serving
+ * slots' health gates. A function of the model (no Pulumi config read here), so tests build it
+ * under mocks from any environment file.
  *
  * Logical names (a public contract: renaming one replaces real infrastructure): `web-net`,
  * `web-sg`, `web-deploy`, `web-blue`/`web-green` (fleets; their hosts `web-<slot>-<i>`),
  * `web-<slot>-<i>` (ProvisionedHost), `web-lb`.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { SLOTS, type SlotName, type WebStackConfig } from "../../config/web-stack";
-import type { AppSpecInput, ApplyHostEntry, EngineOptionsInput } from "../../provisioner/apply-host-contract";
+import { Sensitive } from "../../core/sensitive";
+import { appInputOf } from "../../model/deployment";
+import { hostPortOf } from "../../model/app";
+import type { AwsSpec } from "../../model/aws";
+import type { Environment } from "../../model/environment";
+import { targetGroupHealth } from "../../model/health";
+import type { HostPlanInput } from "../../model/host-plan";
+import { isRegistryOf } from "../../model/image-reference";
+import { SLOTS, type SlotName } from "../../model/names";
+import type { ApplyHostEntry } from "../../provisioner/apply-host-contract";
 import { BlueGreenLoadBalancer } from "../../modules/blue-green-load-balancer";
 import { DeployKey } from "../../modules/host-key";
 import { HostFleet } from "../../modules/host-fleet";
 import { Network } from "../../modules/network";
 import { DEFAULT_APPLY_HOST_ENTRY, ProvisionedHost } from "../../modules/provisioned-host";
 import { WebSecurityGroups } from "../../modules/security-groups";
+
+/** An environment the `web` program can build: `aws:` is set (the model requires it with `driver: aws`). */
+export type AwsEnvironment = Environment & { aws: AwsSpec };
+
+/**
+ * The environment's secret values as the program has them: read from their sources, or Pulumi
+ * secrets of the stack's config (`{ pulumi: KEY }`). They only ever travel as Pulumi secrets.
+ */
+export interface WebSecrets {
+  app: Record<string, pulumi.Input<string>>;
+  registryPassword: pulumi.Input<string> | null;
+}
 
 /** What the program needs besides the config; tests pass fakes. */
 export interface WebStackDeps {
@@ -54,55 +75,33 @@ export interface WebStack {
   outputs: WebStackOutputs;
 }
 
-/** The release label of an image: its tag, else its digest's start, else `latest`. Pure. */
-export function imageVersion(image: string): string {
-  const at = image.indexOf("@");
-  const digest = at >= 0 ? image.slice(at + 1) : null;
-  const name = at >= 0 ? image.slice(0, at) : image;
-  const colon = name.lastIndexOf(":");
-  const tag = colon > name.lastIndexOf("/") ? name.slice(colon + 1) : null;
-  const ok = (v: string) => /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(v);
-  if (tag && ok(tag)) return tag;
-  if (digest) return `sha256-${digest.replace(/^sha256:/, "").slice(0, 12)}`;
-  return "latest";
-}
-
-/** The app spec one slot's hosts run (secrets revealed: it travels as a Pulumi secret). Pure. */
-export function appSpecFor(config: WebStackConfig, slot: SlotName): AppSpecInput {
-  const image = config.slots[slot].image;
-  if (image === undefined) throw new Error(`slots.${slot}.image is not set`);
+/**
+ * One slot's host plan, secret values given as `S` (Pulumi inputs for the resource, placeholders
+ * for the plan hash). Credentials go only with an image from their own registry. Pure.
+ */
+export function hostPlanFor<S>(env: AwsEnvironment, slot: SlotName, secrets: { app: Record<string, S>; registryPassword: S | null }) {
+  const image = env.slots[slot].image;
+  if (image === null) throw new Error(`slots.${slot}.image is not set`);
+  const registry =
+    env.registry && secrets.registryPassword !== null && isRegistryOf(env.registry.server, image)
+      ? { server: env.registry.server, username: env.registry.username, password: secrets.registryPassword }
+      : undefined;
   return {
-    name: config.app.name,
-    image,
-    version: imageVersion(image),
-    containerPort: config.app.port,
-    hostPort: config.app.hostPort ?? config.app.port,
-    env: config.app.env,
-    secrets: Object.fromEntries(Object.entries(config.app.secrets).map(([k, v]) => [k, v.reveal()])),
-    health: { path: config.app.healthPath },
-    ...(config.registry
-      ? { registry: { server: config.registry.server, username: config.registry.username, password: config.registry.password.reveal() } }
-      : {}),
     slot,
+    app: appInputOf(env.app, image, secrets.app),
+    ...(registry ? { registry } : {}),
+    engine: env.engine,
+    healthDeadlineSeconds: env.rollout.healthDeadlineSeconds,
   };
 }
 
-/** The engine options as the provisioner takes them (only the keys that were set). Pure. */
-export function engineOptionsFor(config: WebStackConfig): EngineOptionsInput {
-  return Object.fromEntries(Object.entries(config.engine).filter(([, v]) => v !== undefined));
-}
-
-/**
- * This project's config keys (without the namespace) that Pulumi holds as secrets. Uses
- * `isConfigSecret` from @pulumi/pulumi's runtime, which the SDK exports but does not declare
- * (3.248 is pinned; a unit test fails if it disappears).
- */
-export function configSecretKeys(all: Record<string, string>, project: string): string[] {
-  const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret?: (key: string) => boolean };
-  if (typeof isConfigSecret !== "function") throw new Error("@pulumi/pulumi no longer exports runtime/config isConfigSecret");
-  return Object.keys(all)
-    .filter((k) => k.startsWith(`${project}:`) && isConfigSecret(k))
-    .map((k) => k.slice(project.length + 1));
+/** The same plan with every secret a placeholder: what the plan hash is computed from (secrets hash as placeholders anyway). */
+function hashablePlan(env: AwsEnvironment, slot: SlotName): HostPlanInput {
+  const placeholder = new Sensitive("(secret)");
+  return hostPlanFor(env, slot, {
+    app: Object.fromEntries(Object.keys(env.app.secrets).map((k) => [k, placeholder])),
+    registryPassword: env.registry ? placeholder : null,
+  }) as HostPlanInput;
 }
 
 function defaultLoadEntry(): Pick<ApplyHostEntry, "planHostHash"> {
@@ -110,66 +109,67 @@ function defaultLoadEntry(): Pick<ApplyHostEntry, "planHostHash"> {
     return require(DEFAULT_APPLY_HOST_ENTRY) as ApplyHostEntry;
   } catch (e) {
     throw new Error(
-      `the provisioner's entry module is missing (${DEFAULT_APPLY_HOST_ENTRY}): build longshore with \`npm run build\`, or set web:provision false to create hosts only`,
+      `the provisioner's entry module is missing (${DEFAULT_APPLY_HOST_ENTRY}): build longshore with \`npm run build\`, or set aws.provision: false in the environment file to create hosts only`,
       { cause: e },
     );
   }
 }
 
-/** Declares the whole environment. */
-export function buildWebStack(config: WebStackConfig, deps: WebStackDeps = {}): WebStack {
-  const env = config.environment;
-  const tags = { ...config.tags, "longshore:environment": env };
-  const hostPort = config.app.hostPort ?? config.app.port;
+/** Declares the whole environment from the environment file (read and validated by the caller). */
+export function buildWebStack(env: AwsEnvironment, secrets: WebSecrets, deps: WebStackDeps = {}): WebStack {
+  const aws = env.aws;
+  const name = env.name;
+  const tags = { ...aws.tags, "longshore:environment": name };
+  const hostPort = hostPortOf(env.app);
+  // A slot without an image has no hosts.
+  const sizeOf = (slot: SlotName) => (env.slots[slot].image === null ? 0 : env.slots[slot].size);
 
   const network = new Network("web-net", {
-    cidrBlock: config.vpcCidr,
-    ...(config.availabilityZones ? { availabilityZones: config.availabilityZones } : { azCount: config.azCount }),
+    cidrBlock: aws.vpcCidr,
+    ...(aws.availabilityZones ? { availabilityZones: aws.availabilityZones } : { azCount: aws.azCount }),
     tags,
   });
 
   const securityGroups = new WebSecurityGroups("web-sg", {
     vpcId: network.vpcId,
-    adminCidrs: config.adminCidrs,
+    adminCidrs: aws.adminCidrs,
     appPort: hostPort,
-    publicPorts: config.certificateArn ? [80, 443] : [80],
-    testPorts: [config.testListenerPorts.blue, config.testListenerPorts.green],
-    hostEgressPorts: config.hostEgressPorts,
+    publicPorts: aws.certificateArn ? [80, 443] : [80],
+    testPorts: [aws.testListenerPorts.blue, aws.testListenerPorts.green],
+    hostEgressPorts: aws.hostEgressPorts,
     tags,
   });
 
-  const deployKey = new DeployKey("web-deploy", { comment: `longshore-deploy@${env}` });
+  const deployKey = new DeployKey("web-deploy", { comment: `longshore-deploy@${name}` });
 
   const fleets = {} as Record<SlotName, HostFleet>;
   for (const slot of SLOTS) {
-    const s = config.slots[slot];
     fleets[slot] = new HostFleet(`web-${slot}`, {
-      environment: env,
+      environment: name,
       slot,
-      image: s.image ?? "",
-      size: s.size,
-      instanceType: config.instanceType,
+      image: env.slots[slot].image ?? "",
+      size: sizeOf(slot),
+      instanceType: aws.instanceType,
       subnetIds: network.publicSubnetIds,
       securityGroupIds: [securityGroups.hostsSecurityGroupId],
-      authorizedKeys: [config.sshPublicKey, deployKey.publicKey],
-      ...(s.amiId ? { amiId: s.amiId } : {}),
-      rootVolumeGb: config.rootVolumeGb,
+      authorizedKeys: [aws.sshPublicKey, deployKey.publicKey],
+      ...(aws.amiId ? { amiId: aws.amiId } : {}),
+      rootVolumeGb: aws.rootVolumeGb,
       tags,
     });
   }
 
   const provisioned: Record<SlotName, ProvisionedHost[]> = { blue: [], green: [] };
-  if (config.provision) {
-    const needsEntry = SLOTS.some((slot) => config.slots[slot].size > 0);
+  if (aws.provision) {
+    const needsEntry = SLOTS.some((slot) => sizeOf(slot) > 0);
     const entry = needsEntry ? (deps.loadEntry ?? defaultLoadEntry)() : undefined;
-    const engine = engineOptionsFor(config);
     for (const slot of SLOTS) {
       const fleet = fleets[slot];
       if (fleet.hostNames.length === 0) continue;
-      const app = appSpecFor(config, slot);
-      // Computed here, before anything is declared for the slot: a config the provisioner refuses
+      // Computed here, before anything is declared for the slot: a plan the provisioner refuses
       // fails the preview, not a host.
-      const planHash = entry!.planHostHash({ slot, app, engine });
+      const planHash = entry!.planHostHash(hashablePlan(env, slot));
+      const plan = hostPlanFor(env, slot, secrets);
       provisioned[slot] = fleet.hostNames.map(
         (name, i) =>
           new ProvisionedHost(`web-${slot}-${i}`, {
@@ -177,13 +177,17 @@ export function buildWebStack(config: WebStackConfig, deps: WebStackDeps = {}): 
               name,
               address,
               port: 22,
-              user: config.sshUser,
+              user: aws.sshUser,
               hostKeyFingerprint,
             })),
             privateKey: deployKey.privateKey,
             slot,
-            app,
-            engine,
+            app: pulumi.all(plan.app.secrets).apply((values) => ({ ...plan.app, secrets: values })),
+            ...(plan.registry
+              ? { registry: pulumi.output(plan.registry.password).apply((password) => ({ server: plan.registry!.server, username: plan.registry!.username, password })) }
+              : {}),
+            engine: plan.engine,
+            healthDeadlineSeconds: plan.healthDeadlineSeconds,
             planHash,
             ...(deps.provisionedHostProvider ? { provider: deps.provisionedHostProvider } : {}),
           }),
@@ -191,28 +195,23 @@ export function buildWebStack(config: WebStackConfig, deps: WebStackDeps = {}): 
     }
   }
 
+  const health = targetGroupHealth(env.app.health);
   const loadBalancer = new BlueGreenLoadBalancer("web-lb", {
     vpcId: network.vpcId,
     subnetIds: network.publicSubnetIds,
     securityGroupIds: [securityGroups.loadBalancerSecurityGroupId],
     appPort: hostPort,
     targets: { blue: fleets.blue.instanceIds, green: fleets.green.instanceIds },
-    ...(config.liveSlot ? { liveSlot: config.liveSlot } : {}),
-    ...(config.weights ? { weights: config.weights } : {}),
-    healthCheck: {
-      path: config.app.healthPath,
-      matcher: config.healthCheck.matcher,
-      intervalSeconds: config.healthCheck.intervalSeconds,
-      timeoutSeconds: config.healthCheck.timeoutSeconds,
-      healthyThreshold: config.healthCheck.healthyThreshold,
-      unhealthyThreshold: config.healthCheck.unhealthyThreshold,
-    },
-    deregistrationDelaySeconds: config.deregistrationDelaySeconds,
-    ...(config.certificateArn ? { certificateArn: config.certificateArn } : {}),
-    testListenerPorts: config.testListenerPorts,
+    ...(env.live ? { liveSlot: env.live } : {}),
+    ...(aws.weights ? { weights: aws.weights } : {}),
+    healthCheck: { path: env.app.health.path, ...health, unhealthyThreshold: 2 },
+    // Draining is the target groups' deregistration delay.
+    deregistrationDelaySeconds: env.rollout.drainSeconds,
+    ...(aws.certificateArn ? { certificateArn: aws.certificateArn } : {}),
+    testListenerPorts: aws.testListenerPorts,
     healthGate: {
-      matcher: config.healthCheck.matcher,
-      deadlineMs: config.healthCheck.deadlineSeconds * 1000,
+      matcher: health.matcher,
+      deadlineMs: env.rollout.healthDeadlineSeconds * 1000,
       ...(deps.healthGateProvider ? { provider: deps.healthGateProvider } : {}),
     },
     slotDependencies: { blue: provisioned.blue, green: provisioned.green },
@@ -222,13 +221,13 @@ export function buildWebStack(config: WebStackConfig, deps: WebStackDeps = {}): 
   const perSlot = <T>(f: (slot: SlotName) => T) => ({ blue: f("blue"), green: f("green") });
   const outputs: WebStackOutputs = {
     loadBalancerDnsName: loadBalancer.dnsName,
-    url: pulumi.interpolate`${config.certificateArn ? "https" : "http"}://${loadBalancer.dnsName}/`,
-    liveSlot: config.liveSlot ?? null,
-    weights: config.weights ?? null,
+    url: pulumi.interpolate`${aws.certificateArn ? "https" : "http"}://${loadBalancer.dnsName}/`,
+    liveSlot: env.live,
+    weights: aws.weights ?? null,
     hostNames: perSlot((s) => fleets[s].hostNames),
     hostAddresses: perSlot((s) => fleets[s].publicIps),
     hostKeyFingerprints: perSlot((s) => fleets[s].hostKeyFingerprints),
-    sshUser: config.sshUser,
+    sshUser: aws.sshUser,
     deployPublicKey: deployKey.publicKey,
     amiIds: perSlot((s) => fleets[s].amiId),
     testEndpoints: loadBalancer.testEndpoints,

@@ -1,0 +1,83 @@
+/**
+ * Provisions a fresh local machine group for a rollout, exactly as the environment file says: the
+ * engine from its bundle (`engine.bundle`, for this computer's architecture: local machines are
+ * containers of this computer) with `engine.daemon`'s options, the image (the demo images streamed
+ * as archives, any other pulled with the environment's registry credentials), and the app
+ * container with its env, secrets, volumes, limits, logging and command. Health is left to the
+ * rollout's gate, which probes every host from here through the network the traffic takes.
+ */
+import * as os from "node:os";
+import { ConfigError } from "../../core/errors";
+import { deploymentOf } from "../../model/deployment";
+import { DEB_ARCHES } from "../../model/engine";
+import type { Environment } from "../../model/environment";
+import type { ResolvedSecrets } from "../../model/secret-resolve";
+import { provisionHosts } from "../../provisioner/apply-host";
+import { bundleSourceOf, resolveBundle } from "../../provisioner/provision-inputs";
+import type { BundleRef, ImageSource } from "../../provisioner/steps/engine-context";
+import { environmentSshTargets } from "./environment";
+import { resolveImageSource } from "./image-source";
+import type { LocalPaths } from "./paths";
+import type { GroupProvisioner } from "./slot-driver";
+
+/** Node's name for this computer's architecture, as Debian names it. */
+const DEBIAN_ARCH: Record<string, (typeof DEB_ARCHES)[number]> = {
+  x64: "amd64",
+  arm64: "arm64",
+  arm: "armhf",
+  ia32: "i386",
+  ppc64: "ppc64el",
+  s390x: "s390x",
+  riscv64: "riscv64",
+};
+
+/** This computer's Debian architecture (what its local machines run). */
+export function localDebianArch(nodeArch: string = os.arch()): (typeof DEB_ARCHES)[number] {
+  const arch = DEBIAN_ARCH[nodeArch];
+  if (!arch) throw new ConfigError("environment", [{ path: "engine.bundle", message: `longshore builds no engine bundle for this computer's architecture (${nodeArch})` }]);
+  return arch;
+}
+
+/** A {@link GroupProvisioner} for the local machine groups of `env`. */
+export function localGroupProvisioner(env: Environment, secrets: ResolvedSecrets, paths: LocalPaths): GroupProvisioner {
+  // One verified bundle and one image source per process: every group of this environment reuses them.
+  let bundle: Promise<BundleRef | null> | undefined;
+  const images = new Map<string, ImageSource>();
+  const arch = localDebianArch();
+  const prepare = async (image: string, progress: (line: string) => void) => {
+    bundle ??= (async () => {
+      const source = bundleSourceOf(env.engine);
+      if (source === null) return null;
+      return resolveBundle(typeof source === "function" ? source(arch) : source, { cacheDir: paths.cacheDir, createdBy: "longshore local", log: progress });
+    })();
+    // A failed bundle build is not remembered: the next rollout tries again.
+    bundle.catch(() => (bundle = undefined));
+    await bundle;
+    if (!images.has(image)) images.set(image, resolveImageSource(image, paths.cacheDir));
+  };
+  return {
+    prepare,
+    async provision(group, _hosts, image, slot, progress) {
+      await prepare(image, progress);
+      const targets = environmentSshTargets(group, paths);
+      const deployment = deploymentOf(env, secrets, image);
+      progress(`provisioning ${targets.map((t) => t.name).join(", ")} with ${image}`);
+      const result = await provisionHosts({
+        targets,
+        engine: env.engine,
+        app: deployment.app,
+        registry: deployment.registry,
+        image: images.get(image)!,
+        bundle: (await bundle) ?? null,
+        slot,
+        mode: "apply",
+        healthDeadlineMs: env.rollout.healthDeadlineSeconds * 1000,
+        omitSteps: ["app.health"],
+        onEvent: (e) => {
+          if (e.type === "host-done") progress(`${e.host}: ${e.status} in ${(e.durationMs / 1000).toFixed(1)} s`);
+        },
+      });
+      if (result.error) throw result.error;
+    },
+  };
+}

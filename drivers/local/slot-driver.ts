@@ -1,0 +1,179 @@
+/**
+ * The local rollout driver: slots are sets of local machines, traffic is HAProxy. It composes three
+ * narrower parts (a machine fleet, a provisioner, a balancer), each injected, so the slot
+ * bookkeeping here is tested with fakes and the e2e test runs it on real machines.
+ */
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+import { writeFileAtomic } from "../../core/atomic-write";
+import type { HealthSpec } from "../../model/health";
+import type { EnvironmentStatus, HostStatus, ProbeResult, ProgressFn, SlotDriver, SlotName } from "../../rollout/driver";
+import { probeHttp } from "../../rollout/http-probe";
+
+/** A machine of the fleet, as the driver needs it. */
+export interface FleetHost {
+  name: string;
+  address: string;
+}
+
+/** Creates and removes groups of machines (one group per slot generation). */
+export interface LocalFleet {
+  /** Creates a group of `size` machines, all ready for SSH; removes what it created if one fails. */
+  create(group: string, size: number, progress: ProgressFn): Promise<FleetHost[]>;
+  /** Removes a group (a missing one is fine). */
+  destroy(group: string, progress: ProgressFn): Promise<void>;
+}
+
+/** Puts an image on a fresh group: engine, image, container on each host. */
+export interface GroupProvisioner {
+  /**
+   * Everything that can be settled without a host (the engine bundle, the image's source), so a
+   * problem shows before any machine is created. Called before each group is created.
+   */
+  prepare(image: string, progress: ProgressFn): Promise<void>;
+  /** Provisions every host of a fresh group with `image`. */
+  provision(group: string, hosts: FleetHost[], image: string, slot: SlotName, progress: ProgressFn): Promise<void>;
+}
+
+/** The load balancer's view: which servers each slot has and which slot is live. */
+export interface LocalBalancer {
+  /** Sets the servers of both slots. Servers of a slot that is not live take no traffic. */
+  setServers(slots: Record<SlotName, FleetHost[]>): Promise<void>;
+  /** New requests go to `slot`; requests in flight to the other slot finish within `drainMs`. */
+  activate(slot: SlotName, drainMs: number): Promise<void>;
+}
+
+/** What the driver remembers between commands, in the environment's state directory. */
+export interface SlotState {
+  generation: number;
+  live: SlotName | null;
+  slots: Record<SlotName, { image: string | null; group: string | null; hosts: FleetHost[] }>;
+}
+
+/** An environment with nothing in it. */
+export function emptySlotState(): SlotState {
+  const none = { image: null, group: null, hosts: [] };
+  return { generation: 0, live: null, slots: { blue: { ...none }, green: { ...none } } };
+}
+
+/** A group's name: environment, slot and generation, so a new version never reuses a machine. */
+export function groupName(env: string, slot: SlotName, generation: number): string {
+  return `${env}-${slot}-g${generation}`;
+}
+
+/** Options for {@link LocalSlotDriver}. */
+export interface LocalSlotDriverOptions {
+  env: string;
+  /** Where slots.json lives (the environment's state directory). */
+  stateDir: string;
+  /** The port traffic reaches the app on, on each host. */
+  hostPort: number;
+  /** The app's health check (`app.health`). */
+  health: HealthSpec;
+  /** The URL users reach (HAProxy's frontend). */
+  url: string;
+  fleet: LocalFleet;
+  provisioner: GroupProvisioner;
+  balancer: LocalBalancer;
+}
+
+/** Slots on local machines. */
+export class LocalSlotDriver implements SlotDriver {
+  private readonly file: string;
+
+  constructor(private readonly o: LocalSlotDriverOptions) {
+    this.file = path.join(o.stateDir, "slots.json");
+  }
+
+  /** The persisted slot state (empty when the environment has none yet). */
+  async load(): Promise<SlotState> {
+    try {
+      return JSON.parse(await fs.readFile(this.file, "utf8")) as SlotState;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return emptySlotState();
+      throw e;
+    }
+  }
+
+  private async save(state: SlotState): Promise<void> {
+    writeFileAtomic(this.file, JSON.stringify(state, null, 2) + "\n", 0o600);
+  }
+
+  async status(): Promise<EnvironmentStatus> {
+    const s = await this.load();
+    const view = (slot: SlotName) => ({
+      image: s.slots[slot].image,
+      hosts: s.slots[slot].hosts.map((h): HostStatus => ({ ...h, image: s.slots[slot].image ?? "" })),
+    });
+    return { live: s.live, url: this.o.url, slots: { blue: view("blue"), green: view("green") } };
+  }
+
+  async prepareSlot(slot: SlotName, image: string, size: number, progress: ProgressFn): Promise<HostStatus[]> {
+    const state = await this.load();
+    if (state.live === slot) throw new Error(`refusing to replace the live slot (${slot})`);
+    await this.o.provisioner.prepare(image, progress);
+    // Whatever the slot held (the previous version kept for rollback) goes first.
+    await this.clearSlot(state, slot, progress);
+    state.generation += 1;
+    await this.save(state);
+    const group = groupName(this.o.env, slot, state.generation);
+    // Record the group before creating it, so a crash half-way still lets `destroy` find it.
+    state.slots[slot] = { image: null, group, hosts: [] };
+    await this.save(state);
+    try {
+      const hosts = await this.o.fleet.create(group, size, progress);
+      state.slots[slot] = { image: null, group, hosts };
+      await this.save(state);
+      await this.o.provisioner.provision(group, hosts, image, slot, progress);
+      state.slots[slot] = { image, group, hosts };
+      await this.save(state);
+      await this.o.balancer.setServers(serversOf(state));
+      return hosts.map((h) => ({ ...h, image }));
+    } catch (e) {
+      state.slots[slot] = { image: null, group: null, hosts: [] };
+      await this.o.balancer.setServers(serversOf(state)).catch(() => {});
+      await this.o.fleet.destroy(group, progress);
+      await this.save(state);
+      throw e;
+    }
+  }
+
+  async probe(slot: SlotName): Promise<ProbeResult[]> {
+    const { hosts } = (await this.load()).slots[slot];
+    return Promise.all(
+      hosts.map((h) =>
+        probeHttp(h.name, `http://${h.address}:${this.o.hostPort}${this.o.health.path}`, {
+          timeoutMs: this.o.health.timeoutSeconds * 1000,
+          expectStatus: this.o.health.status,
+        }),
+      ),
+    );
+  }
+
+  async switchTraffic(slot: SlotName, drainMs: number): Promise<void> {
+    const state = await this.load();
+    if (state.slots[slot].hosts.length === 0) throw new Error(`the ${slot} slot has no hosts to send traffic to`);
+    await this.o.balancer.activate(slot, drainMs);
+    state.live = slot;
+    await this.save(state);
+  }
+
+  async retireSlot(slot: SlotName, progress: ProgressFn): Promise<void> {
+    const state = await this.load();
+    if (state.live === slot) throw new Error(`refusing to retire the live slot (${slot})`);
+    await this.clearSlot(state, slot, progress);
+  }
+
+  private async clearSlot(state: SlotState, slot: SlotName, progress: ProgressFn): Promise<void> {
+    const { group } = state.slots[slot];
+    if (group === null) return;
+    state.slots[slot] = { image: null, group: null, hosts: [] };
+    await this.o.balancer.setServers(serversOf(state));
+    await this.o.fleet.destroy(group, progress);
+    await this.save(state);
+  }
+}
+
+function serversOf(state: SlotState): Record<SlotName, FleetHost[]> {
+  return { blue: state.slots.blue.hosts, green: state.slots.green.hosts };
+}

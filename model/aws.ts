@@ -1,0 +1,89 @@
+/**
+ * `aws:`: what an environment needs on AWS beyond the app (read by the `web` Pulumi program and
+ * the aws rollout driver). Everything about the app, its health check, the slots and the rollout
+ * policy comes from the rest of the environment file; this block says only where and how the
+ * hosts and the load balancer live.
+ */
+import { z } from "zod";
+import { CIDR4, isCidr6, isWorldCidr, portSchema } from "./net";
+
+const count = (min: number, max: number) => {
+  const message = `must be a whole number from ${min} to ${max}`;
+  return z.number(message).int(message).min(min, message).max(max, message);
+};
+
+const SSH_PUBLIC_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/]+={0,2}(?: [^\r\n]*)?$/;
+const CIDR_MESSAGE = "must be a CIDR such as 203.0.113.7/32 or 2001:db8::/64";
+
+/** Schema of `aws:`. */
+export const awsSchema = z
+  .strictObject({
+    /** The AWS region. @default the stack's `aws:region` */
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-[0-9]$/, "must be an AWS region such as eu-west-1").optional(),
+    /** @default "t3.small" */
+    instanceType: z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, "must be an EC2 instance type such as t3.small").default("t3.small"),
+    /** Your own public key, authorized for the hosts' default user. */
+    sshPublicKey: z.string().regex(SSH_PUBLIC_KEY, "must be one OpenSSH public key line such as 'ssh-ed25519 AAAA... you@laptop'"),
+    /** The hosts' login user (`admin` on Debian's AMIs). @default "admin" */
+    sshUser: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "must be a user name").default("admin"),
+    /** Who may reach the hosts' SSH port and the load balancer's test listeners. Never the whole internet. */
+    adminCidrs: z
+      .array(
+        z
+          .string()
+          .refine((c) => CIDR4.test(c) || isCidr6(c), CIDR_MESSAGE)
+          .refine((c) => !isWorldCidr(c), "would open SSH to the whole internet: list your own address ranges"),
+      )
+      .min(1, "must list at least one address range (SSH is never open to the world)"),
+    /** @default "10.0.0.0/16" */
+    vpcCidr: z
+      .string()
+      .regex(CIDR4, "must be an IPv4 CIDR such as 10.0.0.0/16")
+      .refine((c) => {
+        const p = Number(c.split("/")[1]);
+        return p >= 16 && p <= 24;
+      }, "must have a prefix length from /16 to /24")
+      .default("10.0.0.0/16"),
+    /** Zones to use, in order. @default the region's first `azCount` available zones */
+    availabilityZones: z
+      .array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-[0-9][a-z]$/, "must be an availability zone name such as eu-west-1a"))
+      .min(2, "must list at least 2 zones (a load balancer needs two)")
+      .max(6)
+      .optional(),
+    /** @default 2 */
+    azCount: count(2, 6).default(2),
+    /** @default 16 */
+    rootVolumeGb: count(8, 1024).default(16),
+    /** Pin the hosts' machine image. @default the newest Debian 12 AMI at each `pulumi up` */
+    amiId: z.string().regex(/^ami-[0-9a-f]{8,17}$/, "must be an AMI id such as ami-0123456789abcdef0").optional(),
+    /** A canary split between the slots (0-999 each). @default all traffic to `live` */
+    weights: z.strictObject({ blue: count(0, 999), green: count(0, 999) }).optional(),
+    /** Load balancer ports that reach one slot each (admins only), for checks before a switch. @default { blue: 8081, green: 8082 } */
+    testListenerPorts: z.strictObject({ blue: portSchema.default(8081), green: portSchema.default(8082) }).prefault({}),
+    /** An ACM certificate: adds an HTTPS listener and turns port 80 into a redirect. @default none (HTTP only) */
+    certificateArn: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate\/[0-9a-f-]+$/, "must be an ACM certificate ARN")
+      .optional(),
+    /** TCP ports hosts may reach on the internet (apt, the registry). @default [80, 443] */
+    hostEgressPorts: z.array(portSchema).min(1).default([80, 443]),
+    /** Run the provisioner on each host (`false`: hosts only, e.g. to debug cloud-init). @default true */
+    provision: z.boolean().default(true),
+    /** Extra tags on every resource that takes tags. @default {} */
+    tags: z.record(z.string().regex(/^[\w .:/=+@-]{1,128}$/, "must be a valid AWS tag key"), z.string().max(256)).default({}),
+  })
+  .superRefine((a, ctx) => {
+    const { blue, green } = a.testListenerPorts;
+    if (blue === green) ctx.addIssue({ code: "custom", path: ["testListenerPorts", "green"], message: "must differ from testListenerPorts.blue" });
+    for (const slot of ["blue", "green"] as const) {
+      if ([80, 443].includes(a.testListenerPorts[slot])) {
+        ctx.addIssue({ code: "custom", path: ["testListenerPorts", slot], message: "must not be 80 or 443 (the public listeners)" });
+      }
+    }
+  });
+
+/** A validated `aws:` block, defaults filled in. */
+export type AwsSpec = z.output<typeof awsSchema>;
+
+/** Most hosts one slot may have on AWS (an ALB target group takes 1000; keep plans reviewable). */
+export const MAX_AWS_SLOT_SIZE = 100;

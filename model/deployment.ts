@@ -1,0 +1,48 @@
+/**
+ * What the hosts of a slot run, from the environment and its resolved secrets: the app with the
+ * slot's image and its secret values, and the registry credentials that go with that image. Pure;
+ * every driver (the local one through the provisioner, the `web` program through the Pulumi
+ * provider) builds its hosts' desired state with these functions.
+ */
+import type { Sensitive } from "../core/sensitive";
+import type { AppSpec, ResolvedApp, ResolvedAppInput, VolumeSpec } from "./app";
+import type { Environment } from "./environment";
+import { isRegistryOf } from "./image-reference";
+import type { ResolvedRegistry } from "./registry";
+
+/** The app and credentials for hosts that run `image`. */
+export interface Deployment {
+  app: ResolvedApp;
+  /** Credentials for `image`'s registry, or null (none configured, or `image` is from another registry). */
+  registry: ResolvedRegistry | null;
+}
+
+/**
+ * The deployment of `image`. Credentials go only to the registry they are for: an image from
+ * another registry is pulled without them, so a password never reaches a host it was not meant for.
+ */
+export function deploymentOf(
+  env: Pick<Environment, "app" | "registry">,
+  secrets: { app: Readonly<Record<string, Sensitive>>; registryPassword: Sensitive | null },
+  image: string,
+): Deployment {
+  const registry =
+    env.registry && secrets.registryPassword && isRegistryOf(env.registry.server, image)
+      ? { server: env.registry.server, username: env.registry.username, password: secrets.registryPassword }
+      : null;
+  return { app: { ...env.app, image, secrets: { ...secrets.app } }, registry };
+}
+
+/** A volume as the environment file writes it (`SOURCE:TARGET[:ro]`). */
+export function volumeText(v: VolumeSpec): string {
+  return `${v.source}:${v.target}${v.readOnly ? ":ro" : ""}`;
+}
+
+/**
+ * The app in its input form (what the schema parses, e.g. for the Pulumi provider's JSON), with
+ * `image` and the given secret values. Parsing it again gives the same app. Pure.
+ */
+export function appInputOf<S>(app: AppSpec | ResolvedApp, image: string, secrets: Record<string, S>): Omit<ResolvedAppInput, "secrets"> & { secrets: Record<string, S> } {
+  const { volumes, secrets: _sources, ...rest } = app;
+  return { ...rest, image, volumes: volumes.map(volumeText), secrets };
+}

@@ -1,0 +1,104 @@
+/**
+ * The environment: one application's desired state, reviewed in git (`longshore.yaml`), the same
+ * on every driver. The CLI, the local driver, the `web` Pulumi program and the aws driver all read
+ * it through this schema; nothing else describes the app, its engine or its registry.
+ */
+import { z } from "zod";
+import { appSpecSchema } from "./app";
+import { awsSchema, MAX_AWS_SLOT_SIZE } from "./aws";
+import { engineOptionsSchema } from "./engine";
+import { imageReferenceSchema, isRegistryOf, registryOf } from "./image-reference";
+import { environmentNameSchema, SLOTS, slotNameSchema } from "./names";
+import { listenAddressSchema } from "./net";
+import { registrySpecSchema } from "./registry";
+
+/** Most hosts a slot may have on the local driver (the bridge's /24 holds both slots and more). */
+export const MAX_LOCAL_SLOT_SIZE = 50;
+
+const slotSchema = z.strictObject({
+  /** The image this slot runs; null when the slot has no hosts. Written by rollouts. @default null */
+  image: imageReferenceSchema.nullable().default(null),
+  /** Hosts in the slot when it runs an image. @default 2 */
+  size: z.number().int().min(1).max(MAX_AWS_SLOT_SIZE).default(2),
+});
+
+/** How rollouts behave (`rollout:`). */
+export const rolloutPolicySchema = z.strictObject({
+  /** How long new hosts may take to pass the health gate. @default 120 */
+  healthDeadlineSeconds: z.number().positive().max(3600).default(120),
+  /** How long the new slot serves traffic under watch before the old one may go. @default 30 */
+  soakSeconds: z.number().min(0).max(86_400).default(30),
+  /** How long requests in flight to the old slot get after the switch. @default 5 */
+  drainSeconds: z.number().min(0).max(3600).default(5),
+  /** Keep the old slot's hosts after a rollout for an instant `longshore rollback`. @default true */
+  keepPrevious: z.boolean().default(true),
+});
+
+/** `local:`: the local driver's load balancer. */
+export const localSchema = z.strictObject({
+  /** Where HAProxy listens on this computer. @default "127.0.0.1:8080" */
+  listen: listenAddressSchema.default({ address: "127.0.0.1", port: 8080 }),
+});
+
+/** Schema of an environment file. Strict: an unknown key is an error, never ignored. */
+export const environmentSchema = z
+  .strictObject({
+    /** 1-12 lower-case letters, digits or '-': names machines, state, stacks and tags. */
+    name: environmentNameSchema,
+    /** `local` (machines on this computer) or `aws` (the `web` Pulumi program). @default "local" */
+    driver: z.enum(["local", "aws"]).default("local"),
+    app: appSpecSchema,
+    /** Credentials for pulling the app's image. @default none (public images, or images delivered as archives) */
+    registry: registrySpecSchema.optional(),
+    /** How the engine is installed and configured on every host. @default { channel: bundle, daemon: {} } */
+    engine: engineOptionsSchema.prefault({}),
+    /** What each slot runs (written by rollouts). @default both empty, size 2 */
+    slots: z.strictObject({ blue: slotSchema.prefault({}), green: slotSchema.prefault({}) }).prefault({}),
+    /** The slot that receives traffic; null before the first rollout. @default null */
+    live: slotNameSchema.nullable().default(null),
+    rollout: rolloutPolicySchema.prefault({}),
+    local: localSchema.prefault({}),
+    /** Required with `driver: aws`. */
+    aws: awsSchema.optional(),
+  })
+  .superRefine((env, ctx) => {
+    if (env.live !== null && env.slots[env.live].image === null) {
+      ctx.addIssue({ code: "custom", path: ["live"], message: `the live slot (${env.live}) has no image` });
+    }
+    if (env.registry && !isRegistryOf(env.registry.server, env.app.image)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["registry", "server"],
+        message: `is not the registry of app.image (${env.app.image} is pulled from ${registryOf(env.app.image)})`,
+      });
+    }
+    if (env.driver === "aws") {
+      if (env.aws === undefined) ctx.addIssue({ code: "custom", path: ["aws"], message: "is required with driver: aws (region, sshPublicKey, adminCidrs...)" });
+      const w = env.aws?.weights;
+      if (w !== undefined) {
+        if (env.live === null) ctx.addIssue({ code: "custom", path: ["aws", "weights"], message: "needs live: a split is between the live slot and the other one" });
+        else if (w[env.live] === 0) ctx.addIssue({ code: "custom", path: ["aws", "weights", env.live], message: "must be more than 0 for the live slot" });
+        for (const slot of SLOTS) {
+          if (w[slot] > 0 && env.slots[slot].image === null) {
+            ctx.addIssue({ code: "custom", path: ["aws", "weights", slot], message: `must be 0 while slots.${slot} has no image` });
+          }
+        }
+      }
+    } else {
+      for (const slot of SLOTS) {
+        if (env.slots[slot].size > MAX_LOCAL_SLOT_SIZE) {
+          ctx.addIssue({ code: "custom", path: ["slots", slot, "size"], message: `must be at most ${MAX_LOCAL_SLOT_SIZE} on the local driver` });
+        }
+      }
+      const pulumiOnly = "is read by the web Pulumi program only (driver: aws); use { env }, { file } or { command } on the local driver";
+      for (const [key, source] of Object.entries(env.app.secrets)) {
+        if ("pulumi" in source) ctx.addIssue({ code: "custom", path: ["app", "secrets", key], message: pulumiOnly });
+      }
+      if (env.registry && "pulumi" in env.registry.password) ctx.addIssue({ code: "custom", path: ["registry", "password"], message: pulumiOnly });
+    }
+  });
+
+/** A parsed environment, defaults filled in; secrets are still sources. */
+export type Environment = z.output<typeof environmentSchema>;
+/** The rollout policy as the file says it. */
+export type RolloutPolicySpec = z.output<typeof rolloutPolicySchema>;
