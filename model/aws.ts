@@ -73,13 +73,14 @@ export const awsSchema = z
     tags: z.record(z.string().regex(/^[\w .:/=+@-]{1,128}$/, "must be a valid AWS tag key"), z.string().max(256)).default({}),
   })
   .superRefine((a, ctx) => {
+    // In file order: blue's problems, then green's.
     const { blue, green } = a.testListenerPorts;
-    if (blue === green) ctx.addIssue({ code: "custom", path: ["testListenerPorts", "green"], message: "must differ from testListenerPorts.blue" });
     for (const slot of ["blue", "green"] as const) {
       if ([80, 443].includes(a.testListenerPorts[slot])) {
         ctx.addIssue({ code: "custom", path: ["testListenerPorts", slot], message: "must not be 80 or 443 (the public listeners)" });
       }
     }
+    if (blue === green) ctx.addIssue({ code: "custom", path: ["testListenerPorts", "green"], message: "must differ from testListenerPorts.blue" });
   });
 
 /** A validated `aws:` block, defaults filled in. */

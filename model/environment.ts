@@ -7,10 +7,10 @@ import { z } from "zod";
 import { appSpecSchema } from "./app";
 import { awsSchema, MAX_AWS_SLOT_SIZE } from "./aws";
 import { engineOptionsSchema } from "./engine";
-import { imageReferenceSchema, isRegistryOf, registryOf } from "./image-reference";
+import { imageReferenceSchema, isRegistryOf, parseImageReference, registryOf } from "./image-reference";
 import { environmentNameSchema, SLOTS, slotNameSchema } from "./names";
 import { listenAddressSchema } from "./net";
-import { registrySpecSchema } from "./registry";
+import { REGISTRY_SERVER, registrySpecSchema } from "./registry";
 
 /** Most hosts a slot may have on the local driver (the bridge's /24 holds both slots and more). */
 export const MAX_LOCAL_SLOT_SIZE = 50;
@@ -65,7 +65,9 @@ export const environmentSchema = z
     if (env.live !== null && env.slots[env.live].image === null) {
       ctx.addIssue({ code: "custom", path: ["live"], message: `the live slot (${env.live}) has no image` });
     }
-    if (env.registry && !isRegistryOf(env.registry.server, env.app.image)) {
+    // Compared only when both are well-formed: a malformed one is reported at its own path already.
+    const wellFormed = env.registry && REGISTRY_SERVER.test(env.registry.server) && parseImageReference(env.app.image).ok;
+    if (env.registry && wellFormed && !isRegistryOf(env.registry.server, env.app.image)) {
       ctx.addIssue({
         code: "custom",
         path: ["registry", "server"],

@@ -6,11 +6,14 @@
 import { z } from "zod";
 import { secretSourceSchema, secretValueSchema } from "./secret";
 
+/** A registry's `host[:port]`, as image references write it. */
+export const REGISTRY_SERVER = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$/;
+
 /** The registry schema with a given schema for the password (source or resolved value). */
 export function registrySchemaWith<S extends z.ZodType>(secret: S) {
   return z.strictObject({
     /** The registry's `host[:port]`, as image references write it (no scheme). */
-    server: z.string().regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$/, "must be a registry host[:port], lower-case, no scheme"),
+    server: z.string().regex(REGISTRY_SERVER, "must be a registry host[:port], lower-case, no scheme"),
     username: z.string().min(1).max(256).regex(/^\S+$/, "must not contain whitespace"),
     password: secret,
   });

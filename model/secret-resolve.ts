@@ -11,7 +11,7 @@
 import * as path from "node:path";
 import type { ConfigIssue } from "../core/errors";
 import { ConfigError } from "../core/errors";
-import { redactText, Sensitive } from "../core/sensitive";
+import { Sensitive } from "../core/sensitive";
 import { MAX_SECRET_BYTES, type SecretFile, type SecretReader } from "../core/secret-reader";
 import type { Environment } from "./environment";
 
@@ -88,9 +88,12 @@ export async function resolveSecretSource(key: string, source: SecretSource, opt
     if (r.timedOut) return { ok: false, message: `${origin} did not finish within ${SECRET_COMMAND_TIMEOUT_MS / 1000} s` };
     const text = decode(r.stdout, origin);
     if (r.exitCode !== 0) {
-      // Its stderr may say why; never its stdout, and never anything of stdout that stderr repeats.
-      const said = redactText(r.stderr, text.ok && text.text.length > 0 ? [withoutTrailingNewline(text.text)] : []).trim().split("\n").pop() ?? "";
-      return { ok: false, message: `${origin} ${r.exitCode === null ? `was killed by ${r.signal}` : `exited ${r.exitCode}`}${said ? `: ${said.slice(0, 200)}` : ""}` };
+      const how = r.exitCode === null ? `was killed by ${r.signal}` : `exited ${r.exitCode}`;
+      // A command that printed to stdout before failing may have printed (part of) the secret;
+      // its stderr could repeat it, so only a command with no output gets its stderr shown.
+      if (r.stdout.length > 0) return { ok: false, message: `${origin} ${how} (its output is not shown: it may hold the secret)` };
+      const said = r.stderr.trim().split("\n").pop() ?? "";
+      return { ok: false, message: `${origin} ${how}${said ? `: ${said.slice(0, 200)}` : ""}` };
     }
     return text.ok ? checkValue(key, withoutTrailingNewline(text.text), origin) : text;
   }
