@@ -5,7 +5,7 @@
  * are ConfigErrors (exit 2), thrown before this module is reached.
  */
 import { stringify } from "yaml";
-import { ConfigError } from "../core/errors";
+import { BundleError, ConfigError, LongshoreError } from "../core/errors";
 import { REDACTED_TEXT } from "../core/sensitive";
 import { isBundleDirectory } from "../model/engine";
 import type { LoadedEnvironment } from "../model/environment-file";
@@ -35,7 +35,11 @@ export async function checkReport(loaded: LoadedEnvironment, secrets: ResolvedSe
       const b = await verifyBundle(env.engine.bundle);
       checked.push(`engine.bundle: ${env.engine.bundle}: ${b.manifest.name} ${b.manifest.version}, ${b.manifest.packages.length} packages, every sha256 verified`);
     } catch (e) {
-      throw new ConfigError(name, [{ path: `${name}: engine.bundle`, message: (e as Error).message }], { cause: e });
+      // One issue per bad file of the bundle, each with its key path, and the bundle's own advice.
+      const path = `${name}: engine.bundle`;
+      const issues =
+        e instanceof BundleError ? e.issues.map((i) => ({ path, message: `${env.engine.bundle}/${i.file}: ${i.message}` })) : [{ path, message: (e as Error).message }];
+      throw new ConfigError(name, issues, { cause: e, ...(e instanceof LongshoreError && e.suggestion ? { suggestion: e.suggestion } : {}) });
     }
   }
   const deferred = new Set(secrets.deferred);

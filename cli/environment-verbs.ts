@@ -7,8 +7,8 @@
 import type { Command } from "commander";
 import { ConfigError, RolloutError } from "../core/errors";
 import { acquireLock } from "../core/lock";
-import type { Environment } from "../model/environment";
-import { demoEnvironmentText, writeEnvironmentText, type LoadedEnvironment } from "../model/environment-file";
+import { MAX_LOCAL_SLOT_SIZE, type Environment } from "../model/environment";
+import { demoEnvironmentText, updateEnvironmentText, writeEnvironmentText, type LoadedEnvironment } from "../model/environment-file";
 import { parseImageReference, resolveImageArgument } from "../model/image-reference";
 import type { ResolvedSecrets } from "../model/secret-resolve";
 import type { EnvironmentStatus, ProbeResult, SlotDriver, SlotName } from "../rollout/driver";
@@ -56,17 +56,24 @@ function describeProbe(p: ProbeResult): string {
   return `${p.host}: ${p.status === null ? "no response" : `HTTP ${p.status}`}${p.ok ? "" : ` ${JSON.stringify(p.detail)}`}`;
 }
 
-/** Prints a rollout report; returns the exit code it deserves. */
-function printReport(report: RolloutReport, url: string | null, json: boolean, deps: VerbDeps): void {
+/**
+ * Prints a rollout report and sets the exit code it deserves. Where traffic is comes from the
+ * driver after the operation (`now`), not from what the report expected: a first rollout that
+ * failed its soak stays live, for one.
+ */
+function printReport(report: RolloutReport, now: EnvironmentStatus, json: boolean, deps: VerbDeps): void {
+  const url = now.url;
   if (json) {
     deps.stdout.write(JSON.stringify({ ...report, url }, null, 2) + "\n");
   } else {
+    const live = now.live;
+    const where = live === null ? "nothing" : `${live}${now.slots[live].image ? ` (${now.slots[live].image})` : ""}`;
     const head =
       report.outcome === "succeeded"
         ? `${report.toImage} is live on ${report.toSlot}`
         : report.outcome === "rolled-back"
-          ? `rolled back: traffic is on ${report.fromSlot} (${report.fromImage}) again`
-          : `failed: traffic stays on ${report.fromSlot ?? "nothing"}${report.fromImage ? ` (${report.fromImage})` : ""}`;
+          ? `rolled back: traffic is on ${where} again`
+          : `failed: traffic ${live === report.fromSlot ? "stays" : "is"} on ${where}`;
     deps.stdout.write(`${head}\n`);
     for (const p of report.phases) deps.stdout.write(`  ${p.name.padEnd(12)} ${seconds(p.ms)}\n`);
     if (report.reason) deps.stdout.write(`reason: ${report.reason}\n`);
@@ -78,11 +85,11 @@ function printReport(report: RolloutReport, url: string | null, json: boolean, d
 }
 
 /**
- * Everything an operation needs, in order and before anything is touched: the file (every problem
- * reported), its secrets when the operation may create hosts (every source read), the driver.
+ * Everything an operation needs once the file is loaded (every problem reported) and the verb's
+ * arguments are checked against it, before anything is touched: its secrets when the operation
+ * may create hosts (every source read), then the driver.
  */
-async function operationInput(flags: EnvFlags, deps: VerbDeps, progress: ReturnType<typeof phaseProgress>, createsHosts: boolean) {
-  const loaded = await openEnvironment(flags.file, deps);
+async function operationInput(loaded: LoadedEnvironment, deps: VerbDeps, progress: ReturnType<typeof phaseProgress>, createsHosts: boolean) {
   const secrets: ResolvedSecrets | null = createsHosts ? await readSecrets(loaded, deps, { deferPulumi: loaded.env.driver === "aws" }) : null;
   const driver = await deps.environmentDriver({ env: loaded.env, file: loaded.file, baseDir: loaded.baseDir, secrets }, progress.line);
   const input: OperationInput = {
@@ -91,8 +98,9 @@ async function operationInput(flags: EnvFlags, deps: VerbDeps, progress: ReturnT
     files: environmentFiles(loaded.file, deps.operationLockDir(loaded.env), loaded.env.name),
     driver,
     onEvent: progress.onEvent,
+    ...(deps.env["LONGSHORE_ACTOR"] ? { actor: deps.env["LONGSHORE_ACTOR"] } : {}),
   };
-  return { loaded, driver, input };
+  return { driver, input };
 }
 
 /** The image `rollout` deploys: the argument (`:TAG` is app.image's repository at TAG), else app.image. */
@@ -126,7 +134,7 @@ export function register(program: Command, deps: VerbDeps): void {
       await writeEnvironmentText(file, demoEnvironmentText(DEMO_IMAGE));
       progress.line(`created ${file}: the local demo environment (${DEMO_IMAGE})`);
     }
-    const { driver, input } = await operationInput(flags, deps, progress, true);
+    const { driver, input } = await operationInput(await openEnvironment(flags.file, deps), deps, progress, true);
     const { plan, report } = await runUp(input);
     const status = await driver.status();
     if (!report) {
@@ -135,7 +143,7 @@ export function register(program: Command, deps: VerbDeps): void {
       else deps.stdout.write(`${plan.reason}\nurl: ${status.url ?? "(none)"}\n`);
       return;
     }
-    printReport(report, status.url, json, deps);
+    printReport(report, status, json, deps);
   });
 
   addEnvOptions(
@@ -152,28 +160,31 @@ export function register(program: Command, deps: VerbDeps): void {
       if (size !== undefined && (!Number.isInteger(size) || size < 1 || size > 100)) {
         throw new ConfigError("command line", [{ path: "--size", message: "must be a whole number from 1 to 100" }]);
       }
-      const { loaded, driver, input } = await operationInput(flags, deps, progress, true);
+      const loaded = await openEnvironment(flags.file, deps);
+      // The arguments are checked before any secret is read or driver made.
       const image = rolloutImage(imageArg, loaded.env);
-      if (size !== undefined && loaded.env.driver === "local" && size > 50) {
-        throw new ConfigError("command line", [{ path: "--size", message: "must be at most 50 on the local driver" }]);
+      if (size !== undefined && loaded.env.driver === "local" && size > MAX_LOCAL_SLOT_SIZE) {
+        throw new ConfigError("command line", [{ path: "--size", message: `must be at most ${MAX_LOCAL_SLOT_SIZE} on the local driver` }]);
       }
+      const { driver, input } = await operationInput(loaded, deps, progress, true);
       const report = await runRollout({ ...input, image, ...(size ? { size } : {}) });
-      printReport(report, (await driver.status()).url, json, deps);
+      printReport(report, await driver.status(), json, deps);
     });
 
   addEnvOptions(program.command("rollback").description("send traffic back to the previous slot (instant when its hosts were kept)")).action(
     async (flags: EnvFlags) => {
       const json = flags.json === true;
       const progress = phaseProgress(deps.stderr, json);
-      const { driver, input } = await operationInput(flags, deps, progress, false);
+      const { driver, input } = await operationInput(await openEnvironment(flags.file, deps), deps, progress, false);
       const report = await runRollback(input);
-      printReport(report, (await driver.status()).url, json, deps);
+      printReport(report, await driver.status(), json, deps);
     },
   );
 
   addEnvOptions(program.command("status").description("slots, hosts, images, health and the live slot")).action(async (flags: EnvFlags) => {
     const json = flags.json === true;
-    const { loaded, driver } = await operationInput(flags, deps, phaseProgress(deps.stderr, true), false);
+    const loaded = await openEnvironment(flags.file, deps);
+    const { driver } = await operationInput(loaded, deps, phaseProgress(deps.stderr, true), false);
     const env = loaded.env;
     const status = await driver.status();
     const health: Record<SlotName, ProbeResult[]> = { blue: await driver.probe("blue"), green: await driver.probe("green") };
@@ -198,6 +209,9 @@ export function register(program: Command, deps: VerbDeps): void {
       const lock = await acquireLock(files.lockFile, { what: `environment ${env.name}`, operation: "destroy" });
       try {
         const removed = await deps.destroyEnvironment(env, progress.line);
+        // Like every operation, the file follows what is now true: nothing is live and no slot has hosts.
+        const current = await deps.readFile(loaded.file).catch(() => loaded.text);
+        await writeEnvironmentText(loaded.file, updateEnvironmentText(current, { live: null, images: { blue: null, green: null } }));
         if (json) deps.stdout.write(JSON.stringify({ environment: env.name, removed }, null, 2) + "\n");
         else deps.stdout.write(`environment ${env.name}: removed (${removed.length ? removed.join(", ") : "no hosts"})\n`);
       } finally {

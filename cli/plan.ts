@@ -1,5 +1,5 @@
 /**
- * `longshore plan -f provision.yaml (--inventory FILE | --local-env NAME) [--json] [--concurrency N]`:
+ * `longshore plan [-f longshore.yaml] (-i FILE | --local-env NAME) [--slot S] [--image REF] [--json]`:
  * what `longshore provision` would do on each host, changing nothing. Per host and step: unchanged,
  * or what would change — files (with a unified diff of each text file against the host's copy,
  * read with `cat` over the same connection), checks that did not pass, steps that always run.

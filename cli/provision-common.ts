@@ -9,7 +9,7 @@ import * as path from "node:path";
 import type { Command } from "commander";
 import { z } from "zod";
 import { ConfigError } from "../core/errors";
-import { parseImageReference, resolveImageArgument } from "../model/image-reference";
+import { isRegistryOf, parseImageReference, resolveImageArgument } from "../model/image-reference";
 import { loadInventory } from "../model/inventory";
 import { deploymentOf } from "../model/deployment";
 import type { DEB_ARCHES } from "../model/engine";
@@ -83,6 +83,13 @@ function hostFlagIssues(f: ProvisionFlags): Array<{ path: string; message: strin
   return [];
 }
 
+/** A full reference in `--image` is checked with the other flags; `:TAG` and `@DIGEST` need app.image first. */
+function imageFlagIssues(image: string | undefined): Array<{ path: string; message: string }> {
+  if (image === undefined || image === "" || image.startsWith(":") || image.startsWith("@")) return [];
+  const r = parseImageReference(image);
+  return r.ok ? [] : [{ path: "--image", message: r.message }];
+}
+
 /** Adds the shared flags to a verb. */
 export function addProvisionOptions(cmd: Command): Command {
   return cmd
@@ -123,7 +130,11 @@ const FLAG_NAMES: Record<string, string> = {
  */
 export async function prepareRun(raw: ProvisionFlags, deps: ProvisionCliDeps, mode: "apply" | "check", log: (line: string) => void): Promise<PreparedRun> {
   const parsed = parseWith(flagsSchema, stripUndefined(raw));
-  const issues = [...(parsed.ok ? [] : parsed.issues.map((i) => ({ ...i, path: FLAG_NAMES[i.path] ?? i.path }))), ...hostFlagIssues(raw)];
+  const issues = [
+    ...(parsed.ok ? [] : parsed.issues.map((i) => ({ ...i, path: FLAG_NAMES[i.path] ?? i.path }))),
+    ...imageFlagIssues(raw.image),
+    ...hostFlagIssues(raw),
+  ];
   if (!parsed.ok || issues.length) throw new ConfigError("command line", issues);
   const flags = parsed.value;
   const loaded = await openEnvironment(flags.file, deps);
@@ -135,6 +146,13 @@ export async function prepareRun(raw: ProvisionFlags, deps: ProvisionCliDeps, mo
 
   const secrets = await readSecrets(loaded, deps);
   const targets = flags.inventory !== undefined ? await inventoryTargets(path.resolve(deps.cwd, flags.inventory), deps) : localTargets(flags.localEnv!, deps);
+  // The archive before the bundle: an archive without the image is an input error, found before a bundle is built.
+  const image = await imageSourceFor(imageRef, flags.imageArchive === undefined ? undefined : path.resolve(deps.cwd, flags.imageArchive));
+  log(
+    image.source === "archive"
+      ? `image    ${imageRef} ${image.imageId.slice(0, 19)} (archive, streamed over SSH)`
+      : `image    ${image.ref} (pulled by each host)`,
+  );
 
   const bundleDeps: BundleDeps = {
     cacheDir: deps.cacheDir ?? defaultCacheDir(deps.env as NodeJS.ProcessEnv),
@@ -145,13 +163,6 @@ export async function prepareRun(raw: ProvisionFlags, deps: ProvisionCliDeps, mo
     ...(deps.verifyBundle ? { verify: deps.verifyBundle } : {}),
   };
   const bundle = await bundleFor(bundleSourceOf(env.engine), bundleDeps, log);
-
-  const image = await imageSourceFor(imageRef, flags.imageArchive === undefined ? undefined : path.resolve(deps.cwd, flags.imageArchive));
-  log(
-    image.source === "archive"
-      ? `image    ${imageRef} ${image.imageId.slice(0, 19)} (archive, streamed over SSH)`
-      : `image    ${image.ref} (pulled by each host)`,
-  );
   const deployment = deploymentOf(env, secrets, imageRef);
   const input: ProvisionHostsInput = {
     targets,
@@ -201,12 +212,26 @@ async function imageSourceFor(ref: string, archive: string | undefined): Promise
   } catch (e) {
     throw new ConfigError("command line", [{ path: "--image-archive", message: `cannot be read as a docker save archive: ${(e as Error).message}` }]);
   }
-  if (!resolved.repoTags.includes(ref)) {
+  const wanted = repoTagOf(ref);
+  if (wanted === null || !resolved.repoTags.some((t) => repoTagOf(t) === wanted)) {
     throw new ConfigError("command line", [
       { path: "--image-archive", message: `holds ${resolved.repoTags.length ? resolved.repoTags.join(", ") : "no tag"}, not ${ref}: pass --image with one of its tags` },
     ]);
   }
   return resolved.image;
+}
+
+/**
+ * A reference as `docker save` records it in an archive's RepoTags: Docker Hub's short form (no
+ * `docker.io/`, no `library/`) with its tag, `latest` when it has none; so `shop/app` is found in an
+ * archive of `shop/app:latest`. Null for a digest reference, which RepoTags never holds. Pure.
+ */
+export function repoTagOf(ref: string): string | null {
+  const r = parseImageReference(ref);
+  if (!r.ok || r.value.digest !== null) return null;
+  const { registry, repository, tag } = r.value;
+  const name = registry === null || isRegistryOf("docker.io", ref) ? repository.replace(/^library\//, "") : `${registry}/${repository}`;
+  return `${name}:${tag ?? "latest"}`;
 }
 
 async function inventoryTargets(file: string, deps: ProvisionCliDeps): Promise<SshTarget[]> {

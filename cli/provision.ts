@@ -1,7 +1,8 @@
 /**
- * `longshore provision -f provision.yaml (--inventory FILE | --local-env NAME) [--json] [--concurrency N]`:
- * makes every host match the provisioning file — the engine from the bundle, the app's image, the
- * container and its health — over one SSH connection per host, hosts in parallel.
+ * `longshore provision [-f longshore.yaml] (-i FILE | --local-env NAME) [--slot S] [--image REF]
+ * [--image-archive FILE] [--json] [--concurrency N]`: makes every host match the environment file
+ * (engine, registry, app) — the engine from the bundle, the app's image, the container and its
+ * health — over one SSH connection per host, hosts in parallel.
  *
  * Progress (stderr): one line per host per step with its status and duration. Result (stdout): a
  * summary per host (changed / unchanged / failed / not run), or with `--json` one JSON document.

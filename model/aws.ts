@@ -9,7 +9,12 @@ import { CIDR4, isCidr6, isWorldCidr, portSchema } from "./net";
 
 const count = (min: number, max: number) => {
   const message = `must be a whole number from ${min} to ${max}`;
-  return z.number(message).int(message).min(min, message).max(max, message);
+  // A missing value is "required", not "not a number" (`weights: { blue: 90 }`).
+  return z
+    .number({ error: (i) => (i.input === undefined ? "is required" : message) })
+    .int(message)
+    .min(min, message)
+    .max(max, message);
 };
 
 const SSH_PUBLIC_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/]+={0,2}(?: [^\r\n]*)?$/;
@@ -40,6 +45,8 @@ export const awsSchema = z
       .string()
       .regex(CIDR4, "must be an IPv4 CIDR such as 10.0.0.0/16")
       .refine((c) => {
+        // Only a CIDR has a prefix length to judge: anything else already has its problem.
+        if (!CIDR4.test(c)) return true;
         const p = Number(c.split("/")[1]);
         return p >= 16 && p <= 24;
       }, "must have a prefix length from /16 to /24")

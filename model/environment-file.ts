@@ -76,7 +76,8 @@ export function updateEnvironmentText(text: string, change: DesiredStateChange):
     const size = change.sizes?.[slot];
     if (size !== undefined) y.doc.setIn(["slots", slot, "size"], size);
   }
-  return y.doc.toString();
+  // As the user wrote it: no folding of long lines (SSH keys, ARNs), no padding added inside [a, b].
+  return y.doc.toString({ lineWidth: 0, flowCollectionPadding: false });
 }
 
 /** Writes the file atomically (a reader never sees half a file), keeping its permission bits. */

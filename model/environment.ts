@@ -75,6 +75,10 @@ export const environmentSchema = z
       });
     }
     if (env.driver === "aws") {
+      // A target group's matcher takes 200-499.
+      if (env.app.health.status < 200 || env.app.health.status > 499) {
+        ctx.addIssue({ code: "custom", path: ["app", "health", "status"], message: "must be from 200 to 499 with driver: aws (what a load balancer's health check accepts)" });
+      }
       if (env.aws === undefined) ctx.addIssue({ code: "custom", path: ["aws"], message: "is required with driver: aws (region, sshPublicKey, adminCidrs...)" });
       const w = env.aws?.weights;
       if (w !== undefined) {

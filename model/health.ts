@@ -11,6 +11,7 @@ export const healthSchema = z.strictObject({
   path: z
     .string()
     .regex(/^\/[\x21-\x7e]*$/, "must start with / and contain no spaces or control characters")
+    .refine((p) => !p.includes("#"), "must not contain # (a fragment is never sent to the app)")
     .max(1024)
     .default("/healthz"),
   /** The status a healthy app answers. @default 200 */

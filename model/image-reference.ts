@@ -3,6 +3,7 @@
  * engine parses it, plus what longshore derives from a reference (its registry, its release label)
  * and the `:TAG` shorthand of `longshore rollout`.
  */
+import { createHash } from "node:crypto";
 import { z } from "zod";
 
 /** A parsed image reference. */
@@ -100,7 +101,9 @@ const RELEASE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /**
  * The release label of an image: its tag, else `sha256-` and the digest's first 12 hex digits,
- * else `latest`. Names the container (`<app>-<release>`) and labels it. Pure.
+ * else `latest`. Names the container (`<app>-<release>`) and labels it. A tag a container name
+ * cannot hold (over 64 characters, or starting with `_`) becomes `tag-` and 12 hex digits of its
+ * sha256, so two images never share a name. Pure.
  */
 export function releaseLabel(ref: string): string {
   const at = ref.indexOf("@");
@@ -109,6 +112,7 @@ export function releaseLabel(ref: string): string {
   const colon = name.lastIndexOf(":");
   const tag = colon > name.lastIndexOf("/") ? name.slice(colon + 1) : null;
   if (tag && RELEASE.test(tag)) return tag;
+  if (tag) return `tag-${createHash("sha256").update(tag).digest("hex").slice(0, 12)}`;
   if (digest) return `sha256-${digest.replace(/^sha256:/, "").slice(0, 12)}`;
   return "latest";
 }

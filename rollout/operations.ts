@@ -53,46 +53,68 @@ export interface OperationInput {
   clock?: Clock;
   /** Overrides the environment's policy (tests shorten the soak). */
   policy?: Partial<RolloutPolicy>;
+  /** Who the audit log names (the CLI passes `$LONGSHORE_ACTOR`, e.g. a CI job). @default user@hostname */
+  actor?: string;
 }
 
-function who(): string {
-  return process.env.LONGSHORE_ACTOR ?? `${os.userInfo().username}@${os.hostname()}`;
+function who(input: OperationInput): string {
+  return input.actor ?? `${os.userInfo().username}@${os.hostname()}`;
 }
 
-async function audited(
-  input: OperationInput,
-  action: AuditEntry["action"],
-  body: () => Promise<RolloutReport>,
-): Promise<RolloutReport> {
-  const lock = await acquireLock(input.files.lockFile, { what: `environment ${input.env.name}`, operation: action });
-  const when = new Date().toISOString();
+function lockEnvironment(input: OperationInput, action: AuditEntry["action"]) {
+  return acquireLock(input.files.lockFile, { what: `environment ${input.env.name}`, operation: action });
+}
+
+/** Runs an operation under the environment's lock, then records its outcome (file and audit log). */
+async function audited(input: OperationInput, action: AuditEntry["action"], body: () => Promise<RolloutReport>): Promise<RolloutReport> {
+  const lock = await lockEnvironment(input, action);
   try {
-    const report = await body();
-    // The file follows what is now true, whatever the outcome: the live slot and what each slot
-    // runs, so it never names hosts that are gone (a retired or discarded slot) or misses new ones.
-    const now = await input.driver.status();
-    const text = updateEnvironmentText(await currentText(input), {
-      live: now.live,
-      images: { blue: now.slots.blue.hosts.length ? now.slots.blue.image : null, green: now.slots.green.hosts.length ? now.slots.green.image : null },
-    });
-    await writeEnvironmentText(input.files.envFile, text);
-    await appendAudit(input.files.auditFile, {
-      when,
-      who: who(),
-      action,
-      environment: input.env.name,
-      fromImage: report.fromImage,
-      toImage: report.toImage,
-      fromSlot: report.fromSlot,
-      toSlot: report.toSlot,
-      outcome: report.outcome,
-      ...(report.reason ? { reason: report.reason } : {}),
-      phases: Object.fromEntries(report.phases.map((p) => [p.name, Math.round(p.ms)])),
-    });
-    return report;
+    return await recorded(input, action, body);
   } finally {
     await lock.release();
   }
+}
+
+/** Runs an operation (the caller holds the lock) and records its outcome: the file from the driver's status, a line in the audit log. */
+async function recorded(input: OperationInput, action: AuditEntry["action"], body: () => Promise<RolloutReport>): Promise<RolloutReport> {
+  const when = new Date().toISOString();
+  let report: RolloutReport;
+  try {
+    report = await body();
+  } catch (e) {
+    // Even an operation that throws (traffic left unknown) may have changed what runs: record
+    // what the driver says when it can, and let the first error be the one reported.
+    await recordStatus(input).catch(() => undefined);
+    throw e;
+  }
+  await recordStatus(input);
+  await appendAudit(input.files.auditFile, {
+    when,
+    who: who(input),
+    action,
+    environment: input.env.name,
+    fromImage: report.fromImage,
+    toImage: report.toImage,
+    fromSlot: report.fromSlot,
+    toSlot: report.toSlot,
+    outcome: report.outcome,
+    ...(report.reason ? { reason: report.reason } : {}),
+    phases: Object.fromEntries(report.phases.map((p) => [p.name, Math.round(p.ms)])),
+  });
+  return report;
+}
+
+/**
+ * The file follows what is now true, whatever the outcome: the live slot and what each slot runs,
+ * so it never names hosts that are gone (a retired or discarded slot) or misses new ones.
+ */
+async function recordStatus(input: OperationInput): Promise<void> {
+  const now = await input.driver.status();
+  const text = updateEnvironmentText(await currentText(input), {
+    live: now.live,
+    images: { blue: now.slots.blue.hosts.length ? now.slots.blue.image : null, green: now.slots.green.hosts.length ? now.slots.green.image : null },
+  });
+  await writeEnvironmentText(input.files.envFile, text);
 }
 
 /** The file as it is now (a driver may have edited it during the operation), else the text it was loaded with. */
@@ -164,19 +186,25 @@ export function planUp(env: Environment, actual: { live: "blue" | "green" | null
 
 /** `longshore up`: the first rollout of an empty environment, or nothing when it is up to date. */
 export async function runUp(input: OperationInput): Promise<{ plan: UpPlan; report?: RolloutReport }> {
-  const status = await input.driver.status();
-  const plan = planUp(input.env, { live: status.live, images: { blue: status.slots.blue.image, green: status.slots.green.image } });
-  if (plan.action !== "rollout") return { plan };
-  const report = await audited(input, "up", () =>
-    rollout({
-      driver: input.driver,
-      image: plan.image,
-      size: plan.size,
-      // The first version has nothing to soak against and no one to roll back to.
-      policy: { ...policyOf(input.env), soakMs: 0, ...input.policy },
-      ...(input.clock ? { clock: input.clock } : {}),
-      ...(input.onEvent ? { onEvent: input.onEvent } : {}),
-    }),
-  );
-  return { plan, report };
+  // The plan is made under the lock: what runs cannot change between deciding and doing.
+  const lock = await lockEnvironment(input, "up");
+  try {
+    const status = await input.driver.status();
+    const plan = planUp(input.env, { live: status.live, images: { blue: status.slots.blue.image, green: status.slots.green.image } });
+    if (plan.action !== "rollout") return { plan };
+    const report = await recorded(input, "up", () =>
+      rollout({
+        driver: input.driver,
+        image: plan.image,
+        size: plan.size,
+        // The first version has nothing to soak against and no one to roll back to.
+        policy: { ...policyOf(input.env), soakMs: 0, ...input.policy },
+        ...(input.clock ? { clock: input.clock } : {}),
+        ...(input.onEvent ? { onEvent: input.onEvent } : {}),
+      }),
+    );
+    return { plan, report };
+  } finally {
+    await lock.release();
+  }
 }

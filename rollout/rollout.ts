@@ -85,8 +85,9 @@ export interface RolloutInput {
   onEvent?: (e: RolloutEvent) => void;
 }
 
-/** Describes failed probes in one line each: `web-2: status 500: "database down"`. */
+/** Describes failed probes in one line each: `web-2: status 500: "database down"`; no probes at all: `no hosts to probe`. */
 export function describeProbes(probes: readonly ProbeResult[]): string {
+  if (probes.length === 0) return "no hosts to probe";
   return probes
     .filter((p) => !p.ok)
     .map((p) => `${p.host}: ${p.status === null ? "no response" : `status ${p.status}`}: ${JSON.stringify(p.detail.slice(0, 200))}`)
@@ -118,13 +119,14 @@ export async function rollout(input: RolloutInput): Promise<RolloutReport> {
     warnings: [],
   };
 
-  const phase = async <T>(name: PhaseName, body: () => Promise<T>): Promise<T> => {
+  // A phase whose body reports failure (a gate or soak that did not pass) is not "done": `succeeded` says so.
+  const phase = async <T>(name: PhaseName, body: () => Promise<T>, succeeded: (result: T) => boolean = () => true): Promise<T> => {
     emit({ type: "phase-start", phase: name });
     const start = clock.now();
     let ok = false;
     try {
       const result = await body();
-      ok = true;
+      ok = succeeded(result);
       return result;
     } finally {
       const ms = clock.now() - start;
@@ -156,7 +158,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutReport> {
   }
 
   // 2. Health gate: every new host healthy for `healthyRounds` rounds in a row, before any traffic.
-  const gate = await phase("health-gate", () => waitHealthy(driver, to, policy, clock, say));
+  const gate = await phase("health-gate", () => waitHealthy(driver, to, policy, clock, say), (g) => g.ok);
   if (!gate.ok) {
     await discardNew();
     return fail(
@@ -177,9 +179,18 @@ export async function rollout(input: RolloutInput): Promise<RolloutReport> {
   }
 
   // 4. Soak: the new slot serves real traffic while we watch it. Any sustained failure => back.
-  const soak = await phase("soak", () => watchSoak(driver, to, policy, clock));
+  const soak = await phase("soak", () => watchSoak(driver, to, policy, clock), (w) => w.ok);
+  if (!soak.ok && from === null) {
+    // Nothing ran before: there is no slot to put traffic back on, and a driver never removes the
+    // live slot's hosts. The new slot stays live (and the environment file valid), said plainly.
+    return fail(
+      "failed",
+      `the ${to} slot failed during the soak: ${describeProbes(soak.last)}; nothing ran before it, so it stays live`,
+      soak.last,
+    );
+  }
   if (!soak.ok) {
-    const back = await phase("rollback", () => putTrafficBack(driver, from, policy.drainMs));
+    const back = await phase("rollback", () => putTrafficBack(driver, from, policy.drainMs), (b) => b.ok);
     if (!back.ok) throw trafficUnknown(new Error(describeProbes(soak.last)), back.error);
     await discardNew();
     return fail("rolled-back", `the ${to} slot failed during the soak: ${describeProbes(soak.last)}`, soak.last);
@@ -288,18 +299,25 @@ export async function rollback(input: RollbackInput): Promise<RolloutReport> {
     phases: [],
     warnings: [],
   };
-  const timed = async <T>(name: PhaseName, body: () => Promise<T>): Promise<T> => {
+  const timed = async <T>(name: PhaseName, body: () => Promise<T>, succeeded: (result: T) => boolean = () => true): Promise<T> => {
     emit({ type: "phase-start", phase: name });
     const start = clock.now();
+    let ok = false;
     try {
-      return await body();
+      const result = await body();
+      ok = succeeded(result);
+      return result;
     } finally {
       const ms = clock.now() - start;
       report.phases.push({ name, ms });
-      emit({ type: "phase-done", phase: name, ms, ok: true });
+      emit({ type: "phase-done", phase: name, ms, ok });
     }
   };
-  const gate = await timed("health-gate", () => waitHealthy(input.driver, to, policy, clock, (message) => emit({ type: "message", message })));
+  const gate = await timed(
+    "health-gate",
+    () => waitHealthy(input.driver, to, policy, clock, (message) => emit({ type: "message", message })),
+    (g) => g.ok,
+  );
   if (!gate.ok) {
     report.outcome = "failed";
     report.reason = `the previous slot (${to}) is not healthy, traffic stays on ${status.live}: ${describeProbes(gate.last)}`;

@@ -62,6 +62,16 @@ export function renderSlotMap(live: Slot): string {
   return `${LIVE_KEY} ${backendName(live)}\n`;
 }
 
+/**
+ * One argument of a configuration line, as HAProxy reads it back. Outside quotes HAProxy takes `#`
+ * as the start of a comment (a health path `/healthz#x` would silently be checked as `/healthz`),
+ * and `'`, `"` and `\` as quoting (`/it's` makes the whole file invalid): such a value is written
+ * in double quotes, where only `\`, `"` and `$` (environment expansion) need escaping. Pure.
+ */
+export function haproxyArg(value: string): string {
+  return /^[^\s#'"\\$]+$/.test(value) ? value : `"${value.replace(/[\\"$]/g, "\\$&")}"`;
+}
+
 /** Renders haproxy.cfg. Throws on a server name HAProxy would refuse or that appears twice (a bug of the caller). */
 export function renderHaproxyConfig(c: HaproxyConfigInput): string {
   for (const slot of SLOTS) {
@@ -107,7 +117,7 @@ export function renderHaproxyConfig(c: HaproxyConfigInput): string {
       "",
       `backend ${backendName(slot)}`,
       "    balance roundrobin",
-      `    option httpchk GET ${h.path}`,
+      `    option httpchk GET ${haproxyArg(h.path)}`,
       `    http-check expect status ${h.status}`,
       `    timeout check ${Math.round(h.timeoutSeconds * 1000)}ms`,
       `    default-server inter ${interMs}ms fastinter ${Math.max(100, Math.floor(interMs / 2))}ms downinter ${interMs}ms fall ${c.fall ?? 2} rise ${h.healthyRounds}`,

@@ -130,10 +130,18 @@ export class LocalSlotDriver implements SlotDriver {
       await this.o.balancer.setServers(serversOf(state));
       return hosts.map((h) => ({ ...h, image }));
     } catch (e) {
-      state.slots[slot] = { image: null, group: null, hosts: [] };
+      // The group stays recorded until it is gone, so the next rollout (or `destroy`) removes it if
+      // this removal fails; and that failure must not hide why the slot could not be prepared.
+      state.slots[slot] = { image: null, group, hosts: [] };
       await this.o.balancer.setServers(serversOf(state)).catch(() => {});
-      await this.o.fleet.destroy(group, progress);
       await this.save(state);
+      try {
+        await this.o.fleet.destroy(group, progress);
+        state.slots[slot] = { image: null, group: null, hosts: [] };
+        await this.save(state);
+      } catch (d) {
+        progress(`could not remove ${group}: ${(d as Error).message}`);
+      }
       throw e;
     }
   }

@@ -173,7 +173,10 @@ if [ "$started" = 0 ]; then
   exit 1
 fi
 if [ -n "$old" ]; then docker rm -f $old >/dev/null; fi
-docker rename "$next" "$name"
+if ! docker rename "$next" "$name"; then
+  echo "app.run: the new container runs as $next but could not be renamed to $name" >&2
+  exit 1
+fi
 # Env files of containers that are gone may hold old secrets.
 for f in "$envdir"/*.env; do
   if [ -e "$f" ] && [ "$f" != "$envdir/$keep" ]; then rm -f "$f"; fi

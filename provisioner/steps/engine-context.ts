@@ -86,7 +86,7 @@ export const HOST_PATHS = {
   startedWith: "/var/lib/longshore/engine/started-with.sha256",
   daemonJson: "/etc/docker/daemon.json",
   hostsDropIn: "/etc/systemd/system/docker.service.d/longshore-hosts.conf",
-  /** Env files, one directory per app: `<appEnvDir>/<app>/<release>.env` (0600). */
+  /** Env files, one directory per app: `<appEnvDir>/<app>/<app>-<release>.env` (0600). */
   appEnvDir: "/etc/longshore/apps",
   auditLog: "/var/log/longshore/audit.log",
 } as const;

@@ -9,9 +9,10 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError } from "../../core/errors";
+import { ConfigError, type ConfigIssue } from "../../core/errors";
 import { systemSecretReader } from "../../core/secret-reader";
 import type { Sensitive } from "../../core/sensitive";
+import type { Environment } from "../../model/environment";
 import { parseEnvironment } from "../../model/environment-file";
 import { resolveEnvironmentSecrets } from "../../model/secret-resolve";
 import { buildWebStack, type AwsEnvironment, type WebSecrets } from "./web-stack";
@@ -19,17 +20,61 @@ import { buildWebStack, type AwsEnvironment, type WebSecrets } from "./web-stack
 /** The stack config keys of this program (everything else is in the environment file). */
 const ENVIRONMENT_FILE_KEY = "environmentFile";
 
+/** The repository this program belongs to: the nearest directory above it with a package.json (from the source and from dist/ alike). */
+function repositoryRoot(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, "package.json"))) return dir;
+    if (path.dirname(dir) === dir) return path.resolve(__dirname, "..", "..", "..");
+  }
+}
+
 /** The environment file: `web:environmentFile`, else the repository's `longshore.yaml`. */
 function environmentFile(config: pulumi.Config): string {
   const set = config.get(ENVIRONMENT_FILE_KEY);
-  // Compiled, this file is dist/stacks/web/index.js: the repository is three levels up.
-  return set !== undefined ? path.resolve(set) : path.resolve(__dirname, "..", "..", "..", "longshore.yaml");
+  return set !== undefined ? path.resolve(set) : path.join(repositoryRoot(), "longshore.yaml");
 }
 
-/** A Pulumi config secret named by `{ pulumi: KEY }`: `KEY` in this project's namespace, or `ns:KEY`. */
-function pulumiSecret(key: string): pulumi.Output<string> {
+/** Splits `{ pulumi: KEY }`'s key: `KEY` is in this project's namespace, `ns:KEY` in another. */
+function pulumiKey(key: string): { namespace: string | undefined; name: string; full: string } {
   const i = key.indexOf(":");
-  return i < 0 ? new pulumi.Config().requireSecret(key) : new pulumi.Config(key.slice(0, i)).requireSecret(key.slice(i + 1));
+  const namespace = i < 0 ? undefined : key.slice(0, i);
+  const name = i < 0 ? key : key.slice(i + 1);
+  const config = new pulumi.Config(namespace);
+  return { namespace, name, full: `${config.name}:${name}` };
+}
+
+/**
+ * True when the stack holds `key` encrypted. The SDK exports `isConfigSecret` without declaring it
+ * (3.248 is pinned; a unit test fails if it disappears).
+ */
+function isStackSecret(fullKey: string): boolean {
+  const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret?: (key: string) => boolean };
+  if (typeof isConfigSecret !== "function") throw new Error("@pulumi/pulumi no longer exports runtime/config isConfigSecret");
+  return isConfigSecret(fullKey);
+}
+
+/**
+ * The environment's `{ pulumi: KEY }` secrets, read from the stack's config as Pulumi secrets.
+ * Every one that is missing, or was set in clear (it would sit unencrypted in Pulumi.<stack>.yaml,
+ * in git), is reported at once with its path in the environment file.
+ */
+function pulumiSecrets(env: Environment, file: string): Map<string, pulumi.Output<string>> {
+  const sources: Array<{ path: string; key: string }> = [
+    ...Object.entries(env.app.secrets).flatMap(([k, s]) => ("pulumi" in s ? [{ path: `app.secrets.${k}`, key: s.pulumi }] : [])),
+    ...(env.registry && "pulumi" in env.registry.password ? [{ path: "registry.password", key: env.registry.password.pulumi }] : []),
+  ];
+  const issues: ConfigIssue[] = [];
+  const values = new Map<string, pulumi.Output<string>>();
+  for (const { path: keyPath, key } of sources) {
+    const { namespace, name, full } = pulumiKey(key);
+    const value = new pulumi.Config(namespace).getSecret(name);
+    const set = `pulumi config set --secret ${namespace === undefined ? name : full} <value>`;
+    if (value === undefined) issues.push({ path: `${file}: ${keyPath}`, message: `the stack has no config ${full}: set it with \`${set}\`` });
+    else if (!isStackSecret(full)) issues.push({ path: `${file}: ${keyPath}`, message: `the stack's config ${full} is not encrypted: set it again with \`${set}\`` });
+    else values.set(keyPath, value);
+  }
+  if (issues.length) throw new ConfigError(`the secrets of ${file}`, issues, { suggestion: "Set each listed key as a stack secret; docs/environment.md (Secrets) describes the sources." });
+  return values;
 }
 
 /** Reads and validates everything before any resource is declared. */
@@ -52,15 +97,19 @@ async function load(): Promise<{ env: AwsEnvironment; secrets: WebSecrets }> {
     throw new ConfigError(file, [{ path: `${file}: driver`, message: `is ${env.driver}: the web program builds environments with driver: aws` }]);
   }
   const region = new pulumi.Config("aws").get("region");
-  if (env.aws.region !== undefined && region !== undefined && region !== env.aws.region) {
-    throw new ConfigError(file, [{ path: `${file}: aws.region`, message: `is ${env.aws.region}, but the stack's aws:region is ${region}: make them agree` }]);
+  if (env.aws.region !== undefined && region !== env.aws.region) {
+    // Unset, the provider would take its region from the operator's AWS settings, not from the file.
+    const stack = region === undefined ? "the stack has no aws:region" : `the stack's aws:region is ${region}`;
+    throw new ConfigError(file, [{ path: `${file}: aws.region`, message: `is ${env.aws.region}, but ${stack}: make them agree` }], {
+      suggestion: `Run \`pulumi config set aws:region ${env.aws.region}\` (the aws driver does it for you).`,
+    });
   }
+  const fromStack = pulumiSecrets(env, file);
   const read = await resolveEnvironmentSecrets(env, { baseDir, reader: systemSecretReader(process.env), file, deferPulumi: true });
   const value = (v: Sensitive) => pulumi.secret(v.reveal());
   const app: WebSecrets["app"] = {};
-  for (const [key, source] of Object.entries(env.app.secrets)) app[key] = "pulumi" in source ? pulumiSecret(source.pulumi) : value(read.app[key]!);
-  const password = env.registry?.password;
-  const registryPassword = password === undefined ? null : "pulumi" in password ? pulumiSecret(password.pulumi) : value(read.registryPassword!);
+  for (const key of Object.keys(env.app.secrets)) app[key] = fromStack.get(`app.secrets.${key}`) ?? value(read.app[key]!);
+  const registryPassword = env.registry === undefined ? null : (fromStack.get("registry.password") ?? value(read.registryPassword!));
   return { env: env as AwsEnvironment, secrets: { app, registryPassword } };
 }
 

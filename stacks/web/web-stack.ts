@@ -205,13 +205,15 @@ export function buildWebStack(env: AwsEnvironment, secrets: WebSecrets, deps: We
     ...(env.live ? { liveSlot: env.live } : {}),
     ...(aws.weights ? { weights: aws.weights } : {}),
     healthCheck: { path: env.app.health.path, ...health, unhealthyThreshold: 2 },
-    // Draining is the target groups' deregistration delay.
-    deregistrationDelaySeconds: env.rollout.drainSeconds,
+    // Draining is the target groups' deregistration delay, which AWS takes in whole seconds
+    // (the file may say 2.5: round up, never drain shorter than asked).
+    deregistrationDelaySeconds: Math.ceil(env.rollout.drainSeconds),
     ...(aws.certificateArn ? { certificateArn: aws.certificateArn } : {}),
     testListenerPorts: aws.testListenerPorts,
     healthGate: {
       matcher: health.matcher,
-      deadlineMs: env.rollout.healthDeadlineSeconds * 1000,
+      // Whole milliseconds (the gate refuses others): 1.1 * 1000 is 1100.0000000000002.
+      deadlineMs: Math.round(env.rollout.healthDeadlineSeconds * 1000),
       ...(deps.healthGateProvider ? { provider: deps.healthGateProvider } : {}),
     },
     slotDependencies: { blue: provisioned.blue, green: provisioned.green },

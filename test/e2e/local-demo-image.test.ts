@@ -3,9 +3,9 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { demoImage } from "../../local/demo-app";
-import { downEnvironment, upEnvironment } from "../../local/environment";
-import type { EnvState } from "../../local/state";
+import { demoImage } from "../../drivers/local/demo-app";
+import { downEnvironment, upEnvironment } from "../../drivers/local/environment";
+import type { EnvState } from "../../drivers/local/state";
 import { httpGet, ssh, testPaths } from "./local-support";
 
 const paths = testPaths("ls-e2e-image");

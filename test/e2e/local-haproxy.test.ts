@@ -1,12 +1,12 @@
 // Does not prove: the demo image under a real container engine (busybox httpd runs directly on the machines here).
 import * as fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { downEnvironment, upEnvironment } from "../../local/environment";
-import { haproxyRuntime, pruneHaproxyProcesses, reloadHaproxy, startHaproxy, stopHaproxy, switchSlot } from "../../local/haproxy";
-import type { HaproxyServer } from "../../local/haproxy-config";
-import { isSameProcess } from "../../local/proc";
-import { StateStore, type EnvState } from "../../local/state";
-import { envStateFile } from "../../local/paths";
+import { downEnvironment, upEnvironment } from "../../drivers/local/environment";
+import { haproxyRuntime, pruneHaproxyProcesses, reloadHaproxy, startHaproxy, stopHaproxy, switchSlot } from "../../drivers/local/haproxy";
+import type { HaproxyServer } from "../../drivers/local/haproxy-config";
+import { isSameProcess } from "../../drivers/local/proc";
+import { StateStore, type EnvState } from "../../drivers/local/state";
+import { envStateFile } from "../../drivers/local/paths";
 import { freePort, httpGet, ssh, startLoad, testPaths } from "./local-support";
 
 const paths = testPaths("ls-e2e-haproxy");

@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { HostKeyError, TransportError } from "../../core/errors";
 import { connectSsh } from "../../provisioner/transport/ssh2-transport";
-import { downEnvironment, environmentSshTargets, machineStatuses, readEnvironment, upEnvironment, type UpResult } from "../../local/environment";
-import { loadSharedState } from "../../local/shared-state";
-import { ensureKeyPair, knownHostsLine } from "../../local/ssh-keys";
-import type { EnvState } from "../../local/state";
+import { downEnvironment, environmentSshTargets, machineStatuses, readEnvironment, upEnvironment, type UpResult } from "../../drivers/local/environment";
+import { loadSharedState } from "../../drivers/local/shared-state";
+import { ensureKeyPair, knownHostsLine } from "../../drivers/local/ssh-keys";
+import type { EnvState } from "../../drivers/local/state";
 import { leftovers, ssh, testPaths } from "./local-support";
 
 const paths = testPaths("ls-e2e-machines");

@@ -9,8 +9,8 @@ import * as http from "node:http";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { defaultPaths, type LocalPaths } from "../../local/paths";
-import type { EnvState, MachineRecord } from "../../local/state";
+import { defaultPaths, type LocalPaths } from "../../drivers/local/paths";
+import type { EnvState, MachineRecord } from "../../drivers/local/state";
 
 /** Paths for a test: its own state root; the template cache and the shared bridge pool stay shared. */
 export function testPaths(prefix: string): LocalPaths {

@@ -6,15 +6,16 @@ import { CommandFailedError } from "../../core/errors";
 import { register as registerPlan } from "../../cli/plan";
 import { register as registerProvision } from "../../cli/provision";
 import type { ProvisionCliDeps } from "../../cli/provision-common";
-import { downEnvironment, environmentSshTargets, upEnvironment } from "../../local/environment";
-import type { EnvState } from "../../local/state";
+import { systemSecretReader } from "../../core/secret-reader";
+import { downEnvironment, environmentSshTargets, upEnvironment } from "../../drivers/local/environment";
+import type { EnvState } from "../../drivers/local/state";
 import { provisionHosts } from "../../provisioner/provision-hosts";
 import type { BundleRef } from "../../provisioner/steps/engine-context";
 import { connectSsh } from "../../provisioner/transport/ssh2-transport";
 import type { Transport } from "../../provisioner/transport/transport";
 import { runCli, Sink } from "../helpers/cli-harness";
 import { httpGet, startLoad, testPaths } from "./local-support";
-import { containerIdentity, demoApp, demoSource, engineBundle, engineWith, inputFor, openMachine, stepStatuses } from "./provision-support";
+import { containerIdentity, demoApp, demoSource, E2E_HEALTH_DEADLINE_MS, engineBundle, engineWith, inputFor, openMachine, stepStatuses } from "./provision-support";
 
 const paths = testPaths("ls-e2e-prov");
 const ENV = "e2e-prov";
@@ -51,44 +52,53 @@ async function sh(script: string): Promise<{ exitCode: number | null; stdout: st
 async function cli(...argv: string[]) {
   const stdout = new Sink();
   const stderr = new Sink();
+  const env = {};
   const deps: ProvisionCliDeps = {
     stdout,
     stderr,
-    env: {},
+    env,
     cwd: paths.stateRoot,
     homeDir: paths.stateRoot,
     readFile: (p) => fs.promises.readFile(p, "utf8"),
+    secretReader: systemSecretReader(env),
     connect: connectSsh,
-    localTargets: (env) => environmentSshTargets(env, paths),
+    localTargets: (group) => environmentSshTargets(group, paths),
   };
   const code = await runCli([(p) => registerProvision(p, deps), (p) => registerPlan(p, deps)], argv, stderr);
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
 
-/** A provision.yaml for the demo app v1 with the given max-file. */
-function provisionYaml(maxFile: string): string {
-  const file = path.join(paths.stateRoot, `provision-${maxFile}.yaml`);
+/**
+ * An environment file with the same app, engine and health deadline as the direct provisionHosts
+ * calls here (demoApp("v1"), engineWith(maxFile)), the engine from the test's bundle directory.
+ */
+function environmentFile(maxFile: string): string {
+  const file = path.join(paths.stateRoot, `longshore-${maxFile}.yaml`);
   fs.writeFileSync(
     file,
     [
-      "engine:",
-      `  daemon: { log-opts: { max-file: "${maxFile}" } }`,
+      "name: e2e-prov",
+      "driver: local",
       "app:",
       "  name: demo",
-      "  version: v1",
-      "  containerPort: 8080",
+      "  image: longshore-demo:v1",
+      "  port: 8080",
       "  hostPort: 8080",
       "  env: { GREETING: hello }",
-      "  health: { deadlineMs: 20000, intervalMs: 500 }",
-      "image:",
-      `  archive: ${demoSource("v1", paths).localPath}`,
-      `bundle: ${bundle.dir}`,
-      "slot: blue",
+      "  health: { intervalSeconds: 0.5 }",
+      "engine:",
+      `  bundle: ${bundle.dir}`,
+      `  daemon: { log-opts: { max-file: "${maxFile}" } }`,
+      "rollout:",
+      `  healthDeadlineSeconds: ${E2E_HEALTH_DEADLINE_MS / 1000}`,
       "",
     ].join("\n"),
   );
   return file;
 }
+
+/** The flags that point the CLI at this test's machine, slot and image archive. */
+const hostFlags = () => ["--local-env", ENV, "--slot", "blue", "--image", "longshore-demo:v1", "--image-archive", demoSource("v1", paths).localPath];
 
 const ALL_STEPS = ["engine.facts", "engine.bundle", "engine.install", "engine.configure", "engine.start", "engine.verify", "image.load", "app.run", "app.health", "audit.append"];
 
@@ -108,7 +118,20 @@ describe("longshore provision on a fresh local machine (archive image, no regist
       "app.health would-change",
       "audit.append would-change",
     ]);
-    expect(r.hosts[0]!.facts).toEqual({ arch: "amd64", osId: "debian", osVersionId: "12", osCodename: "bookworm", cgroupVersion: 1, systemd: true, engineVersion: null });
+    const cpus = Number((await sh("nproc")).stdout.trim());
+    const memTotalKiB = Number(/^MemTotal:\s+([0-9]+) kB$/m.exec((await sh("cat /proc/meminfo")).stdout)![1]);
+    expect(r.hosts[0]!.facts).toEqual({
+      arch: "amd64",
+      osId: "debian",
+      osVersionId: "12",
+      osCodename: "bookworm",
+      cgroupVersion: 1,
+      systemd: true,
+      engineVersion: null,
+      cpus,
+      memoryBytes: memTotalKiB * 1024,
+    });
+    expect(cpus).toBeGreaterThanOrEqual(1);
     expect((await sh("command -v dockerd || echo absent")).stdout.trim()).toBe("absent");
   });
 
@@ -145,13 +168,17 @@ describe("longshore provision on a fresh local machine (archive image, no regist
     expect(await httpGet(`${url}/healthz`)).toEqual({ status: 200, body: "ok\n" });
     const labels = (await sh("docker inspect --format '{{index .Config.Labels \"io.longshore.app\"}} {{index .Config.Labels \"io.longshore.version\"}} {{index .Config.Labels \"io.longshore.slot\"}}' demo-v1")).stdout.trim();
     expect(labels).toBe("demo v1 blue");
+    // The env file is the release's, in the app's own directory, readable by root only.
+    expect((await sh("stat -c '%a %U' /etc/longshore/apps/demo/demo-v1.env && cat /etc/longshore/apps/demo/demo-v1.env && ls /etc/longshore/apps/demo")).stdout).toBe("600 root\nGREETING=hello\ndemo-v1.env\n");
+    // create-then-swap left exactly one container of the app, under its name.
+    expect((await sh("docker ps -a --filter label=io.longshore.app=demo --format '{{.Names}} {{.State}}'")).stdout).toBe("demo-v1 running\n");
     expect((await sh("wc -l < /var/log/longshore/audit.log")).stdout.trim()).toBe("1");
   });
 
   it("a second run (through the CLI, --json) reports every step unchanged and restarts no container", async () => {
     const before = await onMachine((t) => containerIdentity(t, "demo-v1"));
     expect(before).not.toBeNull();
-    const r = await cli("provision", "-f", provisionYaml("3"), "--local-env", ENV, "--json");
+    const r = await cli("provision", "-f", environmentFile("3"), ...hostFlags(), "--json");
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout);
     expect(doc.counts).toEqual({ unchanged: 10, changed: 0, "would-change": 0, failed: 0, "not-run": 0 });
@@ -161,7 +188,7 @@ describe("longshore provision on a fresh local machine (archive image, no regist
   });
 
   it("plan shows the daemon.json diff of max-file 3 -> 4 and the engine restart it implies, changing nothing", async () => {
-    const r = await cli("plan", "-f", provisionYaml("4"), "--local-env", ENV);
+    const r = await cli("plan", "-f", environmentFile("4"), ...hostFlags());
     expect(r.code).toBe(0);
     const lines = r.stdout.split("\n");
     expect(lines.filter((l) => /^  [a-z]+\.[a-z]+ /.test(l)).map((l) => l.trim().replace(/^(\S+)\s+(unchanged|would change).*$/, "$1 $2"))).toEqual(
@@ -202,7 +229,7 @@ describe("longshore provision on a fresh local machine (archive image, no regist
 
   it("the broken demo image fails app.health with its body in the report, and stops before the audit", async () => {
     const broken = demoSource("broken", paths);
-    const r = await provisionHosts(inputFor(state, { engine: engineWith("4"), app: demoApp("broken", { health: { deadlineMs: 5_000, intervalMs: 500 } }), image: broken, bundle }));
+    const r = await provisionHosts(inputFor(state, { engine: engineWith("4"), app: demoApp("broken"), image: broken, bundle, healthDeadlineMs: 5_000 }));
     expect(stepStatuses(r.report)).toEqual([
       "engine.facts unchanged",
       "engine.bundle unchanged",
@@ -225,5 +252,9 @@ describe("longshore provision on a fresh local machine (archive image, no regist
     expect(step.error!.message).toContain("longshore demo broken: unhealthy");
     expect(await httpGet(`${url}/healthz`)).toEqual({ status: 404, body: "longshore demo broken: unhealthy\n" });
     expect((await sh("docker image inspect --format '{{.Id}}' longshore-demo:broken")).stdout.trim()).toBe(broken.imageId);
+    // The swap only asks that the new container keeps running (health is app.health's): v1 was
+    // replaced by demo-broken, and v1's env file went with it.
+    expect((await sh("docker ps -a --filter label=io.longshore.app=demo --format '{{.Names}} {{.State}}'")).stdout).toBe("demo-broken running\n");
+    expect((await sh("ls /etc/longshore/apps/demo")).stdout).toBe("demo-broken.env\n");
   });
 });

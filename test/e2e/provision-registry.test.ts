@@ -3,8 +3,9 @@ import * as fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CommandFailedError } from "../../core/errors";
 import { Sensitive } from "../../core/sensitive";
-import { downEnvironment, upEnvironment } from "../../local/environment";
-import type { EnvState } from "../../local/state";
+import { downEnvironment, upEnvironment } from "../../drivers/local/environment";
+import { resolvedRegistrySchema } from "../../model/registry";
+import type { EnvState } from "../../drivers/local/state";
 import { provisionHosts, type ProvisionEvent } from "../../provisioner/provision-hosts";
 import { pushDockerArchive, type PushResult } from "../../provisioner/registry-push";
 import type { BundleRef } from "../../provisioner/steps/engine-context";
@@ -46,7 +47,8 @@ afterAll(async () => {
 function input(ref: string, withCredentials: boolean, events?: ProvisionEvent[]) {
   return inputFor(state, {
     engine: engineWith("3", { "insecure-registries": [registry!.hostPort] }),
-    app: demoApp("v1", withCredentials ? { image: ref, registry: { server: registry!.hostPort, username: "ci", password: PASSWORD } } : { image: ref }),
+    app: demoApp("v1", { image: ref }),
+    registry: withCredentials ? resolvedRegistrySchema.parse({ server: registry!.hostPort, username: "ci", password: PASSWORD }) : null,
     image: { source: "registry" as const, ref, imageId: pushed.imageId },
     bundle,
     ...(events ? { onEvent: (e: ProvisionEvent) => void events.push(e) } : {}),

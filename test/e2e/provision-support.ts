@@ -5,12 +5,12 @@
  */
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
-import { parseAppSpec, type AppSpec } from "../../config/app";
-import { parseEngineOptions, type EngineOptions } from "../../config/engine";
-import { buildDemoImage, type DemoVersion } from "../../local/demo-app";
-import type { LocalPaths } from "../../local/paths";
-import { sshTargets } from "../../local/inventory";
-import type { EnvState } from "../../local/state";
+import { parseResolvedApp, type ResolvedApp } from "../../model/app";
+import { parseEngineOptions, type EngineOptions } from "../../model/engine";
+import { buildDemoImage, type DemoVersion } from "../../drivers/local/demo-app";
+import type { LocalPaths } from "../../drivers/local/paths";
+import { sshTargets } from "../../drivers/local/inventory";
+import type { EnvState } from "../../drivers/local/state";
 import { buildBundle } from "../../provisioner/bundle/build";
 import { debianRecipe, HOST_DEBIAN_SOURCES, parseDeb822Sources } from "../../provisioner/bundle/recipe";
 import { verifyBundle } from "../../provisioner/bundle/verify";
@@ -35,16 +35,18 @@ export function demoSource(version: DemoVersion, paths: LocalPaths): ImageSource
   return { source: "archive", localPath: img.file, imageId: img.imageId };
 }
 
-/** The demo app's spec; the health deadline is short for the broken image's sake. */
-export function demoApp(version: string, overrides: Record<string, unknown> = {}): AppSpec {
-  return parseAppSpec({
+/** How long app.health waits in these tests: short, for the broken image's sake. */
+export const E2E_HEALTH_DEADLINE_MS = 20_000;
+
+/** The demo app (`longshore-demo:<version>`, so its release and container name is `demo-<version>`), probed every half second. */
+export function demoApp(version: string, overrides: Record<string, unknown> = {}): ResolvedApp {
+  return parseResolvedApp({
     name: "demo",
     image: `longshore-demo:${version}`,
-    version,
-    containerPort: 8080,
+    port: 8080,
     hostPort: 8080,
     env: { GREETING: "hello" },
-    health: { deadlineMs: 20_000, intervalMs: 500 },
+    health: { intervalSeconds: 0.5 },
     ...overrides,
   });
 }
@@ -54,9 +56,9 @@ export function engineWith(maxFile: string, extra: Record<string, unknown> = {})
   return parseEngineOptions({ daemon: { "log-opts": { "max-file": maxFile }, ...extra } });
 }
 
-/** provisionHosts input for every machine of `state`. */
+/** provisionHosts input for every machine of `state` (slot blue, apply, app.health waiting {@link E2E_HEALTH_DEADLINE_MS}). */
 export function inputFor(state: EnvState, rest: Omit<ProvisionHostsInput, "targets" | "slot" | "mode"> & Partial<Pick<ProvisionHostsInput, "slot" | "mode">>): ProvisionHostsInput {
-  return { targets: sshTargets(state), slot: "blue", mode: "apply", auditUser: "e2e@controller", ...rest };
+  return { targets: sshTargets(state), slot: "blue", mode: "apply", auditUser: "e2e@controller", healthDeadlineMs: E2E_HEALTH_DEADLINE_MS, ...rest };
 }
 
 /** One SSH transport to machine `i` of `state` (pinned host key). */

@@ -3,12 +3,12 @@ import * as fs from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type * as Errors from "../../core/errors";
-import { buildDemoImage } from "../../local/demo-app";
-import { downEnvironment, upEnvironment } from "../../local/environment";
-import type { EnvState, MachineRecord } from "../../local/state";
+import { buildDemoImage } from "../../drivers/local/demo-app";
+import { downEnvironment, upEnvironment } from "../../drivers/local/environment";
+import type { EnvState, MachineRecord } from "../../drivers/local/state";
 import type * as ProvisionedHostModule from "../../modules/provisioned-host";
 import type { ProvisionedHostInputs, ProvisionedHostOutputs } from "../../modules/provisioned-host";
-import type { AppSpecInput, ApplyHostEntry, EngineOptionsInput } from "../../provisioner/apply-host-contract";
+import type { ApplyHostEntry, HostPlanInput } from "../../provisioner/apply-host-contract";
 import { compileTree, type CompiledTree } from "../helpers/compiled-tree";
 import { httpGet, ssh, testPaths } from "./local-support";
 
@@ -66,21 +66,19 @@ afterAll(async () => {
   else process.env["LONGSHORE_CACHE_DIR"] = savedCacheDir;
 });
 
-const app: AppSpecInput = {
+const app: HostPlanInput["app"] = {
   name: "demo",
   image: "longshore-demo:v1",
-  version: "v1",
-  containerPort: 8080,
+  port: 8080,
   hostPort: 8080,
   env: { GREETING: "hello" },
   secrets: { DEMO_TOKEN: SECRET },
-  health: { path: "/healthz" },
-  slot: "blue",
+  health: { path: "/healthz", intervalSeconds: 0.5 },
 };
 
 /** The resource's inputs as the stack would give them, its plan hash from the built entry. */
-function inputs(engine: EngineOptionsInput, hostKeyFingerprint = machine.hostKey!.fingerprint): ProvisionedHostInputs {
-  const plan = { slot: "blue", app, engine, imageArchive: archive };
+function inputs(engine: NonNullable<HostPlanInput["engine"]>, hostKeyFingerprint = machine.hostKey!.fingerprint): ProvisionedHostInputs {
+  const plan: HostPlanInput = { slot: "blue", app, engine, healthDeadlineSeconds: 60, imageArchive: archive };
   return {
     connection: { name: machine.name, address: machine.address, port: 22, user: "root", privateKey, hostKeyFingerprint },
     ...plan,

@@ -5,12 +5,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { demoEnvironmentText, loadEnvironment } from "../../config/environment-file";
+import { demoEnvironmentText, loadEnvironment } from "../../model/environment-file";
 import { LockHeldError } from "../../core/errors";
-import { createLocalDriver, destroyLocalEnvironment } from "../../local/rollout-wiring";
-import { localGroupProvisioner } from "../../local/group-provisioner";
-import { listEnvironments, readEnvironment } from "../../local/environment";
-import { cgroupPids } from "../../local/cgroups";
+import { createLocalDriver, destroyLocalEnvironment } from "../../drivers/local/rollout-wiring";
+import { localGroupProvisioner } from "../../drivers/local/group-provisioner";
+import { listEnvironments, readEnvironment } from "../../drivers/local/environment";
+import { cgroupPids } from "../../drivers/local/cgroups";
 import { readAudit } from "../../rollout/audit-log";
 import { environmentFiles, runRollback, runRollout, runUp, type OperationInput } from "../../rollout/operations";
 import type { RolloutEvent } from "../../rollout/rollout";
@@ -29,7 +29,8 @@ async function input(onEvent?: (e: RolloutEvent) => void): Promise<OperationInpu
     env,
     envText: text,
     files: environmentFiles(envFile, paths.stateRoot, env.name),
-    driver: createLocalDriver(env, localGroupProvisioner(env, paths), paths),
+    // The demo app has no secrets.
+    driver: createLocalDriver(env, localGroupProvisioner(env, { app: {}, registryPassword: null, deferred: [] }, paths), paths),
     ...(onEvent ? { onEvent } : {}),
   };
 }
@@ -158,7 +159,7 @@ describe("rollouts on the local driver", () => {
     });
     const report = await first;
     expect(second).toBeInstanceOf(LockHeldError);
-    expect((second as LockHeldError).message).toMatch(/^the environment is locked: rollout by \S+@\S+ \(pid \d+\)/);
+    expect((second as LockHeldError).message).toMatch(new RegExp(`^environment ${ENV} is locked: rollout by \\S+@\\S+ \\(pid ${process.pid}\\)`));
     expect(report.outcome).toBe("succeeded");
     const audit = await readAudit(environmentFiles(envFile, paths.stateRoot, ENV).auditFile);
     expect(audit.map((a) => [a.action, a.toImage, a.outcome])).toEqual([

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TransportError } from "../../core/errors";
 import { sensitive } from "../../core/sensitive";
-import type { SshTarget } from "../../provisioner/transport/ssh-target";
+import type { SshTarget } from "../../model/ssh-target";
 import { connectSsh } from "../../provisioner/transport/ssh2-transport";
 import { startSshd, type Sshd, pinnedTarget } from "../helpers/sshd";
 

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HostKeyError } from "../../core/errors";
 import { hashKnownHostsName } from "../../provisioner/transport/known-hosts";
-import type { HostKeyPolicy, SshTarget } from "../../provisioner/transport/ssh-target";
+import type { HostKeyPolicy, SshTarget } from "../../model/ssh-target";
 import { connectSsh } from "../../provisioner/transport/ssh2-transport";
 import { pinnedTarget, startSshd, type Sshd } from "../helpers/sshd";
 

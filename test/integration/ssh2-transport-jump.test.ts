@@ -2,7 +2,7 @@
 import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HostKeyError } from "../../core/errors";
-import type { SshTarget } from "../../provisioner/transport/ssh-target";
+import type { SshTarget } from "../../model/ssh-target";
 import { connectSsh } from "../../provisioner/transport/ssh2-transport";
 import { descendantsOf, startSshd, type Sshd, pinnedTarget } from "../helpers/sshd";
 

@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseAppSpec } from "../../config/app";
+import { parseResolvedApp } from "../../model/app";
 import { healthCheckScript } from "../../provisioner/steps/app-health";
 
 const servers: Server[] = [];
@@ -40,8 +40,8 @@ function run(script: string): Promise<{ code: number | null; stdout: string; std
   });
 }
 
-function app(hostPort: number, health: Record<string, unknown>) {
-  return parseAppSpec({ name: "web", image: "web:1", version: "1", containerPort: 8080, hostPort, health: { intervalMs: 100, timeoutMs: 1000, ...health } });
+function app(hostPort: number, health: Record<string, unknown> = {}) {
+  return parseResolvedApp({ name: "web", image: "web:1", port: 8080, hostPort, health: { intervalSeconds: 0.2, timeoutSeconds: 1, ...health } });
 }
 
 let okPort = 0;
@@ -64,42 +64,48 @@ afterAll(async () => {
 
 describe("app.health script (real bash, real HTTP on 127.0.0.1)", () => {
   it("passes on the first healthy answer and sends the configured path", async () => {
-    const r = await run(healthCheckScript(app(okPort, { path: "/healthz?deep=1" })));
+    const r = await run(healthCheckScript(app(okPort, { path: "/healthz?deep=1" }), { deadlineMs: 5000 }));
     expect(r).toEqual({ code: 0, stdout: `healthy: GET http://127.0.0.1:${okPort}/healthz?deep=1 answered 200 (attempt 1)\n`, stderr: "" });
     expect(seenPaths).toContain("/healthz?deep=1");
   });
 
   it("retries until the app turns healthy", async () => {
-    const r = await run(healthCheckScript(app(flakyPort, { deadlineMs: 10_000 })));
+    const r = await run(healthCheckScript(app(flakyPort), { deadlineMs: 10_000 }));
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`healthy: GET http://127.0.0.1:${flakyPort}/healthz answered 200 (attempt 3)\n`);
   });
 
   it("fails at the deadline with the status line and the start of the body", async () => {
-    const r = await run(healthCheckScript(app(downPort, { deadlineMs: 300 })));
+    const r = await run(healthCheckScript(app(downPort), { deadlineMs: 300 }));
     expect(r.code).toBe(1);
     expect(r.stdout).toBe("");
     const lines = r.stderr.split("\n");
+    expect(lines).toHaveLength(4);
     expect(lines[0]).toMatch(new RegExp(`^app\\.health: GET http://127\\.0\\.0\\.1:${downPort}/healthz: expected status 200, got status 503 \\([0-9]+ attempts in [0-9]+ ms\\)$`));
     expect(lines[1]).toBe("status line: HTTP/1.1 503 Service Unavailable");
     expect(lines[2]).toBe("body: database unreachable: connection refused by db-1:5432 retry later");
   });
 
   it("with deadline 0 (the step's check) tries exactly once", async () => {
-    const r = await run(healthCheckScript(app(downPort, {}), { deadlineMs: 0 }));
+    const r = await run(healthCheckScript(app(downPort), { deadlineMs: 0 }));
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/got status 503 \(1 attempts in [0-9]+ ms\)/);
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `^app\\.health: GET http://127\\.0\\.0\\.1:${downPort}/healthz: expected status 200, got status 503 \\(1 attempts in [0-9]+ ms\\)\\n` +
+          "status line: HTTP/1\\.1 503 Service Unavailable\\nbody: database unreachable: connection refused by db-1:5432 retry later\\n$",
+      ),
+    );
   });
 
   it("says so when nothing listens", async () => {
     const port = await closedPort();
-    const r = await run(healthCheckScript(app(port, { deadlineMs: 0 })));
+    const r = await run(healthCheckScript(app(port), { deadlineMs: 0 }));
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`^app\\.health: GET http://127\\.0\\.0\\.1:${port}/healthz: expected status 200, got no answer \\(connection refused or closed\\) \\(1 attempts in [0-9]+ ms\\)\\n$`));
   });
 
   it("accepts another expected status", async () => {
-    const r = await run(healthCheckScript(app(downPort, { expectStatus: 503 })));
-    expect(r.code).toBe(0);
+    const r = await run(healthCheckScript(app(downPort, { status: 503 }), { deadlineMs: 0 }));
+    expect(r).toEqual({ code: 0, stdout: `healthy: GET http://127.0.0.1:${downPort}/healthz answered 503 (attempt 1)\n`, stderr: "" });
   });
 });

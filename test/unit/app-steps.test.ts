@@ -7,12 +7,13 @@ import type { Readable } from "node:stream";
 import { gunzipSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { Sensitive } from "../../core/sensitive";
-import { parseAppSpec } from "../../config/app";
+import { parseResolvedApp } from "../../model/app";
+import { resolvedRegistrySchema } from "../../model/registry";
 import { renderCommand } from "../../provisioner/command";
 import { auditAppendStep, auditLine } from "../../provisioner/steps/app-audit";
 import { appHealthStep, healthCheckScript } from "../../provisioner/steps/app-health";
 import { imageArchiveStream, imageLoadStep, imagePullStep } from "../../provisioner/steps/app-image";
-import { appRunStep, containerExpectation, containerName, envFilePath, renderEnvFile } from "../../provisioner/steps/app-run";
+import { appRunStep, containerExpectation, containerName, envFileDir, envFilePath, renderEnvFile, SWAP_SCRIPT } from "../../provisioner/steps/app-run";
 import { IMAGE_ID, makeContext } from "./fixtures/engine-context";
 
 const dir = mkdtempSync(path.join(tmpdir(), "longshore-app-steps-"));
@@ -99,8 +100,8 @@ describe("image.pull", () => {
   });
 
   it("logs in with the password on stdin only, and logs out after the pull", () => {
-    const app = parseAppSpec({ name: "web", image: "web:1", version: "1", containerPort: 1, hostPort: 1, registry: { server: "registry.local:5000", username: "ci", password: "reg-pass-77" } });
-    const plan = imagePullStep.plan(makeContext({ app, image: { source: "registry", ref } }));
+    const registry = resolvedRegistrySchema.parse({ server: "registry.local:5000", username: "ci", password: "reg-pass-77" });
+    const plan = imagePullStep.plan(makeContext({ registry, image: { source: "registry", ref } }));
     const pull = plan.apply[0]!;
     expect(pull.argv).toEqual([
       "sh",
@@ -130,55 +131,58 @@ describe("image.pull", () => {
 describe("app.run", () => {
   const ctx = makeContext();
   const name = "web-1.4.2";
+  const envFile = "/etc/longshore/apps/web/web-1.4.2.env";
   const format =
-    '{{.State.Running}}|{{.Config.Image}}|{{.Image}}|{{.HostConfig.RestartPolicy.Name}}|{{range $p, $b := .HostConfig.PortBindings}}{{$p}}={{range $b}}{{.HostIp}}:{{.HostPort}},{{end}};{{end}}|{{index .Config.Labels "io.longshore.app"}}|{{index .Config.Labels "io.longshore.version"}}|{{index .Config.Labels "io.longshore.slot"}}|{{index .Config.Labels "io.longshore.plan"}}';
-  const expected = `true|${IMAGE_ID}|${IMAGE_ID}|unless-stopped|8080/tcp=:8080,;|web|1.4.2|blue|p1an`;
+    '{{.State.Running}}|{{.Config.Image}}|{{.Image}}|{{.HostConfig.RestartPolicy.Name}}|{{range $p, $b := .HostConfig.PortBindings}}{{$p}}={{range $b}}{{.HostIp}}:{{.HostPort}},{{end}};{{end}}|{{.HostConfig.Memory}}|{{.HostConfig.NanoCpus}}|{{index .Config.Labels "io.longshore.app"}}|{{index .Config.Labels "io.longshore.version"}}|{{index .Config.Labels "io.longshore.slot"}}|{{index .Config.Labels "io.longshore.plan"}}';
+  const expected = `true|${IMAGE_ID}|${IMAGE_ID}|unless-stopped|8080/tcp=:8080,;|0|0|web|1.4.2|blue|p1an`;
 
-  it("names the container <app>-<version> and its env file after it", () => {
-    expect(containerName(ctx.app)).toBe(name);
-    expect(envFilePath(ctx.app)).toBe("/etc/longshore/apps/web-1.4.2.env");
-    expect(containerName({ name: "web", version: "1+build.7" })).toBe("web-1-build.7");
+  it("names the container <app>-<release> and its env file after it, in the app's own directory", () => {
+    expect(containerName(ctx.app, ctx.release)).toBe(name);
+    expect(envFileDir(ctx.app)).toBe("/etc/longshore/apps/web");
+    expect(envFilePath(ctx.app, ctx.release)).toBe(envFile);
+    expect(containerName({ name: "web" }, "1+build.7")).toBe("web-1-build.7");
+    expect(envFilePath({ name: "web" }, "sha256-0123456789ab")).toBe("/etc/longshore/apps/web/web-sha256-0123456789ab.env");
   });
 
-  it("plans the env file (0600, Sensitive), one inspect check, remove-then-run", () => {
+  it("plans the env file (0600, Sensitive), one inspect check, and create-then-swap as the apply", () => {
     const plan = appRunStep.plan(ctx);
     expect(containerExpectation(ctx)).toEqual({ format, expected });
     const inspect = {
       argv: ["sh", "-c", '[ "$(docker inspect --type container --format "$1" "$2" 2>/dev/null)" = "$3" ]', "sh", format, name, expected],
       sudo: true,
     };
-    expect(plan.check).toEqual([inspect]);
-    expect(plan.verify).toEqual([inspect]);
     expect(plan.files).toHaveLength(1);
-    expect(plan.files![0]).toMatchObject({ path: "/etc/longshore/apps/web-1.4.2.env", mode: 0o600, sudo: true });
+    expect(plan.files![0]).toMatchObject({ path: envFile, mode: 0o600, sudo: true });
     const content = (plan.files![0]!.source as { content: Sensitive }).content;
     expect(content).toBeInstanceOf(Sensitive);
     expect(content.reveal()).toBe("LOG_LEVEL=info\nMODE=prod\nDB_PASSWORD=s3cr3t-pw\n");
-    expect(plan.apply).toEqual([
-      {
-        argv: [
-          "sh",
-          "-c",
-          'ids=$( { docker ps -aq --filter "label=$1"; docker ps -aq --filter "name=$2"; } | sort -u ); if [ -n "$ids" ]; then docker rm -f $ids >/dev/null; fi',
-          "sh",
-          "io.longshore.app=web",
-          "^/web-1\\.4\\.2$",
-        ],
-        sudo: true,
-      },
-      {
-        argv: [
-          "docker", "run", "--detach", "--name", name, "--restart", "unless-stopped", "--publish", "8080:8080",
-          "--env-file", "/etc/longshore/apps/web-1.4.2.env",
-          "--label", "io.longshore.app=web", "--label", "io.longshore.version=1.4.2", "--label", "io.longshore.slot=blue", "--label", "io.longshore.plan=p1an",
-          IMAGE_ID,
-        ],
-        sudo: true,
-        timeoutMs: 120_000,
-      },
-    ]);
+    expect(plan).toEqual({
+      files: plan.files,
+      check: [inspect],
+      apply: [
+        {
+          argv: [
+            "sh", "-c", SWAP_SCRIPT, "sh", "web", name, "/etc/longshore/apps/web", "web-1.4.2.env",
+            "--restart", "unless-stopped", "--publish", "8080:8080", "--env-file", envFile, "--stop-timeout", "10",
+            "--label", "io.longshore.app=web", "--label", "io.longshore.version=1.4.2", "--label", "io.longshore.slot=blue", "--label", "io.longshore.plan=p1an",
+            IMAGE_ID,
+          ],
+          sudo: true,
+          timeoutMs: 130_000,
+        },
+      ],
+      verify: [inspect],
+      timeoutMs: 190_000,
+    });
     // No secret anywhere in argv.
     for (const c of [...plan.check!, ...plan.apply]) expect(renderCommand(c, { mode: "exec" })).not.toContain("s3cr3t-pw");
+  });
+
+  it("gives a longer stop timeout as much more time to the swap and the step", () => {
+    const c = makeContext({ app: parseResolvedApp({ name: "web", image: "web:1.4.2", stopTimeoutSeconds: 300 }) });
+    const plan = appRunStep.plan(c);
+    expect(plan.apply[0]!.timeoutMs).toBe(120_000 + 300_000);
+    expect(plan.timeoutMs).toBe(180_000 + 300_000);
   });
 
   it("a plain env file without secrets is plain text; keys are sorted", () => {
@@ -186,16 +190,24 @@ describe("app.run", () => {
   });
 
   it("runs a registry image by reference, with --init when asked, and expects no image ID when unknown", () => {
-    const app = parseAppSpec({ name: "api", image: "registry.local:5000/api:2", version: "2", containerPort: 9000, hostPort: 80, restart: "always", init: true });
-    const c = makeContext({ app, image: { source: "registry", ref: "registry.local:5000/api:2" }, planHash: undefined });
+    const app = parseResolvedApp({ name: "api", image: "registry.local:5000/api:2", port: 9000, hostPort: 80, restart: "always", init: true });
+    const c = makeContext({ app, release: "2", image: { source: "registry", ref: "registry.local:5000/api:2" }, planHash: undefined });
     const plan = appRunStep.plan(c);
-    expect(plan.apply[1]!.argv).toEqual([
-      "docker", "run", "--detach", "--name", "api-2", "--restart", "always", "--publish", "80:9000",
-      "--env-file", "/etc/longshore/apps/api-2.env", "--init",
+    expect(plan.apply[0]!.argv.slice(4)).toEqual([
+      "api", "api-2", "/etc/longshore/apps/api", "api-2.env",
+      "--restart", "always", "--publish", "80:9000", "--env-file", "/etc/longshore/apps/api/api-2.env", "--stop-timeout", "10", "--init",
       "--label", "io.longshore.app=api", "--label", "io.longshore.version=2", "--label", "io.longshore.slot=blue",
       "registry.local:5000/api:2",
     ]);
-    expect(containerExpectation(c).expected).toBe("true|registry.local:5000/api:2|always|9000/tcp=:80,;|api|2|blue");
+    expect(containerExpectation(c).expected).toBe("true|registry.local:5000/api:2|always|9000/tcp=:80,;|0|0|api|2|blue");
+    expect(plan.files![0]!.source).toEqual({ content: "" });
+  });
+
+  it("expects the memory limit in bytes and the CPUs in billionths, as the engine stores them", () => {
+    const app = parseResolvedApp({ name: "web", image: "web:1.4.2", resources: { memory: "512m", cpus: 1.5 } });
+    expect(containerExpectation(makeContext({ app })).expected).toBe(`true|${IMAGE_ID}|${IMAGE_ID}|unless-stopped|8080/tcp=:8080,;|536870912|1500000000|web|1.4.2|blue|p1an`);
+    const small = parseResolvedApp({ name: "web", image: "web:1.4.2", resources: { memory: "1G", cpus: 0.1 } });
+    expect(containerExpectation(makeContext({ app: small })).expected).toBe(`true|${IMAGE_ID}|${IMAGE_ID}|unless-stopped|8080/tcp=:8080,;|1073741824|100000000|web|1.4.2|blue|p1an`);
   });
 
   it("the check passes only when docker inspect prints exactly the expected line (real sh, fake docker)", () => {
@@ -206,23 +218,10 @@ describe("app.run", () => {
     expect(readFileSync(fake.log, "utf8")).toBe(["inspect", "--type", "container", "--format", format, name, "", ""].join("\n"));
     writeFileSync(fake.out, `${expected.replace("true|", "false|")}\n`);
     expect(sh(check.argv, fake.bin).status).toBe(1);
+    writeFileSync(fake.out, `${expected.replace("|0|0|", "|536870912|0|")}\n`);
+    expect(sh(check.argv, fake.bin).status).toBe(1);
     writeFileSync(fake.out, "");
     expect(sh(check.argv, fake.bin).status).toBe(1);
-  });
-
-  it("removes every container of the app before running (real sh, fake docker)", () => {
-    const fake = fakeDocker();
-    writeFileSync(fake.out, "c0ffee\n");
-    const remove = appRunStep.plan(ctx).apply[0]!;
-    expect(sh(remove.argv, fake.bin).status).toBe(0);
-    expect(readFileSync(fake.log, "utf8").split("\n\n").filter((s) => s !== "").map((s) => s.split("\n").join(" "))).toEqual([
-      "ps -aq --filter label=io.longshore.app=web",
-      "ps -aq --filter name=^/web-1\\.4\\.2$",
-      "rm -f c0ffee",
-    ]);
-    const none = fakeDocker();
-    expect(sh(remove.argv, none.bin).status).toBe(0);
-    expect(readFileSync(none.log, "utf8")).not.toContain("rm");
   });
 });
 
@@ -231,10 +230,23 @@ describe("app.health", () => {
     const ctx = makeContext();
     expect(appHealthStep.plan(ctx)).toEqual({
       check: [{ argv: ["bash", "-c", healthCheckScript(ctx.app, { deadlineMs: 0 })] }],
-      apply: [{ argv: ["bash", "-c", healthCheckScript(ctx.app)], timeoutMs: 60_000 + 2000 + 1000 + 10_000 }],
+      apply: [{ argv: ["bash", "-c", healthCheckScript(ctx.app, { deadlineMs: 60_000 })], timeoutMs: 60_000 + 2000 + 1000 + 10_000 }],
       timeoutMs: 60_000 + 2000 + 1000 + 20_000,
     });
-    expect(healthCheckScript(ctx.app)).toContain("\nport=8080\npath=/healthz\nexpect=200\ntimeout_s=2\ninterval_s=1\ndeadline_ms=60000\n");
+    expect(healthCheckScript(ctx.app, { deadlineMs: 60_000 })).toContain("\nhost=127.0.0.1\nport=8080\npath=/healthz\nexpect=200\ntimeout_s=2\ninterval_s=1\ndeadline_ms=60000\n");
+    expect(healthCheckScript(ctx.app, { deadlineMs: 0 })).toContain("\ndeadline_ms=0\n");
+  });
+
+  it("takes the probe from app.health (seconds) and the deadline from the context", () => {
+    const app = parseResolvedApp({ name: "web", image: "web:1.4.2", hostPort: 18080, health: { path: "/ready", status: 204, intervalSeconds: 0.5, timeoutSeconds: 1.25 } });
+    const ctx = makeContext({ app, healthDeadlineMs: 90_000 });
+    const plan = appHealthStep.plan(ctx);
+    expect(plan).toEqual({
+      check: [{ argv: ["bash", "-c", healthCheckScript(app, { deadlineMs: 0 })] }],
+      apply: [{ argv: ["bash", "-c", healthCheckScript(app, { deadlineMs: 90_000 })], timeoutMs: 90_000 + 1250 + 500 + 10_000 }],
+      timeoutMs: 90_000 + 1250 + 500 + 20_000,
+    });
+    expect(plan.apply[0]!.argv[2]).toContain("\nhost=127.0.0.1\nport=18080\npath=/ready\nexpect=204\ntimeout_s=1.25\ninterval_s=0.5\ndeadline_ms=90000\n");
   });
 });
 

@@ -17,14 +17,13 @@ const plan: HostPlanInput = {
   app: {
     name: "shop",
     image: "registry.example.com/shop:1.2.0",
-    version: "1.2.0",
-    containerPort: 8080,
+    port: 8080,
     hostPort: 80,
     env: { MODE: "prod" },
     secrets: { DB_PASSWORD: "hunter2-hunter2" },
     health: { path: "/healthz" },
-    slot: "green",
   },
+  registry: { server: "registry.example.com", username: "ci", password: "hunter2-registry" },
   engine: { daemon: { "log-level": "warn" } },
 };
 
@@ -49,7 +48,11 @@ describe("provisioner/apply-host, built and required by path", () => {
       thrown = e;
     }
     expect(thrown).toBeInstanceOf(ConfigError);
-    expect((thrown as InstanceType<typeof ConfigError>).issues.map((i) => i.path)).toEqual(["app.hostPort", "engine.daemon.hosts", "engine.daemon.hosts[0]"]);
+    expect((thrown as InstanceType<typeof ConfigError>).issues.map((i) => `${i.path}: ${i.message}`)).toEqual([
+      "app.hostPort: must be a whole number from 1 to 65535",
+      'engine.daemon.hosts: must include "fd://": Debian\'s docker.service is started by docker.socket, which hands dockerd /run/docker.sock through it',
+      "engine.daemon.hosts[0]: tcp://0.0.0.0:2375 would expose the engine on the network without TLS: set tlsverify: true with tlscacert, tlscert and tlskey, or use a unix socket",
+    ]);
   });
 
   it("rejects applyHost and inspectHost input it cannot use before connecting anywhere", async () => {
@@ -61,8 +64,14 @@ describe("provisioner/apply-host, built and required by path", () => {
       planHash: "p",
     };
     for (const call of [entry.applyHost, entry.inspectHost]) {
-      const err = (await call(input).catch((e: unknown) => e)) as Error & { code: string; issues: Array<{ path: string }> };
-      expect([err.code, err.issues.map((i) => i.path)]).toEqual(["CONFIG_INVALID", ["connection.privateKey", "connection.hostKeyFingerprint"]]);
+      const err = (await call(input).catch((e: unknown) => e)) as Error & { code: string; issues: Array<{ path: string; message: string }> };
+      expect([err.code, err.issues.map((i) => `${i.path}: ${i.message}`)]).toEqual([
+        "CONFIG_INVALID",
+        [
+          "connection.privateKey: must be an OpenSSH or PEM private key (-----BEGIN ... PRIVATE KEY-----)",
+          "connection.hostKeyFingerprint: must be an OpenSSH fingerprint: SHA256: followed by 43 base64 characters (see ssh-keygen -lf)",
+        ],
+      ]);
       expect(`${err.message} ${JSON.stringify(err)}`).not.toContain("hunter2");
     }
   });

@@ -1,16 +1,24 @@
-// Unit: the environment verbs end to end through the CLI program, with a scripted driver and real
-// files in a temp directory. Does not prove anything about real machines (e2e does).
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+// Unit: the environment verbs (check, up, rollout, rollback, status, destroy) end to end through the
+// CLI program, with a scripted driver, a recording secret reader and real files in a temp
+// directory. Does not prove anything about real machines or AWS (e2e does), nor the real wiring of
+// drivers in cli/environment-deps.ts.
+import { createHash } from "node:crypto";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { main } from "../../cli/main";
-import type { CliDeps } from "../../cli/deps";
+import type { CliDeps, DriverTarget } from "../../cli/deps";
+import { rolloutImage } from "../../cli/environment-verbs";
 import { EXIT } from "../../cli/exit-codes";
-import { demoEnvironmentText } from "../../config/environment-file";
+import { acquireLock } from "../../core/lock";
+import { systemSecretReader, type SecretReader } from "../../core/secret-reader";
+import { demoEnvironmentText, parseEnvironment } from "../../model/environment-file";
+import { createManifest, DEBS_DIR, MANIFEST_FILE, renderManifest, type BundlePackage } from "../../provisioner/bundle/manifest";
 import { fakeDriver } from "../helpers/fake-slot-driver";
 import type { SlotName } from "../../rollout/driver";
+import { RECIPE } from "./fixtures/engine-context";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "longshore-cli-env-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -23,12 +31,35 @@ class Buf {
   }
 }
 
-function harness(name: string, probe: (slot: SlotName) => boolean = () => true) {
+interface HarnessOptions {
+  probe?: (slot: SlotName) => boolean;
+  /** The operator's environment the secret reader sees. */
+  vars?: Record<string, string>;
+  init?: { live: SlotName | null; blue?: string | null; green?: string | null };
+}
+
+function harness(name: string, o: HarnessOptions = {}) {
   const cwd = path.join(root, name);
+  const probe = o.probe ?? (() => true);
   const stdout = new Buf();
   const stderr = new Buf();
-  const { driver, calls, state } = fakeDriver({ live: null }, (s) => [{ host: `${s}-1`, ok: probe(s), status: probe(s) ? 200 : 404, detail: probe(s) ? "ok" : "longshore demo broken: unhealthy" }]);
+  const { driver, calls, state } = fakeDriver(o.init ?? { live: null }, (s) => [
+    { host: `${s}-1`, ok: probe(s), status: probe(s) ? 200 : 404, detail: probe(s) ? "ok" : "longshore demo broken: unhealthy" },
+  ]);
   const destroyed: string[] = [];
+  const targets: DriverTarget[] = [];
+  // Which variables were looked up: proves when secrets are (not) read.
+  const looked: string[] = [];
+  const base = systemSecretReader(o.vars ?? {});
+  const secretReader: SecretReader = {
+    ...base,
+    env: new Proxy(o.vars ?? {}, {
+      get: (t, k) => {
+        if (typeof k === "string") looked.push(k);
+        return (t as Record<string | symbol, string | undefined>)[k];
+      },
+    }),
+  };
   const deps: CliDeps = {
     connect: async () => {
       throw new Error("test: no ssh");
@@ -39,10 +70,14 @@ function harness(name: string, probe: (slot: SlotName) => boolean = () => true) 
     cwd,
     homeDir: root,
     readFile: (p) => readFile(p, "utf8"),
+    secretReader,
     startDemoSshd: async () => {
       throw new Error("test: no demo");
     },
-    environmentDriver: async () => driver,
+    environmentDriver: async (target) => {
+      targets.push(target);
+      return driver;
+    },
     destroyEnvironment: async (env) => {
       destroyed.push(env.name);
       return [`${env.name}-blue-g1`];
@@ -50,71 +85,234 @@ function harness(name: string, probe: (slot: SlotName) => boolean = () => true) 
     operationLockDir: () => path.join(cwd, "state"),
   };
   mkdirSync(cwd, { recursive: true });
-  return { deps, stdout, stderr, calls, state, cwd, destroyed };
+  const file = path.join(cwd, "longshore.yaml");
+  const run = async (...argv: string[]) => {
+    stdout.text = "";
+    stderr.text = "";
+    return main(argv, deps);
+  };
+  const fileState = () => {
+    const r = parseEnvironment(readFileSync(file, "utf8"));
+    if (!r.ok) throw new Error(JSON.stringify(r.issues));
+    return { live: r.value.live, blue: r.value.slots.blue.image, green: r.value.slots.green.image };
+  };
+  return { deps, run, stdout, stderr, calls, state, cwd, file, destroyed, targets, looked, fileState };
 }
 
-const fast = ["--break-lock"];
+/** An environment whose rollouts take no real time: one healthy round passes the gate, no soak, no drain. */
+function fastEnv(image: string, extra = ""): string {
+  return `name: demo
+app:
+  name: demo
+  image: ${image}
+  health: { path: /healthz, intervalSeconds: 0.2, healthyRounds: 1 }
+${extra}rollout: { healthDeadlineSeconds: 0.5, soakSeconds: 0, drainSeconds: 0 }
+`;
+}
 
 describe("environment verbs", () => {
-  it("up on a fresh directory creates the demo environment and brings up v1", async () => {
+  it("up on a fresh directory creates the demo environment and brings up app.image", async () => {
     const h = harness("up");
-    const code = await main(["up", ...fast], h.deps);
-    expect(code).toBe(EXIT.ok);
-    expect(h.stderr.text).toContain(`created ${path.join(h.cwd, "longshore.yaml")}: the local demo environment (longshore-demo:v1)`);
+    expect(await h.run("up")).toBe(EXIT.ok);
+    expect(h.stderr.text).toContain(`created ${h.file}: the local demo environment (longshore-demo:v1)\n`);
     expect(h.calls[0]).toBe("prepare blue longshore-demo:v1 x2");
     expect(h.stdout.text.split("\n")[0]).toBe("longshore-demo:v1 is live on blue");
     expect(h.stdout.text).toContain("url: http://127.0.0.1:8080/");
-    const file = readFileSync(path.join(h.cwd, "longshore.yaml"), "utf8");
-    expect(file).toContain("live: blue");
+    expect(h.fileState()).toEqual({ live: "blue", blue: "longshore-demo:v1", green: null });
     // A second up has nothing to do.
-    const again = await main(["up"], h.deps);
-    expect(again).toBe(EXIT.ok);
-    expect(h.stdout.text).toContain("blue is live and runs longshore-demo:v1: nothing to do");
-  }, 60_000);
+    expect(await h.run("up")).toBe(EXIT.ok);
+    expect(h.stdout.text).toBe("blue is live and runs longshore-demo:v1: nothing to do\nurl: http://127.0.0.1:8080/\n");
+  }, 30_000);
 
-  it("rollout to a broken image exits non-zero and names the failing probe", async () => {
-    const h = harness("broken", (s) => s === "blue");
-    // A short deadline: the gate gives up after 3 s instead of the demo's two minutes (still room
-    // for the two healthy rounds `up` needs at one round a second, even on a loaded machine).
-    writeFileSync(
-      path.join(h.cwd, "longshore.yaml"),
-      demoEnvironmentText("longshore-demo:v1").replace("healthDeadlineSeconds: 120", "healthDeadlineSeconds: 3"),
+  it("up says so when app.image differs from what is live, and changes nothing", async () => {
+    const h = harness("up-differs");
+    writeFileSync(h.file, fastEnv("longshore-demo:v1"));
+    expect(await h.run("up")).toBe(EXIT.ok);
+    writeFileSync(h.file, readFileSync(h.file, "utf8").replace("image: longshore-demo:v1", "image: longshore-demo:v2"));
+    const calls = h.calls.length;
+    expect(await h.run("up")).toBe(EXIT.ok);
+    expect(h.stdout.text).toBe(
+      "blue is live and runs longshore-demo:v1; app.image is longshore-demo:v2: deploy it with `longshore rollout`\nurl: http://127.0.0.1:8080/\n",
     );
-    await main(["up"], h.deps);
-    h.stdout.text = "";
-    const code = await main(["rollout", "longshore-demo:broken", "--json"], h.deps);
-    expect(code).toBe(EXIT.rolloutFailed);
+    expect(h.calls.length).toBe(calls);
+  });
+
+  it("up refuses when the file's live slot is not the live one (exit 6)", async () => {
+    const h = harness("up-refuse", { init: { live: "blue", blue: "longshore-demo:v1", green: "longshore-demo:v0" } });
+    writeFileSync(h.file, fastEnv("longshore-demo:v1", "slots: { blue: { image: longshore-demo:v1 }, green: { image: longshore-demo:v0 } }\nlive: green\n"));
+    expect(await h.run("up")).toBe(EXIT.rolloutFailed);
+    expect(h.stderr.text).toBe("error: the file says green is live but blue is: use `longshore rollback` or `longshore rollout`\n");
+  });
+
+  it("rollout with no image deploys app.image; :TAG is app.image's repository at TAG", async () => {
+    const h = harness("rollout-default");
+    writeFileSync(h.file, fastEnv("reg.example:5000/shop/web:v1"));
+    expect(await h.run("up")).toBe(EXIT.ok);
+    writeFileSync(h.file, readFileSync(h.file, "utf8").replace("web:v1", "web:v2"));
+    expect(await h.run("rollout")).toBe(EXIT.ok);
+    expect(h.calls.filter((c) => c.startsWith("prepare"))).toEqual(["prepare blue reg.example:5000/shop/web:v1 x2", "prepare green reg.example:5000/shop/web:v2 x2"]);
+    expect(h.stdout.text.split("\n")[0]).toBe("reg.example:5000/shop/web:v2 is live on green");
+    expect(await h.run("rollout", ":v3")).toBe(EXIT.ok);
+    expect(h.calls.filter((c) => c.startsWith("prepare")).at(-1)).toBe("prepare blue reg.example:5000/shop/web:v3 x2");
+    expect(h.fileState()).toEqual({ live: "blue", blue: "reg.example:5000/shop/web:v3", green: "reg.example:5000/shop/web:v2" });
+  });
+
+  it("rollout of a bad image or size is exit 2 before any secret is read or driver made", async () => {
+    const h = harness("rollout-bad", { vars: { TOKEN: "t0ken" } });
+    writeFileSync(h.file, fastEnv("shop/web:v1", "  secrets: { TOKEN: { env: TOKEN } }\n"));
+    expect(await h.run("rollout", "Shop/Web:v2")).toBe(EXIT.badInput);
+    expect(h.stderr.text).toBe('error: command line is invalid (1 problem):\n  IMAGE: "Shop/Web:v2" registry host must be lower-case\n');
+    expect(await h.run("rollout", ":-v2")).toBe(EXIT.badInput);
+    expect(h.stderr.text).toBe(
+      "error: command line is invalid (1 problem):\n  IMAGE: \":-v2\" tag must be 1-128 letters, digits, '_', '.' or '-', not starting with '.' or '-'\n",
+    );
+    expect(await h.run("rollout", "--size", "51")).toBe(EXIT.badInput);
+    expect(h.stderr.text).toBe("error: command line is invalid (1 problem):\n  --size: must be at most 50 on the local driver\n");
+    expect(await h.run("rollout", "--size", "0")).toBe(EXIT.badInput);
+    expect(h.stderr.text).toBe("error: command line is invalid (1 problem):\n  --size: must be a whole number from 1 to 100\n");
+    expect([h.looked, h.targets, h.calls]).toEqual([[], [], []]);
+  });
+
+  it("rolloutImage: the argument, :TAG or @DIGEST against app.image, else app.image", () => {
+    const env = (parseEnvironment(fastEnv("reg.example/shop/web:v1")) as { ok: true; value: Parameters<typeof rolloutImage>[1] }).value;
+    const digest = `sha256:${"0".repeat(64)}`;
+    expect([undefined, ":v2", `@${digest}`, "other/app:v9"].map((a) => rolloutImage(a, env))).toEqual([
+      "reg.example/shop/web:v1",
+      "reg.example/shop/web:v2",
+      `reg.example/shop/web@${digest}`,
+      "other/app:v9",
+    ]);
+    expect(() => rolloutImage("a b", env)).toThrow('command line is invalid (1 problem):\n  IMAGE: "a b" must not contain whitespace');
+  });
+
+  it("rollout reads the secrets and hands them to the driver; status and rollback read none", async () => {
+    const h = harness("secrets", { vars: { TOKEN: "t0ken" } });
+    writeFileSync(h.file, fastEnv("shop/web:v1", "  secrets: { TOKEN: { env: TOKEN } }\n"));
+    expect(await h.run("rollout")).toBe(EXIT.ok);
+    expect(h.looked).toEqual(["TOKEN"]);
+    expect(h.targets[0]!.secrets?.app["TOKEN"]?.reveal()).toBe("t0ken");
+    expect([h.targets[0]!.file, h.targets[0]!.baseDir, h.targets[0]!.env.app.image]).toEqual([h.file, h.cwd, "shop/web:v1"]);
+    h.looked.length = 0;
+    expect(await h.run("status")).toBe(EXIT.ok);
+    expect(h.stdout.text + h.stderr.text).not.toContain("t0ken");
+    expect(await h.run("rollback")).toBe(EXIT.rolloutFailed);
+    expect(h.stderr.text).toBe("error: the previous slot (green) has no hosts: an instant rollback is not possible\nhint: Roll out the previous image again instead: longshore rollout <image>.\n");
+    expect([h.looked, h.targets.slice(1).map((t) => t.secrets)]).toEqual([[], [null, null]]);
+  });
+
+  it("rollout with an unset secret source is exit 2 naming the key path and the variable, before a driver is made", async () => {
+    const h = harness("unset");
+    writeFileSync(h.file, fastEnv("shop/web:v1", "  secrets: { DB_PASSWORD: { env: SHOP_DB_PASSWORD } }\n"));
+    expect(await h.run("rollout", ":v2")).toBe(EXIT.badInput);
+    expect(h.stderr.text).toBe(
+      [
+        "error: the secrets of longshore.yaml is invalid (1 problem):",
+        "  longshore.yaml: app.secrets.DB_PASSWORD: the environment variable SHOP_DB_PASSWORD is not set (source: env SHOP_DB_PASSWORD)",
+        "hint: Fix the sources listed; docs/environment.md (Secrets) describes them.",
+        "",
+      ].join("\n"),
+    );
+    expect([h.targets, h.calls]).toEqual([[], []]);
+  });
+
+  it("rollout to a broken image exits 6, names the failing probe, and records the discarded slot as empty", async () => {
+    const h = harness("broken", { probe: (s) => s === "blue" });
+    writeFileSync(h.file, fastEnv("longshore-demo:v1"));
+    expect(await h.run("up")).toBe(EXIT.ok);
+    expect(await h.run("rollout", "longshore-demo:broken", "--json")).toBe(EXIT.rolloutFailed);
     const report = JSON.parse(h.stdout.text);
-    expect(report.outcome).toBe("failed");
+    expect([report.outcome, report.fromSlot, report.toSlot, report.url]).toEqual(["failed", "blue", "green", "http://127.0.0.1:8080/"]);
     expect(report.failedProbes).toEqual([{ host: "green-1", ok: false, status: 404, detail: "longshore demo broken: unhealthy" }]);
+    expect(h.stderr.text).toBe("");
     expect(h.state.live).toBe("blue");
-  }, 60_000);
+    expect(h.fileState()).toEqual({ live: "blue", blue: "longshore-demo:v1", green: null });
+    // The human report says where traffic is and why.
+    expect(await h.run("rollout", ":broken")).toBe(EXIT.rolloutFailed);
+    const lines = h.stdout.text.split("\n");
+    expect(lines[0]).toBe("failed: traffic stays on blue (longshore-demo:v1)");
+    expect(lines.map((l) => l.replace(/\d+\.\d s/, "T"))).toEqual([
+      "failed: traffic stays on blue (longshore-demo:v1)",
+      "  prepare      T",
+      "  health-gate  T",
+      expect.stringMatching(/^reason: the green slot did not become healthy within 500 ms: green-1: status 404: "longshore demo broken: unhealthy"$/),
+      '  green-1: HTTP 404 "longshore demo broken: unhealthy"',
+      "",
+    ]);
+    expect(h.stderr.text.split("\n").slice(0, 4)).toEqual(["==> prepare", expect.stringMatching(/^<== prepare done in \d+\.\d s$/), "==> health-gate", expect.stringMatching(/^ {4}gate round 1: 0\/1 healthy \(green-1: status 404/)]);
+    expect(h.stderr.text).toMatch(/<== health-gate failed in \d+\.\d s\n$/);
+  });
+
+  it("a first rollout that fails its soak says that it stays live", async () => {
+    let round = 0;
+    const h = harness("soak-first", { probe: () => round++ < 1 });
+    writeFileSync(h.file, fastEnv("shop/web:v1").replace("soakSeconds: 0", "soakSeconds: 0.4"));
+    expect(await h.run("rollout")).toBe(EXIT.rolloutFailed);
+    expect(h.stdout.text.split("\n")[0]).toBe("failed: traffic is on blue (shop/web:v1)");
+    expect(h.stdout.text).toContain('reason: the blue slot failed during the soak: blue-1: status 404: "longshore demo broken: unhealthy"; nothing ran before it, so it stays live\n');
+    expect(h.fileState()).toEqual({ live: "blue", blue: "shop/web:v1", green: null });
+  });
 
   it("reports a bad environment file with every problem and exit code 2, touching nothing", async () => {
     const h = harness("bad");
-    writeFileSync(path.join(h.cwd, "longshore.yaml"), "name: x\napp: { name: x, port: 0 }\nslots: { blue: { image: 'A B' } }\n");
-    const code = await main(["rollout", "x:v2"], h.deps);
-    expect(code).toBe(EXIT.badInput);
-    expect(h.stderr.text).toContain("slots.blue.image: must not contain whitespace");
-    expect(h.stderr.text).toContain("app.port:");
-    expect(h.calls).toEqual([]);
+    writeFileSync(h.file, "name: x\napp: { name: x, image: x:v1, port: 0 }\nslots: { blue: { image: 'A B' } }\n");
+    expect(await h.run("rollout", "x:v2")).toBe(EXIT.badInput);
+    expect(h.stderr.text).toBe(
+      [
+        `error: ${h.file} is invalid (2 problems):`,
+        `  ${h.file}: app.port: must be a whole number from 1 to 65535`,
+        `  ${h.file}: slots.blue.image: must not contain whitespace`,
+        "hint: Fix the listed problems; docs/environment.md describes every key.",
+        "",
+      ].join("\n"),
+    );
+    expect([h.targets, h.calls]).toEqual([[], []]);
   });
 
-  it("destroy needs --yes", async () => {
+  it("--break-lock is gone: an unknown option, exit 2", async () => {
+    const h = harness("break-lock");
+    expect(await h.run("rollout", "--break-lock")).toBe(EXIT.badInput);
+    expect(h.stderr.text).toContain("error: unknown option '--break-lock'");
+  });
+
+  it("a verb while another operation holds the lock is exit 6 naming the holder", async () => {
+    const h = harness("locked", { init: { live: "blue", blue: "longshore-demo:v1" } });
+    writeFileSync(h.file, fastEnv("longshore-demo:v1", "slots: { blue: { image: longshore-demo:v1 } }\nlive: blue\n"));
+    const held = await acquireLock(path.join(h.cwd, "state", "demo.lock"), { what: "environment demo", operation: "rollout", now: () => new Date("2026-12-04T05:00:00Z") });
+    try {
+      const who = `rollout by ${os.userInfo().username}@${os.hostname()} (pid ${process.pid}) since 2026-12-04T05:00:00.000Z`;
+      for (const argv of [["rollout", ":v2"], ["rollback"], ["destroy", "--yes"]]) {
+        expect(await h.run(...argv)).toBe(EXIT.rolloutFailed);
+        expect(h.stderr.text.split("\n")[0]).toBe(`error: environment demo is locked: ${who}`);
+      }
+      expect([h.calls, h.destroyed]).toEqual([[], []]);
+    } finally {
+      await held.release();
+    }
+  });
+
+  it("destroy needs --yes, and records in the file that nothing runs", async () => {
     const h = harness("destroy");
-    await main(["up"], h.deps);
-    expect(await main(["destroy"], h.deps)).toBe(EXIT.badInput);
+    writeFileSync(h.file, fastEnv("longshore-demo:v1"));
+    expect(await h.run("up")).toBe(EXIT.ok);
+    expect(await h.run("rollout", ":v2")).toBe(EXIT.ok);
+    expect(h.fileState()).toEqual({ live: "green", blue: "longshore-demo:v1", green: "longshore-demo:v2" });
+    expect(await h.run("destroy")).toBe(EXIT.badInput);
+    expect(h.stderr.text).toBe("error: command line is invalid (1 problem):\n  --yes: destroy removes every host of the environment: confirm with --yes\n");
     expect(h.destroyed).toEqual([]);
-    expect(await main(["destroy", "--yes"], h.deps)).toBe(EXIT.ok);
+    expect(await h.run("destroy", "--yes")).toBe(EXIT.ok);
     expect(h.destroyed).toEqual(["demo"]);
-    expect(h.stdout.text).toContain("environment demo: removed (demo-blue-g1)");
-  }, 60_000);
+    expect(h.stdout.text).toBe("environment demo: removed (demo-blue-g1)\n");
+    expect(h.fileState()).toEqual({ live: null, blue: null, green: null });
+    expect(readFileSync(h.file, "utf8")).toContain("  image: longshore-demo:v1\n");
+    expect(await h.run("destroy", "--yes", "--json")).toBe(EXIT.ok);
+    expect(JSON.parse(h.stdout.text)).toEqual({ environment: "demo", removed: ["demo-blue-g1"] });
+  });
 
   it("status shows slots, hosts, health and the live slot; --json gives the same as one document", async () => {
-    const h = harness("status", (s) => s === "blue");
-    await main(["up"], h.deps);
-    h.stdout.text = "";
-    expect(await main(["status"], h.deps)).toBe(EXIT.ok);
+    const h = harness("status", { probe: (s) => s === "blue" });
+    writeFileSync(h.file, fastEnv("longshore-demo:v1"));
+    expect(await h.run("up")).toBe(EXIT.ok);
+    expect(await h.run("status")).toBe(EXIT.ok);
     expect(h.stdout.text).toBe(
       [
         "environment demo (local)  live: blue  url: http://127.0.0.1:8080/",
@@ -125,21 +323,218 @@ describe("environment verbs", () => {
         "",
       ].join("\n"),
     );
-    h.stdout.text = "";
-    expect(await main(["status", "--json"], h.deps)).toBe(EXIT.ok);
+    expect(await h.run("status", "--json")).toBe(EXIT.ok);
     const doc = JSON.parse(h.stdout.text);
-    expect([doc.environment, doc.live, doc.slots.blue.image, doc.health.blue[0].ok]).toEqual(["demo", "blue", "longshore-demo:v1", true]);
-  }, 60_000);
+    expect([doc.environment, doc.driver, doc.live, doc.slots.blue.image, doc.health.blue, doc.health.green]).toEqual([
+      "demo",
+      "local",
+      "blue",
+      "longshore-demo:v1",
+      [{ host: "blue-1", ok: true, status: 200, detail: "ok" }],
+      [{ host: "green-1", ok: false, status: 404, detail: "longshore demo broken: unhealthy" }],
+    ]);
+  });
+
+  it("the audit log beside the file names $LONGSHORE_ACTOR when set", async () => {
+    const h = harness("actor");
+    h.deps.env = { LONGSHORE_ACTOR: "deploy-bot" };
+    writeFileSync(h.file, fastEnv("longshore-demo:v1"));
+    expect(await h.run("up")).toBe(EXIT.ok);
+    const lines = readFileSync(path.join(h.cwd, "demo.audit.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { who: string; action: string });
+    expect(lines.map((l) => [l.action, l.who])).toEqual([["up", "deploy-bot"]]);
+  });
 
   it("rollback after a rollout puts the previous image live and records it in the file", async () => {
     const h = harness("rollback");
-    writeFileSync(path.join(h.cwd, "longshore.yaml"), demoEnvironmentText("longshore-demo:v1").replace("soakSeconds: 10", "soakSeconds: 0"));
-    await main(["up"], h.deps);
-    expect(await main(["rollout", "longshore-demo:v2"], h.deps)).toBe(EXIT.ok);
-    h.stdout.text = "";
-    expect(await main(["rollback"], h.deps)).toBe(EXIT.ok);
+    writeFileSync(h.file, fastEnv("longshore-demo:v1"));
+    expect(await h.run("up")).toBe(EXIT.ok);
+    expect(await h.run("rollout", "longshore-demo:v2")).toBe(EXIT.ok);
+    expect(await h.run("rollback")).toBe(EXIT.ok);
     expect(h.stdout.text.split("\n")[0]).toBe("longshore-demo:v1 is live on blue");
     expect(h.state.live).toBe("blue");
-    expect(readFileSync(path.join(h.cwd, "longshore.yaml"), "utf8")).toContain("live: blue");
-  }, 60_000);
+    expect(h.fileState()).toEqual({ live: "blue", blue: "longshore-demo:v1", green: "longshore-demo:v2" });
+  });
+});
+
+describe("check", () => {
+  const SHOP = `name: shop
+app:
+  name: shop
+  image: reg.example/shop/web:v1
+  volumes: [/srv/shop/uploads:/uploads, cache:/cache:ro]
+  secrets:
+    DB_PASSWORD: { env: SHOP_DB_PASSWORD }
+    API_KEY: { file: api.key }
+    SIGNING_KEY: { command: [printf, s3cret-signing] }
+registry:
+  server: reg.example
+  username: deploy
+  password: { env: REG_PASSWORD }
+`;
+  const VALUES = ["hunter2-db", "k3y-from-file", "s3cret-signing", "regpw-0451"];
+  const shop = (name: string, vars: Record<string, string> = { SHOP_DB_PASSWORD: VALUES[0]!, REG_PASSWORD: VALUES[3]! }) => {
+    const h = harness(name, { vars });
+    writeFileSync(h.file, SHOP);
+    writeFileSync(path.join(h.cwd, "api.key"), `${VALUES[1]}\n`, { mode: 0o600 });
+    chmodSync(path.join(h.cwd, "api.key"), 0o600);
+    return h;
+  };
+
+  it("prints the environment resolved, every secret only as [redacted] with its source", async () => {
+    const h = shop("check-text");
+    expect(await h.run("check")).toBe(EXIT.ok);
+    const lines = h.stdout.text.split("\n");
+    expect(lines.slice(0, 8)).toEqual([
+      "longshore.yaml: ok",
+      "  app.secrets.DB_PASSWORD: read from env SHOP_DB_PASSWORD",
+      "  app.secrets.API_KEY: read from file api.key",
+      "  app.secrets.SIGNING_KEY: read from command printf",
+      "  registry.password: read from env REG_PASSWORD",
+      "",
+      "# resolved, defaults filled in, secrets redacted:",
+      "name: shop",
+    ]);
+    const yaml = h.stdout.text.slice(h.stdout.text.indexOf("name: shop"));
+    expect(yaml).toContain(
+      [
+        "  env: {}",
+        "  secrets:",
+        "    DB_PASSWORD:",
+        "      from: env SHOP_DB_PASSWORD",
+        '      value: "[redacted]"',
+        "    API_KEY:",
+        "      from: file api.key",
+        '      value: "[redacted]"',
+        "    SIGNING_KEY:",
+        "      from: command printf",
+        '      value: "[redacted]"',
+        "  volumes:",
+        "    - /srv/shop/uploads:/uploads",
+        "    - cache:/cache:ro",
+      ].join("\n"),
+    );
+    expect(yaml).toContain(["registry:", "  server: reg.example", "  username: deploy", "  password:", "    from: env REG_PASSWORD", '    value: "[redacted]"'].join("\n"));
+    expect(yaml).toContain("live: null\nrollout:\n  healthDeadlineSeconds: 120\n  soakSeconds: 30\n  drainSeconds: 5\n  keepPrevious: true\nlocal:\n  listen: 127.0.0.1:8080\n");
+    for (const v of VALUES) expect(h.stdout.text + h.stderr.text).not.toContain(v);
+    expect([h.targets, h.calls]).toEqual([[], []]);
+  });
+
+  it("--json: one document, the same redaction, each secret's source and status", async () => {
+    const h = shop("check-json");
+    expect(await h.run("check", "--json")).toBe(EXIT.ok);
+    const doc = JSON.parse(h.stdout.text);
+    expect([doc.ok, doc.file, doc.checked]).toEqual([true, "longshore.yaml", []]);
+    expect(doc.secrets).toEqual([
+      { path: "app.secrets.DB_PASSWORD", source: "env SHOP_DB_PASSWORD", status: "read" },
+      { path: "app.secrets.API_KEY", source: "file api.key", status: "read" },
+      { path: "app.secrets.SIGNING_KEY", source: "command printf", status: "read" },
+      { path: "registry.password", source: "env REG_PASSWORD", status: "read" },
+    ]);
+    expect(doc.environment.app.secrets).toEqual({
+      DB_PASSWORD: { from: "env SHOP_DB_PASSWORD", value: "[redacted]" },
+      API_KEY: { from: "file api.key", value: "[redacted]" },
+      SIGNING_KEY: { from: "command printf", value: "[redacted]" },
+    });
+    expect(doc.environment.registry).toEqual({ server: "reg.example", username: "deploy", password: { from: "env REG_PASSWORD", value: "[redacted]" } });
+    expect([doc.environment.local, doc.environment.app.volumes, doc.environment.app.health]).toEqual([
+      { listen: "127.0.0.1:8080" },
+      ["/srv/shop/uploads:/uploads", "cache:/cache:ro"],
+      { path: "/healthz", status: 200, intervalSeconds: 1, timeoutSeconds: 2, healthyRounds: 2 },
+    ]);
+    for (const v of VALUES) expect(h.stdout.text).not.toContain(v);
+    expect(h.stderr.text).toBe("");
+  });
+
+  it("an unset env source (and every other bad source) is exit 2, naming longshore.yaml: app.secrets.X and the variable", async () => {
+    const h = shop("check-unset", { REG_PASSWORD: VALUES[3]! });
+    chmodSync(path.join(h.cwd, "api.key"), 0o644);
+    expect(await h.run("check")).toBe(EXIT.badInput);
+    expect(h.stderr.text).toBe(
+      [
+        "error: the secrets of longshore.yaml is invalid (2 problems):",
+        "  longshore.yaml: app.secrets.DB_PASSWORD: the environment variable SHOP_DB_PASSWORD is not set (source: env SHOP_DB_PASSWORD)",
+        `  longshore.yaml: app.secrets.API_KEY: the file api.key (${path.join(h.cwd, "api.key")}) may be read by others (mode 0644): run chmod 600 ${path.join(h.cwd, "api.key")} (source: file api.key)`,
+        "hint: Fix the sources listed; docs/environment.md (Secrets) describes them.",
+        "",
+      ].join("\n"),
+    );
+    expect(h.stdout.text).toBe("");
+  });
+
+  it("-f names another file; the issue paths use the name the user knows", async () => {
+    const h = harness("check-f");
+    mkdirSync(path.join(h.cwd, "envs"), { recursive: true });
+    writeFileSync(path.join(h.cwd, "envs", "staging.yaml"), fastEnv("shop/web:v1", "  secrets: { K: { env: STAGING_K } }\n"));
+    expect(await h.run("check", "-f", "envs/staging.yaml")).toBe(EXIT.badInput);
+    expect(h.stderr.text.split("\n")[1]).toBe("  envs/staging.yaml: app.secrets.K: the environment variable STAGING_K is not set (source: env STAGING_K)");
+  });
+
+  it("a { pulumi } source on driver aws is deferred: left to pulumi up, never read", async () => {
+    const h = harness("check-aws", { vars: { SHOP_API_KEY: "api-k3y" } });
+    writeFileSync(
+      h.file,
+      `name: shop
+driver: aws
+app:
+  name: shop
+  image: shop/web:v1
+  secrets:
+    DB_PASSWORD: { pulumi: dbPassword }
+    API_KEY: { env: SHOP_API_KEY }
+aws:
+  region: eu-west-1
+  sshPublicKey: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB you@laptop
+  adminCidrs: [203.0.113.7/32]
+`,
+    );
+    expect(await h.run("check")).toBe(EXIT.ok);
+    expect(h.stdout.text.split("\n").slice(0, 3)).toEqual([
+      "longshore.yaml: ok",
+      "  app.secrets.DB_PASSWORD: left to pulumi up: pulumi dbPassword",
+      "  app.secrets.API_KEY: read from env SHOP_API_KEY",
+    ]);
+    expect(h.stdout.text).toContain("    DB_PASSWORD:\n      from: pulumi dbPassword\n      value: (read by pulumi up)\n");
+    expect(await h.run("check", "--json")).toBe(EXIT.ok);
+    const doc = JSON.parse(h.stdout.text);
+    expect(doc.secrets).toEqual([
+      { path: "app.secrets.DB_PASSWORD", source: "pulumi dbPassword", status: "deferred" },
+      { path: "app.secrets.API_KEY", source: "env SHOP_API_KEY", status: "read" },
+    ]);
+    expect(doc.environment.app.secrets.DB_PASSWORD).toEqual({ from: "pulumi dbPassword", value: "(read by pulumi up)" });
+    expect(h.stdout.text).not.toContain("api-k3y");
+  });
+
+  it("verifies a bundle directory the file names, and refuses a damaged one with its path", async () => {
+    const h = harness("check-bundle");
+    const dir = path.join(h.cwd, "bundles", "engine");
+    mkdirSync(path.join(dir, DEBS_DIR), { recursive: true });
+    const pkgs: BundlePackage[] = ["docker.io", "containerd", "runc", "tini"].map((name) => {
+      const filename = `${name}_1.0_amd64.deb`;
+      writeFileSync(path.join(dir, DEBS_DIR, filename), `deb of ${name}`);
+      const body = `deb of ${name}`;
+      return { name, version: "1.0", arch: "amd64", filename, size: body.length, sha256: createHash("sha256").update(body).digest("hex") };
+    });
+    const manifest = createManifest(RECIPE, pkgs, "longshore/test");
+    writeFileSync(path.join(dir, MANIFEST_FILE), renderManifest(manifest));
+    writeFileSync(h.file, fastEnv("shop/web:v1", "engine: { bundle: ./bundles/engine }\n"));
+    expect(await h.run("check")).toBe(EXIT.ok);
+    expect(h.stdout.text.split("\n")[1]).toBe(`  engine.bundle: ${dir}: ${manifest.name} ${manifest.version}, 4 packages, every sha256 verified`);
+    writeFileSync(path.join(dir, DEBS_DIR, "runc_1.0_amd64.deb"), "tampered");
+    expect(await h.run("check")).toBe(EXIT.badInput);
+    expect(h.stderr.text).toBe(
+      [
+        "error: longshore.yaml is invalid (1 problem):",
+        `  longshore.yaml: engine.bundle: ${dir}/debs/runc_1.0_amd64.deb: sha256 mismatch: expected ${pkgs[2]!.sha256}, actual ${createHash("sha256").update("tampered").digest("hex")}`,
+        "hint: Rebuild the bundle with `longshore engine bundle`; never edit a bundle by hand.",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("the demo environment checks clean", async () => {
+    const h = harness("check-demo");
+    writeFileSync(h.file, demoEnvironmentText("longshore-demo:v1"));
+    expect(await h.run("check")).toBe(EXIT.ok);
+    expect(h.stdout.text.split("\n").slice(0, 3)).toEqual(["longshore.yaml: ok", "", "# resolved, defaults filled in, secrets redacted:"]);
+  });
 });

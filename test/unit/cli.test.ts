@@ -19,13 +19,15 @@ import type { DemoSshd } from "../../cli/demo-sshd";
 import { EXIT, exitCodeFor } from "../../cli/exit-codes";
 import { createProgress, formatBytes, table } from "../../cli/output";
 import { targetsFromFlags } from "../../cli/targets";
-import type { SshTarget } from "../../provisioner/transport/ssh-target";
+import type { SshTarget } from "../../model/ssh-target";
 import type { Transport } from "../../provisioner/transport/transport";
 import { FakeTransport, InFlight, type FakeRule } from "../helpers/fake-transport";
 import { FULL_FACTS, FULL_FACTS_OUTPUT } from "../helpers/facts-fixture";
 
 const FP = "SHA256:ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLs";
 const FACTS_RULE: FakeRule = { match: /^sh -c /, result: { stdout: FULL_FACTS_OUTPUT } };
+/** What FULL_FACTS_OUTPUT parses to: an output without an nproc section says nothing about CPUs (unless the fixture does). */
+const FACTS = { cpus: null, ...FULL_FACTS };
 
 class Buf {
   text = "";
@@ -70,6 +72,15 @@ function harness(
     homeDir: "/home/me",
     readFile: async (p) => {
       throw Object.assign(new Error(`ENOENT: no such file, open '${p}'`), { code: "ENOENT" });
+    },
+    secretReader: {
+      env: {},
+      readFile: async () => {
+        throw new Error("test: no secret files");
+      },
+      run: async () => {
+        throw new Error("test: no secret commands");
+      },
     },
     startDemoSshd: async () => {
       throw new Error("test: no demo");
@@ -124,8 +135,8 @@ describe("longshore facts", () => {
     expect(code).toBe(0);
     expect(JSON.parse(h.stdout.text)).toEqual({
       hosts: [
-        { host: "10.0.0.5", ok: true, facts: FULL_FACTS },
-        { host: "web.example", ok: true, facts: FULL_FACTS },
+        { host: "10.0.0.5", ok: true, facts: FACTS },
+        { host: "web.example", ok: true, facts: FACTS },
       ],
     });
     expect(h.stderr.text).toBe("");
@@ -166,7 +177,7 @@ describe("longshore facts", () => {
     const code = await main(["facts", "--host", "a", "--host", "b", ...target, "--json"], h.deps);
     expect(code).toBe(3);
     const doc = JSON.parse(h.stdout.text);
-    expect(doc.hosts[0]).toEqual({ host: "a", ok: true, facts: FULL_FACTS });
+    expect(doc.hosts[0]).toEqual({ host: "a", ok: true, facts: FACTS });
     expect(doc.hosts[1]).toEqual({
       host: "b",
       ok: false,
@@ -331,6 +342,16 @@ describe("usage and input errors", () => {
     ],
     [["facts", "--host", "h", ...target, "--concurrency", "0"], "error: command line is invalid (1 problem):\n  --concurrency: must be a whole number of at least 1\n"],
     [["exec", "--host", "h", ...target, "--timeout", "-1", "--", "true"], "error: command line is invalid (1 problem):\n  --timeout: must be a number of seconds greater than 0\n"],
+    [["provision"], "error: command line is invalid (1 problem):\n  --inventory: name the hosts: -i/--inventory FILE or --local-env NAME\n"],
+    [
+      ["plan", "-i", "hosts.yaml", "--slot", "red"],
+      'error: command line is invalid (1 problem):\n  --slot: must be one of "blue", "green"\n',
+    ],
+    [
+      ["check"],
+      "error: /work/proj/longshore.yaml is invalid (1 problem):\n  /work/proj/longshore.yaml: the file does not exist\nhint: Run `longshore up` with no arguments to create the local demo environment, or pass -f FILE.\n",
+    ],
+    [["rollout", "app:v2", "--break-lock"], "error: unknown option '--break-lock'\n(run with --help for usage)\n"],
   ])("%j exits 2 without contacting a host", async (argv, stderr) => {
     const h = harness({});
     expect(await main(argv, h.deps)).toBe(2);
@@ -344,6 +365,19 @@ describe("usage and input errors", () => {
     expect(h.stdout.text).toMatch(/^Usage: longshore \[options\] \[command\]\n/);
     expect(h.stdout.text).toContain("facts [options]");
     expect(h.stdout.text).toContain("exec [options] <command...>");
+    const verbs = [...h.stdout.text.matchAll(/^ {2}([a-z]+)\b/gm)].map((m) => m[1]);
+    expect(verbs).toEqual(["check", "up", "rollout", "rollback", "status", "destroy", "provision", "plan", "facts", "exec", "local", "engine", "help"]);
+    expect(h.stdout.text).toContain("rollout [options] [image]");
+  });
+
+  it("the environment verbs and provision/plan take -f (default ./longshore.yaml); no verb has --break-lock", async () => {
+    for (const verb of ["check", "up", "rollout", "rollback", "status", "destroy", "provision", "plan"]) {
+      const h = harness({});
+      expect(await main([verb, "--help"], h.deps)).toBe(0);
+      // Commander wraps help to the terminal's width: compare with the spaces folded.
+      expect(h.stdout.text.replace(/\s+/g, " ")).toMatch(/ -f, --file <file> (environment file|the environment file: app, registry, engine) \(default \.\/longshore\.yaml[);]/);
+      expect(h.stdout.text).not.toContain("break-lock");
+    }
   });
 
   it("prints a stack trace only when LONGSHORE_DEBUG=1", async () => {

@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
 import fc from "fast-check";
 import { sensitive } from "../../core/sensitive";
-import { quoteArg, renderCommand, secretsOf, shell, type Arg } from "../../provisioner/command";
+import { quoteArg } from "../../core/quote";
+import { renderCommand, secretsOf, shell, type Arg } from "../../provisioner/command";
 
 /** Runs shell text through a real `/bin/sh -c` and returns its stdout bytes. */
 function sh(script: string): Buffer {

@@ -1,8 +1,8 @@
 // Does not prove dockerd accepts every combination of these keys: only that longshore refuses bad input and renders stable daemon.json bytes.
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../core/errors";
-import { bundleRecipeSchema, configuredCgroupDriver, parseEngineOptions } from "../../config/engine";
-import { parseOrThrow } from "../../config/zod-issues";
+import { bundleRecipeSchema, configuredCgroupDriver, isBundleDirectory, parseEngineOptions } from "../../model/engine";
+import { parseOrThrow } from "../../model/zod-issues";
 import { renderDaemonJson } from "../../templates/engine/daemon-json";
 
 function problems(input: unknown): string[] {
@@ -21,6 +21,7 @@ describe("engine options", () => {
   it("fills the safe defaults", () => {
     expect(parseEngineOptions({})).toEqual({
       channel: "bundle",
+      bundle: "debian-bookworm",
       daemon: {
         "log-driver": "json-file",
         "log-opts": { "max-size": "10m", "max-file": "3" },
@@ -29,6 +30,28 @@ describe("engine options", () => {
         "storage-driver": "overlay2",
       },
     });
+  });
+
+  it("takes a bundle recipe (with or without an architecture) or a bundle directory", () => {
+    expect(["debian-bookworm-arm64", "debian-trixie", "./bundles/engine", "/srv/bundle"].map((bundle) => parseEngineOptions({ bundle }).bundle)).toEqual([
+      "debian-bookworm-arm64",
+      "debian-trixie",
+      "./bundles/engine",
+      "/srv/bundle",
+    ]);
+    expect(isBundleDirectory("./x")).toBe(true);
+    expect(isBundleDirectory("a/b")).toBe(true);
+    expect(isBundleDirectory("debian-bookworm")).toBe(false);
+  });
+
+  it("refuses a bundle that is neither a recipe nor a path, and a bundle with channel distro", () => {
+    const recipe =
+      "bundle: must be a bundle directory (a path with a /) or a recipe name debian-<suite>[-<arch>] such as debian-bookworm (arch one of amd64, arm64, armhf, i386, ppc64el, s390x, riscv64)";
+    expect(problems({ bundle: "ubuntu-noble" })).toEqual([recipe]);
+    expect(problems({ bundle: "" })).toEqual(["bundle: must not be empty", recipe]);
+    expect(problems({ channel: "distro", bundle: "debian-trixie" })).toEqual([
+      "bundle: goes with channel: bundle (channel: distro installs from the host's own apt sources)",
+    ]);
   });
 
   it("keeps the default log-opts the user did not override", () => {

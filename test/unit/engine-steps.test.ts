@@ -2,7 +2,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { parseEngineOptions } from "../../config/engine";
+import { parseEngineOptions } from "../../model/engine";
 import { renderCommand } from "../../provisioner/command";
 import { renderManifest, renderSha256Sums } from "../../provisioner/bundle/manifest";
 import { engineBundleStep, remoteBundleDir } from "../../provisioner/steps/engine-bundle";

@@ -4,7 +4,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseEngineOptions } from "../../config/engine";
+import { parseEngineOptions } from "../../model/engine";
 import {
   engineFactRows,
   engineFactsCommands,

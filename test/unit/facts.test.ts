@@ -10,6 +10,7 @@ import {
   gatherFacts,
   parseArch,
   parseCgroupVersion,
+  parseCpus,
   parseDfAvail,
   parseEngine,
   parseEnginePackage,
@@ -36,7 +37,9 @@ ID=arch
 BUILD_ID=rolling
 `;
 const output = factsOutput;
-const FULL = FULL_FACTS_OUTPUT;
+/** The shared Debian 12 output with the cpus section the probe prints after meminfo (4 CPUs). */
+const FULL = FULL_FACTS_OUTPUT.replace("\n@@longshore-facts:docker@@", "\n@@longshore-facts:cpus@@\n4\n\n@@longshore-facts:docker@@");
+const FULL_PARSED = { ...FULL_FACTS, cpus: 4 };
 
 describe("facts parsers", () => {
   it.each([
@@ -76,6 +79,20 @@ describe("facts parsers", () => {
     expect(() => parseMeminfo("MemTotal: 1 kB\n")).toThrow("cannot read MemAvailable from /proc/meminfo");
   });
 
+  it.each([
+    ["4\n", 4],
+    [" 16 \n", 16],
+    ["1", 1],
+    ["", null],
+    [undefined, null],
+    ["0\n", null],
+    ["-2\n", null],
+    ["2.5\n", null],
+    ["nproc: not found\n", null],
+  ])("reads nproc's answer %j as %j", (text, expected) => {
+    expect(parseCpus(text)).toBe(expected);
+  });
+
   it("tells an absent engine from a stopped one", () => {
     expect(parseEngine("absent\n")).toBeNull();
     expect(parseEngine("cli\n")).toEqual({ name: "docker", version: null });
@@ -101,8 +118,21 @@ describe("facts parsers", () => {
   });
 
   it("parses a whole facts output into exact values", () => {
-    expect(parseFacts(FULL, "web-1")).toEqual(FULL_FACTS);
+    expect(FULL).not.toBe(FULL_FACTS_OUTPUT);
+    expect(parseFacts(FULL, "web-1")).toEqual(FULL_PARSED);
     expect(FULL_FACTS.memory).toEqual({ totalBytes: 24684084 * 1024, availableBytes: 24207884 * 1024 });
+  });
+
+  it("reads an output without a cpus section (an older probe) or with an empty one as CPUs unknown", () => {
+    expect(parseFacts(FULL_FACTS_OUTPUT, "web-1")).toEqual({ ...FULL_FACTS, cpus: null });
+    const empty = FULL.replace("@@longshore-facts:cpus@@\n4\n", "@@longshore-facts:cpus@@\n");
+    expect(parseFacts(empty, "web-1")).toEqual({ ...FULL_FACTS, cpus: null });
+  });
+
+  it("the script asks nproc, with getconf as the fallback, right after meminfo", () => {
+    const lines = FACTS_SCRIPT.split("\n");
+    const cpus = lines.indexOf("m cpus; nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null");
+    expect(cpus).toBe(lines.findIndex((l) => l.startsWith("m meminfo;")) + 1);
   });
 
   it("names what is missing in a truncated or foreign output", () => {
@@ -117,7 +147,7 @@ describe("gatherFacts", () => {
   it("makes exactly one exec and parses its output", async () => {
     const t = new FakeTransport("web-1", { rules: [{ match: /^sh -c /, result: { stdout: FULL } }] });
     const facts = await gatherFacts(t);
-    expect(facts.os.id).toBe("debian");
+    expect(facts).toEqual(FULL_PARSED);
     expect(t.calls.length).toBe(1);
     expect(t.calls[0]).toMatchObject({ kind: "exec", options: { timeoutMs: 30000 } });
   });
@@ -145,6 +175,7 @@ describe("gatherFacts", () => {
       cgroup: facts.cgroup,
       initProcess: facts.initProcess,
       totalBytes: facts.memory.totalBytes,
+      cpus: facts.cpus,
     }).toEqual({
       os: parseOsRelease(osRelease),
       machine: os.machine(),
@@ -152,6 +183,7 @@ describe("gatherFacts", () => {
       cgroup: statfsSync("/sys/fs/cgroup").type === CGROUP2_SUPER_MAGIC ? "v2" : "v1",
       initProcess: comm,
       totalBytes: os.totalmem(),
+      cpus: Number(execFileSync("nproc", { encoding: "utf8" }).trim()),
     });
     // This computer (brief): Debian with dpkg, PID 1 is not systemd, Debian's docker.io installed.
     expect(facts.dpkgArch).toBe(execFileSync("dpkg", ["--print-architecture"], { encoding: "utf8" }).trim());

@@ -8,8 +8,8 @@ import * as path from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sensitive } from "../../core/sensitive";
-import { demoImage } from "../../local/demo-app";
-import { writeTar } from "../../local/tar";
+import { demoImage } from "../../drivers/local/demo-app";
+import { writeTar } from "../../drivers/local/tar";
 import { DockerArchiveError, openTarStream, readDockerArchive, tarEntries } from "../../provisioner/image-archive";
 import { MEDIA_TYPES, pushDockerArchive, RegistryPushError } from "../../provisioner/registry-push";
 

@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { ConfigError } from "../../core/errors";
-import { loadInventory, parseInventory, type InventoryParseOptions } from "../../config/inventory";
-import { formatPath } from "../../config/zod-issues";
+import { loadInventory, parseInventory, type InventoryParseOptions } from "../../model/inventory";
+import { formatPath } from "../../model/zod-issues";
 
 const FP_A = "SHA256:ypeBEsobvcr6wjGzmiPcTaeG7/gUfE5yuYB3ha/uSLs";
 const FP_B = "SHA256:PiPoFgA5WUoziU9lZOGxNIu9egCI1CxKy3PurtWcAJ0";

@@ -1,6 +1,6 @@
 // Does not prove: that the kernel lets a process join these cgroups (the e2e machines test does).
 import { describe, expect, it } from "vitest";
-import { machineCgroupDirs, parseCgroupHierarchies } from "../../local/cgroups";
+import { machineCgroupDirs, parseCgroupHierarchies } from "../../drivers/local/cgroups";
 
 const MOUNTINFO = `25 30 0:22 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw
 31 25 0:26 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755

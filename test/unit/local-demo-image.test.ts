@@ -5,8 +5,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { buildDemoImage, demoImage, isStaticElf } from "../../local/demo-app";
-import { listTar, readTarMember } from "../../local/tar";
+import { buildDemoImage, demoImage, isStaticElf } from "../../drivers/local/demo-app";
+import { listTar, readTarMember } from "../../drivers/local/tar";
 
 const sha = (b: Uint8Array | string) => createHash("sha256").update(b).digest("hex");
 

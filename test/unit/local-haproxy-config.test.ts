@@ -6,8 +6,9 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { renderHaproxyConfig, renderSlotMap, type HaproxyConfigInput } from "../../local/haproxy-config";
-import { HaproxyRuntime, HaproxyRuntimeError, parseShowStat } from "../../local/haproxy-runtime";
+import { haproxyArg, renderHaproxyConfig, renderSlotMap, type HaproxyConfigInput } from "../../drivers/local/haproxy-config";
+import { HaproxyRuntime, HaproxyRuntimeError, parseShowStat } from "../../drivers/local/haproxy-runtime";
+import { DEFAULT_HEALTH } from "../../model/health";
 
 const INPUT: HaproxyConfigInput = {
   env: "demo",
@@ -22,6 +23,7 @@ const INPUT: HaproxyConfigInput = {
     ],
     green: [{ name: "demo-3", address: "10.213.47.12", port: 8080, maintenance: true }],
   },
+  health: DEFAULT_HEALTH,
   runAs: { user: "haproxy", group: "haproxy" },
 };
 
@@ -57,6 +59,7 @@ backend blue
     balance roundrobin
     option httpchk GET /healthz
     http-check expect status 200
+    timeout check 2000ms
     default-server inter 1000ms fastinter 500ms downinter 1000ms fall 2 rise 2
     server demo-1 10.213.47.10:8080 check weight 100
     server demo-2 10.213.47.11:8080 check weight 50
@@ -65,6 +68,7 @@ backend green
     balance roundrobin
     option httpchk GET /healthz
     http-check expect status 200
+    timeout check 2000ms
     default-server inter 1000ms fastinter 500ms downinter 1000ms fall 2 rise 2
     server demo-3 10.213.47.12:8080 check weight 100 disabled
 `;
@@ -75,26 +79,66 @@ describe("renderHaproxyConfig", () => {
     expect(renderSlotMap("green")).toBe("live green\n");
   });
 
-  it("is accepted by haproxy -c", () => {
+  it("is accepted by haproxy -c, also with a health path that needs quoting", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ls-hacfg-"));
-    const cfg = renderHaproxyConfig({
-      ...INPUT,
-      statsSocket: path.join(dir, "admin.sock"),
-      mapFile: path.join(dir, "slot.map"),
-      serverStateFile: path.join(dir, "server-state"),
-    });
-    fs.writeFileSync(path.join(dir, "slot.map"), renderSlotMap("blue"));
-    fs.writeFileSync(path.join(dir, "haproxy.cfg"), cfg);
-    const out = execFileSync("haproxy", ["-c", "-f", path.join(dir, "haproxy.cfg")], { encoding: "utf8", stdio: "pipe" });
-    expect(out).toContain("Configuration file is valid");
-    fs.rmSync(dir, { recursive: true, force: true });
+    try {
+      for (const health of [DEFAULT_HEALTH, { ...DEFAULT_HEALTH, path: `/it's/"odd"\\$HOME#x` }]) {
+        const cfg = renderHaproxyConfig({
+          ...INPUT,
+          health,
+          statsSocket: path.join(dir, "admin.sock"),
+          mapFile: path.join(dir, "slot.map"),
+          serverStateFile: path.join(dir, "server-state"),
+        });
+        fs.writeFileSync(path.join(dir, "slot.map"), renderSlotMap("blue"));
+        fs.writeFileSync(path.join(dir, "haproxy.cfg"), cfg);
+        const out = execFileSync("haproxy", ["-c", "-f", path.join(dir, "haproxy.cfg")], { encoding: "utf8", stdio: "pipe" });
+        expect(out).toContain("Configuration file is valid");
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
-  it("refuses a non-loopback bind, a bad health path and duplicate servers", () => {
-    expect(() => renderHaproxyConfig({ ...INPUT, bind: { address: "0.0.0.0", port: 80 } })).toThrow(/loopback/);
-    expect(() => renderHaproxyConfig({ ...INPUT, health: { path: "/a b" } })).toThrow(/no spaces/);
-    const dup = { ...INPUT, slots: { blue: [INPUT.slots.blue[0]!, INPUT.slots.blue[0]!], green: [] } };
-    expect(() => renderHaproxyConfig(dup)).toThrow("backend blue: server name demo-1 appears twice");
+  it("checks servers with app.health: path, status, timeout, interval and rise = healthyRounds", () => {
+    const health = { path: "/ready?deep=1", status: 204, intervalSeconds: 0.25, timeoutSeconds: 0.5, healthyRounds: 3 };
+    const backend = (text: string, slot: string) => text.split("\n\n").find((b) => b.startsWith(`backend ${slot}\n`));
+    expect(backend(renderHaproxyConfig({ ...INPUT, health, fall: 4 }), "green")).toBe(
+      [
+        "backend green",
+        "    balance roundrobin",
+        "    option httpchk GET /ready?deep=1",
+        "    http-check expect status 204",
+        "    timeout check 500ms",
+        "    default-server inter 250ms fastinter 125ms downinter 250ms fall 4 rise 3",
+        "    server demo-3 10.213.47.12:8080 check weight 100 disabled",
+        "",
+      ].join("\n"),
+    );
+    // fastinter never goes below 100 ms.
+    expect(renderHaproxyConfig({ ...INPUT, health: { ...health, intervalSeconds: 0.2 } })).toContain(
+      "    default-server inter 200ms fastinter 100ms downinter 200ms fall 2 rise 3\n",
+    );
+  });
+
+  it("quotes a health path HAProxy would otherwise cut at # or refuse", () => {
+    expect(haproxyArg("/healthz")).toBe("/healthz");
+    expect(haproxyArg("/a?b=1&c=%20")).toBe("/a?b=1&c=%20");
+    expect(haproxyArg("/healthz#x")).toBe('"/healthz#x"');
+    expect(haproxyArg(`/it's`)).toBe(`"/it's"`);
+    expect(haproxyArg(`/a"b\\c$HOME`)).toBe(`"/a\\"b\\\\c\\$HOME"`);
+    expect(renderHaproxyConfig({ ...INPUT, health: { ...DEFAULT_HEALTH, path: "/healthz#x" } })).toContain('    option httpchk GET "/healthz#x"\n');
+  });
+
+  it("binds where local.listen says", () => {
+    expect(renderHaproxyConfig({ ...INPUT, bind: { address: "0.0.0.0", port: 80 } })).toContain("frontend web\n    bind 0.0.0.0:80\n");
+  });
+
+  it("refuses a server name HAProxy would refuse and duplicate servers", () => {
+    const bad = { ...INPUT, slots: { blue: [{ ...INPUT.slots.blue[0]!, name: "demo 1" }], green: [] } };
+    expect(() => renderHaproxyConfig(bad)).toThrow('backend blue: server name "demo 1" is not valid for HAProxy');
+    const dup = { ...INPUT, slots: { blue: [], green: [INPUT.slots.green[0]!, INPUT.slots.green[0]!] } };
+    expect(() => renderHaproxyConfig(dup)).toThrow("backend green: server name demo-3 appears twice");
   });
 });
 

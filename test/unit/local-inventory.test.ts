@@ -5,9 +5,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { renderInventory, renderKnownHosts, sshTargets } from "../../local/inventory";
-import { ensureKeyPair, fingerprintOf, knownHostsLine } from "../../local/ssh-keys";
-import { newEnvState, type EnvState } from "../../local/state";
+import { renderInventory, renderKnownHosts, sshTargets } from "../../drivers/local/inventory";
+import { ensureKeyPair, fingerprintOf, knownHostsLine } from "../../drivers/local/ssh-keys";
+import { newEnvState, type EnvState } from "../../drivers/local/state";
 
 function state(): EnvState {
   const s = newEnvState({ env: "demo", stateDir: "/s/demo", sharedDir: "/s", bridge: "longshore0", subnet: "10.213.47.0/24", gateway: "10.213.47.1", now: new Date(0) });

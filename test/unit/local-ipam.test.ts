@@ -2,7 +2,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../core/errors";
-import { addUser, allocateAddresses, dropVanishedUsers, emptySharedState, machineCount, planBridge, planLeave, releaseAddresses, removeUser, type SharedState } from "../../local/ipam";
+import { addUser, allocateAddresses, dropVanishedUsers, emptySharedState, machineCount, planBridge, planLeave, releaseAddresses, removeUser, type SharedState } from "../../drivers/local/ipam";
 
 const CIDR = "10.213.47.0/24";
 

@@ -1,7 +1,7 @@
 // Does not prove: that iptables accepts these rules or that the kernel forwards with them (the e2e machine-to-machine test does).
 import { describe, expect, it } from "vitest";
-import { bridgeForwardRules, inotifyNeeded } from "../../local/network";
-import { networkdFile } from "../../local/machine";
+import { bridgeForwardRules, inotifyNeeded } from "../../drivers/local/network";
+import { networkdFile } from "../../drivers/local/machine";
 
 describe("host network decisions", () => {
   it("accepts forwarding on the bridge, tagged with the environment so exactly these rules are removed", () => {

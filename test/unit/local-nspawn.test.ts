@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { nspawnArgv, nspawnMachineName, spawnScript, vethName } from "../../local/nspawn";
+import { nspawnArgv, nspawnMachineName, spawnScript, vethName } from "../../drivers/local/nspawn";
 
 describe("nspawnArgv", () => {
   it("builds the measured flag set in a fixed order", () => {

@@ -1,8 +1,8 @@
 // Does not prove: how a real non-root user or a non-Linux computer fails end to end (the decision is tested over injected facts).
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../core/errors";
-import { upEnvironment } from "../../local/environment";
-import { preconditionProblems, UP_TOOLS } from "../../local/preconditions";
+import { upEnvironment } from "../../drivers/local/environment";
+import { preconditionProblems, UP_TOOLS } from "../../drivers/local/preconditions";
 
 describe("preconditionProblems", () => {
   const all = new Set(UP_TOOLS.map((t) => t.command));

@@ -1,7 +1,7 @@
 // Does not prove: anything about processes other than this test's own children.
 import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { isSameProcess, parseStartTime, processStartTime, stopProcess } from "../../local/proc";
+import { isSameProcess, parseStartTime, processStartTime, stopProcess } from "../../drivers/local/proc";
 
 describe("parseStartTime", () => {
   it("reads field 22 even when the command name has spaces and parentheses", () => {

@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { ConfigError } from "../../core/errors";
-import { loadEnvState, newEnvState, StateStore } from "../../local/state";
+import { loadEnvState, newEnvState, StateStore } from "../../drivers/local/state";
 
 const dirs: string[] = [];
 function tmp(): string {

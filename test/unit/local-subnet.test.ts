@@ -1,7 +1,7 @@
 // Does not prove: that `ip route` reports routes in this shape on every kernel (the e2e up reads the real table).
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../core/errors";
-import { collidingRoutes, contains, gatewayOf, machinePool, parseSubnet } from "../../local/subnet";
+import { collidingRoutes, contains, gatewayOf, machinePool, parseSubnet } from "../../drivers/local/subnet";
 
 function issues(text: string): string[] {
   try {

@@ -1,6 +1,6 @@
 // Does not prove: that debootstrap builds a booting system from this recipe (the e2e machines test does).
 import { describe, expect, it } from "vitest";
-import { customisation, DEFAULT_RECIPE, mirrorFromSources, mirrorFromSourcesList, recipeHash, recipePackages } from "../../local/template-recipe";
+import { customisation, DEFAULT_RECIPE, mirrorFromSources, mirrorFromSourcesList, recipeHash, recipePackages } from "../../drivers/local/template-recipe";
 
 describe("template recipe", () => {
   it("has a stable hash that changes with packages or suite, not with package order", () => {

@@ -1,103 +1,268 @@
-// Unit: the environment operations (lock, desired state, audit) over a scripted driver. Does not
-// prove anything about real machines (the e2e rollout test does).
+// Unit: the environment operations (lock, desired state written back from the driver's status,
+// audit) over a scripted driver and a real lock. Does not prove anything about real machines (the
+// e2e rollout test does).
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { demoEnvironmentText, parseEnvironment } from "../../config/environment-file";
-import { environmentFiles, planUp, runRollout, runUp } from "../../rollout/operations";
+import { LockHeldError } from "../../core/errors";
+import { acquireLock } from "../../core/lock";
+import { demoEnvironmentText, parseEnvironment, updateEnvironmentText, type DesiredStateChange } from "../../model/environment-file";
+import type { Environment } from "../../model/environment";
+import { environmentFiles, planUp, policyOf, runRollback, runRollout, runUp } from "../../rollout/operations";
 import { readAudit } from "../../rollout/audit-log";
-import { acquireLock } from "../../rollout/lock";
+import type { SlotName } from "../../rollout/driver";
 import { fakeClock, fakeDriver } from "../helpers/fake-slot-driver";
-import type { Environment } from "../../config/environment";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "longshore-ops-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-function fixture(name: string) {
+function parsed(text: string): Environment {
+  const r = parseEnvironment(text);
+  if (!r.ok) throw new Error(`does not parse: ${JSON.stringify(r.issues)}`);
+  return r.value;
+}
+
+/** The demo environment in its own directory, with the desired state `change` already recorded. */
+function fixture(name: string, change: DesiredStateChange = {}, edit: (text: string) => string = (t) => t) {
   const dir = path.join(root, name);
   const envFile = path.join(dir, "longshore.yaml");
-  const text = demoEnvironmentText("longshore-demo:v1");
+  const text = updateEnvironmentText(edit(demoEnvironmentText("longshore-demo:v1")), change);
   mkdirSync(dir, { recursive: true });
   writeFileSync(envFile, text);
-  const r = parseEnvironment(text);
-  if (!r.ok) throw new Error("demo env does not parse");
-  return { env: r.value, envText: text, files: environmentFiles(envFile, path.join(dir, "state"), "demo") };
+  return { env: parsed(text), envText: text, files: environmentFiles(envFile, path.join(dir, "state"), "demo") };
+}
+function fileState(f: { files: { envFile: string } }) {
+  const env = parsed(readFileSync(f.files.envFile, "utf8"));
+  return { live: env.live, blue: env.slots.blue.image, green: env.slots.green.image, app: env.app.image };
 }
 const healthy = (s: string) => [{ host: `${s}-1`, ok: true, status: 200, detail: "ok" }];
+const fast = { healthyRounds: 1, soakMs: 0 };
 
-describe("planUp", () => {
-  const env = (live: "blue" | "green" | null, blue: string | null): Environment =>
-    ({ ...fixture("plan").env, live, slots: { blue: { image: blue, size: 2 }, green: { image: null, size: 2 } } }) as Environment;
-  it("brings up the first version of an empty environment", () => {
-    expect(planUp(env(null, "a:v1"), { live: null, images: { blue: null, green: null } })).toEqual({
-      action: "rollout",
-      image: "a:v1",
-      size: 2,
-      reason: "nothing is running: bringing up a:v1",
+describe("environmentFiles and policyOf", () => {
+  it("keeps the lock with the machine's state and the audit log beside the environment file", () => {
+    expect(environmentFiles("/srv/shop/longshore.yaml", "/var/lib/longshore", "shop")).toEqual({
+      envFile: "/srv/shop/longshore.yaml",
+      lockFile: "/var/lib/longshore/shop.lock",
+      auditFile: "/srv/shop/shop.audit.jsonl",
     });
   });
-  it("does nothing when the live slot runs the desired image", () => {
-    expect(planUp(env("blue", "a:v1"), { live: "blue", images: { blue: "a:v1", green: null } }).action).toBe("none");
+
+  it("reads rollout: and the app's health check", () => {
+    const env = parsed(
+      demoEnvironmentText("a:v1")
+        .replace("    path: /healthz", "    path: /healthz\n    intervalSeconds: 0.5\n    healthyRounds: 4")
+        .replace("keepPrevious: true", "keepPrevious: false"),
+    );
+    expect(policyOf(env)).toEqual({ healthDeadlineMs: 120_000, soakMs: 10_000, drainMs: 2_000, keepPrevious: false, healthyRounds: 4, probeIntervalMs: 500 });
   });
-  it("refuses to change a running version: that is a rollout", () => {
-    expect(planUp(env("blue", "a:v2"), { live: "blue", images: { blue: "a:v1", green: null } })).toEqual({
+});
+
+describe("planUp", () => {
+  const env = (live: SlotName | null, blue: string | null, app = "a:v1"): Environment => {
+    const base = fixture("plan").env;
+    return { ...base, live, app: { ...base.app, image: app }, slots: { blue: { image: blue, size: 3 }, green: { image: null, size: 2 } } };
+  };
+  const running = (live: SlotName | null, blue: string | null) => ({ live, images: { blue, green: null } });
+
+  it("with nothing running brings up app.image, whatever the slots last ran, at the live slot's size", () => {
+    expect(planUp(env(null, null), running(null, null))).toEqual({ action: "rollout", image: "a:v1", size: 3, reason: "nothing is running: bringing up a:v1" });
+    expect(planUp(env("blue", "a:v0", "a:v2"), running(null, null))).toEqual({ action: "rollout", image: "a:v2", size: 3, reason: "nothing is running: bringing up a:v2" });
+  });
+
+  it("does nothing when the live slot runs app.image", () => {
+    expect(planUp(env("blue", "a:v1"), running("blue", "a:v1"))).toEqual({ action: "none", reason: "blue is live and runs a:v1: nothing to do" });
+  });
+
+  it("does nothing but says so when app.image differs from what is live", () => {
+    expect(planUp(env("blue", "a:v1", "a:v2"), running("blue", "a:v1"))).toEqual({
+      action: "none",
+      reason: "blue is live and runs a:v1; app.image is a:v2: deploy it with `longshore rollout`",
+    });
+  });
+
+  it("refuses to change a running version or the live slot: that is a rollout or a rollback", () => {
+    expect(planUp(env("blue", "a:v2"), running("blue", "a:v1"))).toEqual({
       action: "refuse",
       reason: "blue runs a:v1 but the file wants a:v2: use `longshore rollout a:v2`",
+    });
+    expect(planUp(env("green", null), { live: "blue", images: { blue: "a:v1", green: "a:v0" } })).toEqual({
+      action: "refuse",
+      reason: "the file says green is live but blue is: use `longshore rollback` or `longshore rollout`",
     });
   });
 });
 
 describe("operations", () => {
-  it("up then rollout: records the desired state and one audit line each", async () => {
+  it("up then rollout: records the desired state from the driver and one audit line each", async () => {
     const f = fixture("ok");
     const { driver } = fakeDriver({ live: null }, (s) => healthy(s));
     const up = await runUp({ ...f, driver, clock: fakeClock(), policy: { healthyRounds: 1 } });
+    expect(up.plan).toEqual({ action: "rollout", image: "longshore-demo:v1", size: 2, reason: "nothing is running: bringing up longshore-demo:v1" });
     expect(up.report?.outcome).toBe("succeeded");
-    const afterUp = parseEnvironment(readFileSync(f.files.envFile, "utf8"));
-    expect(afterUp.ok && afterUp.value.live).toBe("blue");
+    expect(fileState(f)).toEqual({ live: "blue", blue: "longshore-demo:v1", green: null, app: "longshore-demo:v1" });
 
     const text = readFileSync(f.files.envFile, "utf8");
-    const env = (parseEnvironment(text) as { ok: true; value: Environment }).value;
-    const report = await runRollout({ ...f, env, envText: text, driver, image: "longshore-demo:v2", clock: fakeClock(), policy: { healthyRounds: 1, soakMs: 0 } });
+    const report = await runRollout({ ...f, env: parsed(text), envText: text, driver, image: "longshore-demo:v2", clock: fakeClock(), policy: fast });
     expect(report.outcome).toBe("succeeded");
-    const after = parseEnvironment(readFileSync(f.files.envFile, "utf8"));
-    expect(after.ok && [after.value.live, after.value.slots.green.image, after.value.slots.blue.image]).toEqual([
-      "green",
-      "longshore-demo:v2",
-      "longshore-demo:v1",
-    ]);
+    expect(fileState(f)).toEqual({ live: "green", blue: "longshore-demo:v1", green: "longshore-demo:v2", app: "longshore-demo:v1" });
     const audit = await readAudit(f.files.auditFile);
-    expect(audit.map((a) => [a.action, a.fromImage, a.toImage, a.outcome])).toEqual([
-      ["up", null, "longshore-demo:v1", "succeeded"],
-      ["rollout", "longshore-demo:v1", "longshore-demo:v2", "succeeded"],
+    expect(audit.map((a) => [a.action, a.fromImage, a.toImage, a.fromSlot, a.toSlot, a.outcome])).toEqual([
+      ["up", null, "longshore-demo:v1", null, "blue", "succeeded"],
+      ["rollout", "longshore-demo:v1", "longshore-demo:v2", "blue", "green", "succeeded"],
     ]);
     expect(Object.keys(audit[1]!.phases)).toEqual(["prepare", "health-gate", "switch", "soak"]);
   });
 
-  it("a failed rollout leaves the environment file as it was and audits the reason", async () => {
-    const f = fixture("fail");
-    const { driver } = fakeDriver({ live: "blue", blue: "longshore-demo:v1" }, (s) =>
+  it("the audit log names the actor given, else user@hostname", async () => {
+    const f = fixture("actor", { live: "blue", images: { blue: "longshore-demo:v1" } });
+    const { driver } = fakeDriver({ live: "blue", blue: "longshore-demo:v1" }, (s) => healthy(s));
+    await runRollout({ ...f, driver, image: "longshore-demo:v2", clock: fakeClock(), policy: fast, actor: "ci-job-42" });
+    await runRollback({ ...f, driver, clock: fakeClock(), policy: fast });
+    expect((await readAudit(f.files.auditFile)).map((a) => a.who)).toEqual(["ci-job-42", `${os.userInfo().username}@${os.hostname()}`]);
+  });
+
+  it("up with the environment already up to date changes nothing and audits nothing", async () => {
+    const f = fixture("uptodate", { live: "blue", images: { blue: "longshore-demo:v1" } });
+    const { driver, calls } = fakeDriver({ live: "blue", blue: "longshore-demo:v1" }, (s) => healthy(s));
+    const up = await runUp({ ...f, driver, clock: fakeClock() });
+    expect(up).toEqual({ plan: { action: "none", reason: "blue is live and runs longshore-demo:v1: nothing to do" } });
+    expect(calls).toEqual([]);
+    expect(readFileSync(f.files.envFile, "utf8")).toBe(f.envText);
+    expect(await readAudit(f.files.auditFile)).toEqual([]);
+  });
+
+  it("after a failed rollout the discarded slot's image is null and live is unchanged; the reason is audited", async () => {
+    // green still holds v0 (kept for rollback) when the broken rollout replaces and then discards it.
+    const f = fixture("fail", { live: "blue", images: { blue: "longshore-demo:v1", green: "longshore-demo:v0" } });
+    const { driver, calls } = fakeDriver({ live: "blue", blue: "longshore-demo:v1", green: "longshore-demo:v0" }, (s) =>
       s === "green" ? [{ host: "green-1", ok: false, status: 500, detail: "broken" }] : healthy(s),
     );
     const report = await runRollout({ ...f, driver, image: "longshore-demo:broken", clock: fakeClock(), policy: { healthDeadlineMs: 0 } });
     expect(report.outcome).toBe("failed");
-    expect(readFileSync(f.files.envFile, "utf8")).toBe(f.envText);
+    expect(calls.filter((c) => !c.startsWith("probe"))).toEqual(["prepare green longshore-demo:broken x2", "retire green"]);
+    expect(fileState(f)).toEqual({ live: "blue", blue: "longshore-demo:v1", green: null, app: "longshore-demo:v1" });
     const [entry] = await readAudit(f.files.auditFile);
-    expect(entry?.outcome).toBe("failed");
-    expect(entry?.reason).toBe('the green slot did not become healthy within 0 ms: green-1: status 500: "broken"');
+    expect([entry?.action, entry?.outcome, entry?.reason]).toEqual([
+      "rollout",
+      "failed",
+      'the green slot did not become healthy within 0 ms: green-1: status 500: "broken"',
+    ]);
   });
 
-  it("a concurrent rollout is refused by the lock and changes nothing", async () => {
-    const f = fixture("locked");
+  it("a rollout that throws (traffic left unknown) still records what the driver says runs", async () => {
+    const f = fixture("throws", { live: "blue", images: { blue: "longshore-demo:v1", green: "longshore-demo:v0" } });
+    const { driver, failOn } = fakeDriver({ live: "blue", blue: "longshore-demo:v1", green: "longshore-demo:v0" }, (s) => healthy(s));
+    failOn.add("switch green");
+    failOn.add("switch blue");
+    await expect(runRollout({ ...f, driver, image: "longshore-demo:v2", clock: fakeClock(), policy: fast })).rejects.toThrow(
+      "the rollout failed (lb refused green) and putting traffic back also failed (lb refused blue): check the load balancer now",
+    );
+    expect(fileState(f)).toEqual({ live: "blue", blue: "longshore-demo:v1", green: null, app: "longshore-demo:v1" });
+  });
+
+  it("after a rollout with keepPrevious false the retired slot's image is null", async () => {
+    const f = fixture("retire", { live: "blue", images: { blue: "longshore-demo:v1" } }, (t) => t.replace("keepPrevious: true", "keepPrevious: false"));
     const { driver, calls } = fakeDriver({ live: "blue", blue: "longshore-demo:v1" }, (s) => healthy(s));
-    const held = await acquireLock(f.files.lockFile, { operation: "rollout" });
+    const report = await runRollout({ ...f, driver, image: "longshore-demo:v2", clock: fakeClock(), policy: fast });
+    expect(report.outcome).toBe("succeeded");
+    expect(calls.at(-1)).toBe("retire blue");
+    expect(fileState(f)).toEqual({ live: "green", blue: null, green: "longshore-demo:v2", app: "longshore-demo:v1" });
+  });
+
+  it("a rollout's new slot takes the size the file gives the idle slot, or --size", async () => {
+    const f = fixture("size", { live: "blue", images: { blue: "longshore-demo:v1" }, sizes: { green: 3 } });
+    const a = fakeDriver({ live: "blue", blue: "longshore-demo:v1" }, (s) => healthy(s));
+    await runRollout({ ...f, driver: a.driver, image: "longshore-demo:v2", clock: fakeClock(), policy: fast });
+    const b = fakeDriver({ live: "blue", blue: "longshore-demo:v1" }, (s) => healthy(s));
+    await runRollout({ ...f, driver: b.driver, image: "longshore-demo:v2", size: 5, clock: fakeClock(), policy: fast });
+    expect([a.calls[0], b.calls[0]]).toEqual(["prepare green longshore-demo:v2 x3", "prepare green longshore-demo:v2 x5"]);
+  });
+
+  it("rollback records the previous slot as live again, keeping both images", async () => {
+    const f = fixture("rollback", { live: "green", images: { blue: "longshore-demo:v1", green: "longshore-demo:v2" } });
+    const { driver } = fakeDriver({ live: "green", blue: "longshore-demo:v1", green: "longshore-demo:v2" }, (s) => healthy(s));
+    const report = await runRollback({ ...f, driver, clock: fakeClock() });
+    expect(report.outcome).toBe("succeeded");
+    expect(fileState(f)).toEqual({ live: "blue", blue: "longshore-demo:v1", green: "longshore-demo:v2", app: "longshore-demo:v1" });
+    expect((await readAudit(f.files.auditFile)).map((a) => [a.action, a.fromSlot, a.toSlot, a.outcome])).toEqual([["rollback", "green", "blue", "succeeded"]]);
+  });
+
+  it("keeps what was edited in the file during the operation, and its comments", async () => {
+    const f = fixture("edited");
+    const { driver } = fakeDriver({ live: null }, (s) => healthy(s));
+    const prepare = driver.prepareSlot.bind(driver);
+    driver.prepareSlot = async (...args) => {
+      writeFileSync(f.files.envFile, readFileSync(f.files.envFile, "utf8").replace("image: longshore-demo:v1 ", "image: longshore-demo:v3 "));
+      return prepare(...args);
+    };
+    await runUp({ ...f, driver, clock: fakeClock(), policy: fast });
+    const text = readFileSync(f.files.envFile, "utf8");
+    expect(fileState(f)).toEqual({ live: "blue", blue: "longshore-demo:v1", green: null, app: "longshore-demo:v3" });
+    expect(text).toContain("live: blue # set by longshore after the first successful rollout");
+  });
+
+  it("a second operation while one holds the lock is a LockHeldError naming the holder, and changes nothing", async () => {
+    const f = fixture("locked", { live: "blue", images: { blue: "longshore-demo:v1" } });
+    const { driver, calls } = fakeDriver({ live: "blue", blue: "longshore-demo:v1" }, (s) => healthy(s));
+    const held = await acquireLock(f.files.lockFile, { what: "environment demo", operation: "rollout", now: () => new Date("2026-12-04T05:00:00Z") });
     try {
-      await expect(runRollout({ ...f, driver, image: "longshore-demo:v2", clock: fakeClock() })).rejects.toThrow(/^the environment is locked: rollout by /);
+      const who = `rollout by ${os.userInfo().username}@${os.hostname()} (pid ${process.pid}) since 2026-12-04T05:00:00.000Z`;
+      for (const op of [
+        () => runRollout({ ...f, driver, image: "longshore-demo:v2", clock: fakeClock() }),
+        () => runRollback({ ...f, driver, clock: fakeClock() }),
+      ]) {
+        const err = await op().catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(LockHeldError);
+        expect((err as LockHeldError).message).toBe(`environment demo is locked: ${who}`);
+      }
       expect(calls).toEqual([]);
       expect(await readAudit(f.files.auditFile)).toEqual([]);
+      expect(readFileSync(f.files.envFile, "utf8")).toBe(f.envText);
     } finally {
       await held.release();
     }
+    // Released: the next operation runs.
+    expect((await runRollout({ ...f, driver, image: "longshore-demo:v2", clock: fakeClock(), policy: fast })).outcome).toBe("succeeded");
+  });
+
+  it("up plans under the lock: while another operation holds it, up is refused before reading what runs", async () => {
+    const f = fixture("up-locked");
+    const { driver, calls } = fakeDriver({ live: null }, (s) => healthy(s));
+    let statusCalls = 0;
+    const status = driver.status.bind(driver);
+    driver.status = async () => {
+      statusCalls++;
+      return status();
+    };
+    const held = await acquireLock(f.files.lockFile, { what: "environment demo", operation: "rollout" });
+    try {
+      await expect(runUp({ ...f, driver, clock: fakeClock(), policy: fast })).rejects.toBeInstanceOf(LockHeldError);
+    } finally {
+      await held.release();
+    }
+    expect([statusCalls, calls]).toEqual([0, []]);
+  });
+
+  it("one operation at a time: two at once, the second is refused while the first runs", async () => {
+    const f = fixture("concurrent", { live: "blue", images: { blue: "longshore-demo:v1" } });
+    const { driver } = fakeDriver({ live: "blue", blue: "longshore-demo:v1" }, (s) => healthy(s));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const prepare = driver.prepareSlot.bind(driver);
+    driver.prepareSlot = async (...args) => {
+      await gate;
+      return prepare(...args);
+    };
+    const first = runRollout({ ...f, driver, image: "longshore-demo:v2", clock: fakeClock(), policy: fast });
+    // Wait until the first holds the lock (its holder is in the file).
+    for (let i = 0; i < 200 && !readFileSync(f.files.lockFile, { encoding: "utf8", flag: "a+" }).includes('"operation":"rollout"'); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const second = await runRollback({ ...f, driver, clock: fakeClock() }).catch((e: unknown) => e);
+    expect(second).toBeInstanceOf(LockHeldError);
+    expect((second as LockHeldError).message).toMatch(/^environment demo is locked: rollout by .+ \(pid \d+\) since /);
+    release();
+    expect((await first).outcome).toBe("succeeded");
   });
 });

@@ -1,19 +1,24 @@
-// `longshore provision` / `longshore plan` through commander with scripted fake hosts: does NOT prove SSH or real hosts (test/e2e/provision-*.test.ts do), nor cli/main.ts's wiring (not in this branch).
+// `longshore provision` / `longshore plan` through commander, reading the environment file, with
+// scripted fake hosts (or a fake provisioning entry point where only the inputs matter): does NOT
+// prove SSH or real hosts (test/e2e/provision-*.test.ts do), nor cli/main.ts's wiring (cli.test.ts).
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseAppSpec } from "../../config/app";
-import { demoImage } from "../../local/demo-app";
+import { systemSecretReader } from "../../core/secret-reader";
+import { parseResolvedApp } from "../../model/app";
+import { demoImage } from "../../drivers/local/demo-app";
 import { healthCheckScript } from "../../provisioner/steps/app-health";
+import type { ProvisionHostsInput, ProvisionResult } from "../../provisioner/apply-host";
 import { register as registerPlan } from "../../cli/plan";
 import { register as registerProvision } from "../../cli/provision";
-import type { ProvisionCliDeps } from "../../cli/provision-common";
+import { repoTagOf, type ProvisionCliDeps } from "../../cli/provision-common";
 import { createManifest, DEBS_DIR, MANIFEST_FILE, renderManifest, type BundlePackage } from "../../provisioner/bundle/manifest";
-import type { SshTarget } from "../../provisioner/transport/ssh-target";
+import type { SshTarget } from "../../model/ssh-target";
 import { runCli, Sink } from "../helpers/cli-harness";
-import { dockerHostTransport, newDockerHost, type DockerHostState } from "../helpers/fake-docker-host";
+import { dockerHostRules, newDockerHost, type DockerHostState } from "../helpers/fake-docker-host";
+import { FakeTransport } from "../helpers/fake-transport";
 import { RECIPE } from "./fixtures/engine-context";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ls-provision-cli-"));
@@ -32,45 +37,88 @@ fs.writeFileSync(path.join(bundleDir, MANIFEST_FILE), renderManifest(manifest));
 const v1 = demoImage("v1");
 fs.writeFileSync(path.join(dir, "demo-v1.tar"), v1.archive);
 
-function provisionFile(name: string, maxFile = "3", extra = ""): string {
+/** An environment file in `dir` (the bundle directory is relative to it). */
+function envFile(name: string, o: { maxFile?: string; app?: string; top?: string } = {}): string {
   const file = path.join(dir, name);
   fs.writeFileSync(
     file,
-    `engine:
-  daemon:
-    log-opts: { max-file: "${maxFile}" }
+    `name: e2e
 app:
   name: demo
-  version: v1
-  containerPort: 8080
-  hostPort: 8080
-${extra}image:
-  archive: demo-v1.tar
-bundle: ./bundles/engine
-slot: blue
-`,
+  image: longshore-demo:v1
+  port: 8080
+${o.app ?? ""}engine:
+  bundle: ./bundles/engine
+  daemon:
+    log-opts: { max-file: "${o.maxFile ?? "3"}" }
+${o.top ?? ""}`,
   );
   return file;
 }
 
+/**
+ * The scripted host, answering app.run's create-then-swap script too (test/helpers/fake-docker-host.ts
+ * still answers the `docker run --detach` that app.run used before): the swap leaves the container
+ * that the step's last inspect check asked for.
+ */
+function hostTransport(name: string, h: DockerHostState): FakeTransport {
+  let lastInspect = "";
+  const rules = dockerHostRules(h, v1.imageId);
+  return new FakeTransport(name, {
+    state: h.base,
+    unmatched: "error",
+    rules: [
+      {
+        // Only remembers the check (and matches nothing): the helper's own rule answers it.
+        match: (text) => {
+          if (text.startsWith(`sh -c '[ "$(docker inspect --type container`)) lastInspect = text;
+          return false;
+        },
+      },
+      {
+        match: /^sh -c 'set -u\napp=\$1; name=\$2;/,
+        result: () => {
+          h.container = lastInspect;
+          h.containerRuns++;
+          return { exitCode: 0 };
+        },
+      },
+      ...rules,
+    ],
+  });
+}
+
 const target = (name: string): SshTarget => ({ name, address: "10.213.47.10", port: 22, user: "root", auth: {}, hostKey: { fingerprints: [`SHA256:${"A".repeat(43)}`] } });
 
-function harness(hosts: Record<string, DockerHostState>) {
+function harness(hosts: Record<string, DockerHostState>, o: { env?: Record<string, string>; cwd?: string; fakeProvision?: boolean } = {}) {
   const stdout = new Sink();
   const stderr = new Sink();
   const connected: string[] = [];
+  const inputs: ProvisionHostsInput[] = [];
   const deps: ProvisionCliDeps = {
     stdout,
     stderr,
     env: {},
-    cwd: dir,
+    cwd: o.cwd ?? dir,
     homeDir: dir,
     readFile: (p) => fs.promises.readFile(p, "utf8"),
+    secretReader: systemSecretReader(o.env ?? {}),
     connect: async (t) => {
       connected.push(t.name);
-      return dockerHostTransport(t.name, hosts[t.name]!, v1.imageId);
+      return hostTransport(t.name, hosts[t.name]!);
     },
-    localTargets: (env) => (env === "e2e" ? Object.keys(hosts).map(target) : []),
+    localTargets: (group) => (group === "e2e" ? Object.keys(hosts).map(target) : []),
+    ...(o.fakeProvision
+      ? {
+          provision: async (input: ProvisionHostsInput): Promise<ProvisionResult> => {
+            inputs.push(input);
+            return {
+              report: { mode: input.mode, ok: true, durationMs: 0, counts: { changed: 0, unchanged: 0, failed: 0, notRun: 0 }, hosts: [] },
+              hosts: [],
+            } as unknown as ProvisionResult;
+          },
+        }
+      : {}),
   };
   const run = async (...argv: string[]) => {
     stdout.text = "";
@@ -78,19 +126,25 @@ function harness(hosts: Record<string, DockerHostState>) {
     const code = await runCli([(p) => registerProvision(p, deps), (p) => registerPlan(p, deps)], argv, stderr);
     return { code, stdout: stdout.text, stderr: stderr.text };
   };
-  return { run, connected };
+  return { run, connected, inputs };
 }
+
+const ARCHIVE = ["--image-archive", "demo-v1.tar"];
 
 describe("longshore provision", () => {
   it("provisions, printing a progress line per step with status and time, then a summary per host", async () => {
     const h = harness({ "e2e-1": newDockerHost(), "e2e-22": newDockerHost() });
-    const r = await h.run("provision", "-f", provisionFile("p.yaml"), "--local-env", "e2e");
+    const file = envFile("p.yaml");
+    const r = await h.run("provision", "-f", file, "--local-env", "e2e", ...ARCHIVE);
+    expect(r.stderr).not.toContain("error");
     expect(r.code).toBe(0);
     const lines = r.stderr.split("\n");
-    expect(lines[0]).toBe(`bundle   ${manifest.name} ${manifest.version} (4 packages, verified)`);
-    expect(lines[1]).toBe(`image    longshore-demo:v1 ${v1.imageId.slice(0, 19)} (archive, streamed over SSH)`);
-    expect(lines[2]).toBe("provisioning 2 hosts, slot blue");
-    expect(lines.filter((l) => l.startsWith("e2e-1 "))).toHaveLength(12);
+    expect(lines.slice(0, 4)).toEqual([
+      `image    longshore-demo:v1 ${v1.imageId.slice(0, 19)} (archive, streamed over SSH)`,
+      `bundle   ${manifest.name} ${manifest.version} (4 packages, verified)`,
+      "environment e2e (p.yaml): slot blue",
+      "provisioning 2 hosts, slot blue",
+    ]);
     expect(lines.find((l) => l.startsWith("e2e-1   engine.install"))).toMatch(/^e2e-1   engine\.install    changed       \d+\.\d s$/);
     expect(lines.find((l) => l.startsWith("e2e-22  facts"))).toMatch(/^e2e-22  facts             debian 12 \(bookworm\) amd64, cgroup v1, no engine  \d+\.\d s$/);
     expect(lines.find((l) => l.startsWith("e2e-22  done"))).toMatch(/^e2e-22  done  \d+\.\d s$/);
@@ -101,7 +155,7 @@ describe("longshore provision", () => {
       "e2e-22  ok      7        3          0       0        T",
     ]);
     // Re-run: nothing changes.
-    const again = await h.run("provision", "-f", provisionFile("p.yaml"), "--local-env", "e2e");
+    const again = await h.run("provision", "-f", file, "--local-env", "e2e", ...ARCHIVE);
     expect(again.stdout.split("\n")[1]!.replace(/\d+\.\d s/, "T")).toBe("e2e-1   ok      0        10         0       0        T");
   });
 
@@ -109,11 +163,11 @@ describe("longshore provision", () => {
     const sick = newDockerHost();
     sick.healthy = false;
     const h = harness({ "e2e-1": sick });
-    const r = await h.run("provision", "-f", provisionFile("p.yaml"), "--local-env", "e2e");
+    const r = await h.run("provision", "-f", envFile("p.yaml"), "--local-env", "e2e", ...ARCHIVE);
     expect(r.code).toBe(4);
     expect(r.stdout.split("\n")[1]!.replace(/\d+\.\d s/, "T")).toBe("e2e-1  failed  6        2          1       1        T  app.health");
     const err = r.stderr.slice(r.stderr.indexOf("error ["));
-    const lines = healthCheckScript(parseAppSpec({ name: "demo", image: "x", version: "v1", containerPort: 8080, hostPort: 8080 })).split("\n").length;
+    const lines = healthCheckScript(parseResolvedApp({ name: "demo", image: "longshore-demo:v1", port: 8080 }), { deadlineMs: 120_000 }).split("\n").length;
     expect(err).toBe(
       [
         "error [HOSTS_FAILED]: 1 of 1 host failed:",
@@ -127,7 +181,7 @@ describe("longshore provision", () => {
 
   it("prints one JSON document with --json and no progress lines", async () => {
     const h = harness({ "e2e-1": newDockerHost() });
-    const r = await h.run("provision", "-f", provisionFile("p.yaml"), "--local-env", "e2e", "--json");
+    const r = await h.run("provision", "-f", envFile("p.yaml"), "--local-env", "e2e", ...ARCHIVE, "--json");
     expect(r.code).toBe(0);
     expect(r.stderr).toBe("");
     const doc = JSON.parse(r.stdout);
@@ -138,27 +192,82 @@ describe("longshore provision", () => {
     expect(doc.hosts[0].steps.map((s: { id: string }) => s.id)[0]).toBe("engine.facts");
   });
 
-  it("refuses bad flags and a bad file with every problem, exit code 2, before connecting anywhere", async () => {
+  it("reports every flag problem together, exit code 2, before reading the file or connecting anywhere", async () => {
     const h = harness({ "e2e-1": newDockerHost() });
-    const flags = await h.run("provision", "--inventory", "x.yaml", "--local-env", "e2e", "--concurrency", "0");
-    expect(flags.code).toBe(2);
-    expect(flags.stderr).toBe(
-      [
-        "error [CONFIG_INVALID]: command line is invalid (3 problems):",
-        "  --file: is required: the provisioning file (provision.yaml)",
-        "  --concurrency: must be a whole number from 1 to 1000",
-        "  --local-env: use --inventory or --local-env, not both",
-        "",
-      ].join("\n"),
-    );
+    for (const verb of ["provision", "plan"]) {
+      const r = await h.run(verb, "-f", "nosuch.yaml", "-i", "x.yaml", "--local-env", "e2e", "--concurrency", "0", "--slot", "purple", "--image", "shop/App");
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(
+        [
+          "error [CONFIG_INVALID]: command line is invalid (4 problems):",
+          '  --slot: must be one of "blue", "green"',
+          "  --concurrency: must be a whole number from 1 to 1000",
+          "  --image: repository name must be lower-case",
+          "  --local-env: use --inventory or --local-env, not both",
+          "",
+        ].join("\n"),
+      );
+    }
+    const none = await h.run("plan", "--local-env", "E2E");
+    expect(none.stderr).toBe("error [CONFIG_INVALID]: command line is invalid (1 problem):\n  --local-env: must be a local machine group's name\n");
+    const noHosts = await h.run("plan");
+    expect(noHosts.stderr).toBe("error [CONFIG_INVALID]: command line is invalid (1 problem):\n  --inventory: name the hosts: -i/--inventory FILE or --local-env NAME\n");
+    expect(h.connected).toEqual([]);
+  });
+
+  it("refuses a bad environment file with every problem and its path, and a missing one, before connecting", async () => {
+    const h = harness({ "e2e-1": newDockerHost() });
     const file = path.join(dir, "bad.yaml");
-    fs.writeFileSync(file, "app: {name: demo, version: v1, containerPort: 8080, hostPort: 8080, image: x}\nimage: {archive: demo-v1.tar}\nbundle: nope\n");
+    fs.writeFileSync(file, "name: e2e\napp: { name: demo, image: longshore-demo:v1, containerPort: 8080 }\nengine: { bundle: nope }\n");
     const bad = await h.run("provision", "-f", file, "--local-env", "e2e");
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain(`${file}: app.image: set the image under the top-level image: (archive: or pull:), not in app`);
-    expect(bad.stderr).toContain(`${file}: bundle: must be a bundle directory`);
-    const noEnv = await h.run("provision", "-f", provisionFile("p.yaml"), "--local-env", "nosuch");
-    expect(noEnv.stderr).toBe("error [CONFIG_INVALID]: command line is invalid (1 problem):\n  --local-env: no local environment named nosuch with machines (create it with: longshore local up --env nosuch)\n");
+    expect(bad.stderr.split("\n").slice(0, 3)).toEqual([
+      `error [CONFIG_INVALID]: ${file} is invalid (2 problems):`,
+      `  ${file}: app.containerPort: unknown key`,
+      `  ${file}: engine.bundle: must be a bundle directory (a path with a /) or a recipe name debian-<suite>[-<arch>] such as debian-bookworm (arch one of amd64, arm64, armhf, i386, ppc64el, s390x, riscv64)`,
+    ]);
+    const missing = await h.run("plan", "--local-env", "e2e");
+    expect(missing.code).toBe(2);
+    expect(missing.stderr.split("\n").slice(0, 2)).toEqual([
+      `error [CONFIG_INVALID]: ${path.join(dir, "longshore.yaml")} is invalid (1 problem):`,
+      `  ${path.join(dir, "longshore.yaml")}: the file does not exist`,
+    ]);
+    expect(h.connected).toEqual([]);
+  });
+
+  it("refuses an unset secret source with its key path and variable, before connecting", async () => {
+    const h = harness({ "e2e-1": newDockerHost() });
+    const file = envFile("unset.yaml", { app: "  secrets: { API_TOKEN: { env: SHOP_API_TOKEN } }\n" });
+    const r = await h.run("provision", "-f", file, "--local-env", "e2e", ...ARCHIVE);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split("\n").slice(0, 2)).toEqual([
+      "error [CONFIG_INVALID]: the secrets of unset.yaml is invalid (1 problem):",
+      "  unset.yaml: app.secrets.API_TOKEN: the environment variable SHOP_API_TOKEN is not set (source: env SHOP_API_TOKEN)",
+    ]);
+    expect(h.connected).toEqual([]);
+  });
+
+  it("refuses an unknown local machine group", async () => {
+    const h = harness({ "e2e-1": newDockerHost() });
+    const r = await h.run("provision", "-f", envFile("p.yaml"), "--local-env", "nosuch");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      "error [CONFIG_INVALID]: command line is invalid (1 problem):\n  --local-env: no local machine group named nosuch with machines (create it with: longshore local up --env nosuch)\n",
+    );
+    expect(h.connected).toEqual([]);
+  });
+
+  it("refuses an --image-archive that does not hold the image, naming its tags, exit 2 before connecting", async () => {
+    const h = harness({ "e2e-1": newDockerHost() });
+    const r = await h.run("provision", "-f", envFile("p.yaml"), "--local-env", "e2e", "--image", ":v2", ...ARCHIVE);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      "error [CONFIG_INVALID]: command line is invalid (1 problem):\n  --image-archive: holds longshore-demo:v1, not longshore-demo:v2: pass --image with one of its tags\n",
+    );
+    fs.writeFileSync(path.join(dir, "not-an-archive.tar"), "hello");
+    const unreadable = await h.run("plan", "-f", envFile("p.yaml"), "--local-env", "e2e", "--image-archive", "not-an-archive.tar");
+    expect(unreadable.code).toBe(2);
+    expect(unreadable.stderr).toMatch(/^error \[CONFIG_INVALID\]: command line is invalid \(1 problem\):\n {2}--image-archive: cannot be read as a docker save archive: /);
     expect(h.connected).toEqual([]);
   });
 
@@ -167,9 +276,87 @@ describe("longshore provision", () => {
     fs.writeFileSync(path.join(dir, "id_test"), "not a real key");
     fs.writeFileSync(inv, `hosts:\n  web-9:\n    address: 10.213.47.99\n    identity: id_test\n    hostKey: "SHA256:${"B".repeat(43)}"\n`);
     const h = harness({ "web-9": newDockerHost() });
-    const r = await h.run("provision", "-f", provisionFile("p.yaml"), "--inventory", "inventory.yaml");
+    const r = await h.run("provision", "-f", envFile("p.yaml"), "-i", "inventory.yaml", ...ARCHIVE);
     expect(r.code).toBe(0);
     expect(h.connected).toEqual(["web-9"]);
+  });
+});
+
+describe("provision and plan defaults", () => {
+  const run = async (top: string, ...argv: string[]) => {
+    const h = harness({ "e2e-1": newDockerHost() }, { fakeProvision: true });
+    const file = envFile("defaults.yaml", { top });
+    const r = await h.run("plan", "-f", file, "--local-env", "e2e", ...argv);
+    expect(r.stderr).not.toContain("error");
+    expect(r.code).toBe(0);
+    const input = h.inputs[0]!;
+    return { slot: input.slot, image: input.app.image, source: input.image, mode: input.mode, stderr: r.stderr };
+  };
+  const slots = (blue: string, green: string, live: string) => `slots:\n  blue: { image: ${blue} }\n  green: { image: ${green} }\nlive: ${live}\n`;
+
+  it("with nothing running: slot blue, app.image, pulled by each host", async () => {
+    expect(await run("")).toEqual({
+      slot: "blue",
+      image: "longshore-demo:v1",
+      source: { source: "registry", ref: "longshore-demo:v1" },
+      mode: "check",
+      stderr: [
+        "image    longshore-demo:v1 (pulled by each host)",
+        `bundle   ${manifest.name} ${manifest.version} (4 packages, verified)`,
+        "environment e2e (defaults.yaml): slot blue",
+        "",
+      ].join("\n"),
+    });
+  });
+
+  it("the live slot and the image it runs; --slot picks the other one, whose image else app.image", async () => {
+    const top = slots("null", "longshore-demo:v0", "green");
+    expect(await run(top)).toMatchObject({ slot: "green", image: "longshore-demo:v0" });
+    expect(await run(top, "--slot", "blue")).toMatchObject({ slot: "blue", image: "longshore-demo:v1" });
+    const both = slots("reg.example:5000/demo:v7", "longshore-demo:v0", "green");
+    expect(await run(both, "--slot", "blue")).toMatchObject({ slot: "blue", image: "reg.example:5000/demo:v7" });
+  });
+
+  it("--image: a full reference, or :TAG / @DIGEST for app.image's repository", async () => {
+    expect(await run("", "--image", "other.example/team/app:v3")).toMatchObject({ image: "other.example/team/app:v3" });
+    expect(await run("", "--image", ":v9")).toMatchObject({ image: "longshore-demo:v9", source: { source: "registry", ref: "longshore-demo:v9" } });
+    const digest = `@sha256:${"a".repeat(64)}`;
+    expect(await run("", "--image", digest)).toMatchObject({ image: `longshore-demo${digest}` });
+  });
+
+  it("--image :TAG that makes a bad reference is exit 2 naming --image", async () => {
+    const h = harness({ "e2e-1": newDockerHost() }, { fakeProvision: true });
+    const r = await h.run("plan", "-f", envFile("p.yaml"), "--local-env", "e2e", "--image", ":-bad");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      "error [CONFIG_INVALID]: command line is invalid (1 problem):\n  --image: tag must be 1-128 letters, digits, '_', '.' or '-', not starting with '.' or '-'\n",
+    );
+    expect(h.inputs).toEqual([]);
+  });
+
+  it("-f defaults to ./longshore.yaml in the working directory", async () => {
+    const cwd = path.join(dir, "cwd");
+    fs.mkdirSync(path.join(cwd, "bundles"), { recursive: true });
+    fs.cpSync(bundleDir, path.join(cwd, "bundles", "engine"), { recursive: true });
+    fs.writeFileSync(path.join(cwd, "longshore.yaml"), fs.readFileSync(envFile("p.yaml"), "utf8").replace("image: longshore-demo:v1", "image: longshore-demo:v5"));
+    const h = harness({ "e2e-1": newDockerHost() }, { fakeProvision: true, cwd });
+    const r = await h.run("provision", "--local-env", "e2e");
+    expect(r.code).toBe(0);
+    expect(h.inputs.map((i) => [i.mode, i.app.image])).toEqual([["apply", "longshore-demo:v5"]]);
+    expect(r.stderr).toContain("environment e2e (longshore.yaml): slot blue\n");
+  });
+
+  it("finds an image without a tag (or with docker.io/library/) in an archive of its :latest", () => {
+    expect(["shop/app", "shop/app:latest", "docker.io/shop/app", "docker.io/library/nginx:1.25", "nginx:1.25", "reg.example:5000/app", "localhost/app:v1"].map(repoTagOf)).toEqual([
+      "shop/app:latest",
+      "shop/app:latest",
+      "shop/app:latest",
+      "nginx:1.25",
+      "nginx:1.25",
+      "reg.example:5000/app:latest",
+      "localhost/app:v1",
+    ]);
+    expect(repoTagOf(`app@sha256:${"a".repeat(64)}`)).toBeNull();
   });
 });
 
@@ -177,9 +364,9 @@ describe("longshore plan", () => {
   it("shows per host and step what would change, with the daemon.json diff, and changes nothing", async () => {
     const host = newDockerHost();
     const h = harness({ "e2e-1": host });
-    expect((await h.run("provision", "-f", provisionFile("p.yaml"), "--local-env", "e2e")).code).toBe(0);
+    expect((await h.run("provision", "-f", envFile("p.yaml"), "--local-env", "e2e", ...ARCHIVE)).code).toBe(0);
     const restarts = host.engineRestarts;
-    const r = await h.run("plan", "-f", provisionFile("p4.yaml", "4"), "--local-env", "e2e");
+    const r = await h.run("plan", "-f", envFile("p4.yaml", { maxFile: "4" }), "--local-env", "e2e", ...ARCHIVE);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(
       [
@@ -215,12 +402,13 @@ describe("longshore plan", () => {
     expect(host.engineRestarts).toBe(restarts);
   });
 
-  it("never shows a secret file's content, in text or --json", async () => {
-    const h = harness({ "e2e-1": newDockerHost() });
-    const file = provisionFile("secret.yaml", "3", '  secrets: { API_TOKEN: "tok-0123456789" }\n');
-    const text = await h.run("plan", "-f", file, "--local-env", "e2e");
-    expect(text.stdout).toContain("      /etc/longshore/apps/demo-v1.env (new): [redacted content changed]");
-    const json = await h.run("plan", "-f", file, "--local-env", "e2e", "--json");
+  it("never shows a secret's value, in text or --json", async () => {
+    const h = harness({ "e2e-1": newDockerHost() }, { env: { API_TOKEN: "tok-0123456789" } });
+    const file = envFile("secret.yaml", { app: "  secrets: { API_TOKEN: { env: API_TOKEN } }\n" });
+    const text = await h.run("plan", "-f", file, "--local-env", "e2e", ...ARCHIVE);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain("      /etc/longshore/apps/demo/demo-v1.env (new): [redacted content changed]");
+    const json = await h.run("plan", "-f", file, "--local-env", "e2e", ...ARCHIVE, "--json");
     const doc = JSON.parse(json.stdout);
     expect(doc.hosts[0].files.find((f: { path: string }) => f.path.endsWith(".env")).diff).toBe("[redacted content changed]");
     expect(text.stdout + text.stderr + json.stdout + json.stderr).not.toContain("tok-0123456789");

@@ -3,11 +3,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseAppSpec } from "../../config/app";
-import { ARCHIVE_IMAGE_PLACEHOLDER } from "../../config/provision";
-import { demoImage } from "../../local/demo-app";
+import { parseEngineOptions } from "../../model/engine";
+import { demoImage } from "../../drivers/local/demo-app";
 import type { BuildBundleOptions } from "../../provisioner/bundle/build";
-import { resolveBundle, resolveImageSource, withArchiveTag } from "../../provisioner/provision-inputs";
+import { bundleSourceOf, resolveBundle, resolveImageSource, type BundleSource } from "../../provisioner/provision-inputs";
 import { MANIFEST } from "./fixtures/engine-context";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ls-provision-inputs-"));
@@ -57,11 +56,34 @@ describe("resolveImageSource", () => {
       repoTags: [],
     });
   });
+});
 
-  it("names the app's image after the archive's first valid tag, only in place of the placeholder", () => {
-    const app = parseAppSpec({ name: "web", image: ARCHIVE_IMAGE_PLACEHOLDER, version: "v1", containerPort: 1, hostPort: 2 });
-    expect(withArchiveTag(app, ["Bad Tag", "longshore-demo:v1"]).image).toBe("longshore-demo:v1");
-    expect(withArchiveTag(app, []).image).toBe(ARCHIVE_IMAGE_PLACEHOLDER);
-    expect(withArchiveTag({ ...app, image: "registry/web:v1" }, ["longshore-demo:v1"]).image).toBe("registry/web:v1");
+describe("bundleSourceOf", () => {
+  const recipe = (suite: string, arch: string): BundleSource => ({ recipe: { name: `debian-${suite}-${arch}`, source: "debian", suite, arch } as never });
+  const of = (engine: Record<string, unknown>) => bundleSourceOf(parseEngineOptions(engine));
+
+  it("is null for the distro channel", () => {
+    expect(of({ channel: "distro" })).toBeNull();
+  });
+
+  it("takes a path as a bundle directory, as written", () => {
+    expect(of({ bundle: "./bundles/engine-x" })).toEqual({ dir: "./bundles/engine-x" });
+    expect(of({ bundle: "/srv/bundles/engine-x" })).toEqual({ dir: "/srv/bundles/engine-x" });
+    expect(of({ bundle: "bundles/engine-x" })).toEqual({ dir: "bundles/engine-x" });
+  });
+
+  it("pins a recipe with an architecture to that architecture", () => {
+    expect(of({ bundle: "debian-bookworm-arm64" })).toEqual(recipe("bookworm", "arm64"));
+    expect(of({ bundle: "debian-bookworm-backports-amd64" })).toEqual(recipe("bookworm-backports", "amd64"));
+  });
+
+  it("makes a recipe without an architecture a function of each host's architecture (the default: debian-bookworm)", () => {
+    const perArch = of({});
+    expect(typeof perArch).toBe("function");
+    const f = perArch as (arch: "amd64" | "arm64") => BundleSource;
+    expect(f("amd64")).toEqual(recipe("bookworm", "amd64"));
+    expect(f("arm64")).toEqual(recipe("bookworm", "arm64"));
+    const trixie = of({ bundle: "debian-trixie" }) as (arch: "riscv64") => BundleSource;
+    expect(trixie("riscv64")).toEqual(recipe("trixie", "riscv64"));
   });
 });

@@ -1,7 +1,7 @@
 // Unit: the rollout engine's decisions against a scripted driver. Does not prove that a real load
 // balancer drops no request (the e2e rollout test does).
 import { describe, expect, it } from "vitest";
-import { rollout, rollback } from "../../rollout/rollout";
+import { rollout, rollback, type RolloutEvent } from "../../rollout/rollout";
 import type { ProbeResult, SlotName } from "../../rollout/driver";
 import { fakeClock, fakeDriver } from "../helpers/fake-slot-driver";
 
@@ -129,7 +129,116 @@ describe("rollout", () => {
   });
 });
 
+describe("rollout events and edge cases", () => {
+  it("says each gate round, and a phase whose gate failed is not done", async () => {
+    const events: RolloutEvent[] = [];
+    const { driver } = fakeDriver({ live: "blue", blue: "app:v1" }, (s, r) => (s === "green" && r === 0 ? broken(s) : healthy(s)));
+    const report = await rollout({ driver, image: "app:v2", policy: { ...policy, healthyRounds: 2, soakMs: 0 }, clock: fakeClock(), onEvent: (e) => events.push(e) });
+    expect(report.outcome).toBe("succeeded");
+    expect(events).toEqual([
+      { type: "phase-start", phase: "prepare" },
+      { type: "phase-done", phase: "prepare", ms: 0, ok: true },
+      { type: "phase-start", phase: "health-gate" },
+      { type: "message", message: 'gate round 1: 1/2 healthy (green-1: status 500: "unhealthy: broken build")' },
+      { type: "message", message: "gate round 2: 2/2 healthy, 1/2 in a row" },
+      { type: "message", message: "gate round 3: 2/2 healthy, 2/2 in a row" },
+      { type: "phase-done", phase: "health-gate", ms: 2_000, ok: true },
+      { type: "phase-start", phase: "switch" },
+      { type: "phase-done", phase: "switch", ms: 0, ok: true },
+      { type: "phase-start", phase: "soak" },
+      { type: "phase-done", phase: "soak", ms: 0, ok: true },
+    ]);
+
+    const failed: RolloutEvent[] = [];
+    const bad = fakeDriver({ live: "blue", blue: "app:v1" }, (s) => (s === "green" ? broken(s) : healthy(s)));
+    await rollout({ driver: bad.driver, image: "app:broken", policy: { ...policy, healthDeadlineMs: 1_000 }, clock: fakeClock(), onEvent: (e) => failed.push(e) });
+    expect(failed.filter((e) => e.type !== "message")).toEqual([
+      { type: "phase-start", phase: "prepare" },
+      { type: "phase-done", phase: "prepare", ms: 0, ok: true },
+      { type: "phase-start", phase: "health-gate" },
+      { type: "phase-done", phase: "health-gate", ms: 1_000, ok: false },
+    ]);
+  });
+
+  it("takes app.health's rounds: three healthy rounds in a row when healthyRounds is 3", async () => {
+    const { driver, calls } = fakeDriver({ live: "blue", blue: "app:v1" }, (s) => healthy(s));
+    await rollout({ driver, image: "app:v2", policy: { ...policy, healthyRounds: 3, soakMs: 0 }, clock: fakeClock() });
+    expect(calls.slice(0, 5)).toEqual(["prepare green app:v2 x2", "probe green", "probe green", "probe green", "switch green drain=2000"]);
+  });
+
+  it("a slot with no hosts never passes the gate", async () => {
+    const { driver } = fakeDriver({ live: "blue", blue: "app:v1" }, () => []);
+    const report = await rollout({ driver, image: "app:v2", policy, clock: fakeClock() });
+    expect(report).toMatchObject({ outcome: "failed", reason: "the green slot did not become healthy within 5000 ms: no hosts to probe" });
+  });
+
+  it("the new slot gets as many hosts as the live one by default", async () => {
+    const { driver, calls } = fakeDriver({ live: "blue", blue: "app:v1", size: 3 }, (s) => healthy(s));
+    await rollout({ driver, image: "app:v2", policy, clock: fakeClock() });
+    expect(calls[0]).toBe("prepare green app:v2 x3");
+  });
+
+  it("a first rollout that fails its soak stays live (there is nothing to go back to) and is not removed", async () => {
+    const events: RolloutEvent[] = [];
+    const { driver, calls, state } = fakeDriver({ live: null }, (s, r) => (r >= 2 ? broken(s) : healthy(s)));
+    const report = await rollout({ driver, image: "app:v1", size: 2, policy, clock: fakeClock(), onEvent: (e) => events.push(e) });
+    expect(report).toMatchObject({
+      outcome: "failed",
+      fromSlot: null,
+      toSlot: "blue",
+      reason: 'the blue slot failed during the soak: blue-1: status 500: "unhealthy: broken build"; nothing ran before it, so it stays live',
+      failedProbes: [{ host: "blue-1", ok: false, status: 500, detail: "unhealthy: broken build" }],
+      warnings: [],
+    });
+    expect(calls.filter((c) => !c.startsWith("probe"))).toEqual(["prepare blue app:v1 x2", "switch blue drain=2000"]);
+    expect([state.live, state.slots.blue.image]).toEqual(["blue", "app:v1"]);
+    expect(report.phases.map((p) => p.name)).toEqual(["prepare", "health-gate", "switch", "soak"]);
+    expect(events.find((e) => e.type === "phase-done" && e.phase === "soak")).toEqual({ type: "phase-done", phase: "soak", ms: 1_000, ok: false });
+  });
+
+  it("a failure to retire the old slot is a warning, not a failed rollout", async () => {
+    const { driver } = fakeDriver({ live: "blue", blue: "app:v1" }, (s) => healthy(s));
+    driver.retireSlot = async () => {
+      throw new Error("machinectl busy");
+    };
+    const report = await rollout({ driver, image: "app:v2", policy: { ...policy, keepPrevious: false }, clock: fakeClock() });
+    expect([report.outcome, report.warnings]).toEqual(["succeeded", ["retiring the old blue hosts failed (traffic is on green): machinectl busy"]]);
+  });
+
+  it("a failure to remove the new hosts after a failed gate keeps the first reason and adds a warning", async () => {
+    const { driver } = fakeDriver({ live: "blue", blue: "app:v1" }, (s) => (s === "green" ? broken(s) : healthy(s)));
+    driver.retireSlot = async () => {
+      throw new Error("machinectl busy");
+    };
+    const report = await rollout({ driver, image: "app:broken", policy: { ...policy, healthDeadlineMs: 0 }, clock: fakeClock() });
+    expect([report.outcome, report.reason, report.warnings]).toEqual([
+      "failed",
+      'the green slot did not become healthy within 0 ms: green-1: status 500: "unhealthy: broken build"',
+      ["could not remove the new green hosts: machinectl busy"],
+    ]);
+  });
+});
+
 describe("rollback", () => {
+  it("refuses when nothing is live", async () => {
+    const { driver } = fakeDriver({ live: null }, (s) => healthy(s));
+    await expect(rollback({ driver, policy, clock: fakeClock() })).rejects.toThrow("nothing is live: there is nothing to roll back from");
+  });
+
+  it("reports its phases, the failed gate as not done", async () => {
+    const events: RolloutEvent[] = [];
+    const { driver } = fakeDriver({ live: "green", blue: "app:v1", green: "app:v2" }, (s) => (s === "blue" ? broken(s) : healthy(s)));
+    const report = await rollback({ driver, policy: { ...policy, healthDeadlineMs: 1_000 }, clock: fakeClock(), onEvent: (e) => events.push(e) });
+    expect(report.reason).toBe('the previous slot (blue) is not healthy, traffic stays on green: blue-1: status 500: "unhealthy: broken build"');
+    expect(events).toEqual([
+      { type: "phase-start", phase: "health-gate" },
+      { type: "message", message: 'gate round 1: 1/2 healthy (blue-1: status 500: "unhealthy: broken build")' },
+      { type: "message", message: 'gate round 2: 1/2 healthy (blue-1: status 500: "unhealthy: broken build")' },
+      { type: "phase-done", phase: "health-gate", ms: 1_000, ok: false },
+    ]);
+  });
+
+
   it("switches back to the kept slot after its health gate", async () => {
     const { driver, calls, state } = fakeDriver({ live: "green", blue: "app:v1", green: "app:v2" }, (s) => healthy(s));
     const report = await rollback({ driver, policy, clock: fakeClock() });

@@ -4,15 +4,19 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ConfigError, HostKeyError } from "../../core/errors";
-import { demoImage } from "../../local/demo-app";
+import { ConfigError, HostKeyError, PreconditionError } from "../../core/errors";
+import { quoteArg } from "../../core/quote";
+import type { Sensitive } from "../../core/sensitive";
+import { demoImage } from "../../drivers/local/demo-app";
 import type { ApplyHostInput, HostPlanInput } from "../../provisioner/apply-host-contract";
 import { createManifest, DEBS_DIR, MANIFEST_FILE, renderManifest, type BundlePackage } from "../../provisioner/bundle/manifest";
 import { verifyBundle } from "../../provisioner/bundle/verify";
+import { SWAP_SCRIPT } from "../../provisioner/steps/app-run";
 import {
   APPLY_CONNECT_DEADLINE_MS,
   applyHost,
   defaultCacheDir,
+  HOST_PLAN_FORMAT,
   hostPlanDocument,
   INSPECT_CONNECT_DEADLINE_MS,
   inspectHost,
@@ -20,7 +24,8 @@ import {
   planHostHash,
   type SingleHostDeps,
 } from "../../provisioner/single-host";
-import type { SshConnectOptions, SshTarget } from "../../provisioner/transport/ssh-target";
+import type { SshTarget } from "../../model/ssh-target";
+import type { SshConnectOptions } from "../../provisioner/transport/connect-options";
 import { dockerHostRules, newDockerHost, type DockerHostState } from "../helpers/fake-docker-host";
 import { FakeTransport, type FakeRule } from "../helpers/fake-transport";
 import { RECIPE } from "./fixtures/engine-context";
@@ -52,13 +57,11 @@ function plan(overrides: Partial<HostPlanInput> = {}): HostPlanInput {
     app: {
       name: "demo",
       image: "longshore-demo:v1",
-      version: "v1",
-      containerPort: 8080,
+      port: 8080,
       hostPort: 8080,
       env: { LOG_LEVEL: "info" },
       secrets: { TOKEN: SECRET },
       health: { path: "/healthz" },
-      slot: "blue",
     },
     engine: { daemon: { "log-opts": { "max-file": "3" } } },
     imageArchive: archive,
@@ -76,18 +79,53 @@ function input(overrides: Partial<ApplyHostInput> = {}): ApplyHostInput {
   };
 }
 
-/** A fake host plus deps that record every connection and bundle request. */
+const ok = { exitCode: 0 };
+const no = { exitCode: 1 };
+
+/** app.run's create-then-swap on the shared fake host: the inspect check passes once a swap ran after it. */
+function appRunRules(host: DockerHostState): FakeRule[] {
+  let lastInspect = "";
+  return [
+    {
+      match: /^sh -c '\[ "\$\(docker inspect --type container/,
+      result: ({ text }) => {
+        lastInspect = text;
+        return host.container === text ? ok : no;
+      },
+    },
+    {
+      match: (text) => text.startsWith(`sh -c ${quoteArg(SWAP_SCRIPT)} sh `),
+      result: () => {
+        host.container = lastInspect;
+        host.containerRuns++;
+        return ok;
+      },
+    },
+  ];
+}
+
+/** A fake host plus deps that record every connection, bundle request and registry login. */
 function fakeHost(host: DockerHostState = newDockerHost()) {
   const connections: Array<{ target: SshTarget; options: SshConnectOptions | undefined; transport: FakeTransport }> = [];
   const arches: string[] = [];
+  const logins: string[] = [];
   const deps: SingleHostDeps = {
     connect: async (target, options) => {
       // The scripted host, plus a registry: `docker pull` gives it the demo image.
+      const pulled = () => (host.images.add(v1.imageId), ok);
       const registry: FakeRule[] = [
-        { match: /^docker pull --quiet longshore-demo:v1$/, result: () => (host.images.add(v1.imageId), { exitCode: 0 }) },
-        { match: /^docker image inspect --format '\{\{\.Id\}\}' longshore-demo:v1$/, result: () => (host.images.has(v1.imageId) ? { exitCode: 0, stdout: `${v1.imageId}\n` } : { exitCode: 1 }) },
+        { match: /^docker pull --quiet longshore-demo:v1$/, result: pulled },
+        {
+          match: /^sh -c 'docker login --username "\$2" --password-stdin "\$1" .*' sh r\.example:5000 ci longshore-demo:v1$/,
+          result: ({ command }) => (logins.push((command.stdin as Sensitive).reveal()), pulled()),
+        },
+        { match: /^docker image inspect --format '\{\{\.Id\}\}' longshore-demo:v1$/, result: () => (host.images.has(v1.imageId) ? { exitCode: 0, stdout: `${v1.imageId}\n` } : no) },
       ];
-      const transport = new FakeTransport(target.name, { state: host.base, rules: [...registry, ...dockerHostRules(host, v1.imageId)], unmatched: "error" });
+      const transport = new FakeTransport(target.name, {
+        state: host.base,
+        rules: [...registry, ...appRunRules(host), ...dockerHostRules(host, v1.imageId)],
+        unmatched: "error",
+      });
       connections.push({ target, options, transport });
       return transport;
     },
@@ -96,7 +134,7 @@ function fakeHost(host: DockerHostState = newDockerHost()) {
       return verifyBundle(bundleDir);
     },
   };
-  return { host, deps, connections, arches };
+  return { host, deps, connections, arches, logins };
 }
 
 const issuesOf = (e: unknown) => (e as ConfigError).issues.map((i) => `${i.path}: ${i.message}`);
@@ -108,25 +146,78 @@ describe("planHostHash", () => {
     expect(planHostHash(plan())).toBe(h);
   });
 
+  it("the document is the format, the validated blocks with defaults filled in, and where the image comes from", () => {
+    expect(HOST_PLAN_FORMAT).toBe("longshore.host-plan/2");
+    const doc = hostPlanDocument(parseHostPlan({ slot: "green", app: { name: "demo", image: "longshore-demo:v1", volumes: ["/srv/data:/data:rw"] } }));
+    expect(JSON.parse(doc)).toEqual({
+      app: {
+        env: {},
+        health: { healthyRounds: 2, intervalSeconds: 1, path: "/healthz", status: 200, timeoutSeconds: 2 },
+        image: "longshore-demo:v1",
+        init: false,
+        name: "demo",
+        port: 8080,
+        resources: {},
+        restart: "unless-stopped",
+        secrets: {},
+        stopTimeoutSeconds: 10,
+        volumes: [{ kind: "bind", readOnly: false, source: "/srv/data", target: "/data" }],
+      },
+      engine: {
+        bundle: "debian-bookworm",
+        channel: "bundle",
+        daemon: { "live-restore": true, "log-driver": "json-file", "log-opts": { "max-file": "3", "max-size": "10m" }, "storage-driver": "overlay2", "userland-proxy": false },
+      },
+      format: "longshore.host-plan/2",
+      healthDeadlineSeconds: 120,
+      image: { pull: "longshore-demo:v1" },
+      registry: null,
+      slot: "green",
+    });
+    // Compact canonical JSON: sorted keys, no spaces.
+    expect(doc.startsWith('{"app":{"env":{},"health":{"healthyRounds":2,')).toBe(true);
+  });
+
   it("ignores key order and spelled-out defaults", () => {
     const p = plan();
     const reordered: HostPlanInput = {
-      engine: { daemon: { "log-opts": { "max-file": "3", "max-size": "10m" }, "live-restore": true }, channel: "bundle" },
+      healthDeadlineSeconds: 120,
+      engine: { daemon: { "log-opts": { "max-file": "3", "max-size": "10m" }, "live-restore": true }, channel: "bundle", bundle: "debian-bookworm" },
       imageArchive: archive,
-      app: { ...p.app, env: { LOG_LEVEL: "info" }, health: { path: "/healthz" } },
+      app: {
+        ...p.app,
+        env: { LOG_LEVEL: "info" },
+        health: { path: "/healthz", status: 200, intervalSeconds: 1, timeoutSeconds: 2, healthyRounds: 2 },
+        restart: "unless-stopped",
+        stopTimeoutSeconds: 10,
+        init: false,
+        volumes: [],
+        resources: {},
+      },
       slot: "blue",
     };
     expect(planHostHash(reordered)).toBe(planHostHash(p));
+    // `:rw` is the default mode of a volume.
+    const vol = (v: string) => planHostHash(plan({ app: { ...plan().app, volumes: [v] } }));
+    expect(vol("/srv/data:/data:rw")).toBe(vol("/srv/data:/data"));
   });
 
   it.each<[string, Partial<HostPlanInput>]>([
-    ["the image", { app: { ...plan().app, image: "longshore-demo:v2", version: "v2" } }],
+    ["the image", { app: { ...plan().app, image: "longshore-demo:v2" } }],
     ["an engine option", { engine: { daemon: { "log-opts": { "max-file": "4" } } } }],
     ["the engine channel", { engine: { channel: "distro" } }],
+    ["the bundle recipe", { engine: { bundle: "debian-bookworm-amd64" } }],
     ["an env value", { app: { ...plan().app, env: { LOG_LEVEL: "debug" } } }],
     ["a secret's name", { app: { ...plan().app, secrets: { OTHER_TOKEN: SECRET } } }],
     ["the host port", { app: { ...plan().app, hostPort: 8081 } }],
-    ["the slot", { slot: "green", app: { ...plan().app, slot: "green" } }],
+    ["the container port", { app: { ...plan().app, port: 9090 } }],
+    ["a volume", { app: { ...plan().app, volumes: ["/srv/data:/data:ro"] } }],
+    ["a memory limit", { app: { ...plan().app, resources: { memory: "512m" } } }],
+    ["the command", { app: { ...plan().app, command: ["serve"] } }],
+    ["the health path", { app: { ...plan().app, health: { path: "/ready" } } }],
+    ["registry credentials", { registry: { server: "r.example:5000", username: "ci", password: "pw-1234" } }],
+    ["the health deadline", { healthDeadlineSeconds: 60 }],
+    ["the slot", { slot: "green" }],
     ["the archive", { imageArchive: `${archive}.2` }],
     ["pull instead of the archive", { imageArchive: undefined }],
   ])("changes with %s", (_what, change) => {
@@ -136,20 +227,22 @@ describe("planHostHash", () => {
   });
 
   it("hashes secrets as their placeholder: a rotated value keeps the hash, and the document never holds it", () => {
-    const rotated = plan({ app: { ...plan().app, secrets: { TOKEN: "another-value" }, registry: { server: "r.example:5000", username: "u", password: "pw-1234" } } });
-    const again = plan({ app: { ...plan().app, secrets: { TOKEN: SECRET }, registry: { server: "r.example:5000", username: "u", password: "pw-5678" } } });
+    const rotated = plan({ app: { ...plan().app, secrets: { TOKEN: "another-value" } }, registry: { server: "r.example:5000", username: "u", password: "pw-1234" } });
+    const again = plan({ app: { ...plan().app, secrets: { TOKEN: SECRET } }, registry: { server: "r.example:5000", username: "u", password: "pw-5678" } });
     expect(planHostHash(rotated)).toBe(planHostHash(again));
     const doc = hostPlanDocument(parseHostPlan(rotated));
     expect(doc).toContain('"secrets":{"TOKEN":"[redacted]"}');
-    expect(doc).toContain('"password":"[redacted]"');
+    expect(doc).toContain('"registry":{"password":"[redacted]","server":"r.example:5000","username":"u"}');
     expect(doc).not.toMatch(/another-value|pw-1234/);
   });
 
   it("refuses what the provisioner would refuse, every problem with its path, never echoing a secret", () => {
     const bad = {
       slot: "Blue",
-      app: { ...plan().app, name: "Demo", containerPort: 0, secrets: { TOKEN: `${SECRET}\n` }, slot: "green", extra: 1 },
+      app: { ...plan().app, name: "Demo", port: 0, secrets: { TOKEN: `${SECRET}\n` }, slot: "green", extra: 1 },
+      registry: { server: "https://r.example", username: "u", password: SECRET },
       engine: { daemon: { hosts: ["tcp://0.0.0.0:2375", "fd://"] }, chanel: "bundle" },
+      healthDeadlineSeconds: 0,
       imageArchive: "relative.tar",
     } as unknown as HostPlanInput;
     const err = (() => {
@@ -160,25 +253,29 @@ describe("planHostHash", () => {
       }
     })();
     expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).message.split("\n")[0]).toBe("host plan is invalid (9 problems):");
+    expect((err as ConfigError).message.split("\n")[0]).toBe("host plan is invalid (11 problems):");
     expect(issuesOf(err)).toEqual([
-      "slot: must be a lower-case DNS label (1-63 letters, digits or '-', starting with a letter)",
+      'slot: must be one of "blue", "green"',
       "app.name: must be a lower-case DNS label (1-63 letters, digits or '-', starting with a letter)",
-      "app.containerPort: must be an integer from 1 to 65535",
-      "app.secrets.TOKEN: must not contain a newline (docker --env-file reads one variable per line)",
-      "app.slot: must be the host's slot (Blue) or left out",
+      "app.port: must be a whole number from 1 to 65535",
+      "app.secrets.TOKEN: must not contain a newline or NUL (the engine's env file holds one variable per line)",
+      "app.slot: unknown key",
       "app.extra: unknown key",
+      "registry.server: must be a registry host[:port], lower-case, no scheme",
       "engine.daemon.hosts[0]: tcp://0.0.0.0:2375 would expose the engine on the network without TLS: set tlsverify: true with tlscacert, tlscert and tlskey, or use a unix socket",
       "engine.chanel: unknown key",
-      "imageArchive: must be an absolute path (the provider may run in another directory than the program)",
+      "healthDeadlineSeconds: must be greater than 0",
+      "imageArchive: must be an absolute path",
     ]);
     expect(JSON.stringify(err) + String((err as Error).stack)).not.toContain(SECRET);
   });
 
-  it("refuses an app whose slot is not the host's", () => {
-    expect(() => planHostHash(plan({ app: { ...plan().app, slot: "green" } }))).toThrow(
-      "host plan is invalid (1 problem):\n  app.slot: must be the host's slot (blue) or left out",
+  it("refuses a bundle directory: the provider builds its own bundle from a recipe", () => {
+    expect(() => planHostHash(plan({ engine: { bundle: "./bundles/engine" } }))).toThrow(
+      "host plan is invalid (1 problem):\n  engine.bundle: must be a recipe name such as debian-bookworm here: the Pulumi provider builds its bundle itself (bundle directories are for `longshore provision`)",
     );
+    // The distro channel takes no bundle at all.
+    expect(planHostHash(plan({ engine: { channel: "distro" } }))).toMatch(/^[0-9a-f]{64}$/);
   });
 });
 
@@ -203,7 +300,7 @@ describe("applyHost", () => {
     // The bundle for the probed architecture; the image from the archive; the app checked on the host.
     expect(arches).toEqual(["amd64"]);
     expect(host.images).toEqual(new Set([v1.imageId]));
-    expect(transport.execs.some((t) => t.startsWith("bash -c '# longshore app.health"))).toBe(true);
+    expect(transport.execs.filter((t) => t.startsWith("bash -c '# longshore app.health")).map((t) => /\ndeadline_ms=([0-9]+)\n/.exec(t)?.[1])).toEqual(["0"]);
     expect(host.audit).toHaveLength(1);
     // The secret reached the host only in the env file, never a command line.
     expect(transport.execs.join("\n")).not.toContain(SECRET);
@@ -239,9 +336,9 @@ describe("applyHost", () => {
     const err = await applyHost(bad, deps).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
     expect(issuesOf(err)).toEqual([
-      "app.hostPort: must be an integer from 1 to 65535",
+      "app.hostPort: must be a whole number from 1 to 65535",
       "connection.address: must be a host name or an IP address (no spaces, '@' or '/')",
-      "connection.port: must be between 1 and 65535",
+      "connection.port: must be a whole number from 1 to 65535",
       "connection.privateKey: must be an OpenSSH or PEM private key (-----BEGIN ... PRIVATE KEY-----)",
       "connection.hostKeyFingerprint: must be an OpenSSH fingerprint: SHA256: followed by 43 base64 characters (see ssh-keygen -lf)",
     ]);
@@ -278,11 +375,74 @@ describe("applyHost", () => {
     expect(host.installed).toBe(false);
   });
 
-  it("rejects with the failing step's error when the app is unhealthy", async () => {
+  it("rejects with the failing step's error when the app is unhealthy, having waited healthDeadlineSeconds", async () => {
     const host = newDockerHost();
     host.healthy = false;
-    const { deps } = fakeHost(host);
-    await expect(applyHost(input(), deps)).rejects.toThrow(/^web-1: app\.health \(apply\): `bash -c /);
+    const { deps, connections } = fakeHost(host);
+    const p = plan({ healthDeadlineSeconds: 5 });
+    await expect(applyHost(input({ ...p, planHash: planHostHash(p) }), deps)).rejects.toThrow(/^web-1: app\.health \(apply\): `bash -c /);
+    const probes = connections[0]!.transport.execs.filter((t) => t.startsWith("bash -c '# longshore app.health"));
+    expect(probes.map((t) => /\ndeadline_ms=([0-9]+)\n/.exec(t)?.[1])).toEqual(["0", "5000"]);
+    expect(host.audit).toEqual([]);
+  });
+
+  it("waits 120 s for the app by default", async () => {
+    const host = newDockerHost();
+    host.healthy = false;
+    const { deps, connections } = fakeHost(host);
+    await expect(applyHost(input(), deps)).rejects.toThrow(/^web-1: app\.health \(apply\)/);
+    const probes = connections[0]!.transport.execs.filter((t) => t.startsWith("bash -c '# longshore app.health"));
+    expect(probes.map((t) => /\ndeadline_ms=([0-9]+)\n/.exec(t)?.[1])).toEqual(["0", "120000"]);
+  });
+
+  it("logs in to the plan's registry with the password on stdin only, then pulls", async () => {
+    const { deps, connections, logins } = fakeHost();
+    const p = plan({ registry: { server: "r.example:5000", username: "ci", password: "reg-pw-4242" } });
+    delete p.imageArchive;
+    await applyHost({ ...input(), ...p, imageArchive: undefined, planHash: planHostHash(p) }, deps);
+    expect(logins).toEqual(["reg-pw-4242"]);
+    const execs = connections[0]!.transport.execs;
+    expect(execs.filter((t) => t.includes("docker pull"))).toEqual([
+      `sh -c 'docker login --username "$2" --password-stdin "$1" >/dev/null || exit $?; docker pull --quiet "$3"; rc=$?; docker logout "$1" >/dev/null 2>&1; exit $rc' sh r.example:5000 ci longshore-demo:v1`,
+    ]);
+    expect(execs.join("\n")).not.toContain("reg-pw-4242");
+  });
+
+  it("runs the container as <app>-<release> with the env file in the app's directory", async () => {
+    const { host, deps, connections } = fakeHost();
+    await applyHost(input(), deps);
+    const prefix = `sh -c ${quoteArg(SWAP_SCRIPT)} sh `;
+    const swaps = connections[0]!.transport.execs.filter((t) => t.startsWith(prefix)).map((t) => t.slice(prefix.length));
+    expect(swaps).toHaveLength(1);
+    expect(swaps[0]).toMatch(/^demo demo-v1 \/etc\/longshore\/apps\/demo demo-v1\.env --restart unless-stopped --publish 8080:8080 --env-file \/etc\/longshore\/apps\/demo\/demo-v1\.env /);
+    expect(host.base.files.get("/etc/longshore/apps/demo/demo-v1.env")!.toString()).toBe(`LOG_LEVEL=info\nTOKEN=${SECRET}\n`);
+  });
+
+  it("asks for the bundle of the host's architecture only when a pinned recipe matches it", async () => {
+    const pinned = (bundle: string) => {
+      const p = plan({ engine: { bundle } });
+      return input({ ...p, planHash: planHostHash(p) });
+    };
+    const amd64 = fakeHost();
+    await applyHost(pinned("debian-bookworm-amd64"), amd64.deps);
+    expect(amd64.arches).toEqual(["amd64"]);
+
+    const arm64 = fakeHost();
+    const err = await applyHost(pinned("debian-bookworm-arm64"), arm64.deps).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PreconditionError);
+    expect((err as PreconditionError).message).toBe("web-1: engine.bundle is debian-bookworm-arm64, but the host's architecture is amd64");
+    expect((err as PreconditionError).suggestion).toBe("Use debian-bookworm to build the bundle for each host's architecture.");
+    expect(arm64.arches).toEqual([]);
+    expect(arm64.host.installed).toBe(false);
+  });
+
+  it("asks for no bundle on the distro channel", async () => {
+    const { host, deps, arches, connections } = fakeHost();
+    const p = plan({ engine: { channel: "distro" } });
+    await applyHost(input({ ...p, planHash: planHostHash(p) }), deps);
+    expect(arches).toEqual([]);
+    expect(host.installed).toBe(true);
+    expect(connections[0]!.transport.calls.filter((c) => c.kind === "upload" && c.path.startsWith("/var/lib/longshore/bundle/"))).toEqual([]);
   });
 });
 

@@ -5,7 +5,9 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Sensitive } from "../../core/sensitive";
-import { parseEngineOptions } from "../../config/engine";
+import { parseResolvedApp } from "../../model/app";
+import { parseEngineOptions } from "../../model/engine";
+import { healthCheckScript } from "../../provisioner/steps/app-health";
 import { canonicalJson, canonicalJsonCompact } from "../../templates/json";
 import { renderTemplate, renderTemplateText, TemplateError } from "../../templates/render";
 import { renderDaemonJson } from "../../templates/engine/daemon-json";
@@ -80,6 +82,11 @@ describe("golden templates", () => {
         deadlineMs: 60000,
       }),
     );
+  });
+
+  it("app/health-check.sh as app.health and the deadline render it (the same golden)", () => {
+    const app = parseResolvedApp({ name: "web", image: "web:1", port: 8080, health: { path: "/healthz?full=1&x='y'", intervalSeconds: 0.5 } });
+    golden("health-check.sh", healthCheckScript(app, { deadlineMs: 60_000 }));
   });
 
   it("daemon.json with the defaults", () => {

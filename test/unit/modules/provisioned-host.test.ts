@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import { applyHostSchema } from "../../../model/host-plan";
 import type { ApplyHostEntry, ApplyHostInput } from "../../../provisioner/apply-host-contract";
 import {
   driftOf,
@@ -24,8 +25,10 @@ function inputs(overrides: Partial<ProvisionedHostInputs> = {}): ProvisionedHost
       hostKeyFingerprint: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
     },
     slot: "blue",
-    app: { name: "shop", image: "shop:1.0", version: "1.0", containerPort: 8080, hostPort: 8080, env: {}, secrets: {}, health: { path: "/healthz" }, slot: "blue" },
+    // The app in the model's input form, as the web stack passes it (secrets in clear: the provider gets them unwrapped).
+    app: { name: "shop", image: "shop:1.0", port: 8080, env: { LOG_LEVEL: "info" }, secrets: { DB_PASSWORD: "pw-1234" }, health: { path: "/healthz" } },
     engine: { channel: "bundle" },
+    healthDeadlineSeconds: 300,
     planHash: "p1",
     ...overrides,
   };
@@ -56,27 +59,54 @@ const applied = (i: ProvisionedHostInputs): ProvisionedHostOutputs => ({
   drift: [],
 });
 
+/** What the entry gets for {@link inputs}. */
+const applyInput = (extra: Partial<ApplyHostInput> = {}): ApplyHostInput => ({
+  connection: inputs().connection,
+  slot: "blue",
+  app: inputs().app,
+  engine: { channel: "bundle" },
+  healthDeadlineSeconds: 300,
+  planHash: "p1",
+  ...extra,
+});
+
 describe("the ProvisionedHost provider, with an injected entry", () => {
+  it("takes inputs the provisioner's contract parses", () => {
+    expect(applyHostSchema.safeParse(inputs()).success).toBe(true);
+    const registry = { server: "registry.example.com", username: "deploy", password: "hunter2-long" };
+    expect(applyHostSchema.safeParse(inputs({ registry, imageArchive: "/var/cache/longshore/images/shop-1.0.tar" })).success).toBe(true);
+  });
+
   it("create applies the plan once, with exactly the inputs, and records what the host reported", async () => {
     const { entry, calls } = fakeEntry();
     const p = provisionedHostProvider({ entry });
     const r = await p.create(inputs());
-    expect(calls).toEqual([["apply", { connection: inputs().connection, slot: "blue", app: inputs().app, engine: { channel: "bundle" }, planHash: "p1" }]]);
+    expect(calls).toEqual([["apply", applyInput()]]);
     expect(r).toEqual({ id: "prod-blue-0", outs: applied(inputs()) });
+  });
+
+  it("passes registry credentials on when set, and leaves out every optional key that is not", async () => {
+    const registry = { server: "registry.example.com", username: "deploy", password: "hunter2-long" };
+    const withRegistry = fakeEntry();
+    await provisionedHostProvider({ entry: withRegistry.entry }).create(inputs({ registry }));
+    expect(withRegistry.calls).toEqual([["apply", applyInput({ registry })]]);
+    const bare = fakeEntry();
+    const { engine: _engine, healthDeadlineSeconds: _deadline, ...minimal } = inputs();
+    await provisionedHostProvider({ entry: bare.entry }).create(minimal);
+    // The entry's schema fills in the defaults (engine channel bundle, a 120 s deadline).
+    expect(Object.keys(bare.calls[0]![1]).sort()).toEqual(["app", "connection", "planHash", "slot"]);
   });
 
   it("passes an image archive on to the entry when one is set", async () => {
     const { entry, calls } = fakeEntry();
     const withArchive = inputs({ imageArchive: "/var/cache/longshore/images/shop-1.0.tar" });
     const r = await provisionedHostProvider({ entry }).create(withArchive);
-    expect(calls).toEqual([
-      ["apply", { connection: inputs().connection, slot: "blue", app: inputs().app, engine: { channel: "bundle" }, planHash: "p1", imageArchive: "/var/cache/longshore/images/shop-1.0.tar" }],
-    ]);
+    expect(calls).toEqual([["apply", applyInput({ imageArchive: "/var/cache/longshore/images/shop-1.0.tar" })]]);
     expect(r.outs).toEqual(applied(withArchive));
     // Without one, the entry gets no imageArchive key at all (the host pulls app.image).
     const plain = fakeEntry();
     await provisionedHostProvider({ entry: plain.entry }).create(inputs());
-    expect(Object.keys(plain.calls[0]![1]).sort()).toEqual(["app", "connection", "engine", "planHash", "slot"]);
+    expect(Object.keys(plain.calls[0]![1]).sort()).toEqual(["app", "connection", "engine", "healthDeadlineSeconds", "planHash", "slot"]);
   });
 
   it("create fails with the entry's error, unchanged", async () => {

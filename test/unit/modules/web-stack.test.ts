@@ -1,38 +1,73 @@
 // Mocks: does not prove that AWS accepts these resources, that cloud-init boots the hosts, or that the dynamic providers run against real hosts.
-import { createHash } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
-// The harness installs Pulumi's mocks when imported: it must stay the first import.
+// The harness installs Pulumi's mocks when imported: it must stay the first import of the code under test.
 import { calls, find, isSecret, ofType, promiseOf, registrations, resetRegistrations, reveal, settle, type Registration } from "./harness";
-import * as stackModule from "../../../stacks/web/web-stack";
-import * as configModule from "../../../config/web-stack";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { stringify } from "yaml";
+import { Sensitive } from "../../../core/sensitive";
+import { parseEnvironment } from "../../../model/environment-file";
+import { applyHostSchema, type HostPlanInput } from "../../../model/host-plan";
 import { DEFAULT_APPLY_HOST_ENTRY as entryPath } from "../../../modules/provisioned-host";
+import { buildWebStack, hostPlanFor, type AwsEnvironment, type WebSecrets, type WebStack } from "../../../stacks/web/web-stack";
 
 const ADMIN_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINdamAGCsQq31Uv+08lkBzoO4XLz2qYjJa8CGmj3B1Ea admin@laptop";
+const IMAGE_BLUE = "registry.example.com/shop:1.0.0";
+const IMAGE_GREEN = "registry.example.com/shop:1.1.0";
 
-/** A 2 x 2 environment (two hosts per slot), blue live, as a user would write it. */
-function rawConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+/** A 2 x 2 environment file (two hosts per slot), blue live, as a user would write it. */
+function rawEnvironment(): Record<string, any> {
   return {
-    sshPublicKey: ADMIN_KEY,
-    adminCidrs: ["203.0.113.7/32"],
-    slots: { blue: { image: "registry.example.com/shop:1.0.0", size: 2 }, green: { image: "registry.example.com/shop:1.1.0", size: 2 } },
-    liveSlot: "blue",
-    app: { name: "shop", port: 8080, healthPath: "/healthz", env: { LOG_LEVEL: "info" } },
-    ...overrides,
+    name: "test",
+    driver: "aws",
+    app: {
+      name: "shop",
+      image: IMAGE_BLUE,
+      port: 8080,
+      env: { LOG_LEVEL: "info" },
+      health: { path: "/healthz", intervalSeconds: 10, timeoutSeconds: 5 },
+    },
+    slots: { blue: { image: IMAGE_BLUE, size: 2 }, green: { image: IMAGE_GREEN, size: 2 } },
+    live: "blue",
+    rollout: { healthDeadlineSeconds: 300, drainSeconds: 60 },
+    aws: { sshPublicKey: ADMIN_KEY, adminCidrs: ["203.0.113.7/32"] },
   };
 }
 
-/** The fake provisioner entry: a hash of exactly what it is given. */
-const fakeEntry = {
-  planHostHash: (input: unknown) => createHash("sha256").update(JSON.stringify(input)).digest("hex"),
-};
+/** Parses an environment file's text the way the program does; a bad one fails the test with its problems. */
+function parseText(text: string, file = "longshore.yaml", baseDir?: string): AwsEnvironment {
+  const r = parseEnvironment(text, file, baseDir);
+  if (!r.ok) throw new Error(r.issues.map((i) => `${i.path}: ${i.message}`).join("\n"));
+  return r.value as AwsEnvironment;
+}
 
-/** Builds the stack under mocks and returns what was registered. */
-async function buildAndRecord(raw: Record<string, unknown>) {
+/** The 2 x 2 environment, changed by `edit`, written as YAML and parsed. */
+function environment(edit: (raw: Record<string, any>) => void = () => {}): AwsEnvironment {
+  const raw = rawEnvironment();
+  edit(raw);
+  return parseText(stringify(raw));
+}
+
+const NO_SECRETS: WebSecrets = { app: {}, registryPassword: null };
+const hashOf = (input: unknown) => createHash("sha256").update(JSON.stringify(input)).digest("hex");
+
+/** Builds the stack under mocks; the fake entry hashes exactly what it is given and records it. */
+async function buildAndRecord(env: AwsEnvironment, secrets: WebSecrets = NO_SECRETS) {
   resetRegistrations();
-  const config = configModule.parseWebStackConfig(raw, { stack: "test" });
-  const stack = stackModule.buildWebStack(config, { loadEntry: () => fakeEntry });
+  const callsBefore = calls.length;
+  const hashed: HostPlanInput[] = [];
+  const stack = buildWebStack(env, secrets, {
+    loadEntry: () => ({
+      planHostHash: (input) => {
+        hashed.push(input);
+        return hashOf(input);
+      },
+    }),
+  });
   await settle();
-  return { stack, regs: [...registrations] };
+  return { stack, regs: [...registrations], hashed, calls: calls.slice(callsBefore) };
 }
 
 const key = (r: Registration) => `${r.type}::${r.name}`;
@@ -50,6 +85,14 @@ function changedInputs(a: Registration[], b: Registration[]): string[] {
   const mb = byKey(b);
   expect([...mb.keys()].sort()).toEqual([...ma.keys()].sort());
   return [...ma.keys()].filter((k) => JSON.stringify(ma.get(k)!.inputs) !== JSON.stringify(mb.get(k)!.inputs)).sort();
+}
+
+/** What Pulumi would store in clear: every secret replaced by a marker (provider code left out: it is code, not values). */
+function publicPart(v: unknown): unknown {
+  if (isSecret(v)) return "[secret]";
+  if (Array.isArray(v)) return v.map(publicPart);
+  if (typeof v === "object" && v !== null) return Object.fromEntries(Object.entries(v).filter(([k]) => k !== "__provider").map(([k, x]) => [k, publicPart(x)]));
+  return v;
 }
 
 const T = {
@@ -79,11 +122,37 @@ const T = {
   gateDyn: "pulumi-nodejs:dynamic/longshore:HealthGate",
 };
 
+/** The app as the provider gets it, in the model's input form (what `resolvedAppSchema` parses). */
+function appInput(image: string, secrets: Record<string, unknown> = {}) {
+  return {
+    name: "shop",
+    image,
+    port: 8080,
+    env: { LOG_LEVEL: "info" },
+    secrets,
+    volumes: [],
+    resources: {},
+    health: { path: "/healthz", status: 200, intervalSeconds: 10, timeoutSeconds: 5, healthyRounds: 2 },
+    stopTimeoutSeconds: 10,
+    restart: "unless-stopped",
+    init: false,
+  };
+}
+
+/** `engine:` with every default filled in (the file says nothing about the engine). */
+const DEFAULT_ENGINE = {
+  channel: "bundle",
+  bundle: "debian-bookworm",
+  daemon: { "live-restore": true, "log-driver": "json-file", "log-opts": { "max-file": "3", "max-size": "10m" }, "storage-driver": "overlay2", "userland-proxy": false },
+};
+
 describe("the web stack, 2 x 2 hosts", () => {
   let regs: Registration[];
-  let stack: stackModule.WebStack;
+  let stack: WebStack;
+  let hashed: HostPlanInput[];
+  let lookups: string[];
   beforeAll(async () => {
-    ({ regs, stack } = await buildAndRecord(rawConfig()));
+    ({ regs, stack, hashed, calls: lookups } = await buildAndRecord(environment()));
   });
 
   it("declares exactly these resources, names and parents", () => {
@@ -138,20 +207,18 @@ describe("the web stack, 2 x 2 hosts", () => {
     expect(sort(actual)).toEqual(sort(expected));
     expect(actual).toHaveLength(54);
     // One AMI lookup per slot with hosts, one zone lookup.
-    expect(calls.filter((c) => c === "aws:ec2/getAmi:getAmi")).toHaveLength(2);
-    expect(calls.filter((c) => c === "aws:index/getAvailabilityZones:getAvailabilityZones")).toHaveLength(1);
+    expect(lookups.filter((c) => c === "aws:ec2/getAmi:getAmi")).toHaveLength(2);
+    expect(lookups.filter((c) => c === "aws:index/getAvailabilityZones:getAvailabilityZones")).toHaveLength(1);
   });
 
   it("never opens SSH to the world: no ingress rule covering port 22 has a /0 source", () => {
-    const sshRules = ofType(T.ingress).filter((r) => Number(r.inputs.fromPort) <= 22 && Number(r.inputs.toPort) >= 22);
+    const ingress = regs.filter((r) => r.type === T.ingress);
+    const sshRules = ingress.filter((r) => Number(r.inputs.fromPort) <= 22 && Number(r.inputs.toPort) >= 22);
     expect(sshRules.map((r) => r.name)).toEqual(["web-sg-hosts-ssh-0"]);
-    for (const r of ofType(T.ingress)) {
-      const open = r.inputs.cidrIpv4 === "0.0.0.0/0" || r.inputs.cidrIpv6 === "::/0";
-      if (Number(r.inputs.fromPort) <= 22 && Number(r.inputs.toPort) >= 22) expect(open).toBe(false);
-    }
+    for (const r of sshRules) expect(r.inputs.cidrIpv4 === "0.0.0.0/0" || r.inputs.cidrIpv6 === "::/0").toBe(false);
     expect(sshRules[0]!.inputs.cidrIpv4).toBe("203.0.113.7/32");
     // Groups carry no inline rules that could bypass the check.
-    for (const g of ofType(T.sg)) {
+    for (const g of regs.filter((r) => r.type === T.sg)) {
       expect(g.inputs.ingress).toBeUndefined();
       expect(g.inputs.egress).toBeUndefined();
     }
@@ -160,19 +227,20 @@ describe("the web stack, 2 x 2 hosts", () => {
   it("lets the app port in only from the load balancer's group, and the world only onto the load balancer", async () => {
     const hostsSg = await promiseOf(stack.securityGroups.hostsSecurityGroupId);
     const lbSg = await promiseOf(stack.securityGroups.loadBalancerSecurityGroupId);
-    const intoHosts = ofType(T.ingress).filter((r) => r.inputs.securityGroupId === hostsSg);
+    const ingress = regs.filter((r) => r.type === T.ingress);
+    const intoHosts = ingress.filter((r) => r.inputs.securityGroupId === hostsSg);
     expect(intoHosts.map((r) => [r.name, r.inputs.fromPort, r.inputs.cidrIpv4 ?? r.inputs.referencedSecurityGroupId]).sort()).toEqual([
       ["web-sg-hosts-app", 8080, lbSg],
       ["web-sg-hosts-ssh-0", 22, "203.0.113.7/32"],
     ]);
-    const world = ofType(T.ingress).filter((r) => r.inputs.cidrIpv4 === "0.0.0.0/0" || r.inputs.cidrIpv6 === "::/0");
+    const world = ingress.filter((r) => r.inputs.cidrIpv4 === "0.0.0.0/0" || r.inputs.cidrIpv6 === "::/0");
     expect(world.map((r) => [r.name, r.inputs.securityGroupId, r.inputs.fromPort])).toEqual([["web-sg-lb-public-80", lbSg, 80]]);
-    const lbEgress = ofType(T.egress).filter((r) => r.inputs.securityGroupId === lbSg);
+    const lbEgress = regs.filter((r) => r.type === T.egress && r.inputs.securityGroupId === lbSg);
     expect(lbEgress.map((r) => [r.inputs.fromPort, r.inputs.referencedSecurityGroupId])).toEqual([[8080, hostsSg]]);
   });
 
   it("requires IMDSv2 and encrypts the root volume of every instance, in the slot's subnets round-robin", async () => {
-    const instances = ofType(T.instance);
+    const instances = regs.filter((r) => r.type === T.instance);
     expect(instances).toHaveLength(4);
     const subnets = await Promise.all(stack.network.publicSubnetIds.map((s) => promiseOf(s)));
     for (const i of instances) {
@@ -186,8 +254,34 @@ describe("the web stack, 2 x 2 hosts", () => {
       "longshore:environment": "test",
       Name: "test-green-1",
       "longshore:slot": "green",
-      "longshore:image": "registry.example.com/shop:1.1.0",
+      "longshore:image": IMAGE_GREEN,
     });
+  });
+
+  it("takes the target groups' health check from app.health, draining from rollout.drainSeconds and the gate's deadline from rollout.healthDeadlineSeconds", () => {
+    for (const slot of ["blue", "green"]) {
+      const tg = find(T.tg, `web-lb-${slot}`);
+      expect(tg.inputs.healthCheck).toEqual({
+        enabled: true,
+        protocol: "HTTP",
+        port: "traffic-port",
+        path: "/healthz",
+        matcher: "200",
+        interval: 10,
+        timeout: 5,
+        healthyThreshold: 2,
+        unhealthyThreshold: 2,
+      });
+      expect(tg.inputs.deregistrationDelay).toBe(60);
+      const { targets: _targets, __provider: _provider, ...gate } = find(T.gateDyn, `web-lb-gate-${slot}`).inputs;
+      expect(gate).toEqual({
+        matcher: "200",
+        deadlineMs: 300_000,
+        intervalMs: 5000,
+        timeoutMs: 5000,
+        consecutiveSuccesses: 2,
+      });
+    }
   });
 
   it("keeps every private key secret: in user data, in provisioning inputs, never in outputs", async () => {
@@ -199,8 +293,11 @@ describe("the web stack, 2 x 2 hosts", () => {
     for (const p of ofType(T.provisionedDyn)) {
       expect(isSecret(p.inputs.connection)).toBe(true);
       expect(isSecret(p.inputs.app)).toBe(true);
+      // No registry in this environment: no registry input at all.
+      expect(p.inputs.registry).toBeUndefined();
       expect(p.additionalSecretOutputs).toEqual(["connection", "app"]);
     }
+    expect(JSON.stringify(regs.map((r) => publicPart(r.inputs)))).not.toMatch(/PRIVATE KEY/);
     const outputs = stack.outputs;
     const resolved = {
       dns: await promiseOf(outputs.loadBalancerDnsName),
@@ -213,24 +310,38 @@ describe("the web stack, 2 x 2 hosts", () => {
     expect(resolved.fingerprints.every((f) => /^SHA256:[A-Za-z0-9+/]{43}$/.test(f))).toBe(true);
     expect(outputs.hostNames).toEqual({ blue: ["test-blue-0", "test-blue-1"], green: ["test-green-0", "test-green-1"] });
     expect(outputs.liveSlot).toBe("blue");
+    expect(outputs.weights).toBeNull();
+    expect(await promiseOf(outputs.url)).toBe("http://web-lb-1234567890.eu-west-1.elb.amazonaws.com/");
   });
 
-  it("provisions each host with its pinned host key, the deploy key and the slot's plan hash", async () => {
+  it("provisions each host with its pinned host key, the deploy key, the slot's app in the model's input form and the hash of the slot's plan", async () => {
     const p = find(T.provisionedDyn, "web-green-1");
+    expect(Object.keys(p.inputs).sort()).toEqual(["__provider", "app", "connection", "engine", "healthDeadlineSeconds", "planHash", "slot"]);
     const connection = reveal(p.inputs.connection) as Record<string, unknown>;
-    const fingerprint = await promiseOf(stack.fleets.green.hostKeyFingerprints[1]!);
     expect({ ...connection, privateKey: "(checked below)" }).toEqual({
       name: "test-green-1",
       address: await promiseOf(stack.fleets.green.publicIps[1]!),
       port: 22,
       user: "admin",
-      hostKeyFingerprint: fingerprint,
+      hostKeyFingerprint: await promiseOf(stack.fleets.green.hostKeyFingerprints[1]!),
       privateKey: "(checked below)",
     });
     expect(connection.privateKey).toBe(reveal(await promiseOf(stack.deployKey.privateKey)));
-    const app = stackModule.appSpecFor(configModule.parseWebStackConfig(rawConfig(), { stack: "test" }), "green");
-    expect(reveal(p.inputs.app)).toEqual(app);
-    expect(p.inputs.planHash).toBe(fakeEntry.planHostHash({ slot: "green", app, engine: {} }));
+    expect(reveal(p.inputs.app)).toEqual(appInput(IMAGE_GREEN));
+    expect(p.inputs.slot).toBe("green");
+    expect(p.inputs.engine).toEqual(DEFAULT_ENGINE);
+    expect(p.inputs.healthDeadlineSeconds).toBe(300);
+    // The hash is computed once per slot, from the slot's plan (no connection: the same for every host).
+    expect(hashed).toEqual([
+      { slot: "blue", app: appInput(IMAGE_BLUE), engine: DEFAULT_ENGINE, healthDeadlineSeconds: 300 },
+      { slot: "green", app: appInput(IMAGE_GREEN), engine: DEFAULT_ENGINE, healthDeadlineSeconds: 300 },
+    ]);
+    expect(p.inputs.planHash).toBe(hashOf(hashed[1]));
+    expect(find(T.provisionedDyn, "web-green-0").inputs.planHash).toBe(hashOf(hashed[1]));
+    expect(find(T.provisionedDyn, "web-blue-0").inputs.planHash).toBe(hashOf(hashed[0]));
+    // What the provider hands the provisioner is exactly its contract.
+    const { __provider: _provider, ...applyInput } = reveal(p.inputs) as Record<string, unknown>;
+    expect(applyHostSchema.safeParse(applyInput).success).toBe(true);
     expect(p.dependencies).toEqual(expect.arrayContaining([`${T.instance}::web-green-1`, `${T.hostKey}::web-green-hostkey-1`, `${T.deployKey}::web-deploy`]));
   });
 
@@ -271,10 +382,234 @@ describe("the web stack, 2 x 2 hosts", () => {
   });
 });
 
+describe("stacks/web/longshore.example.yaml", () => {
+  /**
+   * The golden snapshot was captured from the previous program (stack config in the old
+   * Pulumi.example.yaml) under these mocks, the fake entry's planHostHash returning "HASH",
+   * `__provider` removed and private keys replaced by "[private key]".
+   */
+  const golden = JSON.parse(readFileSync(path.join(__dirname, "fixtures", "web-example.golden.json"), "utf8")) as Array<{
+    type: string;
+    name: string;
+    parent: string | null;
+    inputs: Record<string, unknown>;
+  }>;
+  const exampleFile = path.join(__dirname, "..", "..", "..", "stacks", "web", "longshore.example.yaml");
+  /** The fields of the ProvisionedHost resource that are the new model's shape. */
+  const NEW_SHAPE = ["app", "engine", "registry", "healthDeadlineSeconds"];
+
+  function snapshot(regs: Registration[]) {
+    const clean = (v: unknown): unknown => {
+      if (isSecret(v)) return clean(v.value);
+      if (typeof v === "string" && v.includes("PRIVATE KEY")) return "[private key]";
+      if (Array.isArray(v)) return v.map(clean);
+      if (typeof v === "object" && v !== null) return Object.fromEntries(Object.entries(v).filter(([k]) => k !== "__provider").map(([k, x]) => [k, clean(x)]));
+      return v;
+    };
+    return regs.map((r) => ({ type: r.type, name: r.name, parent: r.parent, inputs: clean(r.inputs) as Record<string, unknown> }));
+  }
+  const id = (r: { type: string; name: string; parent: string | null }) => `${r.type} ${r.name} <- ${r.parent}`;
+  let now: ReturnType<typeof snapshot>;
+
+  beforeAll(async () => {
+    const env = parseText(readFileSync(exampleFile, "utf8"), exampleFile, path.dirname(exampleFile));
+    resetRegistrations();
+    buildWebStack(env, NO_SECRETS, { loadEntry: () => ({ planHostHash: () => "HASH" }) });
+    await settle();
+    now = snapshot(registrations);
+  });
+
+  it("is a valid aws environment file that says what the old example said", () => {
+    const env = parseText(readFileSync(exampleFile, "utf8"), exampleFile);
+    expect([env.name, env.driver, env.live, env.slots, env.app.image, env.app.port, env.app.env, env.rollout.healthDeadlineSeconds, env.rollout.drainSeconds]).toEqual([
+      "shop",
+      "aws",
+      "blue",
+      { blue: { image: "registry.example.com/team/shop:1.4.2", size: 2 }, green: { image: null, size: 2 } },
+      "registry.example.com/team/shop:1.4.2",
+      8080,
+      { LOG_LEVEL: "info" },
+      300,
+      60,
+    ]);
+    expect(env.aws).toEqual({
+      region: "eu-west-1",
+      sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINdamAGCsQq31Uv+08lkBzoO4XLz2qYjJa8CGmj3B1Ea you@laptop",
+      adminCidrs: ["203.0.113.7/32"],
+      instanceType: "t3.small",
+      sshUser: "admin",
+      vpcCidr: "10.0.0.0/16",
+      azCount: 2,
+      rootVolumeGb: 16,
+      testListenerPorts: { blue: 8081, green: 8082 },
+      hostEgressPorts: [80, 443],
+      provision: true,
+      tags: {},
+    });
+  });
+
+  it("the web program built from it gives the same resources as the old example: same names, parents and inputs", () => {
+    expect(now.map(id).sort()).toEqual(golden.map(id).sort());
+    expect(now).toHaveLength(42);
+    const old = new Map(golden.map((r) => [id(r), r]));
+    const differences: string[] = [];
+    for (const r of now) {
+      const before = old.get(id(r))!;
+      const skip = r.type === T.provisionedDyn ? NEW_SHAPE : [];
+      for (const field of new Set([...Object.keys(before.inputs), ...Object.keys(r.inputs)])) {
+        if (skip.includes(field)) continue;
+        if (JSON.stringify(before.inputs[field]) !== JSON.stringify(r.inputs[field])) differences.push(`${id(r)}: ${field}`);
+      }
+    }
+    expect(differences).toEqual([]);
+  });
+
+  it("gives each ProvisionedHost the new model's app, engine and health deadline (no registry: the example has none)", () => {
+    const hosts = now.filter((r) => r.type === T.provisionedDyn);
+    expect(hosts.map((r) => r.name)).toEqual(["web-blue-0", "web-blue-1"]);
+    for (const r of hosts) {
+      const { app, engine, healthDeadlineSeconds, ...rest } = r.inputs;
+      expect(app).toEqual({
+        name: "shop",
+        image: "registry.example.com/team/shop:1.4.2",
+        port: 8080,
+        env: { LOG_LEVEL: "info" },
+        secrets: {},
+        volumes: [],
+        resources: {},
+        health: { path: "/healthz", status: 200, intervalSeconds: 10, timeoutSeconds: 5, healthyRounds: 2 },
+        stopTimeoutSeconds: 10,
+        restart: "unless-stopped",
+        init: false,
+      });
+      expect(engine).toEqual(DEFAULT_ENGINE);
+      expect(healthDeadlineSeconds).toBe(300);
+      expect("registry" in rest).toBe(false);
+      // What the old program passed instead: `version`, `containerPort`, `hostPort`, `health: { path }`
+      // and `slot` inside the app, and only the engine keys that were set.
+      const before = golden.find((g) => g.type === r.type && g.name === r.name)!.inputs;
+      expect(before.app).toEqual({
+        containerPort: 8080,
+        env: { LOG_LEVEL: "info" },
+        health: { path: "/healthz" },
+        hostPort: 8080,
+        image: "registry.example.com/team/shop:1.4.2",
+        name: "shop",
+        secrets: {},
+        slot: "blue",
+        version: "1.4.2",
+      });
+      expect(before.engine).toEqual({});
+      expect([before.healthDeadlineSeconds, before.registry]).toEqual([undefined, undefined]);
+    }
+  });
+});
+
+describe("secrets", () => {
+  /** Blue runs an image from the configured registry, green one from Docker Hub. */
+  const withSecrets = () =>
+    environment((raw) => {
+      raw.app.secrets = { DB_PASSWORD: { pulumi: "dbPassword" } };
+      raw.registry = { server: "registry.example.com", username: "deploy", password: { env: "SHOP_REGISTRY_PASSWORD" } };
+      raw.slots.green.image = "docker.io/library/shop:1.1.0";
+    });
+  const secrets = (db = "pw-1234-secret", registry = "hunter2-long"): WebSecrets => ({
+    app: { DB_PASSWORD: pulumi.secret(db) },
+    registryPassword: pulumi.secret(registry),
+  });
+
+  it("passes registry credentials only to the slot whose image is from that registry, as a secret", async () => {
+    const { regs, hashed } = await buildAndRecord(withSecrets(), secrets());
+    const hosts = byKey(regs);
+    for (const name of ["web-blue-0", "web-blue-1"]) {
+      const p = hosts.get(`${T.provisionedDyn}::${name}`)!;
+      expect(isSecret(p.inputs.registry)).toBe(true);
+      expect(reveal(p.inputs.registry)).toEqual({ server: "registry.example.com", username: "deploy", password: "hunter2-long" });
+      expect(p.additionalSecretOutputs).toEqual(["connection", "app", "registry"]);
+    }
+    for (const name of ["web-green-0", "web-green-1"]) {
+      const p = hosts.get(`${T.provisionedDyn}::${name}`)!;
+      expect(p.inputs.registry).toBeUndefined();
+      expect(p.additionalSecretOutputs).toEqual(["connection", "app"]);
+    }
+    // The plans that were hashed: the same rule, the password a placeholder.
+    expect(hashed.map((h) => [h.slot, h.registry === undefined ? null : { ...h.registry, password: (h.registry.password as Sensitive).reveal() }])).toEqual([
+      ["blue", { server: "registry.example.com", username: "deploy", password: "(secret)" }],
+      ["green", null],
+    ]);
+    expect(hashed.every((h) => h.registry === undefined || h.registry.password instanceof Sensitive)).toBe(true);
+  });
+
+  it("sends an app secret known only as a Pulumi secret Output (a { pulumi: KEY } source) into the app input as a Pulumi secret", async () => {
+    pulumi.runtime.setAllConfig({ "web:dbPassword": "from-the-stack-config" }, ["web:dbPassword"]);
+    const fromStack: WebSecrets = { app: { DB_PASSWORD: new pulumi.Config().requireSecret("dbPassword") }, registryPassword: pulumi.secret("hunter2-long") };
+    const { regs, hashed } = await buildAndRecord(withSecrets(), fromStack);
+    for (const p of regs.filter((r) => r.type === T.provisionedDyn)) {
+      expect(isSecret(p.inputs.app)).toBe(true);
+      expect((reveal(p.inputs.app) as { secrets: unknown }).secrets).toEqual({ DB_PASSWORD: "from-the-stack-config" });
+    }
+    // The hash saw a placeholder, never the value.
+    for (const h of hashed) {
+      expect(h.app.secrets).toEqual({ DB_PASSWORD: expect.any(Sensitive) });
+      expect((h.app.secrets!.DB_PASSWORD as Sensitive).reveal()).toBe("(secret)");
+    }
+  });
+
+  it("never stores a secret value outside a Pulumi secret, and a rotated secret alone does not re-provision", async () => {
+    const first = await buildAndRecord(withSecrets(), secrets());
+    const stored = JSON.stringify(first.regs.map((r) => publicPart(r.inputs)));
+    expect(stored).not.toContain("pw-1234-secret");
+    expect(stored).not.toContain("hunter2-long");
+    expect(JSON.stringify(first.regs.map((r) => reveal(r.inputs)))).toContain("pw-1234-secret");
+    const rotated = await buildAndRecord(withSecrets(), secrets("pw-rotated-5678", "hunter3-longer"));
+    // Only the secret inputs differ; the plan hashes (stored in clear) are the same.
+    expect(changedInputs(first.regs, rotated.regs)).toEqual([
+      `${T.provisionedDyn}::web-blue-0`,
+      `${T.provisionedDyn}::web-blue-1`,
+      `${T.provisionedDyn}::web-green-0`,
+      `${T.provisionedDyn}::web-green-1`,
+    ]);
+    for (const r of rotated.regs.filter((x) => x.type === T.provisionedDyn)) {
+      const before = byKey(first.regs).get(key(r))!;
+      const differing = Object.keys(r.inputs).filter((k) => JSON.stringify(r.inputs[k]) !== JSON.stringify(before.inputs[k]));
+      expect(differing.sort()).toEqual(r.name.startsWith("web-blue") ? ["app", "registry"] : ["app"]);
+      expect(r.inputs.planHash).toBe(before.inputs.planHash);
+    }
+  });
+
+  it("hostPlanFor gives the slot's plan, credentials only with their registry's images", () => {
+    const env = withSecrets();
+    const plain = { app: { DB_PASSWORD: "s" }, registryPassword: "p" };
+    expect(hostPlanFor(env, "blue", plain)).toEqual({
+      slot: "blue",
+      app: appInput(IMAGE_BLUE, { DB_PASSWORD: "s" }),
+      registry: { server: "registry.example.com", username: "deploy", password: "p" },
+      engine: DEFAULT_ENGINE,
+      healthDeadlineSeconds: 300,
+    });
+    expect(hostPlanFor(env, "green", plain)).toEqual({
+      slot: "green",
+      app: appInput("docker.io/library/shop:1.1.0", { DB_PASSWORD: "s" }),
+      engine: DEFAULT_ENGINE,
+      healthDeadlineSeconds: 300,
+    });
+    const retired = environment((raw) => {
+      raw.slots.green.image = null;
+    });
+    expect(() => hostPlanFor(retired, "green", NO_SECRETS)).toThrow("slots.green.image is not set");
+  });
+});
+
 describe("changes between two runs", () => {
   it("switching the live slot changes only the traffic listener's default action", async () => {
-    const before = (await buildAndRecord(rawConfig({ liveSlot: "blue" }))).regs;
-    const after = (await buildAndRecord(rawConfig({ liveSlot: "green" }))).regs;
+    const before = (await buildAndRecord(environment())).regs;
+    const after = (
+      await buildAndRecord(
+        environment((raw) => {
+          raw.live = "green";
+        }),
+      )
+    ).regs;
     expect(changedInputs(before, after)).toEqual([`${T.listener}::web-lb-http`]);
     const a = byKey(before).get(`${T.listener}::web-lb-http`)!;
     const b = byKey(after).get(`${T.listener}::web-lb-http`)!;
@@ -286,11 +621,40 @@ describe("changes between two runs", () => {
     expect(b.dependencies).toContain(`${T.gateDyn}::web-lb-gate-green`);
   });
 
+  it("a canary split (aws.weights) changes only the traffic listener, which then waits on both gates", async () => {
+    const before = (await buildAndRecord(environment())).regs;
+    const after = (
+      await buildAndRecord(
+        environment((raw) => {
+          raw.aws.weights = { blue: 90, green: 10 };
+        }),
+      )
+    ).regs;
+    expect(changedInputs(before, after)).toEqual([`${T.listener}::web-lb-http`]);
+    const b = byKey(after).get(`${T.listener}::web-lb-http`)!;
+    expect(b.inputs.defaultActions).toEqual([
+      {
+        type: "forward",
+        forward: {
+          targetGroups: [
+            { arn: "arn:aws:mock:eu-west-1:123456789012:TargetGroup/web-lb-blue", weight: 90 },
+            { arn: "arn:aws:mock:eu-west-1:123456789012:TargetGroup/web-lb-green", weight: 10 },
+          ],
+        },
+      },
+    ]);
+    expect(b.dependencies).toEqual(expect.arrayContaining([`${T.gateDyn}::web-lb-gate-blue`, `${T.gateDyn}::web-lb-gate-green`]));
+  });
+
   it("a new image for one slot changes only that slot's host keys, instances (replaced) and provisioning", async () => {
-    const before = (await buildAndRecord(rawConfig())).regs;
-    const raw = rawConfig();
-    (raw.slots as Record<string, Record<string, unknown>>).green!.image = "registry.example.com/shop:1.2.0";
-    const after = (await buildAndRecord(raw)).regs;
+    const before = (await buildAndRecord(environment())).regs;
+    const after = (
+      await buildAndRecord(
+        environment((raw) => {
+          raw.slots.green.image = "registry.example.com/shop:1.2.0";
+        }),
+      )
+    ).regs;
     expect(changedInputs(before, after)).toEqual([
       `${T.instance}::web-green-0`,
       `${T.instance}::web-green-1`,
@@ -309,13 +673,24 @@ describe("changes between two runs", () => {
       expect(r.replaceOnChanges).toEqual(["userData"]);
       expect(r.deleteBeforeReplace).toBe(false);
     }
+    for (const r of after.filter((x) => x.type === T.provisionedDyn && x.name.startsWith("web-green"))) {
+      const prev = old.get(key(r))!;
+      const differing = Object.keys(r.inputs).filter((k) => JSON.stringify(r.inputs[k]) !== JSON.stringify(prev.inputs[k]));
+      // The plan has a new image. (The replaced instance's new address and host key would change
+      // `connection` too; the mocks derive both from the resource's name, which stays.)
+      expect(differing.sort()).toEqual(["app", "planHash"]);
+      expect((reveal(r.inputs.app) as { image: string }).image).toBe("registry.example.com/shop:1.2.0");
+    }
   });
 
-  it("retiring a slot removes its hosts, attachments, provisioning and gate, and nothing of the other slot changes", async () => {
-    const before = (await buildAndRecord(rawConfig())).regs;
-    const raw = rawConfig();
-    (raw.slots as Record<string, Record<string, unknown>>).green!.size = "0";
-    const after = (await buildAndRecord(raw)).regs;
+  it("image: null retires a slot: its hosts, attachments, provisioning and gate go, and nothing of the other slot changes", async () => {
+    const before = (await buildAndRecord(environment())).regs;
+    const retired = await buildAndRecord(
+      environment((raw) => {
+        raw.slots.green.image = null;
+      }),
+    );
+    const after = retired.regs;
     const gone = [...byKey(before).keys()].filter((k) => !byKey(after).has(k)).sort();
     expect(gone).toEqual(
       [
@@ -333,66 +708,56 @@ describe("changes between two runs", () => {
         `${T.gateDyn}::web-lb-gate-green`,
       ].sort(),
     );
-    const kept = after.filter((r) => byKey(before).has(key(r)));
-    const changed = kept.filter((r) => JSON.stringify(r.inputs) !== JSON.stringify(byKey(before).get(key(r))!.inputs)).map(key);
+    expect(after.filter((r) => !byKey(before).has(key(r)))).toEqual([]);
+    const changed = after.filter((r) => JSON.stringify(r.inputs) !== JSON.stringify(byKey(before).get(key(r))!.inputs)).map(key);
     expect(changed).toEqual([]);
+    expect(retired.stack.outputs.hostNames).toEqual({ blue: ["test-blue-0", "test-blue-1"], green: [] });
+    // Only the slot with hosts is planned (and looks up an AMI).
+    expect(retired.hashed.map((h) => h.slot)).toEqual(["blue"]);
+    expect(retired.calls.filter((c) => c === "aws:ec2/getAmi:getAmi")).toHaveLength(1);
   });
 
-  it("without provisioning, declares hosts but no ProvisionedHost and never loads the provisioner", async () => {
+  it("with aws.provision false, declares hosts but no ProvisionedHost and never loads the provisioner", async () => {
     resetRegistrations();
-    const config = configModule.parseWebStackConfig(rawConfig({ provision: false }), { stack: "test" });
-    stackModule.buildWebStack(config, {
-      loadEntry: () => {
-        throw new Error("must not be loaded");
+    buildWebStack(
+      environment((raw) => {
+        raw.aws.provision = false;
+      }),
+      NO_SECRETS,
+      {
+        loadEntry: () => {
+          throw new Error("must not be loaded");
+        },
       },
-    });
+    );
     await settle();
     expect(ofType(T.provisioned)).toEqual([]);
     expect(ofType(T.instance)).toHaveLength(4);
+    expect(registrations).toHaveLength(54 - 8);
     expect(find(T.gateDyn, "web-lb-gate-blue").dependencies.filter((d) => d.includes("ProvisionedHost"))).toEqual([]);
   });
-});
 
-describe("the program's pure helpers", () => {
-  it("finds secret config keys through the SDK's own record of them", async () => {
-    const pulumi = await import("@pulumi/pulumi");
-    const all = { "web:registry": '{"server":"r.example","username":"u","password":"p"}', "web:liveSlot": "blue", "aws:region": "eu-west-1" };
-    pulumi.runtime.setAllConfig(all, ["web:registry"]);
-    expect(stackModule.configSecretKeys(pulumi.runtime.allConfig(), "web")).toEqual(["registry"]);
-  });
-
-  it.each([
-    ["registry.example.com:5000/team/shop:1.4.2", "1.4.2"],
-    ["shop", "latest"],
-    [`shop@sha256:${"ab".repeat(32)}`, "sha256-abababababab"],
-    [`shop:1.0@sha256:${"cd".repeat(32)}`, "1.0"],
-    ["localhost:5000/shop", "latest"],
-  ])("imageVersion(%s) = %s", (image, version) => {
-    expect(stackModule.imageVersion(image)).toBe(version);
-  });
-
-  it("builds the app spec with secrets revealed only into it, and passes set engine keys through", () => {
-    const config = configModule.parseWebStackConfig(
-      rawConfig({
-        app: { name: "shop", port: 8080, hostPort: 80, healthPath: "/ready", env: { A: 1 }, secrets: { DB: "pw-1234" } },
-        registry: { server: "registry.example.com", username: "deploy", password: "hunter2-long" },
-        engine: { channel: "distro", daemon: { "log-driver": "journald" } },
+  it("takes fractional drain and deadline seconds from the file as the whole units AWS and the gate need", async () => {
+    const { regs } = await buildAndRecord(
+      environment((raw) => {
+        raw.rollout.drainSeconds = 2.5;
+        raw.rollout.healthDeadlineSeconds = 1.1;
       }),
-      { stack: "test", secretKeys: ["app", "registry"] },
     );
-    expect(stackModule.appSpecFor(config, "blue")).toEqual({
-      name: "shop",
-      image: "registry.example.com/shop:1.0.0",
-      version: "1.0.0",
-      containerPort: 8080,
-      hostPort: 80,
-      env: { A: "1" },
-      secrets: { DB: "pw-1234" },
-      health: { path: "/ready" },
-      registry: { server: "registry.example.com", username: "deploy", password: "hunter2-long" },
-      slot: "blue",
-    });
-    expect(stackModule.engineOptionsFor(config)).toEqual({ channel: "distro", daemon: { "log-driver": "journald" } });
-    expect(stackModule.engineOptionsFor(configModule.parseWebStackConfig(rawConfig(), { stack: "test" }))).toEqual({});
+    const m = byKey(regs);
+    expect(m.get(`${T.tg}::web-lb-blue`)!.inputs.deregistrationDelay).toBe(3);
+    expect(m.get(`${T.gateDyn}::web-lb-gate-blue`)!.inputs.deadlineMs).toBe(1100);
+    expect(m.get(`${T.provisionedDyn}::web-blue-0`)!.inputs.healthDeadlineSeconds).toBe(1.1);
+  });
+
+  it("derives the target groups' check from a fast app.health within AWS's limits", async () => {
+    const { regs } = await buildAndRecord(
+      environment((raw) => {
+        raw.app.health = { path: "/ready", status: 204, intervalSeconds: 1, timeoutSeconds: 2, healthyRounds: 1 };
+      }),
+    );
+    const tg = byKey(regs).get(`${T.tg}::web-lb-green`)!;
+    expect(tg.inputs.healthCheck).toMatchObject({ path: "/ready", matcher: "204", interval: 5, timeout: 2, healthyThreshold: 2, unhealthyThreshold: 2 });
+    expect(byKey(regs).get(`${T.gateDyn}::web-lb-gate-green`)!.inputs.matcher).toBe("204");
   });
 });
