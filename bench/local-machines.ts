@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { cgroupPids, cgroupMemoryBytes } from "../drivers/local/cgroups";
-import { downEnvironment, upEnvironment } from "../drivers/local/environment";
+import { downMachineGroup, upMachineGroup } from "../drivers/local/machine-group";
 import { readBanner } from "../drivers/local/machine";
 import { defaultPaths, type LocalPaths } from "../drivers/local/paths";
 import type { EnvState } from "../drivers/local/state";
@@ -52,7 +52,7 @@ function machineMemory(state: EnvState) {
 
 async function once(scenario: string, n: number, paths: LocalPaths): Promise<{ sample: Sample; state: EnvState }> {
   const t0 = Date.now();
-  const up = await upEnvironment({ env: "bench", machines: n, paths, skipPreconditions: true });
+  const up = await upMachineGroup({ env: "bench", machines: n, paths, skipPreconditions: true });
   const upMs = Date.now() - t0;
   // Independent check that every machine answers SSH (up already waited for the banner).
   for (const m of up.state.machines) if (!(await readBanner(m.address, 22, 2000)).startsWith("SSH-")) throw new Error(`${m.name} does not answer`);
@@ -61,7 +61,7 @@ async function once(scenario: string, n: number, paths: LocalPaths): Promise<{ s
 
 async function down(paths: LocalPaths): Promise<number> {
   const t0 = Date.now();
-  await downEnvironment({ env: "bench", paths });
+  await downMachineGroup({ env: "bench", paths });
   return Date.now() - t0;
 }
 
@@ -110,7 +110,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await downEnvironment({ env: "bench", paths: warm }).catch(() => undefined);
+    await downMachineGroup({ env: "bench", paths: warm }).catch(() => undefined);
     fs.rmSync(stateRoot, { recursive: true, force: true });
   }
 

@@ -14,7 +14,7 @@ import { pipeline, Transform } from "node:stream";
 import { parseResolvedApp } from "../model/app";
 import { parseEngineOptions } from "../model/engine";
 import { buildDemoImage } from "../drivers/local/demo-app";
-import { downEnvironment, upEnvironment } from "../drivers/local/environment";
+import { downMachineGroup, upMachineGroup } from "../drivers/local/machine-group";
 import { sshTargets } from "../drivers/local/inventory";
 import { defaultPaths } from "../drivers/local/paths";
 import { buildBundle } from "../provisioner/bundle/build";
@@ -105,7 +105,7 @@ async function main(): Promise<void> {
     for (const n of sizes) {
       const env = `bench-prov-${n}`;
       process.stderr.write(`N=${n}: machines...\n`);
-      const { state } = await upEnvironment({ env, machines: n, paths });
+      const { state } = await upMachineGroup({ env, machines: n, paths });
       try {
         const base = { targets: sshTargets(state), engine, app, bundle, slot: "blue", image: { source: "archive" as const, localPath: img.file, imageId: img.imageId }, auditUser: "bench@controller" };
         const fresh = new Map<string, { bytes: number; uploads: number }>();
@@ -141,7 +141,7 @@ async function main(): Promise<void> {
         });
         process.stderr.write(`N=${n}: fresh ${(freshMs / 1000).toFixed(1)} s, re-run ${(rerunMs / 1000).toFixed(2)} s, plan ${(planMs / 1000).toFixed(2)} s\n`);
       } finally {
-        await downEnvironment({ env, paths });
+        await downMachineGroup({ env, paths });
       }
     }
   } finally {

@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { demoEnvironmentText, loadEnvironment } from "../model/environment-file";
-import { createLocalDriver, destroyLocalEnvironment } from "../drivers/local/rollout-wiring";
+import { createLocalDriver, destroyLocalEnvironment } from "../drivers/local/local-driver";
 import { localGroupProvisioner } from "../drivers/local/group-provisioner";
 import { defaultPaths } from "../drivers/local/paths";
 import { environmentFiles, runRollout, runUp, type OperationInput } from "../rollout/operations";

@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { ConfigError } from "../core/errors";
 import type { Environment } from "../model/environment";
 import type { SlotDriver } from "../rollout/driver";
-import { createLocalDriver, destroyLocalEnvironment } from "../drivers/local/rollout-wiring";
+import { createLocalDriver, destroyLocalEnvironment } from "../drivers/local/local-driver";
 import { defaultPaths } from "../drivers/local/paths";
 import { localGroupProvisioner } from "../drivers/local/group-provisioner";
 import type { GroupProvisioner } from "../drivers/local/slot-driver";

@@ -8,7 +8,7 @@ import { Command, InvalidArgumentError } from "commander";
 import * as path from "node:path";
 import { ConfigError } from "../core/errors";
 import { buildDemoImage, DEMO_VERSIONS, type DemoVersion } from "../drivers/local/demo-app";
-import { downEnvironment, listEnvironments, machineStatuses, readEnvironment, upEnvironment } from "../drivers/local/environment";
+import { downMachineGroup, listMachineGroups, machineStatuses, readMachineGroup, upMachineGroup } from "../drivers/local/machine-group";
 import { defaultPaths, type LocalPaths } from "../drivers/local/paths";
 import { exitCodeFor } from "./exit-codes";
 import { printError } from "./output";
@@ -48,7 +48,7 @@ export function register(program: Command, deps: LocalCliDeps): Command {
     .option("--subnet <cidr>", "the bridge's private subnet", "10.213.47.0/24")
     .option("--boot-timeout <seconds>", "how long each machine may take until sshd answers", intOption, 90)
     .action(async (o: { env: string; machines: number; subnet: string; bootTimeout: number }) => {
-      const r = await upEnvironment({
+      const r = await upMachineGroup({
         env: o.env,
         machines: o.machines,
         subnet: o.subnet,
@@ -72,10 +72,10 @@ export function register(program: Command, deps: LocalCliDeps): Command {
     .option("--env <name>", "environment name (default: every environment)")
     .option("--json", "machine-readable output")
     .action((o: { env?: string; json?: boolean }) => {
-      const envs = o.env ? [o.env] : listEnvironments(paths());
+      const envs = o.env ? [o.env] : listMachineGroups(paths());
       const out: Record<string, ReturnType<typeof machineStatuses>> = {};
       for (const env of envs) {
-        const state = readEnvironment(env, paths());
+        const state = readMachineGroup(env, paths());
         if (!state) {
           if (o.env) throw new ConfigError("local ls", [{ path: "--env", message: `no local environment named ${env}` }]);
           continue;
@@ -95,7 +95,7 @@ export function register(program: Command, deps: LocalCliDeps): Command {
     .description("remove an environment: machines, mounts, cgroups, links, firewall rules, HAProxy (only what longshore created)")
     .option("--env <name>", "environment name", DEFAULT_ENV)
     .action(async (o: { env: string }) => {
-      const r = await downEnvironment({ env: o.env, paths: paths(), progress: stamp(deps) });
+      const r = await downMachineGroup({ env: o.env, paths: paths(), progress: stamp(deps) });
       deps.stdout(r.removed ? `environment ${o.env}: removed ${r.machines} machine(s)\n` : `environment ${o.env}: nothing to remove\n`);
     });
 

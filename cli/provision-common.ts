@@ -16,7 +16,7 @@ import type { DEB_ARCHES } from "../model/engine";
 import type { LoadedEnvironment } from "../model/environment-file";
 import { SLOTS, type SlotName } from "../model/names";
 import { parseWith } from "../model/zod-issues";
-import { environmentSshTargets } from "../drivers/local/environment";
+import { machineGroupSshTargets } from "../drivers/local/machine-group";
 import { defaultPaths } from "../drivers/local/paths";
 import type { BuildBundleOptions, BuildBundleResult } from "../provisioner/bundle/build";
 import type { VerifiedBundle } from "../provisioner/bundle/verify";
@@ -243,7 +243,7 @@ async function inventoryTargets(file: string, deps: ProvisionCliDeps): Promise<S
 }
 
 function localTargets(group: string, deps: ProvisionCliDeps): SshTarget[] {
-  const targets = deps.localTargets ? deps.localTargets(group) : environmentSshTargets(group, defaultPaths(deps.env as NodeJS.ProcessEnv));
+  const targets = deps.localTargets ? deps.localTargets(group) : machineGroupSshTargets(group, defaultPaths(deps.env as NodeJS.ProcessEnv));
   if (targets.length === 0) {
     throw new ConfigError("command line", [{ path: "--local-env", message: `no local machine group named ${group} with machines (create it with: longshore local up --env ${group})` }]);
   }

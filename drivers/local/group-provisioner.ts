@@ -15,7 +15,7 @@ import type { ResolvedSecrets } from "../../model/secret-resolve";
 import { provisionHosts } from "../../provisioner/apply-host";
 import { bundleSourceOf, resolveBundle } from "../../provisioner/provision-inputs";
 import type { BundleRef, ImageSource } from "../../provisioner/steps/engine-context";
-import { environmentSshTargets } from "./environment";
+import { machineGroupSshTargets } from "./machine-group";
 import { resolveImageSource } from "./image-source";
 import type { LocalPaths } from "./paths";
 import type { GroupProvisioner } from "./slot-driver";
@@ -59,7 +59,7 @@ export function localGroupProvisioner(env: Environment, secrets: ResolvedSecrets
     prepare,
     async provision(group, _hosts, image, slot, progress) {
       await prepare(image, progress);
-      const targets = environmentSshTargets(group, paths);
+      const targets = machineGroupSshTargets(group, paths);
       const deployment = deploymentOf(env, secrets, image);
       progress(`provisioning ${targets.map((t) => t.name).join(", ")} with ${image}`);
       const result = await provisionHosts({

@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { demoImage } from "../../drivers/local/demo-app";
-import { downEnvironment, upEnvironment } from "../../drivers/local/environment";
+import { downMachineGroup, upMachineGroup } from "../../drivers/local/machine-group";
 import type { EnvState } from "../../drivers/local/state";
 import { httpGet, ssh, testPaths } from "./local-support";
 
@@ -45,7 +45,7 @@ async function waitHealth(name: string, want: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  state = (await upEnvironment({ env: ENV, machines: 1, paths })).state;
+  state = (await upMachineGroup({ env: ENV, machines: 1, paths })).state;
   const debs = engineDebs();
   // Ship the files (they live in two directories) as one tar stream: -C per file.
   const stream = execFileSync("tar", ["-cf", "-", ...debs.flatMap((d) => ["-C", path.dirname(d), path.basename(d)])], { maxBuffer: 256 * 2 ** 20 });
@@ -59,7 +59,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await downEnvironment({ env: ENV, paths }).catch((e: unknown) => console.error(e));
+  await downMachineGroup({ env: ENV, paths }).catch((e: unknown) => console.error(e));
   fs.rmSync(paths.stateRoot, { recursive: true, force: true });
 });
 

@@ -1,7 +1,7 @@
 // Does not prove: the demo image under a real container engine (busybox httpd runs directly on the machines here).
 import * as fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { downEnvironment, upEnvironment } from "../../drivers/local/environment";
+import { downMachineGroup, upMachineGroup } from "../../drivers/local/machine-group";
 import { haproxyRuntime, pruneHaproxyProcesses, reloadHaproxy, startHaproxy, stopHaproxy, switchSlot } from "../../drivers/local/haproxy";
 import type { HaproxyServer } from "../../drivers/local/haproxy-config";
 import { isSameProcess } from "../../drivers/local/proc";
@@ -51,7 +51,7 @@ async function underLoad(during: () => Promise<void>) {
 }
 
 beforeAll(async () => {
-  const up = await upEnvironment({ env: ENV, machines: 3, paths });
+  const up = await upMachineGroup({ env: ENV, machines: 3, paths });
   store = new StateStore(envStateFile(paths, ENV), up.state);
   const busybox = fs.readFileSync("/bin/busybox");
   for (const m of up.state.machines) {
@@ -67,7 +67,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await downEnvironment({ env: ENV, paths }).catch((e: unknown) => console.error(e));
+  await downMachineGroup({ env: ENV, paths }).catch((e: unknown) => console.error(e));
   fs.rmSync(paths.stateRoot, { recursive: true, force: true });
 });
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { HostKeyError, TransportError } from "../../core/errors";
 import { connectSsh } from "../../provisioner/transport/ssh2-transport";
-import { downEnvironment, environmentSshTargets, machineStatuses, readEnvironment, upEnvironment, type UpResult } from "../../drivers/local/environment";
+import { downMachineGroup, machineGroupSshTargets, machineStatuses, readMachineGroup, upMachineGroup, type UpResult } from "../../drivers/local/machine-group";
 import { loadSharedState } from "../../drivers/local/shared-state";
 import { ensureKeyPair, knownHostsLine } from "../../drivers/local/ssh-keys";
 import type { EnvState } from "../../drivers/local/state";
@@ -19,13 +19,13 @@ let up: UpResult;
 let state: EnvState;
 
 beforeAll(async () => {
-  up = await upEnvironment({ env: ENV, machines: 3, paths, progress: (l) => process.stderr.write(`  ${l}\n`) });
+  up = await upMachineGroup({ env: ENV, machines: 3, paths, progress: (l) => process.stderr.write(`  ${l}\n`) });
   state = up.state;
 });
 
 afterAll(async () => {
   // Whatever happened above, leave nothing behind.
-  for (const env of [ENV, "e2e-failing", "e2e-crashed"]) await downEnvironment({ env, paths }).catch((e: unknown) => console.error(e));
+  for (const env of [ENV, "e2e-failing", "e2e-crashed"]) await downMachineGroup({ env, paths }).catch((e: unknown) => console.error(e));
   fs.rmSync(paths.stateRoot, { recursive: true, force: true });
 });
 
@@ -45,7 +45,7 @@ describe("local machines", () => {
       expect(inventory.hosts[m.name]).toEqual({ address: m.address, port: 22, user: "root", identity: state.clientKey!.privatePath, hostKey: m.hostKey!.fingerprint });
     }
     expect(fs.statSync(state.clientKey!.privatePath).mode & 0o777).toBe(0o600);
-    const targets = environmentSshTargets(ENV, paths);
+    const targets = machineGroupSshTargets(ENV, paths);
     expect(targets.map((t) => [t.name, t.address, t.user, t.hostKey.fingerprints])).toEqual(
       state.machines.map((m) => [m.name, m.address, "root", [m.hostKey!.fingerprint]]),
     );
@@ -70,7 +70,7 @@ describe("local machines", () => {
   });
 
   it("the provisioner's ssh2 transport reaches every machine with the pinned key and refuses a swapped pin", async () => {
-    const targets = environmentSshTargets(ENV, paths);
+    const targets = machineGroupSshTargets(ENV, paths);
     for (const t of targets) {
       // Pin only: the first connection is verified against the generated key, nothing else.
       const transport = await connectSsh({ ...t, hostKey: { fingerprints: t.hostKey.fingerprints! } }, { connectDeadlineMs: 10_000 });
@@ -117,7 +117,7 @@ describe("local machines", () => {
   });
 
   it("re-running up keeps the running machines as they are", async () => {
-    const again = await upEnvironment({ env: ENV, machines: 3, paths, skipPreconditions: true });
+    const again = await upMachineGroup({ env: ENV, machines: 3, paths, skipPreconditions: true });
     expect(again.state.machines.map((m) => [m.pid, m.pidStartTime, m.hostKey!.fingerprint])).toEqual(
       state.machines.map((m) => [m.pid, m.pidStartTime, m.hostKey!.fingerprint]),
     );
@@ -129,8 +129,8 @@ describe("local machines", () => {
     process.kill(victim.pid!, "SIGKILL");
     const deadline = Date.now() + 10_000;
     while (leftovers({ ...state, machines: [victim] }).processes.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect(machineStatuses(readEnvironment(ENV, paths)!).map((m) => m.state)).toEqual(["running", "running", "stopped"]);
-    const again = await upEnvironment({ env: ENV, machines: 3, paths, skipPreconditions: true });
+    expect(machineStatuses(readMachineGroup(ENV, paths)!).map((m) => m.state)).toEqual(["running", "running", "stopped"]);
+    const again = await upMachineGroup({ env: ENV, machines: 3, paths, skipPreconditions: true });
     const revived = again.state.machines[2]!;
     expect(revived.pid).not.toBe(victim.pid);
     expect(revived.hostKey).toEqual(victim.hostKey);
@@ -142,9 +142,9 @@ describe("local machines", () => {
   });
 
   it("removes what a failed up created (sshd deadline missed), leaving the running environment alone", async () => {
-    const failing = await upEnvironment({ env: "e2e-failing", machines: 2, paths, bootTimeoutMs: 1, skipPreconditions: true }).catch((e: unknown) => e);
+    const failing = await upMachineGroup({ env: "e2e-failing", machines: 2, paths, bootTimeoutMs: 1, skipPreconditions: true }).catch((e: unknown) => e);
     expect(failing).toBeInstanceOf(TransportError);
-    expect(readEnvironment("e2e-failing", paths)).toBeUndefined();
+    expect(readMachineGroup("e2e-failing", paths)).toBeUndefined();
     expect(fs.existsSync(path.join(paths.stateRoot, "e2e-failing"))).toBe(false);
     const shared = loadSharedState(paths);
     expect(Object.values(shared.allocations).filter((o) => o.user.includes("e2e-failing"))).toEqual([]);
@@ -164,19 +164,19 @@ describe("local machines", () => {
     const deadline = Date.now() + 120_000;
     let crashed: EnvState | undefined;
     while (Date.now() < deadline) {
-      crashed = fs.existsSync(stateFile) ? readEnvironment("e2e-crashed", paths) : undefined;
+      crashed = fs.existsSync(stateFile) ? readMachineGroup("e2e-crashed", paths) : undefined;
       if (crashed?.machines.some((m) => m.pid)) break;
       await new Promise((r) => setTimeout(r, 20));
     }
     child.kill("SIGKILL");
     await new Promise((r) => child.once("close", r));
-    crashed = readEnvironment("e2e-crashed", paths)!;
+    crashed = readMachineGroup("e2e-crashed", paths)!;
     expect(crashed.phase).toBe("creating");
     const booted = crashed.machines.filter((m) => m.pid);
     expect(booted.length).toBeGreaterThan(0);
     expect(leftovers(crashed).processes.length).toBeGreaterThan(0);
 
-    const result = await downEnvironment({ env: "e2e-crashed", paths });
+    const result = await downMachineGroup({ env: "e2e-crashed", paths });
     expect(result).toEqual({ removed: true, machines: crashed.machines.length });
     expect(leftovers(crashed)).toEqual({ mounts: [], links: [], firewall: [], cgroups: [], processes: [] });
     expect(fs.existsSync(path.dirname(stateFile))).toBe(false);
@@ -192,7 +192,7 @@ describe("local machines", () => {
     expect(before.cgroups.length).toBeGreaterThanOrEqual(3 * 2);
 
     const bridgeOurs = loadSharedState(paths).bridge?.createdByLongshore ?? false;
-    const result = await downEnvironment({ env: ENV, paths });
+    const result = await downMachineGroup({ env: ENV, paths });
     expect(result).toEqual({ removed: true, machines: 3 });
     expect(leftovers(state)).toEqual({ mounts: [], links: [], firewall: [], cgroups: [], processes: [] });
     expect(fs.existsSync(state.stateDir)).toBe(false);
@@ -203,6 +203,6 @@ describe("local machines", () => {
     const bridgeExists = fs.existsSync(`/sys/class/net/${state.bridge}`);
     expect(bridgeExists).toBe(Object.keys(shared.users).length > 0 || !bridgeOurs);
     // A second down is a no-op.
-    expect(await downEnvironment({ env: ENV, paths })).toEqual({ removed: false, machines: 0 });
+    expect(await downMachineGroup({ env: ENV, paths })).toEqual({ removed: false, machines: 0 });
   });
 });

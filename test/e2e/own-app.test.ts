@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main, realDeps } from "../../cli/main";
 import { systemSecretReader } from "../../core/secret-reader";
 import { Sensitive } from "../../core/sensitive";
-import { downEnvironment, readEnvironment, upEnvironment } from "../../drivers/local/environment";
-import { destroyLocalEnvironment } from "../../drivers/local/rollout-wiring";
+import { downMachineGroup, readMachineGroup, upMachineGroup } from "../../drivers/local/machine-group";
+import { destroyLocalEnvironment } from "../../drivers/local/local-driver";
 import { pushDockerArchive } from "../../provisioner/registry-push";
 import { buildTestAppImages, TEST_APP_HEALTH_PATH, testAppRootBody } from "../helpers/app-image";
 import { startRegistry, type TestRegistry } from "../helpers/docker-registry";
@@ -60,7 +60,7 @@ function liveMachine() {
     live: "blue" | "green";
     slots: Record<string, { group: string }>;
   };
-  const state = readEnvironment(slots.slots[slots.live]!.group, paths)!;
+  const state = readMachineGroup(slots.slots[slots.live]!.group, paths)!;
   return { state, machine: state.machines[0]! };
 }
 
@@ -74,7 +74,7 @@ async function onLive(command: string): Promise<string> {
 beforeAll(async () => {
   process.env["LONGSHORE_LOCAL_STATE_DIR"] = paths.stateRoot;
   const images = await buildTestAppImages();
-  await upEnvironment({ env: ANCHOR, machines: 1, paths });
+  await upMachineGroup({ env: ANCHOR, machines: 1, paths });
   registry = await startRegistry(GATEWAY, { user: "ci", password: REGISTRY_PASSWORD });
   const push = (archive: string, tag: string) =>
     pushDockerArchive({ archive, registryUrl: registry!.url, repository: "team/shop", tag, auth: { username: "ci", password: new Sensitive(REGISTRY_PASSWORD) } });
@@ -125,7 +125,7 @@ local: { listen: 127.0.0.1:${port} }
 
 afterAll(async () => {
   await destroyLocalEnvironment(ENV, () => undefined, paths).catch((e: unknown) => console.error(e));
-  await downEnvironment({ env: ANCHOR, paths }).catch((e: unknown) => console.error(e));
+  await downMachineGroup({ env: ANCHOR, paths }).catch((e: unknown) => console.error(e));
   await registry?.stop().catch((e: unknown) => console.error(e));
   fs.rmSync(dir, { recursive: true, force: true });
   fs.rmSync(paths.stateRoot, { recursive: true, force: true });

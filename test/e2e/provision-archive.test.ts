@@ -7,7 +7,7 @@ import { register as registerPlan } from "../../cli/plan";
 import { register as registerProvision } from "../../cli/provision";
 import type { ProvisionCliDeps } from "../../cli/provision-common";
 import { systemSecretReader } from "../../core/secret-reader";
-import { downEnvironment, environmentSshTargets, upEnvironment } from "../../drivers/local/environment";
+import { downMachineGroup, machineGroupSshTargets, upMachineGroup } from "../../drivers/local/machine-group";
 import type { EnvState } from "../../drivers/local/state";
 import { provisionHosts } from "../../provisioner/provision-hosts";
 import type { BundleRef } from "../../provisioner/steps/engine-context";
@@ -25,12 +25,12 @@ let url = "";
 
 beforeAll(async () => {
   bundle = await engineBundle();
-  state = (await upEnvironment({ env: ENV, machines: 1, paths })).state;
+  state = (await upMachineGroup({ env: ENV, machines: 1, paths })).state;
   url = `http://${state.machines[0]!.address}:8080`;
 });
 
 afterAll(async () => {
-  await downEnvironment({ env: ENV, paths }).catch((e: unknown) => console.error(e));
+  await downMachineGroup({ env: ENV, paths }).catch((e: unknown) => console.error(e));
   fs.rmSync(paths.stateRoot, { recursive: true, force: true });
 });
 
@@ -62,7 +62,7 @@ async function cli(...argv: string[]) {
     readFile: (p) => fs.promises.readFile(p, "utf8"),
     secretReader: systemSecretReader(env),
     connect: connectSsh,
-    localTargets: (group) => environmentSshTargets(group, paths),
+    localTargets: (group) => machineGroupSshTargets(group, paths),
   };
   const code = await runCli([(p) => registerProvision(p, deps), (p) => registerPlan(p, deps)], argv, stderr);
   return { code, stdout: stdout.text, stderr: stderr.text };

@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CommandFailedError } from "../../core/errors";
 import { Sensitive } from "../../core/sensitive";
-import { downEnvironment, upEnvironment } from "../../drivers/local/environment";
+import { downMachineGroup, upMachineGroup } from "../../drivers/local/machine-group";
 import { resolvedRegistrySchema } from "../../model/registry";
 import type { EnvState } from "../../drivers/local/state";
 import { provisionHosts, type ProvisionEvent } from "../../provisioner/provision-hosts";
@@ -26,7 +26,7 @@ let pushed: PushResult;
 beforeAll(async () => {
   bundle = await engineBundle();
   // The bridge (and so the gateway address the registry listens on) exists once an environment is up.
-  state = (await upEnvironment({ env: ENV, machines: 1, paths })).state;
+  state = (await upMachineGroup({ env: ENV, machines: 1, paths })).state;
   registry = await startRegistry(GATEWAY, { user: "ci", password: PASSWORD });
   const v1 = demoSource("v1", paths);
   pushed = await pushDockerArchive({
@@ -40,7 +40,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await registry?.stop().catch((e: unknown) => console.error(e));
-  await downEnvironment({ env: ENV, paths }).catch((e: unknown) => console.error(e));
+  await downMachineGroup({ env: ENV, paths }).catch((e: unknown) => console.error(e));
   fs.rmSync(paths.stateRoot, { recursive: true, force: true });
 });
 

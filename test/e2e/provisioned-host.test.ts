@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type * as Errors from "../../core/errors";
 import { buildDemoImage } from "../../drivers/local/demo-app";
-import { downEnvironment, upEnvironment } from "../../drivers/local/environment";
+import { downMachineGroup, upMachineGroup } from "../../drivers/local/machine-group";
 import type { EnvState, MachineRecord } from "../../drivers/local/state";
 import type * as ProvisionedHostModule from "../../modules/provisioned-host";
 import type { ProvisionedHostInputs, ProvisionedHostOutputs } from "../../modules/provisioned-host";
@@ -53,13 +53,13 @@ beforeAll(async () => {
   // The engine bundle is built once per computer into the local driver's cache; the provider finds it there.
   process.env["LONGSHORE_CACHE_DIR"] = paths.cacheDir;
   archive = buildDemoImage("v1", { cacheDir: paths.cacheDir }).file;
-  state = (await upEnvironment({ env: ENV, machines: 1, paths, progress: (l) => process.stderr.write(`  ${l}\n`) })).state;
+  state = (await upMachineGroup({ env: ENV, machines: 1, paths, progress: (l) => process.stderr.write(`  ${l}\n`) })).state;
   machine = state.machines[0]!;
   privateKey = fs.readFileSync(state.clientKey!.privatePath, "utf8");
 });
 
 afterAll(async () => {
-  await downEnvironment({ env: ENV, paths }).catch((e: unknown) => console.error(e));
+  await downMachineGroup({ env: ENV, paths }).catch((e: unknown) => console.error(e));
   fs.rmSync(paths.stateRoot, { recursive: true, force: true });
   tree?.remove();
   if (savedCacheDir === undefined) delete process.env["LONGSHORE_CACHE_DIR"];

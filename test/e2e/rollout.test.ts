@@ -7,9 +7,9 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { demoEnvironmentText, loadEnvironment } from "../../model/environment-file";
 import { LockHeldError } from "../../core/errors";
-import { createLocalDriver, destroyLocalEnvironment } from "../../drivers/local/rollout-wiring";
+import { createLocalDriver, destroyLocalEnvironment } from "../../drivers/local/local-driver";
 import { localGroupProvisioner } from "../../drivers/local/group-provisioner";
-import { listEnvironments, readEnvironment } from "../../drivers/local/environment";
+import { listMachineGroups, readMachineGroup } from "../../drivers/local/machine-group";
 import { cgroupPids } from "../../drivers/local/cgroups";
 import { readAudit } from "../../rollout/audit-log";
 import { environmentFiles, runRollback, runRollout, runUp, type OperationInput } from "../../rollout/operations";
@@ -130,8 +130,8 @@ describe("rollouts on the local driver", () => {
         if (e.type === "phase-start" && e.phase === "soak") {
           // The first machine of the new green group dies like a powered-off VM: every process in
           // its cgroups gets SIGKILL at once.
-          const group = listEnvironments(paths).find((g) => g.startsWith(`${ENV}-green-`))!;
-          const m = readEnvironment(group, paths)!.machines[0]!;
+          const group = listMachineGroups(paths).find((g) => g.startsWith(`${ENV}-green-`))!;
+          const m = readMachineGroup(group, paths)!.machines[0]!;
           for (const pid of new Set(m.cgroups.flatMap((d) => cgroupPids(d)))) process.kill(pid, "SIGKILL");
           killed = m.name;
         }
@@ -175,7 +175,7 @@ describe("rollouts on the local driver", () => {
   it("destroy removes every machine group and the load balancer", async () => {
     const groups = await destroyLocalEnvironment(ENV, () => undefined, paths);
     expect(groups.length).toBeGreaterThan(0);
-    expect(listEnvironments(paths).filter((g) => g.startsWith(ENV))).toEqual([]);
+    expect(listMachineGroups(paths).filter((g) => g.startsWith(ENV))).toEqual([]);
     await expect(httpGet(url, 2_000)).rejects.toThrow();
   });
 });

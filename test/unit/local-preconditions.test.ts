@@ -1,7 +1,7 @@
 // Does not prove: how a real non-root user or a non-Linux computer fails end to end (the decision is tested over injected facts).
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../core/errors";
-import { upEnvironment } from "../../drivers/local/environment";
+import { upMachineGroup } from "../../drivers/local/machine-group";
 import { preconditionProblems, UP_TOOLS } from "../../drivers/local/preconditions";
 
 describe("preconditionProblems", () => {
@@ -25,9 +25,9 @@ describe("preconditionProblems", () => {
   });
 });
 
-describe("upEnvironment input validation", () => {
+describe("upMachineGroup input validation", () => {
   it("reports every bad option with its path before touching the computer", async () => {
-    const err = await upEnvironment({ env: "Bad_Name", machines: 0, subnet: "8.8.8.0/24", bridge: "x".repeat(16), skipPreconditions: true, paths: { cacheDir: "/nonexistent/c", libDir: "/nonexistent/l", sharedDir: "/nonexistent/s", stateRoot: "/nonexistent/r" } }).catch((e: unknown) => e);
+    const err = await upMachineGroup({ env: "Bad_Name", machines: 0, subnet: "8.8.8.0/24", bridge: "x".repeat(16), skipPreconditions: true, paths: { cacheDir: "/nonexistent/c", libDir: "/nonexistent/l", sharedDir: "/nonexistent/s", stateRoot: "/nonexistent/r" } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigError).issues).toEqual([
       { path: "--env", message: "lower-case letters, digits and '-', starting with a letter, at most 24 characters" },

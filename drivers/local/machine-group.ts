@@ -1,7 +1,8 @@
 /**
- * A local environment: N machines on the shared bridge, brought up and torn down as a unit.
- * `upEnvironment` records each resource in the environment's state before creating it;
- * `downEnvironment` removes exactly what the state lists, whatever point `up` reached.
+ * A machine group: N local machines on the shared bridge, brought up and torn down as a unit (what
+ * `longshore local up --env NAME` makes; each slot generation of an environment is one).
+ * `upMachineGroup` records each resource in the group's state before creating it;
+ * `downMachineGroup` removes exactly what the state lists, whatever point `up` reached.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -11,24 +12,9 @@ import { cgroupMemoryBytes, currentHierarchies, machineCgroupDirs, removeEmptyPa
 import { writeFileAtomic } from "../../core/atomic-write";
 import { stopHaproxy } from "./haproxy";
 import { renderInventory, renderKnownHosts, sshTargets } from "./inventory";
-import { addUser, allocateAddresses, dropVanishedUsers, machineCount, planBridge, planLeave, type SharedState } from "./ipam";
 import { withLock } from "../../core/lock";
 import { bootMachine, isMounted, machineLayout, mountOverlay, personalise, teardownMachine, waitForSsh } from "./machine";
-import {
-  addRule,
-  assertSubnetFree,
-  bridgeForwardRules,
-  createBridge,
-  DEFAULT_BRIDGE,
-  deleteLink,
-  deleteRule,
-  INOTIFY_KEY,
-  inotifyNeeded,
-  linkAddresses,
-  linkExists,
-  readSysctl,
-  writeSysctl,
-} from "./network";
+import { DEFAULT_BRIDGE } from "./network";
 import { nspawnMachineName, vethName } from "./nspawn";
 import { defaultPaths, envDir, envStateFile, type LocalPaths } from "./paths";
 import { assertPreconditions, DOWN_TOOLS } from "./preconditions";
@@ -37,10 +23,11 @@ import { withSharedState } from "./shared-state";
 import { ensureKeyPair } from "./ssh-keys";
 import { EnvNameSchema, loadEnvState, newEnvState, StateStore, type EnvState, type MachineRecord } from "./state";
 import { DEFAULT_SUBNET, gatewayOf, parseSubnet } from "./subnet";
+import { closeFirewall, joinBridge, leaveBridge, openFirewall } from "./bridge";
 import { ensureTemplate, type Progress } from "./template";
 import { DEFAULT_RECIPE, type TemplateRecipe } from "./template-recipe";
 
-/** Options of {@link upEnvironment}. */
+/** Options of {@link upMachineGroup}. */
 export interface UpOptions {
   env: string;
   /** How many machines the environment should have (1..100). */
@@ -115,7 +102,7 @@ export function machineNames(env: string, count: number): string[] {
  * and writes its inventory. Re-running is cheap: running machines are kept, stopped ones booted
  * again, missing ones added. On failure, whatever this call created is removed again.
  */
-export async function upEnvironment(options: UpOptions): Promise<UpResult> {
+export async function upMachineGroup(options: UpOptions): Promise<UpResult> {
   const started = Date.now();
   const { subnet, bridge } = validateUp(options);
   if (!options.skipPreconditions) await assertPreconditions();
@@ -158,13 +145,7 @@ export async function upEnvironment(options: UpOptions): Promise<UpResult> {
       const names = machineNames(env, options.machines);
       const addresses = await joinBridge(paths, stateFile, env, bridge, subnet, names, progress);
 
-      // Firewall: intent, then the rule.
-      for (const rule of bridgeForwardRules(bridge, env)) {
-        const known = store.state.firewall.some((r) => sameRule(r, rule));
-        if (!known) store.update((s) => ({ ...s, firewall: [...s.firewall, rule] }));
-        await addRule(rule);
-        store.update((s) => ({ ...s, firewall: s.firewall.map((r) => (sameRule(r, rule) ? { ...r, phase: "added" } : r)) }));
-      }
+      await openFirewall(store, bridge, env);
 
       // Machine records (intent) for every machine not known yet.
       const hierarchies = currentHierarchies();
@@ -241,10 +222,6 @@ export async function upEnvironment(options: UpOptions): Promise<UpResult> {
   });
 }
 
-function sameRule(a: { table: string; chain: string; spec: string[] }, b: { table: string; chain: string; spec: string[] }): boolean {
-  return a.table === b.table && a.chain === b.chain && a.spec.join("\0") === b.spec.join("\0");
-}
-
 async function startOne(
   store: StateStore,
   name: string,
@@ -267,60 +244,6 @@ async function startOne(
   m = store.updateMachine(name, (x) => ({ ...x, phase: "running", pid, pidStartTime: startTime })).machines.find((x) => x.name === name)!;
   await waitForSsh(m, bootTimeoutMs);
   progress(`machine ${name} (${m.address}) ready: sshd answered ${((Date.now() - t0) / 1000).toFixed(1)} s after boot start; host key ${hostKey.fingerprint}`);
-}
-
-/**
- * Joins the shared bridge under the shared lock: creates the bridge if needed (intent first),
- * registers this environment, allocates addresses and raises the inotify limit when many machines
- * run. Returns machine name -> address.
- */
-async function joinBridge(
-  paths: LocalPaths,
-  user: string,
-  env: string,
-  bridge: string,
-  subnet: ReturnType<typeof parseSubnet>,
-  names: string[],
-  progress: Progress,
-): Promise<Record<string, string>> {
-  return withSharedState(paths, async (loaded, save) => {
-    let shared = dropVanishedUsers(loaded, (f) => f === user || fs.existsSync(f));
-    const gateway = gatewayOf(subnet);
-    const plan = planBridge(shared, await linkAddresses(bridge), { name: bridge, cidr: subnet.cidr, gateway, prefix: subnet.prefix });
-    if (plan.action === "refuse") throw new ConfigError("local up", [{ path: plan.path, message: plan.message }]);
-    if (plan.action === "create") {
-      await assertSubnetFree(subnet, bridge);
-      // Intent first: if we die between these two lines, the last `down` still removes the bridge.
-      shared = { ...shared, bridge: plan.bridge };
-      save(shared);
-      progress(`bridge ${bridge}: creating with ${gateway}/${subnet.prefix}`);
-      await createBridge(bridge, gateway, subnet.prefix);
-    } else if (plan.action === "adopt") {
-      // Someone else made it: use it, never remove it.
-      shared = { ...shared, bridge: plan.bridge };
-    }
-    shared = addUser(shared, user, env, new Date().toISOString());
-    const allocated = allocateAddresses(shared, subnet.cidr, user, names);
-    shared = allocated.state;
-    shared = raiseInotifyIfNeeded(shared, progress);
-    return { state: shared, result: allocated.addresses };
-  });
-}
-
-function raiseInotifyIfNeeded(shared: SharedState, progress: Progress): SharedState {
-  const current = Number(readSysctl(INOTIFY_KEY));
-  const want = inotifyNeeded(machineCount(shared), current);
-  if (want === null) return shared;
-  const recorded = shared.sysctls.find((s) => s.key === INOTIFY_KEY);
-  const next = {
-    ...shared,
-    sysctls: recorded
-      ? shared.sysctls.map((s) => (s.key === INOTIFY_KEY ? { ...s, value: String(want) } : s))
-      : [...shared.sysctls, { key: INOTIFY_KEY, previous: String(current), value: String(want) }],
-  };
-  writeSysctl(INOTIFY_KEY, String(want));
-  progress(`${INOTIFY_KEY}: ${current} -> ${want} (restored when the last local environment is down)`);
-  return next;
 }
 
 async function removeMachines(store: StateStore, machines: readonly MachineRecord[], progress: Progress): Promise<string[]> {
@@ -376,8 +299,7 @@ async function removeEverything(store: StateStore, paths: LocalPaths, stateFile:
     await stopHaproxy(store);
   }
   const problems = await removeMachines(store, store.state.machines, progress);
-  for (const rule of store.state.firewall) await deleteRule(rule);
-  store.update((s) => ({ ...s, firewall: [] }));
+  await closeFirewall(store);
   if (problems.length) {
     // Keep this environment's addresses and its place on the bridge until its machines are really gone.
     throw new LocalTeardownError(`environment ${store.state.env} was not removed completely:\n${problems.map((p) => `  - ${p}`).join("\n")}`, {
@@ -395,29 +317,12 @@ async function removeEverything(store: StateStore, paths: LocalPaths, stateFile:
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
-/** Leaves the shared bridge: frees this environment's addresses; the last one out removes the bridge it created and restores sysctls. */
-async function leaveBridge(paths: LocalPaths, user: string, progress: Progress): Promise<void> {
-  await withSharedState(paths, async (loaded) => {
-    const plan = planLeave(loaded, user, (f) => fs.existsSync(f));
-    for (const s of plan.restoreSysctls) {
-      // Only if nobody changed it since: then it is still our value to undo.
-      if (readSysctl(s.key) === s.value) writeSysctl(s.key, s.previous);
-      progress(`${s.key}: restored to ${s.previous}`);
-    }
-    if (plan.removeBridge && linkExists(plan.removeBridge)) {
-      await deleteLink(plan.removeBridge);
-      progress(`bridge ${plan.removeBridge}: removed (no environment uses it any more)`);
-    }
-    return { state: plan.state, result: undefined };
-  });
-}
-
 /** Teardown could not remove everything (something is still busy). */
 export class LocalTeardownError extends LongshoreError {
   readonly code = "LOCAL_TEARDOWN_INCOMPLETE";
 }
 
-/** Options of {@link downEnvironment}. */
+/** Options of {@link downMachineGroup}. */
 export interface DownOptions {
   env: string;
   paths?: LocalPaths;
@@ -429,7 +334,7 @@ export interface DownOptions {
  * directories), firewall rules, HAProxy, its addresses — and, when it is the last user, the bridge
  * (only if longshore created it) and the sysctls it raised. Idempotent; safe after a crash.
  */
-export async function downEnvironment(options: DownOptions): Promise<{ removed: boolean; machines: number }> {
+export async function downMachineGroup(options: DownOptions): Promise<{ removed: boolean; machines: number }> {
   const env = EnvNameSchema.safeParse(options.env);
   if (!env.success) throw new ConfigError("local down", [{ path: "--env", message: env.error.issues[0]!.message }]);
   await assertPreconditions(DOWN_TOOLS);
@@ -466,12 +371,12 @@ export function machineStatuses(state: EnvState): MachineStatus[] {
 }
 
 /** Reads an environment without locking (for `ls`). Undefined when it does not exist. */
-export function readEnvironment(env: string, paths: LocalPaths = defaultPaths()): EnvState | undefined {
+export function readMachineGroup(env: string, paths: LocalPaths = defaultPaths()): EnvState | undefined {
   return loadEnvState(envStateFile(paths, env));
 }
 
 /** Every environment with a state file under the state root. */
-export function listEnvironments(paths: LocalPaths = defaultPaths()): string[] {
+export function listMachineGroups(paths: LocalPaths = defaultPaths()): string[] {
   try {
     return fs
       .readdirSync(paths.stateRoot, { withFileTypes: true })
@@ -487,8 +392,8 @@ export function listEnvironments(paths: LocalPaths = defaultPaths()): string[] {
  * The SSH targets of an environment's machines — root, the environment's client key, host keys
  * pinned — for code that provisions them. Empty when the environment does not exist.
  */
-export function environmentSshTargets(env: string, paths: LocalPaths = defaultPaths()): SshTarget[] {
-  const state = readEnvironment(env, paths);
+export function machineGroupSshTargets(env: string, paths: LocalPaths = defaultPaths()): SshTarget[] {
+  const state = readMachineGroup(env, paths);
   return state ? sshTargets(state) : [];
 }
 

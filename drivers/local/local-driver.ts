@@ -1,0 +1,51 @@
+/**
+ * The local driver, wired to real parts: each slot generation is a machine group (so `local ls`
+ * shows it and `local down` can remove it), provisioned by the group provisioner, behind the
+ * environment's HAProxy (balancer.ts).
+ */
+import { localBalancer } from "./balancer";
+import { downMachineGroup, listMachineGroups, readMachineGroup, upMachineGroup } from "./machine-group";
+import { defaultPaths, envDir, type LocalPaths } from "./paths";
+import { LocalSlotDriver, type FleetHost, type GroupProvisioner, type LocalFleet } from "./slot-driver";
+import type { Environment } from "../../model/environment";
+import { hostPortOf } from "../../model/app";
+
+/** Machine groups as the slot driver's fleet: one group per slot generation. */
+export function localFleet(paths: LocalPaths): LocalFleet {
+  return {
+    async create(group, size, progress) {
+      const up = await upMachineGroup({ env: group, machines: size, paths, progress });
+      return up.machines.map((m): FleetHost => ({ name: m.name, address: m.address }));
+    },
+    async destroy(group, progress) {
+      await downMachineGroup({ env: group, paths, progress });
+    },
+  };
+}
+
+/** The local driver for an environment, with real machines and HAProxy. */
+export function createLocalDriver(env: Environment, provisioner: GroupProvisioner, paths: LocalPaths = defaultPaths()): LocalSlotDriver {
+  const listen = env.local.listen;
+  const hostPort = hostPortOf(env.app);
+  return new LocalSlotDriver({
+    env: env.name,
+    stateDir: envDir(paths, env.name),
+    hostPort,
+    health: env.app.health,
+    url: `http://${listen.address}:${listen.port}/`,
+    fleet: localFleet(paths),
+    provisioner,
+    balancer: localBalancer({ env: env.name, paths, listen, hostPort, health: env.app.health }),
+  });
+}
+
+/**
+ * Removes everything of an environment: every machine group it created (also ones a crash left
+ * behind, found by name), then its load balancer.
+ */
+export async function destroyLocalEnvironment(envName: string, progress: (line: string) => void, paths: LocalPaths = defaultPaths()): Promise<string[]> {
+  const groups = listMachineGroups(paths).filter((g) => new RegExp(`^${envName}-(blue|green)-g\\d+$`).test(g));
+  for (const g of groups) await downMachineGroup({ env: g, paths, progress });
+  if (readMachineGroup(envName, paths)) await downMachineGroup({ env: envName, paths, progress });
+  return groups;
+}
