@@ -30,6 +30,11 @@ export interface HostConnectionArgs {
 export interface ProvisionedHostInputs extends HostPlanInput {
   connection: ApplyHostInput["connection"];
   planHash: string;
+  /**
+   * A keyed digest of the secret values (see {@link ProvisionedHostArgs.secretsDigest}): the plan
+   * hash holds secrets as placeholders, so this is what makes a rotated secret re-provision.
+   */
+  secretsDigest?: string;
 }
 
 /** The dynamic resource's outputs: its inputs plus what the host reported. */
@@ -99,6 +104,7 @@ export function driftOf(applied: Pick<ProvisionedHostOutputs, "engineVersion" | 
 export function provisionChanges(olds: ProvisionedHostOutputs, news: ProvisionedHostInputs): string[] {
   const changed: string[] = [];
   if (olds.planHash !== news.planHash) changed.push("planHash");
+  if ((olds.secretsDigest ?? null) !== (news.secretsDigest ?? null)) changed.push("secretsDigest");
   const a = olds.connection;
   const b = news.connection;
   if (a.address !== b.address || a.port !== b.port || a.user !== b.user) changed.push("connection");
@@ -178,6 +184,13 @@ export interface ProvisionedHostArgs {
   /** From the entry module's `planHostHash`: what would run. A new hash re-provisions. */
   planHash: pulumi.Input<string>;
   /**
+   * A digest of the secret values, keyed with something only the stack knows (the web program uses
+   * HMAC-SHA256 keyed by the deploy private key), so it can be compared without revealing a short
+   * secret. A new digest re-provisions: a rotated secret reaches the hosts. @default none (secret
+   * changes then need a plan change to reach hosts)
+   */
+  secretsDigest?: pulumi.Input<string>;
+  /**
    * A `docker save` archive on the computer running Pulumi, streamed to the host instead of
    * pulling `app.image` (hosts without a registry). Default: none, the host pulls. Pass the same
    * value to `planHostHash`.
@@ -212,6 +225,7 @@ export class ProvisionedHost extends pulumi.ComponentResource {
         ...(args.engine !== undefined ? { engine: args.engine } : {}),
         ...(args.healthDeadlineSeconds !== undefined ? { healthDeadlineSeconds: args.healthDeadlineSeconds } : {}),
         planHash: args.planHash,
+        ...(args.secretsDigest !== undefined ? { secretsDigest: args.secretsDigest } : {}),
         ...(args.imageArchive !== undefined ? { imageArchive: args.imageArchive } : {}),
         appliedPlanHash: undefined,
         engineVersion: undefined,

@@ -9,6 +9,7 @@
  * `web-sg`, `web-deploy`, `web-blue`/`web-green` (fleets; their hosts `web-<slot>-<i>`),
  * `web-<slot>-<i>` (ProvisionedHost), `web-lb`.
  */
+import { createHmac } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { Sensitive } from "../../core/sensitive";
 import { appInputOf } from "../../model/deployment";
@@ -115,6 +116,22 @@ function defaultLoadEntry(): Pick<ApplyHostEntry, "planHostHash"> {
   }
 }
 
+/**
+ * HMAC-SHA256 of a slot's secret values (app secrets by name, the registry password), keyed by the
+ * deploy private key: it changes when any secret changes, and says nothing about a short secret
+ * without the key. Canonical (sorted keys), so the same values give the same digest on every run.
+ */
+export function secretsDigest(
+  key: pulumi.Input<string>,
+  app: Record<string, pulumi.Input<string>>,
+  registryPassword: pulumi.Input<string> | null,
+): pulumi.Output<string> {
+  return pulumi.all([key, pulumi.all(app), registryPassword]).apply(([k, values, password]) => {
+    const sorted = Object.fromEntries(Object.keys(values).sort().map((n) => [n, values[n]]));
+    return createHmac("sha256", k).update(JSON.stringify({ app: sorted, registryPassword: password })).digest("hex");
+  });
+}
+
 /** Declares the whole environment from the environment file (read and validated by the caller). */
 export function buildWebStack(env: AwsEnvironment, secrets: WebSecrets, deps: WebStackDeps = {}): WebStack {
   const aws = env.aws;
@@ -170,6 +187,7 @@ export function buildWebStack(env: AwsEnvironment, secrets: WebSecrets, deps: We
       // fails the preview, not a host.
       const planHash = entry!.planHostHash(hashablePlan(env, slot));
       const plan = hostPlanFor(env, slot, secrets);
+      const digest = secretsDigest(deployKey.privateKey, plan.app.secrets, plan.registry?.password ?? null);
       provisioned[slot] = fleet.hostNames.map(
         (name, i) =>
           new ProvisionedHost(`web-${slot}-${i}`, {
@@ -189,6 +207,7 @@ export function buildWebStack(env: AwsEnvironment, secrets: WebSecrets, deps: We
             engine: plan.engine,
             healthDeadlineSeconds: plan.healthDeadlineSeconds,
             planHash,
+            secretsDigest: digest,
             ...(deps.provisionedHostProvider ? { provider: deps.provisionedHostProvider } : {}),
           }),
       );

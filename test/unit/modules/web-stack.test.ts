@@ -2,7 +2,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 // The harness installs Pulumi's mocks when imported: it must stay the first import of the code under test.
 import { calls, find, isSecret, ofType, promiseOf, registrations, resetRegistrations, reveal, settle, type Registration } from "./harness";
-import { createHash } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
@@ -10,7 +10,7 @@ import { stringify } from "yaml";
 import { Sensitive } from "../../../core/sensitive";
 import { parseEnvironment } from "../../../model/environment-file";
 import { applyHostSchema, type HostPlanInput } from "../../../model/host-plan";
-import { DEFAULT_APPLY_HOST_ENTRY as entryPath } from "../../../modules/provisioned-host";
+import { DEFAULT_APPLY_HOST_ENTRY as entryPath, provisionChanges, type ProvisionedHostInputs, type ProvisionedHostOutputs } from "../../../modules/provisioned-host";
 import { buildWebStack, hostPlanFor, type AwsEnvironment, type WebSecrets, type WebStack } from "../../../stacks/web/web-stack";
 
 const ADMIN_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINdamAGCsQq31Uv+08lkBzoO4XLz2qYjJa8CGmj3B1Ea admin@laptop";
@@ -316,7 +316,7 @@ describe("the web stack, 2 x 2 hosts", () => {
 
   it("provisions each host with its pinned host key, the deploy key, the slot's app in the model's input form and the hash of the slot's plan", async () => {
     const p = find(T.provisionedDyn, "web-green-1");
-    expect(Object.keys(p.inputs).sort()).toEqual(["__provider", "app", "connection", "engine", "healthDeadlineSeconds", "planHash", "slot"]);
+    expect(Object.keys(p.inputs).sort()).toEqual(["__provider", "app", "connection", "engine", "healthDeadlineSeconds", "planHash", "secretsDigest", "slot"]);
     const connection = reveal(p.inputs.connection) as Record<string, unknown>;
     expect({ ...connection, privateKey: "(checked below)" }).toEqual({
       name: "test-green-1",
@@ -339,8 +339,8 @@ describe("the web stack, 2 x 2 hosts", () => {
     expect(p.inputs.planHash).toBe(hashOf(hashed[1]));
     expect(find(T.provisionedDyn, "web-green-0").inputs.planHash).toBe(hashOf(hashed[1]));
     expect(find(T.provisionedDyn, "web-blue-0").inputs.planHash).toBe(hashOf(hashed[0]));
-    // What the provider hands the provisioner is exactly its contract.
-    const { __provider: _provider, ...applyInput } = reveal(p.inputs) as Record<string, unknown>;
+    // What the provider hands the provisioner is exactly its contract (the digest is the provider's own, for its diff).
+    const { __provider: _provider, secretsDigest: _digest, ...applyInput } = reveal(p.inputs) as Record<string, unknown>;
     expect(applyHostSchema.safeParse(applyInput).success).toBe(true);
     expect(p.dependencies).toEqual(expect.arrayContaining([`${T.instance}::web-green-1`, `${T.hostKey}::web-green-hostkey-1`, `${T.deployKey}::web-deploy`]));
   });
@@ -396,7 +396,7 @@ describe("stacks/web/longshore.example.yaml", () => {
   }>;
   const exampleFile = path.join(__dirname, "..", "..", "..", "stacks", "web", "longshore.example.yaml");
   /** The fields of the ProvisionedHost resource that are the new model's shape. */
-  const NEW_SHAPE = ["app", "engine", "registry", "healthDeadlineSeconds"];
+  const NEW_SHAPE = ["app", "engine", "registry", "healthDeadlineSeconds", "secretsDigest"];
 
   function snapshot(regs: Registration[]) {
     const clean = (v: unknown): unknown => {
@@ -468,7 +468,7 @@ describe("stacks/web/longshore.example.yaml", () => {
     const hosts = now.filter((r) => r.type === T.provisionedDyn);
     expect(hosts.map((r) => r.name)).toEqual(["web-blue-0", "web-blue-1"]);
     for (const r of hosts) {
-      const { app, engine, healthDeadlineSeconds, ...rest } = r.inputs;
+      const { app, engine, healthDeadlineSeconds, secretsDigest: _digest, ...rest } = r.inputs;
       expect(app).toEqual({
         name: "shop",
         image: "registry.example.com/team/shop:1.4.2",
@@ -555,25 +555,36 @@ describe("secrets", () => {
     }
   });
 
-  it("never stores a secret value outside a Pulumi secret, and a rotated secret alone does not re-provision", async () => {
+  it("never stores a secret value outside a Pulumi secret, and a rotated secret re-provisions through a keyed digest", async () => {
     const first = await buildAndRecord(withSecrets(), secrets());
     const stored = JSON.stringify(first.regs.map((r) => publicPart(r.inputs)));
     expect(stored).not.toContain("pw-1234-secret");
     expect(stored).not.toContain("hunter2-long");
     expect(JSON.stringify(first.regs.map((r) => reveal(r.inputs)))).toContain("pw-1234-secret");
+    const again = await buildAndRecord(withSecrets(), secrets());
+    expect(changedInputs(first.regs, again.regs)).toEqual([]);
     const rotated = await buildAndRecord(withSecrets(), secrets("pw-rotated-5678", "hunter3-longer"));
-    // Only the secret inputs differ; the plan hashes (stored in clear) are the same.
+    // Only the secret inputs and the digest differ; the plan hashes (stored in clear) are the same.
     expect(changedInputs(first.regs, rotated.regs)).toEqual([
       `${T.provisionedDyn}::web-blue-0`,
       `${T.provisionedDyn}::web-blue-1`,
       `${T.provisionedDyn}::web-green-0`,
       `${T.provisionedDyn}::web-green-1`,
     ]);
+    const deployKey = String(reveal(await promiseOf(first.stack.deployKey.privateKey)));
     for (const r of rotated.regs.filter((x) => x.type === T.provisionedDyn)) {
       const before = byKey(first.regs).get(key(r))!;
       const differing = Object.keys(r.inputs).filter((k) => JSON.stringify(r.inputs[k]) !== JSON.stringify(before.inputs[k]));
-      expect(differing.sort()).toEqual(r.name.startsWith("web-blue") ? ["app", "registry"] : ["app"]);
+      expect(differing.sort()).toEqual(r.name.startsWith("web-blue") ? ["app", "registry", "secretsDigest"] : ["app", "secretsDigest"]);
       expect(r.inputs.planHash).toBe(before.inputs.planHash);
+      // HMAC-SHA256 keyed by the deploy key over the slot's secrets: nothing a short secret can be guessed from.
+      const blue = r.name.startsWith("web-blue");
+      const expected = createHmac("sha256", deployKey)
+        .update(JSON.stringify({ app: { DB_PASSWORD: "pw-rotated-5678" }, registryPassword: blue ? "hunter3-longer" : null }))
+        .digest("hex");
+      expect(reveal(r.inputs.secretsDigest)).toBe(expected);
+      // The provider re-applies on a new digest even with the same plan hash.
+      expect(provisionChanges({ ...(reveal(before.inputs) as ProvisionedHostOutputs), drift: [] }, reveal(r.inputs) as ProvisionedHostInputs)).toEqual(["secretsDigest"]);
     }
   });
 
