@@ -10,6 +10,7 @@ import { ConfigError } from "../core/errors";
 import { environmentSchema, type Environment } from "./environment";
 import { isBundleDirectory } from "./engine";
 import { SLOTS, type SlotName } from "./names";
+import { isScalar, stringify } from "yaml";
 import { parseYamlText } from "./yaml-text";
 import { parseWith, type ParseResult } from "./zod-issues";
 
@@ -65,19 +66,45 @@ export interface DesiredStateChange {
   sizes?: Partial<Record<SlotName, number>>;
 }
 
-/** Applies a change to the file's text, keeping comments and key order. Pure. */
+/**
+ * Applies a change to the file's text. Only the bytes of the values that change are replaced: the
+ * user's comments, quoting, flow style and line breaks stay exactly as written. A key the file
+ * does not have yet is added through the YAML document (then the file is re-printed, comments kept,
+ * long lines not folded). Pure.
+ */
 export function updateEnvironmentText(text: string, change: DesiredStateChange): string {
   const y = parseYamlText(text);
   if (!y.ok) throw new Error("updateEnvironmentText: the text no longer parses");
-  if (change.live !== undefined) y.doc.set("live", change.live);
+  const values: Array<[Array<string>, string | number | null]> = [];
+  if (change.live !== undefined) values.push([["live"], change.live]);
   for (const slot of SLOTS) {
     const image = change.images?.[slot];
-    if (image !== undefined) y.doc.setIn(["slots", slot, "image"], image);
+    if (image !== undefined) values.push([["slots", slot, "image"], image]);
     const size = change.sizes?.[slot];
-    if (size !== undefined) y.doc.setIn(["slots", slot, "size"], size);
+    if (size !== undefined) values.push([["slots", slot, "size"], size]);
   }
-  // As the user wrote it: no folding of long lines (SSH keys, ARNs), no padding added inside [a, b].
-  return y.doc.toString({ lineWidth: 0, flowCollectionPadding: false });
+  const edits: Array<{ start: number; end: number; text: string }> = [];
+  for (const [key, value] of values) {
+    const node = y.doc.getIn(key, true);
+    if (!isScalar(node) || !node.range) {
+      // Not in the file yet (or not a plain value): fall back to editing the document.
+      for (const [k, v] of values) y.doc.setIn(k, v);
+      return y.doc.toString({ lineWidth: 0 });
+    }
+    if (node.value === value) continue;
+    edits.push({ start: node.range[0], end: node.range[1], text: scalarText(value) });
+  }
+  let out = text;
+  for (const e of edits.sort((a, b) => b.start - a.start)) out = out.slice(0, e.start) + e.text + out.slice(e.end);
+  return out;
+}
+
+/** A value as YAML writes it on one line: plain when that reads back the same, else double-quoted. */
+function scalarText(value: string | number | null): string {
+  if (value === null) return "null";
+  if (typeof value === "number") return String(value);
+  const plain = stringify(value, { lineWidth: 0 }).trimEnd();
+  return plain.includes("\n") ? JSON.stringify(value) : plain;
 }
 
 /** Writes the file atomically (a reader never sees half a file), keeping its permission bits. */

@@ -149,9 +149,9 @@ describe("environment file", () => {
       null,
       "longshore-demo:v1",
     ]);
-    expect(after).toContain("keepPrevious: true # keep the old slot for an instant `longshore rollback`");
-    expect(after).toContain("live: green # set by longshore after the first successful rollout");
-    expect(after.split("\n")[0]).toBe("# A longshore environment: the desired state of one application, reviewed in git.");
+    // Byte for byte the same file but for the two values that changed: comments, spacing and quoting as written.
+    expect(after).toBe(before.replace(/^live: null /m, "live: green ").replace(/(green:\n    image: )null/, "$1longshore-demo:v2"));
+    expect(after).toContain("live: green            # set by longshore after the first successful rollout");
   });
 
   it("sets a slot's image back to null and changes sizes, leaving what the change does not name", () => {

@@ -199,7 +199,7 @@ describe("operations", () => {
     await runUp({ ...f, driver, clock: fakeClock(), policy: fast });
     const text = readFileSync(f.files.envFile, "utf8");
     expect(fileState(f)).toEqual({ live: "blue", blue: "longshore-demo:v1", green: null, app: "longshore-demo:v3" });
-    expect(text).toContain("live: blue # set by longshore after the first successful rollout");
+    expect(text).toMatch(/\nlive: blue +# set by longshore after the first successful rollout\n/);
   });
 
   it("a second operation while one holds the lock is a LockHeldError naming the holder, and changes nothing", async () => {
