@@ -32,7 +32,8 @@ export async function environmentDriver(target: DriverTarget, progress: (line: s
     return new AwsSlotDriver({ env, file: target.file, workspace: await automationWorkspace(env, target.file), log: progress });
   }
   const paths = defaultPaths();
-  return createLocalDriver(env, target.secrets ? localGroupProvisioner(env, target.secrets, paths) : NO_PROVISIONING, paths);
+  const secrets = target.secrets ? [...Object.values(target.secrets.app), ...(target.secrets.registryPassword ? [target.secrets.registryPassword] : [])] : [];
+  return createLocalDriver(env, target.secrets ? localGroupProvisioner(env, target.secrets, paths) : NO_PROVISIONING, paths, secrets);
 }
 
 /** Removes an environment's hosts and load balancer. */

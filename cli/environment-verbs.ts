@@ -206,7 +206,7 @@ export function register(program: Command, deps: VerbDeps): void {
       const loaded: LoadedEnvironment = await openEnvironment(flags.file, deps);
       const env = loaded.env;
       const files = environmentFiles(loaded.file, deps.operationLockDir(env), env.name);
-      const lock = await acquireLock(files.lockFile, { what: `environment ${env.name}`, operation: "destroy" });
+      const lock = await acquireLock(files.lockFile, { what: `environment ${env.name}`, operation: "destroy", removeOnRelease: true });
       try {
         const removed = await deps.destroyEnvironment(env, progress.line);
         // Like every operation, the file follows what is now true: nothing is live and no slot has hosts.

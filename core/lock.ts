@@ -6,6 +6,11 @@
  *
  * The holder writes who it is into the lock file, so a second operation is refused with the
  * holder's name (`rollout by alice@laptop (pid 4242) since ...`) instead of a bare "busy".
+ *
+ * A holder may remove the lock file when it is done (`removeOnRelease`), so nothing is left behind
+ * for a thing that is gone. That is safe because every acquirer checks, once it holds the lock,
+ * that the file it locked is still the one at the path (a waiter that locked a file removed
+ * meanwhile lets go and tries again on the new one).
  */
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
@@ -37,6 +42,8 @@ export interface LockOptions {
   operation?: string;
   /** How long to wait for another holder; 0 refuses at once. @default 0 */
   waitMs?: number;
+  /** Remove the lock file on release (while still holding it). @default false */
+  removeOnRelease?: boolean;
   now?: () => Date;
 }
 
@@ -63,8 +70,55 @@ export function describeHolder(h: LockHolder): string {
   return `${h.operation} by ${h.user}@${h.hostname} (pid ${h.pid}) since ${h.since}`;
 }
 
+/** The inode the process `pid` holds open at `file` (its flock), or null. Linux's /proc. */
+function lockedInode(pid: number, file: string): number | null {
+  try {
+    for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+      const link = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+      if (link === file || link === `${file} (deleted)`) return fs.statSync(`/proc/${pid}/fd/${fd}`).ino;
+    }
+  } catch {
+    // The process is gone: it holds nothing.
+  }
+  return null;
+}
+
+function inodeAt(file: string): number | null {
+  try {
+    return fs.statSync(file).ino;
+  } catch {
+    return null;
+  }
+}
+
 /** Takes the lock at `lockPath` (created if missing), or throws {@link LockHeldError} naming the holder. */
-export function acquireLock(lockPath: string, options: LockOptions): Promise<HeldLock> {
+export async function acquireLock(lockPath: string, options: LockOptions): Promise<HeldLock> {
+  const deadline = Date.now() + (options.waitMs ?? 0);
+  for (;;) {
+    // The raw lock never removes its file: only a holder that checked the file is its own may.
+    const held = await acquireOnce(lockPath, { ...options, removeOnRelease: false, waitMs: Math.max(0, deadline - Date.now()) });
+    // The file may have been removed by its last holder while we waited: then we hold nothing anyone else sees.
+    const ino = lockedInode(held.pid, path.resolve(lockPath));
+    if (ino !== null && ino === inodeAt(lockPath)) {
+      // Only the holder writes, and only once it knows the file it holds is the one at the path.
+      fs.writeFileSync(lockPath, `${JSON.stringify(held.lock.holder)}\n`);
+      if (!options.removeOnRelease) return held.lock;
+      let removed = false;
+      return {
+        ...held.lock,
+        release() {
+          // Removed while still held: an acquirer that then locks the removed file sees it is gone.
+          if (!removed) fs.rmSync(lockPath, { force: true });
+          removed = true;
+          return held.lock.release();
+        },
+      };
+    }
+    await held.lock.release();
+  }
+}
+
+function acquireOnce(lockPath: string, options: LockOptions): Promise<{ lock: HeldLock; pid: number }> {
   fs.mkdirSync(path.dirname(lockPath), { recursive: true });
   const waitMs = options.waitMs ?? 0;
   const holder: LockHolder = {
@@ -89,10 +143,8 @@ export function acquireLock(lockPath: string, options: LockOptions): Promise<Hel
     child.stdout.on("data", (c: Buffer) => {
       if (done || !c.toString().includes("locked")) return;
       done = true;
-      // Only the holder writes, and only while it holds the lock.
-      fs.writeFileSync(lockPath, `${JSON.stringify(holder)}\n`);
       let released: Promise<void> | undefined;
-      resolve({
+      const lock: HeldLock = {
         path: lockPath,
         holder,
         release() {
@@ -103,7 +155,8 @@ export function acquireLock(lockPath: string, options: LockOptions): Promise<Hel
           });
           return released;
         },
-      });
+      };
+      resolve({ lock, pid: child.pid! });
     });
     child.on("close", (code) => {
       if (done) return;

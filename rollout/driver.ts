@@ -40,6 +40,19 @@ export interface ProbeResult {
   detail: string;
 }
 
+/** One host's app container, as the engine sees it. */
+export interface AppState {
+  host: string;
+  /** `running`, `exited`, `restarting`, `created`, `dead`, or `missing` (no container). */
+  status: string;
+  /** The exit code of the last run (meaningful when exited). */
+  exitCode: number | null;
+  /** How many times the engine restarted it. */
+  restartCount: number;
+  /** Its last log lines (stdout and stderr), oldest first, secrets as they are in the app's own output. */
+  logTail: string[];
+}
+
 /** Progress lines from a driver (per host, per phase); never carries secrets. */
 export type ProgressFn = (message: string) => void;
 
@@ -48,12 +61,26 @@ export interface SlotDriver {
   /** The current state of both slots and the live slot. */
   status(): Promise<EnvironmentStatus>;
   /**
-   * Gives `slot` fresh hosts running `image` (never patches existing ones). Replaces whatever the
-   * slot had. On failure the driver removes the hosts it created.
+   * Gives `slot` fresh hosts running `image` (never patches existing ones), beside whatever the slot
+   * has (the previous version kept for rollback stays until {@link commitSlot}: a driver that cannot
+   * keep both says so in the report's progress). On failure the driver removes the hosts it created.
    */
   prepareSlot(slot: SlotName, image: string, size: number, progress: ProgressFn): Promise<HostStatus[]>;
-  /** Probes the health endpoint of every host of `slot` once, directly (not through the balancer). */
+  /**
+   * Probes the health endpoint of every host of `slot` once, directly (not through the balancer):
+   * the prepared hosts while there are any, else the slot's hosts.
+   */
   probe(slot: SlotName): Promise<ProbeResult[]>;
+  /** The prepared hosts passed their gate: they become the slot's, and what the slot had before goes. */
+  commitSlot(slot: SlotName, progress: ProgressFn): Promise<void>;
+  /** The prepared hosts failed: they go, and the slot keeps what it had (the rollback target). */
+  discardPrepared(slot: SlotName, progress: ProgressFn): Promise<void>;
+  /**
+   * What each prepared (else current) host's app container is doing, with its last log lines, so a
+   * gate can end early when a container has exited or keeps restarting. Optional: a driver that
+   * cannot look inside hosts leaves it out.
+   */
+  appStates?(slot: SlotName): Promise<AppState[]>;
   /**
    * Sends new traffic to `slot`; connections to the other slot finish (drain) within `drainMs`.
    * Must not drop a request.

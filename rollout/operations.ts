@@ -62,7 +62,7 @@ function who(input: OperationInput): string {
 }
 
 function lockEnvironment(input: OperationInput, action: AuditEntry["action"]) {
-  return acquireLock(input.files.lockFile, { what: `environment ${input.env.name}`, operation: action });
+  return acquireLock(input.files.lockFile, { what: `environment ${input.env.name}`, operation: action, removeOnRelease: true });
 }
 
 /** Runs an operation under the environment's lock, then records its outcome (file and audit log). */

@@ -5,7 +5,7 @@
  * local driver and AWS.
  */
 import { RolloutError } from "../core/errors";
-import { otherSlot, type ProbeResult, type SlotDriver, type SlotName } from "./driver";
+import { otherSlot, type AppState, type ProbeResult, type SlotDriver, type SlotName } from "./driver";
 
 /** Time, injected so tests do not sleep. */
 export interface Clock {
@@ -64,6 +64,8 @@ export interface RolloutReport {
   reason?: string;
   /** The probes that failed, when health decided the outcome. */
   failedProbes?: ProbeResult[];
+  /** The app containers that stopped or kept restarting, when that ended the gate early. */
+  appStates?: AppState[];
   /** Problems that did not change the outcome (e.g. retiring old hosts failed). */
   warnings: string[];
 }
@@ -150,7 +152,17 @@ export async function rollout(input: RolloutInput): Promise<RolloutReport> {
     }
   };
 
-  // 1. Fresh hosts in the idle slot. Whatever it held (the previous version kept for rollback) goes.
+  // Removing the prepared hosts after a failed gate: the slot keeps what it had (the rollback target).
+  const discardPrepared = async () => {
+    try {
+      await driver.discardPrepared(to, say);
+    } catch (e) {
+      report.warnings.push(`could not remove the new ${to} hosts: ${(e as Error).message}`);
+    }
+  };
+
+  // 1. Fresh hosts in the idle slot, beside what it held (the previous version, kept for rollback
+  //    until the new hosts have passed their gate).
   try {
     await phase("prepare", () => driver.prepareSlot(to, input.image, size, say));
   } catch (e) {
@@ -160,17 +172,24 @@ export async function rollout(input: RolloutInput): Promise<RolloutReport> {
   // 2. Health gate: every new host healthy for `healthyRounds` rounds in a row, before any traffic.
   const gate = await phase("health-gate", () => waitHealthy(driver, to, policy, clock, say), (g) => g.ok);
   if (!gate.ok) {
-    await discardNew();
+    await discardPrepared();
+    if (gate.stopped) report.appStates = gate.stopped;
     return fail(
       "failed",
-      `the ${to} slot did not become healthy within ${policy.healthDeadlineMs} ms: ${describeProbes(gate.last)}`,
+      gate.stopped
+        ? `the ${to} slot's app stopped before becoming healthy: ${describeStopped(gate.stopped)}`
+        : `the ${to} slot did not become healthy within ${policy.healthDeadlineMs} ms: ${describeProbes(gate.last)}`,
       gate.last,
     );
   }
 
-  // 3. Switch: new traffic to the new slot; the old slot drains.
+  // 3. Switch: the new hosts become the slot's (the version it kept goes), then new traffic goes to
+  //    the new slot and the old slot drains.
   try {
-    await phase("switch", () => driver.switchTraffic(to, policy.drainMs));
+    await phase("switch", async () => {
+      await driver.commitSlot(to, say);
+      await driver.switchTraffic(to, policy.drainMs);
+    });
   } catch (e) {
     const back = await putTrafficBack(driver, from, policy.drainMs);
     await discardNew();
@@ -211,6 +230,25 @@ export async function rollout(input: RolloutInput): Promise<RolloutReport> {
 interface HealthWatch {
   ok: boolean;
   last: ProbeResult[];
+  /** Set when the gate ended early because an app container stopped or kept restarting. */
+  stopped?: AppState[];
+}
+
+/** Containers that will not become healthy by waiting: exited, dead, gone, or restarted by the engine. */
+export function stoppedApps(states: readonly AppState[]): AppState[] {
+  return states.filter((s) => ["exited", "dead", "missing", "restarting"].includes(s.status) || s.restartCount > 0);
+}
+
+/** `green-1: exited 3 (restarted 2 times); last log lines: boom | bye` per stopped host. */
+export function describeStopped(states: readonly AppState[]): string {
+  return states
+    .map((s) => {
+      const how = s.status === "missing" ? "no app container" : s.status === "exited" || s.status === "dead" ? `${s.status} ${s.exitCode ?? "?"}` : s.status;
+      const restarts = s.restartCount > 0 ? ` (restarted ${s.restartCount} time${s.restartCount === 1 ? "" : "s"})` : "";
+      const logs = s.logTail.length ? `; last log lines: ${s.logTail.map((l) => l.slice(0, 200)).join(" | ")}` : "";
+      return `${s.host}: ${how}${restarts}${logs}`;
+    })
+    .join("; ");
 }
 
 async function waitHealthy(driver: SlotDriver, slot: SlotName, policy: RolloutPolicy, clock: Clock, say: (m: string) => void = () => {}): Promise<HealthWatch> {
@@ -225,6 +263,14 @@ async function waitHealthy(driver: SlotDriver, slot: SlotName, policy: RolloutPo
     const healthy = last.filter((p) => p.ok).length;
     say(`gate round ${round}: ${healthy}/${last.length} healthy${healthy < last.length ? ` (${describeProbes(last)})` : `, ${streak}/${policy.healthyRounds} in a row`}`);
     if (streak >= policy.healthyRounds) return { ok: true, last };
+    if (healthy < last.length && driver.appStates) {
+      // Waiting cannot help a container that has stopped: end now, with what it said.
+      const stopped = stoppedApps(await driver.appStates(slot));
+      if (stopped.length) {
+        say(`gate round ${round}: ${describeStopped(stopped)}`);
+        return { ok: false, last, stopped };
+      }
+    }
     if (clock.now() + policy.probeIntervalMs > deadline) return { ok: false, last };
     await clock.sleep(policy.probeIntervalMs);
   }

@@ -70,7 +70,10 @@ export class AwsSlotDriver implements SlotDriver {
   }
 
   async prepareSlot(slot: SlotName, image: string, size: number, progress: ProgressFn): Promise<HostStatus[]> {
-    // A new image replaces the slot's instances (the stack marks user data replace-on-change).
+    // A new image replaces the slot's instances (the stack marks user data replace-on-change): on
+    // AWS the version the slot kept does not survive the update, and the output says so.
+    const kept = (await this.fileImages())[slot];
+    if (kept !== null && kept !== image) progress(`the ${slot} slot's ${kept} hosts are replaced by this update: no instant rollback to it from here on`);
     await this.edit({ images: { [slot]: image }, sizes: { [slot]: size } });
     progress(`pulumi up: ${slot} slot -> ${image} x${size}`);
     try {
@@ -94,6 +97,15 @@ export class AwsSlotDriver implements SlotDriver {
     return Promise.all(
       hosts.map((h) => probeHttp(h.name, `http://${h.address}:${port}${health.path}`, { timeoutMs: health.timeoutSeconds * 1000, expectStatus: health.status })),
     );
+  }
+
+  async commitSlot(): Promise<void> {
+    // The update in prepareSlot already made the new instances the slot's.
+  }
+
+  async discardPrepared(slot: SlotName, progress: ProgressFn): Promise<void> {
+    // The slot's previous instances were replaced in prepareSlot: what failed goes, the slot is empty.
+    await this.retireSlot(slot, progress);
   }
 
   async switchTraffic(slot: SlotName, _drainMs: number): Promise<void> {

@@ -3,7 +3,7 @@
  * machine-less state directory named after the environment. Servers change by a graceful reload;
  * traffic switches through the runtime API's map, without a reload.
  */
-import { reloadHaproxy, startHaproxy, switchSlot } from "./haproxy";
+import { haproxyRuntime, reloadHaproxy, startHaproxy, switchSlot } from "./haproxy";
 import type { HaproxyServer } from "./haproxy-config";
 import { DEFAULT_BRIDGE } from "./network";
 import { envDir, envStateFile, type LocalPaths } from "./paths";
@@ -61,8 +61,15 @@ export function localBalancer(o: BalancerOptions): LocalBalancer {
         await reloadHaproxy(store, spec);
       }
     },
-    async activate(slot, drainMs) {
-      await switchSlot(balancerStore(o), slot);
+    async activate(slot, hosts, drainMs) {
+      const store = balancerStore(o);
+      const rec = store.state.haproxy;
+      if (!rec) throw new Error(`environment ${o.env} runs no HAProxy: nothing to switch`);
+      // HAProxy's own checks must see the new servers up (rise = healthyRounds) before traffic moves.
+      const rounds = o.health.healthyRounds + 2;
+      const timeoutMs = Math.max(10_000, rounds * (o.health.intervalSeconds + o.health.timeoutSeconds) * 1000);
+      await haproxyRuntime(rec).waitForStatus(slot, hosts.map((h) => h.name), "UP", timeoutMs);
+      await switchSlot(store, slot);
       // HTTP mode routes per request: requests already on the old slot finish there. Give them time.
       await sleep(drainMs);
     },

@@ -3,6 +3,9 @@
  * shows it and `local down` can remove it), provisioned by the group provisioner, behind the
  * environment's HAProxy (balancer.ts).
  */
+import * as fs from "node:fs";
+import type { Sensitive } from "../../core/sensitive";
+import { machineGroupAppStates } from "./app-states";
 import { localBalancer } from "./balancer";
 import { downMachineGroup, listMachineGroups, readMachineGroup, upMachineGroup } from "./machine-group";
 import { defaultPaths, envDir, type LocalPaths } from "./paths";
@@ -23,8 +26,12 @@ export function localFleet(paths: LocalPaths): LocalFleet {
   };
 }
 
-/** The local driver for an environment, with real machines and HAProxy. */
-export function createLocalDriver(env: Environment, provisioner: GroupProvisioner, paths: LocalPaths = defaultPaths()): LocalSlotDriver {
+/**
+ * The local driver for an environment, with real machines and HAProxy. `secrets` are the values the
+ * app's log lines are redacted of when a gate reports them.
+ */
+export function createLocalDriver(env: Environment, provisioner: GroupProvisioner, paths: LocalPaths = defaultPaths(), secrets: Iterable<Sensitive> = []): LocalSlotDriver {
+  const secretList = [...secrets];
   const listen = env.local.listen;
   const hostPort = hostPortOf(env.app);
   return new LocalSlotDriver({
@@ -36,6 +43,7 @@ export function createLocalDriver(env: Environment, provisioner: GroupProvisione
     fleet: localFleet(paths),
     provisioner,
     balancer: localBalancer({ env: env.name, paths, listen, hostPort, health: env.app.health }),
+    appStates: (group) => machineGroupAppStates(group, env.app.name, paths, secretList),
   });
 }
 
@@ -47,5 +55,7 @@ export async function destroyLocalEnvironment(envName: string, progress: (line: 
   const groups = listMachineGroups(paths).filter((g) => new RegExp(`^${envName}-(blue|green)-g\\d+$`).test(g));
   for (const g of groups) await downMachineGroup({ env: g, paths, progress });
   if (readMachineGroup(envName, paths)) await downMachineGroup({ env: envName, paths, progress });
+  // What is left of the environment's own directory (its slots.json) goes too: nothing stays behind.
+  fs.rmSync(envDir(paths, envName), { recursive: true, force: true });
   return groups;
 }

@@ -341,7 +341,7 @@ export async function downMachineGroup(options: DownOptions): Promise<{ removed:
   const paths = options.paths ?? defaultPaths();
   const progress = options.progress ?? (() => undefined);
   const stateFile = envStateFile(paths, options.env);
-  return withLock(envLockFile(paths, options.env), { what: `machine group ${options.env}`, operation: "local down", waitMs: ENV_LOCK_WAIT_MS }, async () => {
+  return withLock(envLockFile(paths, options.env), { what: `machine group ${options.env}`, operation: "local down", waitMs: ENV_LOCK_WAIT_MS, removeOnRelease: true }, async () => {
     const state = loadEnvState(stateFile);
     if (!state) {
       // No state: nothing of ours can exist, but a crash may have left our addresses registered.

@@ -7,7 +7,7 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { writeFileAtomic } from "../../core/atomic-write";
 import type { HealthSpec } from "../../model/health";
-import type { EnvironmentStatus, HostStatus, ProbeResult, ProgressFn, SlotDriver, SlotName } from "../../rollout/driver";
+import type { AppState, EnvironmentStatus, HostStatus, ProbeResult, ProgressFn, SlotDriver, SlotName } from "../../rollout/driver";
 import { probeHttp } from "../../rollout/http-probe";
 
 /** A machine of the fleet, as the driver needs it. */
@@ -39,15 +39,29 @@ export interface GroupProvisioner {
 export interface LocalBalancer {
   /** Sets the servers of both slots. Servers of a slot that is not live take no traffic. */
   setServers(slots: Record<SlotName, FleetHost[]>): Promise<void>;
-  /** New requests go to `slot`; requests in flight to the other slot finish within `drainMs`. */
-  activate(slot: SlotName, drainMs: number): Promise<void>;
+  /**
+   * New requests go to `slot` once the balancer's own checks see `hosts` up (a switch never sends
+   * traffic to servers it has not checked); requests in flight to the other slot finish within `drainMs`.
+   */
+  activate(slot: SlotName, hosts: readonly FleetHost[], drainMs: number): Promise<void>;
+}
+
+/** Hosts of one slot generation: its machine group and the image it runs (null while provisioning). */
+export interface SlotGroup {
+  image: string | null;
+  group: string | null;
+  hosts: FleetHost[];
 }
 
 /** What the driver remembers between commands, in the environment's state directory. */
 export interface SlotState {
   generation: number;
   live: SlotName | null;
-  slots: Record<SlotName, { image: string | null; group: string | null; hosts: FleetHost[] }>;
+  /**
+   * Each slot's hosts, and the group being prepared for it: the slot keeps its hosts (the previous
+   * version, the rollback target) until the prepared group passed its gate.
+   */
+  slots: Record<SlotName, SlotGroup & { prepared?: SlotGroup | null }>;
 }
 
 /** An environment with nothing in it. */
@@ -75,6 +89,8 @@ export interface LocalSlotDriverOptions {
   fleet: LocalFleet;
   provisioner: GroupProvisioner;
   balancer: LocalBalancer;
+  /** What the app's container does on each machine of a group; without it the gate only probes HTTP. @default none */
+  appStates?: (group: string) => Promise<AppState[]>;
 }
 
 /** Slots on local machines. */
@@ -112,42 +128,36 @@ export class LocalSlotDriver implements SlotDriver {
     const state = await this.load();
     if (state.live === slot) throw new Error(`refusing to replace the live slot (${slot})`);
     await this.o.provisioner.prepare(image, progress);
-    // Whatever the slot held (the previous version kept for rollback) goes first.
-    await this.clearSlot(state, slot, progress);
+    // A group a crashed rollout left half-prepared is nobody's rollback target.
+    await this.dropPrepared(state, slot, progress);
     state.generation += 1;
-    await this.save(state);
     const group = groupName(this.o.env, slot, state.generation);
+    const kept = state.slots[slot].group;
+    if (kept) progress(`keeping ${kept} (${state.slots[slot].image}) until the new hosts pass their gate`);
     // Record the group before creating it, so a crash half-way still lets `destroy` find it.
-    state.slots[slot] = { image: null, group, hosts: [] };
+    state.slots[slot].prepared = { image: null, group, hosts: [] };
     await this.save(state);
     try {
       const hosts = await this.o.fleet.create(group, size, progress);
-      state.slots[slot] = { image: null, group, hosts };
+      state.slots[slot].prepared = { image: null, group, hosts };
       await this.save(state);
       await this.o.provisioner.provision(group, hosts, image, slot, progress);
-      state.slots[slot] = { image, group, hosts };
+      state.slots[slot].prepared = { image, group, hosts };
       await this.save(state);
+      // The idle slot takes no traffic: the balancer checks the new hosts while the gate runs.
       await this.o.balancer.setServers(serversOf(state));
       return hosts.map((h) => ({ ...h, image }));
     } catch (e) {
       // The group stays recorded until it is gone, so the next rollout (or `destroy`) removes it if
       // this removal fails; and that failure must not hide why the slot could not be prepared.
-      state.slots[slot] = { image: null, group, hosts: [] };
-      await this.o.balancer.setServers(serversOf(state)).catch(() => {});
-      await this.save(state);
-      try {
-        await this.o.fleet.destroy(group, progress);
-        state.slots[slot] = { image: null, group: null, hosts: [] };
-        await this.save(state);
-      } catch (d) {
-        progress(`could not remove ${group}: ${(d as Error).message}`);
-      }
+      await this.dropPrepared(state, slot, progress).catch((d: unknown) => progress(`could not remove ${group}: ${(d as Error).message}`));
       throw e;
     }
   }
 
   async probe(slot: SlotName): Promise<ProbeResult[]> {
-    const { hosts } = (await this.load()).slots[slot];
+    const s = (await this.load()).slots[slot];
+    const hosts = s.prepared ? s.prepared.hosts : s.hosts;
     return Promise.all(
       hosts.map((h) =>
         probeHttp(h.name, `http://${h.address}:${this.o.hostPort}${this.o.health.path}`, {
@@ -158,10 +168,35 @@ export class LocalSlotDriver implements SlotDriver {
     );
   }
 
+  async appStates(slot: SlotName): Promise<AppState[]> {
+    const s = (await this.load()).slots[slot];
+    const group = s.prepared?.group ?? s.group;
+    return group && this.o.appStates ? this.o.appStates(group) : [];
+  }
+
+  async commitSlot(slot: SlotName, progress: ProgressFn): Promise<void> {
+    const state = await this.load();
+    const prepared = state.slots[slot].prepared;
+    if (!prepared || prepared.image === null) throw new Error(`the ${slot} slot has no prepared hosts to commit`);
+    const previous = state.slots[slot].group;
+    state.slots[slot] = { image: prepared.image, group: prepared.group, hosts: prepared.hosts, prepared: null };
+    await this.save(state);
+    if (previous) {
+      // Removing the version the slot kept is cleanup: the environment file no longer names it.
+      await this.o.fleet.destroy(previous, progress).catch((e: unknown) => progress(`could not remove ${previous}: ${(e as Error).message}; \`longshore destroy\` removes it`));
+    }
+  }
+
+  async discardPrepared(slot: SlotName, progress: ProgressFn): Promise<void> {
+    const state = await this.load();
+    await this.dropPrepared(state, slot, progress);
+  }
+
   async switchTraffic(slot: SlotName, drainMs: number): Promise<void> {
     const state = await this.load();
-    if (state.slots[slot].hosts.length === 0) throw new Error(`the ${slot} slot has no hosts to send traffic to`);
-    await this.o.balancer.activate(slot, drainMs);
+    const { hosts } = state.slots[slot];
+    if (hosts.length === 0) throw new Error(`the ${slot} slot has no hosts to send traffic to`);
+    await this.o.balancer.activate(slot, hosts, drainMs);
     state.live = slot;
     await this.save(state);
   }
@@ -169,19 +204,32 @@ export class LocalSlotDriver implements SlotDriver {
   async retireSlot(slot: SlotName, progress: ProgressFn): Promise<void> {
     const state = await this.load();
     if (state.live === slot) throw new Error(`refusing to retire the live slot (${slot})`);
+    await this.dropPrepared(state, slot, progress);
     await this.clearSlot(state, slot, progress);
+  }
+
+  /** Removes the slot's prepared group, if any, and gives the balancer back the slot's own hosts. */
+  private async dropPrepared(state: SlotState, slot: SlotName, progress: ProgressFn): Promise<void> {
+    const prepared = state.slots[slot].prepared;
+    if (!prepared?.group) return;
+    await this.o.balancer.setServers(serversOf({ ...state, slots: { ...state.slots, [slot]: { ...state.slots[slot], prepared: null } } }));
+    await this.o.fleet.destroy(prepared.group, progress);
+    state.slots[slot].prepared = null;
+    await this.save(state);
   }
 
   private async clearSlot(state: SlotState, slot: SlotName, progress: ProgressFn): Promise<void> {
     const { group } = state.slots[slot];
     if (group === null) return;
-    state.slots[slot] = { image: null, group: null, hosts: [] };
+    state.slots[slot] = { image: null, group: null, hosts: [], prepared: null };
     await this.o.balancer.setServers(serversOf(state));
     await this.o.fleet.destroy(group, progress);
     await this.save(state);
   }
 }
 
+/** What the balancer checks for each slot: the prepared hosts while there are any, else the slot's. */
 function serversOf(state: SlotState): Record<SlotName, FleetHost[]> {
-  return { blue: state.slots.blue.hosts, green: state.slots.green.hosts };
+  const of = (slot: SlotName) => state.slots[slot].prepared?.hosts ?? state.slots[slot].hosts;
+  return { blue: of("blue"), green: of("green") };
 }

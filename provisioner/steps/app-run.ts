@@ -10,9 +10,10 @@
  * changed env file (a rotated secret) fails the file comparison and re-creates the container too.
  *
  * Apply is create-then-swap ({@link SWAP_SCRIPT}): the new container is created first (a value the
- * engine refuses fails here, with the old container still serving), then the old one stops and the
- * new one starts; if the new one does not start, or exits at once, it is removed and the old one is
- * started again. A host serves one version of an app: rollouts replace hosts, not containers.
+ * engine refuses fails here, with the old container still serving), then the old one stops, the name
+ * moves to the new one and it starts; if the new one does not start, or exits at once, it is
+ * removed and the old one gets its name back and is started again. A host serves one version of an
+ * app: rollouts replace hosts, not containers.
  */
 import { Sensitive } from "../../core/sensitive";
 import { hostPortOf, parseByteSize, type ResolvedApp } from "../../model/app";
@@ -142,11 +143,11 @@ export function createArguments(ctx: ProvisionContext): string[] {
  */
 export const SWAP_SCRIPT = `set -u
 app=$1; name=$2; envdir=$3; keep=$4; shift 4
-next="$name.next"
+next="$name.next"; prev="$name.prev"
 # A .next left by an interrupted run is not serving anything.
 docker rm -f "$next" >/dev/null 2>&1
-pattern=$(printf '%s' "$name" | sed 's/[.]/\\\\./g')
-old=$( { docker ps -aq --filter "label=io.longshore.app=$app"; docker ps -aq --filter "name=^/$pattern\\$"; } | sort -u )
+exact() { printf '^/%s$' "$(printf '%s' "$1" | sed 's/[.]/\\\\./g')"; }
+old=$( { docker ps -aq --filter "label=io.longshore.app=$app"; docker ps -aq --filter "name=$(exact "$name")"; docker ps -aq --filter "name=$(exact "$prev")"; } | sort -u )
 if ! docker create --name "$next" "$@" >/dev/null; then
   echo "app.run: the new container could not be created; the running one (if any) was left as it was" >&2
   exit 1
@@ -156,27 +157,48 @@ for id in $old; do
   if [ "$(docker inspect --format '{{.State.Running}}' "$id" 2>/dev/null)" = true ]; then running="$running $id"; fi
 done
 if [ -n "$running" ]; then docker stop $running >/dev/null; fi
+# The name moves while both containers are stopped: a rename needs no network then (renaming a
+# container the engine is restarting fails: "sandbox not found").
+# A .prev left by an interrupted run is stopped (it is in $old) and would block the move below.
+for id in $(docker ps -aq --filter "name=$(exact "$prev")"); do
+  case " $running " in *" $id "*) ;; *) docker rm -f "$id" >/dev/null ;; esac
+done
+holder=$(docker ps -aq --filter "name=$(exact "$name")")
+restore() {
+  if [ -n "$holder" ] && ! docker rename "$holder" "$name"; then echo "app.run: the previous container could not get its name $name back (it is $prev)" >&2; fi
+  if [ -n "$running" ]; then docker start $running >/dev/null && echo "app.run: the previous container was started again" >&2; fi
+}
+if [ -n "$holder" ] && ! docker rename "$holder" "$prev"; then
+  echo "app.run: could not move the old container out of the name $name" >&2
+  docker rm -f "$next" >/dev/null 2>&1
+  holder=""
+  restore
+  exit 1
+fi
+if ! docker rename "$next" "$name"; then
+  echo "app.run: could not give the new container the name $name" >&2
+  docker rm -f "$next" >/dev/null 2>&1
+  restore
+  exit 1
+fi
 started=0
-if docker start "$next" >/dev/null; then
+if docker start "$name" >/dev/null; then
   started=1
   # Replacing a running container: a new one that exits at once must not be what the host is left with.
   if [ -n "$running" ]; then
     sleep 1
-    [ "$(docker inspect --format '{{.State.Status}}' "$next" 2>/dev/null)" = running ] || started=0
+    [ "$(docker inspect --format '{{.State.Status}}' "$name" 2>/dev/null)" = running ] || started=0
   fi
 fi
 if [ "$started" = 0 ]; then
   echo "app.run: the new container did not keep running; its last log lines:" >&2
-  docker logs --tail 20 "$next" 2>&1 | sed 's/^/  /' >&2
-  docker rm -f "$next" >/dev/null 2>&1
-  if [ -n "$running" ]; then docker start $running >/dev/null && echo "app.run: the previous container was started again" >&2; fi
+  docker logs --tail 20 "$name" 2>&1 | sed 's/^/  /' >&2
+  docker rm -f "$name" >/dev/null 2>&1
+  restore
   exit 1
 fi
-if [ -n "$old" ]; then docker rm -f $old >/dev/null; fi
-if ! docker rename "$next" "$name"; then
-  echo "app.run: the new container runs as $next but could not be renamed to $name" >&2
-  exit 1
-fi
+# Some of these may be gone already (a .prev removed above).
+if [ -n "$old" ]; then docker rm -f $old >/dev/null 2>&1; fi
 # Env files of containers that are gone may hold old secrets.
 for f in "$envdir"/*.env; do
   if [ -e "$f" ] && [ "$f" != "$envdir/$keep" ]; then rm -f "$f"; fi

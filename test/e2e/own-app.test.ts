@@ -9,21 +9,15 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { main, realDeps } from "../../cli/main";
-import { systemSecretReader } from "../../core/secret-reader";
-import { Sensitive } from "../../core/sensitive";
-import { downMachineGroup, readMachineGroup, upMachineGroup } from "../../drivers/local/machine-group";
+import { readMachineGroup } from "../../drivers/local/machine-group";
 import { destroyLocalEnvironment } from "../../drivers/local/local-driver";
-import { pushDockerArchive } from "../../provisioner/registry-push";
-import { buildTestAppImages, TEST_APP_HEALTH_PATH, testAppRootBody } from "../helpers/app-image";
-import { startRegistry, type TestRegistry } from "../helpers/docker-registry";
-import { Sink } from "../helpers/cli-harness";
+import { TEST_APP_HEALTH_PATH, testAppRootBody } from "../helpers/app-image";
 import { freePort, httpGet, ssh, startLoad, testPaths } from "./local-support";
+import { appRegistry, runCli, type AppRegistry } from "./own-app-support";
 
 const ENV = "e2eown";
 /** A one-machine group that keeps the bridge (and so the registry's address) up from the start. */
 const ANCHOR = "e2eown-anchor";
-const GATEWAY = "10.213.47.1";
 const paths = testPaths("ls-e2e-own");
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ls-e2e-own-env-"));
 const envFile = path.join(dir, "longshore.yaml");
@@ -38,7 +32,7 @@ const REGISTRY_PASSWORD = `${MARKER}-registry`;
 const ENV_VALUES = { GREETING_STYLE: "plain words, $not-expanded", COUNT: "3" };
 const sha = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");
 
-let registry: TestRegistry | undefined;
+let reg: AppRegistry | undefined;
 let url = "";
 let refs: { v1: string; v2: string };
 const savedEnv = { ...process.env };
@@ -46,12 +40,9 @@ const outputs: string[] = [];
 
 /** Runs the real CLI (cli/main.ts with the real dependencies) in this directory, with the secrets in its environment. */
 async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new Sink();
-  const stderr = new Sink();
-  const env = { ...process.env, E2E_DB_PASSWORD: SECRETS.DB_PASSWORD, E2E_REGISTRY_PASSWORD: REGISTRY_PASSWORD };
-  const code = await main(argv, { ...realDeps(), stdout, stderr, cwd: dir, env, secretReader: systemSecretReader(env) });
-  outputs.push(stdout.text, stderr.text);
-  return { code, stdout: stdout.text, stderr: stderr.text };
+  const r = await runCli(dir, { E2E_DB_PASSWORD: SECRETS.DB_PASSWORD, E2E_REGISTRY_PASSWORD: REGISTRY_PASSWORD }, argv);
+  outputs.push(r.stdout, r.stderr);
+  return r;
 }
 
 /** The live slot's one machine, as its machine group's state records it. */
@@ -73,12 +64,9 @@ async function onLive(command: string): Promise<string> {
 
 beforeAll(async () => {
   process.env["LONGSHORE_LOCAL_STATE_DIR"] = paths.stateRoot;
-  const images = await buildTestAppImages();
-  await upMachineGroup({ env: ANCHOR, machines: 1, paths });
-  registry = await startRegistry(GATEWAY, { user: "ci", password: REGISTRY_PASSWORD });
-  const push = (archive: string, tag: string) =>
-    pushDockerArchive({ archive, registryUrl: registry!.url, repository: "team/shop", tag, auth: { username: "ci", password: new Sensitive(REGISTRY_PASSWORD) } });
-  refs = { v1: (await push(images.v1.archive, "1")).ref, v2: (await push(images.v2.archive, "2")).ref };
+  reg = await appRegistry(ANCHOR, paths, REGISTRY_PASSWORD);
+  refs = reg.refs;
+  const registry = reg.registry;
 
   fs.mkdirSync(path.join(dir, "secrets"));
   fs.writeFileSync(path.join(dir, "secrets", "api-token"), `${SECRETS.API_TOKEN}\n`, { mode: 0o600 });
@@ -125,8 +113,7 @@ local: { listen: 127.0.0.1:${port} }
 
 afterAll(async () => {
   await destroyLocalEnvironment(ENV, () => undefined, paths).catch((e: unknown) => console.error(e));
-  await downMachineGroup({ env: ANCHOR, paths }).catch((e: unknown) => console.error(e));
-  await registry?.stop().catch((e: unknown) => console.error(e));
+  await reg?.stop();
   fs.rmSync(dir, { recursive: true, force: true });
   fs.rmSync(paths.stateRoot, { recursive: true, force: true });
   process.env = savedEnv;
@@ -176,10 +163,10 @@ describe("a team's own application on local machines", () => {
   });
 
   it("pulled with the registry's credentials (the registry refuses anonymous pulls) and left none on the host", async () => {
-    expect((await fetch(`${registry!.url}/v2/team/shop/manifests/1`)).status).toBe(401);
+    expect((await fetch(`${reg!.registry.url}/v2/team/shop/manifests/1`)).status).toBe(401);
     expect((await onLive("docker image inspect --format '{{index .RepoTags 0}}' " + refs.v1)).trim()).toBe(refs.v1);
     const config = await onLive("cat /root/.docker/config.json 2>/dev/null || echo '{}'");
-    expect(JSON.parse(config)).not.toHaveProperty(["auths", registry!.hostPort]);
+    expect(JSON.parse(config)).not.toHaveProperty(["auths", reg!.registry.hostPort]);
     expect(config).not.toContain(MARKER);
   });
 

@@ -108,7 +108,7 @@ describe("rollouts on the local driver", () => {
     expect(versionsAfter(seen, switchedAt)).toEqual(new Set(["v1"]));
   });
 
-  it("a rollout to the broken image never moves traffic off v1 and names the failing probe", async () => {
+  it("a rollout to the broken image never moves traffic off v1, names the failing probe, and green keeps v2 for rollback", async () => {
     const { env } = await loadEnvironment(envFile);
     fs.writeFileSync(envFile, fs.readFileSync(envFile, "utf8").replace("healthDeadlineSeconds: 120", "healthDeadlineSeconds: 15"));
     const load = startLoad(url, 2);
@@ -119,8 +119,10 @@ describe("rollouts on the local driver", () => {
     expect(report.failedProbes?.[0]).toMatchObject({ ok: false, status: 404, detail: "longshore demo broken: unhealthy" });
     expect(new Set(seen.samples.map((s) => version(s.body)))).toEqual(new Set(["v1"]));
     expect([seen.errors, seen.non2xx]).toEqual([[], 0]);
+    // The version green kept (v2, from before the rollback) survived the failed rollout, in the file too.
     const status = await (await input()).driver.status();
-    expect([status.live, status.slots.green.hosts.length]).toEqual(["blue", 0]);
+    expect([status.live, status.slots.green.image, status.slots.green.hosts.length]).toEqual(["blue", "longshore-demo:v2", 2]);
+    expect((await loadEnvironment(envFile)).env.slots.green.image).toBe("longshore-demo:v2");
   });
 
   it("a new machine killed during the soak sends traffic back to the old slot automatically", async () => {
@@ -177,5 +179,7 @@ describe("rollouts on the local driver", () => {
     expect(groups.length).toBeGreaterThan(0);
     expect(listMachineGroups(paths).filter((g) => g.startsWith(ENV))).toEqual([]);
     await expect(httpGet(url, 2_000)).rejects.toThrow();
+    // Nothing of the environment is left in the state directory: no group, no lock file, no slots.json.
+    expect(fs.readdirSync(paths.stateRoot).filter((e) => e.startsWith(ENV))).toEqual([]);
   });
 });

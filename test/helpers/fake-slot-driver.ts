@@ -34,6 +34,8 @@ export function fakeDriver(init: { live: SlotName | null; blue?: string | null; 
     },
   };
   const failOn = new Set<string>();
+  // What prepareSlot made, beside what the slot keeps until commitSlot.
+  const prepared: Partial<Record<SlotName, { image: string; hosts: HostStatus[] }>> = {};
   const driver: SlotDriver = {
     async status() {
       return structuredClone(state);
@@ -41,8 +43,19 @@ export function fakeDriver(init: { live: SlotName | null; blue?: string | null; 
     async prepareSlot(slot, image, size) {
       calls.push(`prepare ${slot} ${image} x${size}`);
       if (failOn.has("prepare")) throw new Error("no capacity");
-      state.slots[slot] = { image, hosts: hosts(slot, image, size) };
-      return state.slots[slot].hosts;
+      prepared[slot] = { image, hosts: hosts(slot, image, size) };
+      return prepared[slot].hosts;
+    },
+    async commitSlot(slot) {
+      calls.push(`commit ${slot}`);
+      const p = prepared[slot];
+      if (!p) throw new Error(`nothing prepared for ${slot}`);
+      state.slots[slot] = p;
+      delete prepared[slot];
+    },
+    async discardPrepared(slot) {
+      calls.push(`discard ${slot}`);
+      delete prepared[slot];
     },
     async probe(slot) {
       calls.push(`probe ${slot}`);
@@ -55,9 +68,10 @@ export function fakeDriver(init: { live: SlotName | null; blue?: string | null; 
     },
     async retireSlot(slot) {
       calls.push(`retire ${slot}`);
+      delete prepared[slot];
       state.slots[slot] = { image: null, hosts: [] };
     },
   };
-  return { driver, calls, state, failOn };
+  return { driver, calls, state, failOn, prepared };
 }
 

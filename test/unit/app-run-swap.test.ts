@@ -1,4 +1,4 @@
-// Does not prove a real engine behaves like the fake `docker` here (e2e runs the swap against dockerd): it runs app.run's create-then-swap script with real /bin/sh against a fake `docker` that keeps container state in files, and pins createArguments exactly.
+// Does not prove a real engine behaves like the fake `docker` here (e2e runs the swap against dockerd): it runs app.run's create-then-swap script with real /bin/sh against a fake `docker` that keeps container state in files and, as the engine does with a container it is restarting, refuses to rename a running container; and pins createArguments exactly.
 import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,9 +15,12 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 /**
  * A fake `docker` for the commands the swap script runs. Containers are files in $FAKE_DOCKER_STATE
  * (`<id>.name`, `<id>.status`, `<id>.labels`); every call is appended to `log` (words separated by
- * \x1f, calls by \x1e, so an empty word survives). Failures are asked for by name:
- * FAKE_CREATE_FAILS (the daemon's message), FAKE_START_FAILS / FAKE_EXITS_AT_ONCE /
- * FAKE_RENAME_FAILS (a container name).
+ * \x1f, calls by \x1e, so an empty word survives). Like the engine, it refuses to rename a running
+ * (or restarting) container: a real engine refuses that for a container it is restarting, with
+ * "sandbox ... not found", so the script must only ever rename stopped or created containers.
+ * Failures are asked for: FAKE_CREATE_FAILS (the daemon's message), FAKE_START_FAILS /
+ * FAKE_EXITS_AT_ONCE (a label of the container, as its name changes during the swap),
+ * FAKE_RENAME_FAILS (the name renamed to).
  */
 const FAKE_DOCKER = String.raw`#!/bin/sh
 S=$FAKE_DOCKER_STATE
@@ -30,6 +33,8 @@ find_id() {
   done
   return 1
 }
+# Whether the container with this id has this label.
+has_label() { [ -n "$2" ] && grep -qxF -- "$2" "$S/$1.labels"; }
 cmd=$1; shift
 case "$cmd" in
   ps)
@@ -38,7 +43,7 @@ case "$cmd" in
       [ -e "$f" ] || continue
       i=$(basename "$f" .name)
       case "$3" in
-        label=*) if grep -qxF -- "$(printf '%s' "$3" | cut -d= -f2-)" "$S/$i.labels"; then echo "$i"; fi ;;
+        label=*) if has_label "$i" "$(printf '%s' "$3" | cut -d= -f2-)"; then echo "$i"; fi ;;
         # The engine matches the name filter as a regular expression against "/<name>".
         name=*) if printf '/%s\n' "$(cat "$f")" | grep -qE -- "$(printf '%s' "$3" | cut -d= -f2-)"; then echo "$i"; fi ;;
         *) echo "fake docker: unexpected filter $3" >&2; exit 2 ;;
@@ -73,16 +78,16 @@ case "$cmd" in
   start)
     for a in "$@"; do
       i=$(find_id "$a") || { echo "Error response from daemon: No such container: $a" >&2; exit 1; }
-      name=$(cat "$S/$i.name")
-      if [ "$name" = "$FAKE_START_FAILS" ]; then
+      if has_label "$i" "$FAKE_START_FAILS"; then
         echo "Error response from daemon: driver failed programming external connectivity: port is already allocated" >&2
         exit 1
       fi
-      if [ "$name" = "$FAKE_EXITS_AT_ONCE" ]; then echo exited > "$S/$i.status"; else echo running > "$S/$i.status"; fi
+      if has_label "$i" "$FAKE_EXITS_AT_ONCE"; then echo exited > "$S/$i.status"; else echo running > "$S/$i.status"; fi
       echo "$a"
     done ;;
   logs)
     [ "$1" = --tail ] && [ "$2" = 20 ] && [ $# -eq 3 ] || { echo "fake docker: unexpected logs $*" >&2; exit 2; }
+    find_id "$3" >/dev/null || { echo "Error response from daemon: No such container: $3" >&2; exit 1; }
     echo "listening on :8080"
     echo "fatal: DATABASE_URL is not set" >&2 ;;
   rm)
@@ -94,7 +99,11 @@ case "$cmd" in
     done
     exit $rc ;;
   rename)
+    [ $# -eq 2 ] || { echo "fake docker: unexpected rename $*" >&2; exit 2; }
     i=$(find_id "$1") || { echo "Error response from daemon: No such container: $1" >&2; exit 1; }
+    case "$(cat "$S/$i.status")" in
+      running|restarting) echo "Error response from daemon: sandbox 0123 not found" >&2; exit 1 ;;
+    esac
     if [ "$2" = "$FAKE_RENAME_FAILS" ] || find_id "$2" >/dev/null; then
       echo "Error response from daemon: Conflict. The container name \"/$2\" is already in use." >&2; exit 1
     fi
@@ -160,6 +169,12 @@ class FakeHost {
     return readdirSync(this.envDir).sort();
   }
 
+  /** Runs the fake docker alone, as a shell would. */
+  docker(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+    const r = spawnSync("docker", args, { env: { PATH: `${this.bin}:${process.env["PATH"]}`, FAKE_DOCKER_STATE: this.state }, encoding: "utf8" });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+
   /** Runs the plan's swap command with /bin/sh, the env file directory moved here. */
   swap(ctx: ProvisionContext, env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
     const argv = [...(appRunStep.plan(ctx).apply[0]!.argv as string[])];
@@ -176,19 +191,56 @@ class FakeHost {
 const ctx = makeContext();
 const NEW_LABELS = ["io.longshore.app=web", "io.longshore.version=1.4.2", "io.longshore.slot=blue", "io.longshore.plan=p1an"];
 const OLD_LABELS = ["io.longshore.app=web", "io.longshore.version=1.4.1", "io.longshore.slot=blue", "io.longshore.plan=0ld"];
+/** The labels of a container of the same release made from an earlier plan (a changed spec or a rotated secret). */
+const SAME_RELEASE_LABELS = [...NEW_LABELS.slice(0, 3), "io.longshore.plan=before"];
+/** Only the new container has this label: a failure asked for with it hits the new container, never an old one. */
+const NEW_ONLY = "io.longshore.plan=p1an";
 const CREATE = ["docker", "create", "--name", "web-1.4.2.next", ...createArguments(ctx)];
-/** What every run does first: drop a leftover .next, list the app's containers by label and by exact name. */
+/** Finds a container by its exact name: the dots escaped, the name anchored. */
+const BY_NAME = ["docker", "ps", "-aq", "--filter", "name=^/web-1\\.4\\.2$"];
+/** Finds a container by the exact .prev name (a leftover of an interrupted run, or the old one moved aside). */
+const BY_PREV = ["docker", "ps", "-aq", "--filter", "name=^/web-1\\.4\\.2\\.prev$"];
+/** What every run does first: drop a leftover .next, list the app's containers by label, by exact name and by the exact .prev name. */
 const PROLOGUE = [
   ["docker", "rm", "-f", "web-1.4.2.next"],
   ["docker", "ps", "-aq", "--filter", "label=io.longshore.app=web"],
-  ["docker", "ps", "-aq", "--filter", "name=^/web-1\\.4\\.2$"],
+  BY_NAME,
+  BY_PREV,
 ];
+/** The new container takes the name while it is only created, and starts under it. */
+const MOVE_AND_START = [
+  ["docker", "rename", "web-1.4.2.next", "web-1.4.2"],
+  ["docker", "start", "web-1.4.2"],
+];
+/** After replacing a running container: wait, then check the new one still runs. */
+const CHECK_STILL_RUNNING = [
+  ["sleep", "1"],
+  ["docker", "inspect", "--format", "{{.State.Status}}", "web-1.4.2"],
+];
+/** The fake's last log lines of the new container, then its removal. */
+const DROP_NEW = [
+  ["docker", "logs", "--tail", "20", "web-1.4.2"],
+  ["docker", "rm", "-f", "web-1.4.2"],
+];
+const NEW_RUNNING = { c00000000001: { name: "web-1.4.2", status: "running", labels: NEW_LABELS } };
+const PORT_TAKEN = "Error response from daemon: driver failed programming external connectivity: port is already allocated\n";
+const DID_NOT_KEEP_RUNNING =
+  "app.run: the new container did not keep running; its last log lines:\n" + "  listening on :8080\n" + "  fatal: DATABASE_URL is not set\n";
+const STARTED_AGAIN = "app.run: the previous container was started again\n";
 
 /** A host running web 1.4.1, with its env file and the one app.run just uploaded for 1.4.2. */
 function hostWithOldRelease(): FakeHost {
   const h = new FakeHost();
   h.add("old000000001", { name: "web-1.4.1", status: "running", labels: OLD_LABELS });
   for (const f of ["web-1.4.1.env", "web-1.4.2.env"]) writeFileSync(path.join(h.envDir, f), "MODE=prod\n", { mode: 0o600 });
+  return h;
+}
+
+/** A host running web 1.4.2 from an earlier plan: the old container holds the name the new one needs. */
+function hostWithSameRelease(): FakeHost {
+  const h = new FakeHost();
+  h.add("same00000001", { name: "web-1.4.2", status: "running", labels: SAME_RELEASE_LABELS });
+  writeFileSync(path.join(h.envDir, "web-1.4.2.env"), "MODE=prod\n", { mode: 0o600 });
   return h;
 }
 
@@ -210,25 +262,17 @@ describe("app.run's swap script (real sh, fake docker)", () => {
 
   it("when the new container does not start: it is removed and the old one started again, exit 1", () => {
     const h = hostWithOldRelease();
-    const r = h.swap(ctx, { FAKE_START_FAILS: "web-1.4.2.next" });
-    expect(r).toEqual({
-      status: 1,
-      stdout: "",
-      stderr:
-        "Error response from daemon: driver failed programming external connectivity: port is already allocated\n" +
-        "app.run: the new container did not keep running; its last log lines:\n" +
-        "  listening on :8080\n" +
-        "  fatal: DATABASE_URL is not set\n" +
-        "app.run: the previous container was started again\n",
-    });
+    const r = h.swap(ctx, { FAKE_START_FAILS: NEW_ONLY });
+    expect(r).toEqual({ status: 1, stdout: "", stderr: PORT_TAKEN + DID_NOT_KEEP_RUNNING + STARTED_AGAIN });
     expect(h.calls()).toEqual([
       ...PROLOGUE,
       CREATE,
       ["docker", "inspect", "--format", "{{.State.Running}}", "old000000001"],
       ["docker", "stop", "old000000001"],
-      ["docker", "start", "web-1.4.2.next"],
-      ["docker", "logs", "--tail", "20", "web-1.4.2.next"],
-      ["docker", "rm", "-f", "web-1.4.2.next"],
+      BY_PREV,
+      BY_NAME,
+      ...MOVE_AND_START,
+      ...DROP_NEW,
       ["docker", "start", "old000000001"],
     ]);
     expect(h.containers()).toEqual({ old000000001: { name: "web-1.4.1", status: "running", labels: OLD_LABELS } });
@@ -237,32 +281,25 @@ describe("app.run's swap script (real sh, fake docker)", () => {
 
   it("when the new container exits at once while an old one was running: the old one is started again, exit 1", () => {
     const h = hostWithOldRelease();
-    const r = h.swap(ctx, { FAKE_EXITS_AT_ONCE: "web-1.4.2.next" });
-    expect(r).toEqual({
-      status: 1,
-      stdout: "",
-      stderr:
-        "app.run: the new container did not keep running; its last log lines:\n" +
-        "  listening on :8080\n" +
-        "  fatal: DATABASE_URL is not set\n" +
-        "app.run: the previous container was started again\n",
-    });
+    const r = h.swap(ctx, { FAKE_EXITS_AT_ONCE: NEW_ONLY });
+    expect(r).toEqual({ status: 1, stdout: "", stderr: DID_NOT_KEEP_RUNNING + STARTED_AGAIN });
     expect(h.calls()).toEqual([
       ...PROLOGUE,
       CREATE,
       ["docker", "inspect", "--format", "{{.State.Running}}", "old000000001"],
       ["docker", "stop", "old000000001"],
-      ["docker", "start", "web-1.4.2.next"],
-      ["sleep", "1"],
-      ["docker", "inspect", "--format", "{{.State.Status}}", "web-1.4.2.next"],
-      ["docker", "logs", "--tail", "20", "web-1.4.2.next"],
-      ["docker", "rm", "-f", "web-1.4.2.next"],
+      BY_PREV,
+      BY_NAME,
+      ...MOVE_AND_START,
+      ...CHECK_STILL_RUNNING,
+      ...DROP_NEW,
       ["docker", "start", "old000000001"],
     ]);
     expect(h.containers()).toEqual({ old000000001: { name: "web-1.4.1", status: "running", labels: OLD_LABELS } });
+    expect(h.envFiles()).toEqual(["web-1.4.1.env", "web-1.4.2.env"]);
   });
 
-  it("on success: the old container is removed, the new one renamed to its name, other env files removed", () => {
+  it("on success: the new one takes the name before it starts, the old container is removed, other env files removed", () => {
     const h = hostWithOldRelease();
     writeFileSync(path.join(h.envDir, "web-1.3.0.env"), "MODE=prod\nDB_PASSWORD=old-secret\n");
     writeFileSync(path.join(h.envDir, "README"), "not an env file\n");
@@ -273,56 +310,149 @@ describe("app.run's swap script (real sh, fake docker)", () => {
       CREATE,
       ["docker", "inspect", "--format", "{{.State.Running}}", "old000000001"],
       ["docker", "stop", "old000000001"],
-      ["docker", "start", "web-1.4.2.next"],
-      ["sleep", "1"],
-      ["docker", "inspect", "--format", "{{.State.Status}}", "web-1.4.2.next"],
+      BY_PREV,
+      BY_NAME,
+      ...MOVE_AND_START,
+      ...CHECK_STILL_RUNNING,
       ["docker", "rm", "-f", "old000000001"],
-      ["docker", "rename", "web-1.4.2.next", "web-1.4.2"],
     ]);
-    expect(h.containers()).toEqual({ c00000000001: { name: "web-1.4.2", status: "running", labels: NEW_LABELS } });
+    expect(h.containers()).toEqual(NEW_RUNNING);
     expect(h.envFiles()).toEqual(["README", "web-1.4.2.env"]);
     expect(readFileSync(path.join(h.envDir, "web-1.4.2.env"), "utf8")).toBe("MODE=prod\n");
   });
 
-  it("matches the container name literally: a dot in the name filter is escaped", () => {
+  it("matches container names literally: the dots in every name filter are escaped", () => {
     const h = hostWithOldRelease();
-    // "web-1x4x2" matches ^/web-1.4.2$ as a regular expression, but is another app's container.
+    // Each matches its filter with the dots unescaped (^/web-1.4.2$, ^/web-1.4.2.prev$), but is another app's container.
     h.add("other0000001", { name: "web-1x4x2", status: "running", labels: ["io.longshore.app=other"] });
-    const r = h.swap(ctx);
-    expect(r.status).toBe(0);
-    expect(h.calls()[2]).toEqual(["docker", "ps", "-aq", "--filter", "name=^/web-1\\.4\\.2$"]);
-    expect(h.calls().flat()).not.toContain("other0000001");
+    h.add("other0000002", { name: "web-1x4x2xprev", status: "running", labels: ["io.longshore.app=other"] });
+    expect(h.swap(ctx)).toEqual({ status: 0, stdout: "", stderr: "" });
+    expect(h.calls()).toEqual([
+      ...PROLOGUE,
+      CREATE,
+      ["docker", "inspect", "--format", "{{.State.Running}}", "old000000001"],
+      ["docker", "stop", "old000000001"],
+      BY_PREV,
+      BY_NAME,
+      ...MOVE_AND_START,
+      ...CHECK_STILL_RUNNING,
+      ["docker", "rm", "-f", "old000000001"],
+    ]);
     expect(h.containers()).toEqual({
-      c00000000001: { name: "web-1.4.2", status: "running", labels: NEW_LABELS },
+      ...NEW_RUNNING,
       other0000001: { name: "web-1x4x2", status: "running", labels: ["io.longshore.app=other"] },
+      other0000002: { name: "web-1x4x2xprev", status: "running", labels: ["io.longshore.app=other"] },
     });
   });
 
-  it("re-creates a container of the same release (found by label and by name, stopped and removed once)", () => {
-    const h = new FakeHost();
-    h.add("same00000001", { name: "web-1.4.2", status: "running", labels: [...NEW_LABELS.slice(0, 3), "io.longshore.plan=before"] });
-    writeFileSync(path.join(h.envDir, "web-1.4.2.env"), "MODE=prod\n");
+  it("re-creates a container of the same release: found by label and by name, stopped, moved to .prev, removed once", () => {
+    const h = hostWithSameRelease();
     expect(h.swap(ctx)).toEqual({ status: 0, stdout: "", stderr: "" });
     expect(h.calls()).toEqual([
       ...PROLOGUE,
       CREATE,
       ["docker", "inspect", "--format", "{{.State.Running}}", "same00000001"],
       ["docker", "stop", "same00000001"],
-      ["docker", "start", "web-1.4.2.next"],
-      ["sleep", "1"],
-      ["docker", "inspect", "--format", "{{.State.Status}}", "web-1.4.2.next"],
+      BY_PREV,
+      BY_NAME,
+      ["docker", "rename", "same00000001", "web-1.4.2.prev"],
+      ...MOVE_AND_START,
+      ...CHECK_STILL_RUNNING,
       ["docker", "rm", "-f", "same00000001"],
-      ["docker", "rename", "web-1.4.2.next", "web-1.4.2"],
     ]);
-    expect(h.containers()).toEqual({ c00000000001: { name: "web-1.4.2", status: "running", labels: NEW_LABELS } });
+    expect(h.containers()).toEqual(NEW_RUNNING);
     expect(h.envFiles()).toEqual(["web-1.4.2.env"]);
   });
 
-  it("on a host with no container of the app: creates and starts, nothing to stop, no wait", () => {
+  it.each<{ how: string; env: Record<string, string>; stderr: string; check: string[][] }>([
+    { how: "does not start", env: { FAKE_START_FAILS: NEW_ONLY }, stderr: PORT_TAKEN + DID_NOT_KEEP_RUNNING + STARTED_AGAIN, check: [] },
+    { how: "exits at once", env: { FAKE_EXITS_AT_ONCE: NEW_ONLY }, stderr: DID_NOT_KEEP_RUNNING + STARTED_AGAIN, check: CHECK_STILL_RUNNING },
+  ])("when the new container $how: the old one moved to .prev gets its name back and runs again, exit 1", ({ env, stderr, check }) => {
+    const h = hostWithSameRelease();
+    expect(h.swap(ctx, env)).toEqual({ status: 1, stdout: "", stderr });
+    expect(h.calls()).toEqual([
+      ...PROLOGUE,
+      CREATE,
+      ["docker", "inspect", "--format", "{{.State.Running}}", "same00000001"],
+      ["docker", "stop", "same00000001"],
+      BY_PREV,
+      BY_NAME,
+      ["docker", "rename", "same00000001", "web-1.4.2.prev"],
+      ...MOVE_AND_START,
+      ...check,
+      ...DROP_NEW,
+      ["docker", "rename", "same00000001", "web-1.4.2"],
+      ["docker", "start", "same00000001"],
+    ]);
+    expect(h.containers()).toEqual({ same00000001: { name: "web-1.4.2", status: "running", labels: SAME_RELEASE_LABELS } });
+    expect(h.envFiles()).toEqual(["web-1.4.2.env"]);
+  });
+
+  it("when the old container cannot be moved out of the name: exit 1, the new one removed, the old one running again", () => {
+    const h = hostWithSameRelease();
+    const r = h.swap(ctx, { FAKE_RENAME_FAILS: "web-1.4.2.prev" });
+    expect(r).toEqual({
+      status: 1,
+      stdout: "",
+      stderr:
+        'Error response from daemon: Conflict. The container name "/web-1.4.2.prev" is already in use.\n' +
+        "app.run: could not move the old container out of the name web-1.4.2\n" +
+        "app.run: the previous container was started again\n",
+    });
+    expect(h.calls()).toEqual([
+      ...PROLOGUE,
+      CREATE,
+      ["docker", "inspect", "--format", "{{.State.Running}}", "same00000001"],
+      ["docker", "stop", "same00000001"],
+      BY_PREV,
+      BY_NAME,
+      ["docker", "rename", "same00000001", "web-1.4.2.prev"],
+      ["docker", "rm", "-f", "web-1.4.2.next"],
+      ["docker", "start", "same00000001"],
+    ]);
+    expect(h.containers()).toEqual({ same00000001: { name: "web-1.4.2", status: "running", labels: SAME_RELEASE_LABELS } });
+    expect(h.envFiles()).toEqual(["web-1.4.2.env"]);
+  });
+
+  it.each([
+    { what: "labelled, as the script's containers are", labels: SAME_RELEASE_LABELS },
+    { what: "unlabelled, so only the .prev name filter finds it", labels: [] },
+  ])("finds a .prev left by an interrupted run ($what) and removes it on success", ({ labels }) => {
+    // A run interrupted after moving the old container out of the name: .prev stopped, .next only created.
+    const h = new FakeHost();
+    h.add("next00000001", { name: "web-1.4.2.next", status: "created", labels: NEW_LABELS });
+    h.add("prev00000001", { name: "web-1.4.2.prev", status: "exited", labels });
+    writeFileSync(path.join(h.envDir, "web-1.4.2.env"), "MODE=prod\n");
+    expect(h.swap(ctx)).toEqual({ status: 0, stdout: "", stderr: "" });
+    expect(h.calls()).toEqual([
+      ...PROLOGUE,
+      CREATE,
+      ["docker", "inspect", "--format", "{{.State.Running}}", "prev00000001"],
+      BY_PREV,
+      // Stopped, so it goes before the name moves (it would block a later .prev).
+      ["docker", "rm", "-f", "prev00000001"],
+      BY_NAME,
+      ...MOVE_AND_START,
+      ["docker", "rm", "-f", "prev00000001"],
+    ]);
+    expect(h.containers()).toEqual(NEW_RUNNING);
+    expect(h.envFiles()).toEqual(["web-1.4.2.env"]);
+  });
+
+  it("a .prev left by an interrupted run of the same release does not block the next one: it goes, the holder moves aside", () => {
+    // Interrupted after both renames and before the final removal: .prev stopped, the new one holding the name.
+    const h = new FakeHost();
+    h.add("prev00000001", { name: "web-1.4.2.prev", status: "exited", labels: SAME_RELEASE_LABELS });
+    h.add("same00000001", { name: "web-1.4.2", status: "running", labels: SAME_RELEASE_LABELS });
+    expect(h.swap(ctx)).toEqual({ status: 0, stdout: "", stderr: "" });
+    expect(h.containers()).toEqual(NEW_RUNNING);
+  });
+
+  it("on a host with no container of the app: creates, names and starts it, nothing to stop, no wait", () => {
     const h = new FakeHost();
     expect(h.swap(ctx)).toEqual({ status: 0, stdout: "", stderr: "" });
-    expect(h.calls()).toEqual([...PROLOGUE, CREATE, ["docker", "start", "web-1.4.2.next"], ["docker", "rename", "web-1.4.2.next", "web-1.4.2"]]);
-    expect(h.containers()).toEqual({ c00000000001: { name: "web-1.4.2", status: "running", labels: NEW_LABELS } });
+    expect(h.calls()).toEqual([...PROLOGUE, CREATE, BY_PREV, BY_NAME, ...MOVE_AND_START]);
+    expect(h.containers()).toEqual(NEW_RUNNING);
   });
 
   it("removes a .next left by an interrupted run, and removes stopped old containers without starting them", () => {
@@ -334,26 +464,12 @@ describe("app.run's swap script (real sh, fake docker)", () => {
       ...PROLOGUE,
       CREATE,
       ["docker", "inspect", "--format", "{{.State.Running}}", "old000000001"],
-      ["docker", "start", "web-1.4.2.next"],
+      BY_PREV,
+      BY_NAME,
+      ...MOVE_AND_START,
       ["docker", "rm", "-f", "old000000001"],
-      ["docker", "rename", "web-1.4.2.next", "web-1.4.2"],
     ]);
-    expect(h.containers()).toEqual({ c00000000001: { name: "web-1.4.2", status: "running", labels: NEW_LABELS } });
-  });
-
-  it("when the new container cannot be renamed: exit 1 naming both names, env files left alone", () => {
-    const h = hostWithOldRelease();
-    const r = h.swap(ctx, { FAKE_RENAME_FAILS: "web-1.4.2" });
-    expect(r).toEqual({
-      status: 1,
-      stdout: "",
-      stderr:
-        'Error response from daemon: Conflict. The container name "/web-1.4.2" is already in use.\n' +
-        "app.run: the new container runs as web-1.4.2.next but could not be renamed to web-1.4.2\n",
-    });
-    expect(h.calls().at(-1)).toEqual(["docker", "rename", "web-1.4.2.next", "web-1.4.2"]);
-    expect(h.containers()).toEqual({ c00000000001: { name: "web-1.4.2.next", status: "running", labels: NEW_LABELS } });
-    expect(h.envFiles()).toEqual(["web-1.4.1.env", "web-1.4.2.env"]);
+    expect(h.containers()).toEqual(NEW_RUNNING);
   });
 
   it("hands every create argument through the shell unchanged, an empty --entrypoint included", () => {
@@ -361,7 +477,7 @@ describe("app.run's swap script (real sh, fake docker)", () => {
     const app = parseResolvedApp({ name: "web", image: "web:1.4.2", entrypoint: [], command: ["sh", "-c", "exec serve --port \"$PORT\" 'a b'"] });
     const c = makeContext({ app });
     expect(h.swap(c).status).toBe(0);
-    const create = h.calls()[3]!;
+    const create = h.calls()[PROLOGUE.length]!;
     expect(create).toEqual(["docker", "create", "--name", "web-1.4.2.next", ...createArguments(c)]);
     expect(create.slice(12, 14)).toEqual(["--entrypoint", ""]);
     expect(create.slice(-4)).toEqual([IMAGE_ID, "sh", "-c", "exec serve --port \"$PORT\" 'a b'"]);
@@ -451,9 +567,21 @@ describe("the fake docker itself", () => {
   it("refuses a second container of the same name, as the engine does", () => {
     const h = new FakeHost();
     h.add("x00000000001", { name: "web-1.4.2.next", status: "created", labels: [] });
-    const r = spawnSync("docker", ["create", "--name", "web-1.4.2.next", "img"], { env: { PATH: `${h.bin}:${process.env["PATH"]}`, FAKE_DOCKER_STATE: h.state }, encoding: "utf8" });
+    const r = h.docker("create", "--name", "web-1.4.2.next", "img");
     expect(r.status).toBe(125);
     expect(r.stderr).toBe('docker: Error response from daemon: Conflict. The container name "/web-1.4.2.next" is already in use.\n');
     expect(existsSync(path.join(h.state, "c00000000001.name"))).toBe(false);
+  });
+
+  it("refuses to rename a started container, as the engine does one it is restarting; renames a created or stopped one", () => {
+    const h = new FakeHost();
+    h.add("x00000000001", { name: "web-1.4.2.next", status: "created", labels: [] });
+    expect(h.docker("start", "web-1.4.2.next")).toEqual({ status: 0, stdout: "web-1.4.2.next\n", stderr: "" });
+    expect(h.docker("rename", "web-1.4.2.next", "web-1.4.2")).toEqual({ status: 1, stdout: "", stderr: "Error response from daemon: sandbox 0123 not found\n" });
+    h.add("x00000000002", { name: "web-1.4.1", status: "exited", labels: [] });
+    h.add("x00000000003", { name: "web-1.4.0", status: "created", labels: [] });
+    expect(h.docker("rename", "x00000000002", "web-1.4.1.prev")).toEqual({ status: 0, stdout: "", stderr: "" });
+    expect(h.docker("rename", "web-1.4.0", "web-1.4.0.prev")).toEqual({ status: 0, stdout: "", stderr: "" });
+    expect(Object.values(h.containers()).map((c) => `${c.name} ${c.status}`)).toEqual(["web-1.4.2.next running", "web-1.4.1.prev exited", "web-1.4.0.prev created"]);
   });
 });

@@ -57,8 +57,8 @@ function setup(name: string, opts: SetupOptions = {}) {
       async setServers(slots) {
         log.push(`lb blue=[${slots.blue.map((s) => s.name).join(",")}] green=[${slots.green.map((s) => s.name).join(",")}]`);
       },
-      async activate(slot, drainMs) {
-        log.push(`lb activate ${slot} drain=${drainMs}`);
+      async activate(slot, hosts, drainMs) {
+        log.push(`lb activate ${slot} [${hosts.map((h) => h.name).join(",")}] drain=${drainMs}`);
       },
     },
   });
@@ -79,41 +79,62 @@ describe("LocalSlotDriver", () => {
     });
   });
 
-  it("prepares, switches and replaces the kept slot on the next rollout", async () => {
+  /** prepare, commit, switch: what a successful rollout asks of the driver. */
+  async function rollOut(driver: LocalSlotDriver, slot: "blue" | "green", image: string, size: number) {
+    const hosts = await driver.prepareSlot(slot, image, size, () => {});
+    await driver.commitSlot(slot, () => {});
+    await driver.switchTraffic(slot, 100);
+    return hosts;
+  }
+
+  it("prepares beside the kept version, removes it only on commit, and switches once the balancer checked the new hosts", async () => {
     const { driver, log } = setup("a");
-    await driver.prepareSlot("blue", "demo:v1", 2, () => {});
-    await driver.switchTraffic("blue", 100);
-    await driver.prepareSlot("green", "demo:v2", 2, () => {});
-    await driver.switchTraffic("green", 100);
+    await rollOut(driver, "blue", "demo:v1", 2);
+    await rollOut(driver, "green", "demo:v2", 2);
     expect(await driver.prepareSlot("blue", "demo:v3", 1, () => {})).toEqual([{ name: "demo-blue-g3-1", address: "10.213.47.14", image: "demo:v3" }]);
+    // While v3 is only prepared, blue still runs (and reports) v1: the rollback target.
+    expect((await driver.status()).slots.blue.image).toBe("demo:v1");
+    expect((await driver.probe("blue")).map((p) => p.host)).toEqual(["demo-blue-g3-1"]);
+    await driver.commitSlot("blue", () => {});
     expect(log).toEqual([
       "prepare demo:v1",
       "create demo-blue-g1 x2",
       "provision demo:v1 on demo-blue-g1 (2) as blue",
       "lb blue=[demo-blue-g1-1,demo-blue-g1-2] green=[]",
-      "lb activate blue drain=100",
+      "lb activate blue [demo-blue-g1-1,demo-blue-g1-2] drain=100",
       "prepare demo:v2",
       "create demo-green-g2 x2",
       "provision demo:v2 on demo-green-g2 (2) as green",
       "lb blue=[demo-blue-g1-1,demo-blue-g1-2] green=[demo-green-g2-1,demo-green-g2-2]",
-      "lb activate green drain=100",
+      "lb activate green [demo-green-g2-1,demo-green-g2-2] drain=100",
       "prepare demo:v3",
-      "lb blue=[] green=[demo-green-g2-1,demo-green-g2-2]",
-      "destroy demo-blue-g1",
       "create demo-blue-g3 x1",
       "provision demo:v3 on demo-blue-g3 (1) as blue",
       "lb blue=[demo-blue-g3-1] green=[demo-green-g2-1,demo-green-g2-2]",
+      "destroy demo-blue-g1",
     ]);
     const s = await driver.status();
     expect(s.live).toBe("green");
     expect(s.slots.blue).toEqual({ image: "demo:v3", hosts: [{ name: "demo-blue-g3-1", address: "10.213.47.14", image: "demo:v3" }] });
   });
 
+  it("discarding the prepared hosts gives the slot back its kept version, in the balancer too", async () => {
+    const { driver, log } = setup("discard");
+    await rollOut(driver, "blue", "demo:v1", 1);
+    await rollOut(driver, "green", "demo:v2", 1);
+    await driver.prepareSlot("blue", "demo:v3", 1, () => {});
+    log.length = 0;
+    await driver.discardPrepared("blue", () => {});
+    expect(log).toEqual(["lb blue=[demo-blue-g1-1] green=[demo-green-g2-1]", "destroy demo-blue-g3"]);
+    expect((await driver.status()).slots.blue).toEqual({ image: "demo:v1", hosts: [{ name: "demo-blue-g1-1", address: "10.213.47.10", image: "demo:v1" }] });
+    await expect(driver.commitSlot("blue", () => {})).rejects.toThrow("the blue slot has no prepared hosts to commit");
+  });
+
   it("a failing provisioner.prepare creates no machine group at all and keeps the slot it would have replaced", async () => {
     const ok = setup("prep");
-    await ok.driver.prepareSlot("blue", "demo:v1", 1, () => {});
-    await ok.driver.switchTraffic("blue", 0);
+    await rollOut(ok.driver, "blue", "demo:v1", 1);
     await ok.driver.prepareSlot("green", "demo:v2", 1, () => {});
+    await ok.driver.commitSlot("green", () => {});
     const before = readFileSync(ok.stateFile, "utf8");
     const failing = setup("prep", { failPrepare: true });
     await expect(failing.driver.prepareSlot("green", "demo:v3", 1, () => {})).rejects.toThrow("engine.bundle: the bundle directory does not exist");
@@ -134,14 +155,14 @@ describe("LocalSlotDriver", () => {
     await expect(driver.prepareSlot("blue", "demo:v1", 1, () => {})).rejects.toThrow("engine.install failed");
     expect(log).toEqual(["prepare demo:v1", "create demo-blue-g1 x1", "provision demo:v1 on demo-blue-g1 (1) as blue", "lb blue=[] green=[]", "destroy demo-blue-g1"]);
     expect((await driver.status()).slots.blue).toEqual({ image: null, hosts: [] });
-    expect((await driver.load()).slots.blue).toEqual({ image: null, group: null, hosts: [] });
+    expect((await driver.load()).slots.blue).toEqual({ image: null, group: null, hosts: [], prepared: null });
   });
 
   it("when removing the failed group fails too: the first error is the one thrown, and the next rollout removes the group", async () => {
     const failing = setup("d", { failProvision: true, failDestroy: true });
     await expect(failing.driver.prepareSlot("blue", "demo:v1", 1, failing.say)).rejects.toThrow("engine.install failed");
     expect(failing.progress).toEqual(["could not remove demo-blue-g1: machinectl terminate failed"]);
-    expect((await failing.driver.load()).slots.blue).toEqual({ image: null, group: "demo-blue-g1", hosts: [] });
+    expect((await failing.driver.load()).slots.blue).toEqual({ image: null, group: null, hosts: [], prepared: { image: null, group: "demo-blue-g1", hosts: [{ name: "demo-blue-g1-1", address: "10.213.47.10" }] } });
     expect((await failing.driver.status()).slots.blue).toEqual({ image: null, hosts: [] });
     const next = setup("d");
     await next.driver.prepareSlot("blue", "demo:v1", 1, () => {});
@@ -157,10 +178,8 @@ describe("LocalSlotDriver", () => {
 
   it("retires a slot that is not live", async () => {
     const { driver, log } = setup("r");
-    await driver.prepareSlot("blue", "demo:v1", 1, () => {});
-    await driver.switchTraffic("blue", 0);
-    await driver.prepareSlot("green", "demo:v2", 1, () => {});
-    await driver.switchTraffic("green", 0);
+    await rollOut(driver, "blue", "demo:v1", 1);
+    await rollOut(driver, "green", "demo:v2", 1);
     log.length = 0;
     await driver.retireSlot("blue", () => {});
     await driver.retireSlot("blue", () => {});
@@ -170,8 +189,7 @@ describe("LocalSlotDriver", () => {
 
   it("refuses to replace or retire the live slot", async () => {
     const { driver, log } = setup("c");
-    await driver.prepareSlot("blue", "demo:v1", 1, () => {});
-    await driver.switchTraffic("blue", 0);
+    await rollOut(driver, "blue", "demo:v1", 1);
     log.length = 0;
     await expect(driver.prepareSlot("blue", "demo:v2", 1, () => {})).rejects.toThrow("refusing to replace the live slot (blue)");
     await expect(driver.retireSlot("blue", () => {})).rejects.toThrow("refusing to retire the live slot (blue)");

@@ -71,4 +71,42 @@ describe("acquireLock", () => {
       tree.remove();
     }
   });
+
+  it("removeOnRelease leaves no file behind, and waiters on the removed file still exclude each other", async () => {
+    const file = path.join(dir, "e.lock");
+    const first = await acquireLock(file, { what: "t", removeOnRelease: true });
+    expect(fs.existsSync(file)).toBe(true);
+    await first.release();
+    expect(fs.existsSync(file)).toBe(false);
+    // Six holders at once, each removing the file on release: never two inside at the same time.
+    let inside = 0;
+    let most = 0;
+    await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        withLock(file, { what: "t", operation: `op${i}`, waitMs: 20_000, removeOnRelease: true }, async () => {
+          inside += 1;
+          most = Math.max(most, inside);
+          expect(readHolder(file)?.operation).toBe(`op${i}`);
+          await new Promise((r) => setTimeout(r, 30));
+          inside -= 1;
+        }),
+      ),
+    );
+    expect(most).toBe(1);
+    expect(fs.existsSync(file)).toBe(false);
+  });
+
+  it("a waiter whose file was removed while it waited locks the file that is at the path, not the removed one", async () => {
+    const file = path.join(dir, "f.lock");
+    const a = await acquireLock(file, { what: "t", operation: "a" });
+    const b = acquireLock(file, { what: "t", operation: "b", waitMs: 5000 });
+    await new Promise((r) => setTimeout(r, 200)); // b's flock now waits on the file a holds
+    fs.rmSync(file); // ... which goes away before a lets go
+    await a.release();
+    const held = await b;
+    // b holds the lock of the file now at the path: a third process is refused, naming b.
+    const c = await acquireLock(file, { what: "t", operation: "c" }).catch((e: unknown) => e);
+    expect((c as LockHeldError).message).toMatch(/^t is locked: b by /);
+    await held.release();
+  });
 });

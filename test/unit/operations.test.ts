@@ -132,16 +132,16 @@ describe("operations", () => {
     expect(await readAudit(f.files.auditFile)).toEqual([]);
   });
 
-  it("after a failed rollout the discarded slot's image is null and live is unchanged; the reason is audited", async () => {
-    // green still holds v0 (kept for rollback) when the broken rollout replaces and then discards it.
+  it("after a failed rollout the slot keeps its previous version (the rollback target) in the file too; live is unchanged; the reason is audited", async () => {
+    // green holds v0 (kept for rollback); the broken rollout prepares beside it and is discarded.
     const f = fixture("fail", { live: "blue", images: { blue: "longshore-demo:v1", green: "longshore-demo:v0" } });
     const { driver, calls } = fakeDriver({ live: "blue", blue: "longshore-demo:v1", green: "longshore-demo:v0" }, (s) =>
       s === "green" ? [{ host: "green-1", ok: false, status: 500, detail: "broken" }] : healthy(s),
     );
     const report = await runRollout({ ...f, driver, image: "longshore-demo:broken", clock: fakeClock(), policy: { healthDeadlineMs: 0 } });
     expect(report.outcome).toBe("failed");
-    expect(calls.filter((c) => !c.startsWith("probe"))).toEqual(["prepare green longshore-demo:broken x2", "retire green"]);
-    expect(fileState(f)).toEqual({ live: "blue", blue: "longshore-demo:v1", green: null, app: "longshore-demo:v1" });
+    expect(calls.filter((c) => !c.startsWith("probe"))).toEqual(["prepare green longshore-demo:broken x2", "discard green"]);
+    expect(fileState(f)).toEqual({ live: "blue", blue: "longshore-demo:v1", green: "longshore-demo:v0", app: "longshore-demo:v1" });
     const [entry] = await readAudit(f.files.auditFile);
     expect([entry?.action, entry?.outcome, entry?.reason]).toEqual([
       "rollout",

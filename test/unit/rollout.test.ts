@@ -24,6 +24,7 @@ describe("rollout", () => {
       "prepare green app:v2 x2",
       "probe green",
       "probe green",
+      "commit green",
       "switch green drain=2000",
       "probe green",
       "probe green",
@@ -55,8 +56,8 @@ describe("rollout", () => {
     const { driver, calls, state } = fakeDriver({ live: "blue", blue: "app:v1" }, (s) => (s === "green" ? broken(s) : healthy(s)));
     const report = await rollout({ driver, image: "app:broken", policy, clock: fakeClock() });
     expect(report.outcome).toBe("failed");
-    expect(calls.some((c) => c.startsWith("switch"))).toBe(false);
-    expect(calls.at(-1)).toBe("retire green");
+    expect(calls.some((c) => c.startsWith("switch") || c.startsWith("commit"))).toBe(false);
+    expect(calls.at(-1)).toBe("discard green");
     expect(state.live).toBe("blue");
     expect(report.reason).toBe(
       'the green slot did not become healthy within 5000 ms: green-1: status 500: "unhealthy: broken build"',
@@ -163,7 +164,7 @@ describe("rollout events and edge cases", () => {
   it("takes app.health's rounds: three healthy rounds in a row when healthyRounds is 3", async () => {
     const { driver, calls } = fakeDriver({ live: "blue", blue: "app:v1" }, (s) => healthy(s));
     await rollout({ driver, image: "app:v2", policy: { ...policy, healthyRounds: 3, soakMs: 0 }, clock: fakeClock() });
-    expect(calls.slice(0, 5)).toEqual(["prepare green app:v2 x2", "probe green", "probe green", "probe green", "switch green drain=2000"]);
+    expect(calls.slice(0, 6)).toEqual(["prepare green app:v2 x2", "probe green", "probe green", "probe green", "commit green", "switch green drain=2000"]);
   });
 
   it("a slot with no hosts never passes the gate", async () => {
@@ -190,7 +191,7 @@ describe("rollout events and edge cases", () => {
       failedProbes: [{ host: "blue-1", ok: false, status: 500, detail: "unhealthy: broken build" }],
       warnings: [],
     });
-    expect(calls.filter((c) => !c.startsWith("probe"))).toEqual(["prepare blue app:v1 x2", "switch blue drain=2000"]);
+    expect(calls.filter((c) => !c.startsWith("probe"))).toEqual(["prepare blue app:v1 x2", "commit blue", "switch blue drain=2000"]);
     expect([state.live, state.slots.blue.image]).toEqual(["blue", "app:v1"]);
     expect(report.phases.map((p) => p.name)).toEqual(["prepare", "health-gate", "switch", "soak"]);
     expect(events.find((e) => e.type === "phase-done" && e.phase === "soak")).toEqual({ type: "phase-done", phase: "soak", ms: 1_000, ok: false });
@@ -207,7 +208,7 @@ describe("rollout events and edge cases", () => {
 
   it("a failure to remove the new hosts after a failed gate keeps the first reason and adds a warning", async () => {
     const { driver } = fakeDriver({ live: "blue", blue: "app:v1" }, (s) => (s === "green" ? broken(s) : healthy(s)));
-    driver.retireSlot = async () => {
+    driver.discardPrepared = async () => {
       throw new Error("machinectl busy");
     };
     const report = await rollout({ driver, image: "app:broken", policy: { ...policy, healthDeadlineMs: 0 }, clock: fakeClock() });
@@ -216,6 +217,67 @@ describe("rollout events and edge cases", () => {
       'the green slot did not become healthy within 0 ms: green-1: status 500: "unhealthy: broken build"',
       ["could not remove the new green hosts: machinectl busy"],
     ]);
+  });
+});
+
+describe("the rollback target and the gate", () => {
+  it("keeps the version the idle slot holds until the new hosts pass their gate: a failed rollout leaves it for rollback", async () => {
+    // blue runs v2, green keeps v1 for rollback; v3 fails its gate in green.
+    // The probe answers for what it probes: the prepared v3 hosts are broken, the kept v1 hosts are not.
+    let v3Prepared = () => false;
+    const { driver, calls, state, prepared } = fakeDriver({ live: "blue", blue: "app:v2", green: "app:v1" }, (s) => (s === "green" && v3Prepared() ? broken(s) : healthy(s)));
+    v3Prepared = () => prepared.green?.image === "app:v3";
+    const report = await rollout({ driver, image: "app:v3", policy, clock: fakeClock() });
+    expect(report.outcome).toBe("failed");
+    expect(calls.filter((c) => !c.startsWith("probe"))).toEqual(["prepare green app:v3 x2", "discard green"]);
+    expect([state.live, state.slots.green.image, state.slots.green.hosts.length]).toEqual(["blue", "app:v1", 2]);
+    // ... so an instant rollback to v1 is still possible.
+    const back = await rollback({ driver, policy, clock: fakeClock() });
+    expect([back.outcome, back.toImage, state.live]).toEqual(["succeeded", "app:v1", "green"]);
+  });
+
+  it("the prepared hosts replace the kept version only once they passed the gate", async () => {
+    const { driver, calls, state, prepared } = fakeDriver({ live: "blue", blue: "app:v2", green: "app:v1" }, (s) => healthy(s));
+    let duringGate: [string | null, boolean] | undefined;
+    const probe = driver.probe.bind(driver);
+    driver.probe = async (slot) => {
+      duringGate ??= [state.slots.green.image, prepared.green !== undefined];
+      return probe(slot);
+    };
+    await rollout({ driver, image: "app:v3", policy: { ...policy, soakMs: 0 }, clock: fakeClock() });
+    expect(duringGate).toEqual(["app:v1", true]);
+    expect(calls.indexOf("commit green")).toBe(calls.indexOf("switch green drain=2000") - 1);
+    expect(state.slots.green.image).toBe("app:v3");
+  });
+
+  it("ends the gate early when a new host's app container has exited, with its last log lines", async () => {
+    const events: RolloutEvent[] = [];
+    const { driver, calls } = fakeDriver({ live: "blue", blue: "app:v1" }, (s) => (s === "green" ? [{ host: "green-1", ok: false, status: null, detail: "connect ECONNREFUSED" }] : healthy(s)));
+    driver.appStates = async () => [
+      { host: "green-1", status: "exited", exitCode: 3, restartCount: 0, logTail: ["starting", "boom: no DATABASE_URL"] },
+      { host: "green-2", status: "running", exitCode: 0, restartCount: 0, logTail: [] },
+    ];
+    const report = await rollout({ driver, image: "app:v2", policy: { ...policy, healthDeadlineMs: 120_000 }, clock: fakeClock(), onEvent: (e) => events.push(e) });
+    expect(report.outcome).toBe("failed");
+    expect(report.reason).toBe("the green slot's app stopped before becoming healthy: green-1: exited 3; last log lines: starting | boom: no DATABASE_URL");
+    expect(report.appStates).toEqual([{ host: "green-1", status: "exited", exitCode: 3, restartCount: 0, logTail: ["starting", "boom: no DATABASE_URL"] }]);
+    // One round, not 120: the gate did not wait for a container that cannot recover.
+    expect(calls.filter((c) => c === "probe green")).toHaveLength(1);
+    expect(calls.at(-1)).toBe("discard green");
+    expect(events.filter((e) => e.type === "message").map((e) => (e as { message: string }).message)).toEqual([
+      "gate round 1: 0/1 healthy (green-1: no response: \"connect ECONNREFUSED\")",
+      "gate round 1: green-1: exited 3; last log lines: starting | boom: no DATABASE_URL",
+    ]);
+  });
+
+  it("a container the engine keeps restarting ends the gate too; a running one that is merely slow does not", async () => {
+    const slow = fakeDriver({ live: "blue", blue: "app:v1" }, (s, r) => (s === "green" && r < 3 ? broken(s) : healthy(s)));
+    slow.driver.appStates = async () => [{ host: "green-1", status: "running", exitCode: 0, restartCount: 0, logTail: [] }];
+    expect((await rollout({ driver: slow.driver, image: "app:v2", policy: { ...policy, soakMs: 0 }, clock: fakeClock() })).outcome).toBe("succeeded");
+    const looping = fakeDriver({ live: "blue", blue: "app:v1" }, (s) => (s === "green" ? broken(s) : healthy(s)));
+    looping.driver.appStates = async () => [{ host: "green-1", status: "running", exitCode: 1, restartCount: 4, logTail: ["panic"] }];
+    const report = await rollout({ driver: looping.driver, image: "app:v2", policy, clock: fakeClock() });
+    expect(report.reason).toBe("the green slot's app stopped before becoming healthy: green-1: running (restarted 4 times); last log lines: panic");
   });
 });
 
