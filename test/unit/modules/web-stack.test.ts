@@ -386,7 +386,9 @@ describe("stacks/web/longshore.example.yaml", () => {
   /**
    * The golden snapshot was captured from the previous program (stack config in the old
    * Pulumi.example.yaml) under these mocks, the fake entry's planHostHash returning "HASH",
-   * `__provider` removed and private keys replaced by "[private key]".
+   * `__provider` removed and private keys replaced by "[private key]". The attachments' instance
+   * ids were re-derived when the mocks began deriving an instance's id from the inputs that replace
+   * it (harness.ts, INSTANCE_REPLACING_INPUTS); nothing else in it changed then.
    */
   const golden = JSON.parse(readFileSync(path.join(__dirname, "fixtures", "web-example.golden.json"), "utf8")) as Array<{
     type: string;
@@ -657,7 +659,7 @@ describe("changes between two runs", () => {
     expect(b.dependencies).toEqual(expect.arrayContaining([`${T.gateDyn}::web-lb-gate-blue`, `${T.gateDyn}::web-lb-gate-green`]));
   });
 
-  it("a new image for one slot changes only that slot's host keys, instances (replaced) and provisioning", async () => {
+  it("a new image for one slot changes only that slot's host keys, instances (replaced), their attachments and provisioning", async () => {
     const before = (await buildAndRecord(environment())).regs;
     const after = (
       await buildAndRecord(
@@ -669,6 +671,9 @@ describe("changes between two runs", () => {
     expect(changedInputs(before, after)).toEqual([
       `${T.instance}::web-green-0`,
       `${T.instance}::web-green-1`,
+      // New instances have new ids: the target group attachments name them.
+      `${T.tga}::web-lb-green-0`,
+      `${T.tga}::web-lb-green-1`,
       `${T.hostKey}::web-green-hostkey-0`,
       `${T.hostKey}::web-green-hostkey-1`,
       `${T.provisionedDyn}::web-green-0`,
