@@ -444,6 +444,7 @@ describe("stacks/web/longshore.example.yaml", () => {
       region: "eu-west-1",
       sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINdamAGCsQq31Uv+08lkBzoO4XLz2qYjJa8CGmj3B1Ea you@laptop",
       adminCidrs: ["203.0.113.7/32"],
+      adminCidrsMaxCoverage: { ipv4: 8, ipv6: 32 },
       instanceType: "t3.small",
       sshUser: "admin",
       vpcCidr: "10.0.0.0/16",
