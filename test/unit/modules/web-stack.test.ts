@@ -820,6 +820,16 @@ describe("changes between two runs", () => {
     expect(find(T.gateDyn, "web-lb-gate-blue").dependencies.filter((d) => d.includes("ProvisionedHost"))).toEqual([]);
   });
 
+  it("gives the security groups the file's admin coverage limit: a range wider than /8 allowed on purpose is declared", async () => {
+    const { regs } = await buildAndRecord(
+      environment((raw) => {
+        raw.aws.adminCidrs = ["10.0.0.0/7"];
+        raw.aws.adminCidrsMaxCoverage = { ipv4: 7 };
+      }),
+    );
+    expect(byKey(regs).get(`${T.ingress}::web-sg-hosts-ssh-0`)!.inputs.cidrIpv4).toBe("10.0.0.0/7");
+  });
+
   it("takes fractional drain and deadline seconds from the file as the whole units AWS and the gate need", async () => {
     const { regs } = await buildAndRecord(
       environment((raw) => {
