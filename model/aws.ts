@@ -5,7 +5,7 @@
  * hosts and the load balancer live.
  */
 import { z } from "zod";
-import { CIDR4, isCidr6, isWorldCidr, portSchema } from "./net";
+import { CIDR4, coverageExcesses, DEFAULT_ADMIN_COVERAGE, describeCoverageExcess, isCidr6, isWorldCidr, portSchema } from "./net";
 
 const count = (min: number, max: number) => {
   const message = `must be a whole number from ${min} to ${max}`;
@@ -40,6 +40,17 @@ export const awsSchema = z
           .refine((c) => !isWorldCidr(c), "would open SSH to the whole internet: list your own address ranges"),
       )
       .min(1, "must list at least one address range (SSH is never open to the world)"),
+    /**
+     * How much of each family `adminCidrs` may open, as a prefix length: the listed ranges together,
+     * overlaps counted once, may cover at most as many addresses as one block of that length.
+     * @default { ipv4: 8, ipv6: 32 }
+     */
+    adminCidrsMaxCoverage: z
+      .strictObject({
+        ipv4: count(1, 32).default(DEFAULT_ADMIN_COVERAGE.ipv4),
+        ipv6: count(1, 128).default(DEFAULT_ADMIN_COVERAGE.ipv6),
+      })
+      .prefault({}),
     /** @default "10.0.0.0/16" */
     vpcCidr: z
       .string()
@@ -80,6 +91,15 @@ export const awsSchema = z
     tags: z.record(z.string().regex(/^[\w .:/=+@-]{1,128}$/, "must be a valid AWS tag key"), z.string().max(256)).default({}),
   })
   .superRefine((a, ctx) => {
+    // Two /1s are all of IPv4 without a /0: judge the ranges together, not one by one. The world
+    // (a /0) has its own message on its entry and is left out here.
+    // A limit with its own problem judges nothing (refinements run on values that failed checks).
+    const limit = a.adminCidrsMaxCoverage;
+    const limitOk = Number.isInteger(limit.ipv4) && limit.ipv4 >= 1 && limit.ipv4 <= 32 && Number.isInteger(limit.ipv6) && limit.ipv6 >= 1 && limit.ipv6 <= 128;
+    const ranges = a.adminCidrs.filter((c) => !isWorldCidr(c));
+    for (const excess of limitOk ? coverageExcesses(ranges, limit) : []) {
+      ctx.addIssue({ code: "custom", path: ["adminCidrs"], message: describeCoverageExcess(excess, "aws.adminCidrsMaxCoverage") });
+    }
     // In file order: blue's problems, then green's.
     const { blue, green } = a.testListenerPorts;
     for (const slot of ["blue", "green"] as const) {

@@ -81,3 +81,143 @@ export const listenAddressSchema = z.string().transform((v, ctx) => {
   }
   return parsed;
 });
+
+/** An address family, as the limits and messages name it. */
+export type IpFamily = "ipv4" | "ipv6";
+
+/** Bits in an address of each family. */
+export const FAMILY_BITS: Readonly<Record<IpFamily, number>> = Object.freeze({ ipv4: 32, ipv6: 128 });
+
+/** An inclusive range of addresses of one family, as unsigned integers. */
+export interface AddressRange {
+  family: IpFamily;
+  first: bigint;
+  last: bigint;
+}
+
+function ipv4Value(text: string): bigint {
+  return text.split(".").reduce((n, octet) => (n << 8n) | BigInt(Number(octet)), 0n);
+}
+
+function ipv6Value(text: string): bigint {
+  let body = text;
+  const tail = /:((?:\d+\.){3}\d+)$/.exec(text);
+  if (tail) {
+    const v = ipv4Value(tail[1]!);
+    body = `${text.slice(0, -tail[1]!.length)}${(v >> 16n).toString(16)}:${(v & 0xffffn).toString(16)}`;
+  }
+  const [head, rest] = body.split("::") as [string, string | undefined];
+  const groups = (s: string) => (s === "" ? [] : s.split(":"));
+  const left = groups(head);
+  const right = rest === undefined ? [] : groups(rest);
+  const all = rest === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill("0"), ...right];
+  return all.reduce((n, g) => (n << 16n) | BigInt(parseInt(g, 16)), 0n);
+}
+
+/**
+ * The addresses an IPv4 or IPv6 CIDR covers, or null for text that is neither. Host bits are
+ * ignored (`10.1.2.3/8` covers 10.0.0.0-10.255.255.255), as a prefix match does. Pure.
+ */
+export function cidrRange(cidr: string): AddressRange | null {
+  const family: IpFamily | null = CIDR4.test(cidr) ? "ipv4" : isCidr6(cidr) ? "ipv6" : null;
+  if (family === null) return null;
+  const slash = cidr.lastIndexOf("/");
+  const address = cidr.slice(0, slash);
+  const hostBits = BigInt(FAMILY_BITS[family] - Number(cidr.slice(slash + 1)));
+  const value = family === "ipv4" ? ipv4Value(address) : ipv6Value(address);
+  const first = (value >> hostBits) << hostBits;
+  return { family, first, last: first + (1n << hostBits) - 1n };
+}
+
+/**
+ * The same addresses as `ranges` (all of one family), as the fewest ranges: sorted, with
+ * overlapping and touching ranges joined. Pure.
+ */
+export function mergeRanges<R extends { first: bigint; last: bigint }>(ranges: readonly R[]): Array<{ first: bigint; last: bigint }> {
+  const sorted = [...ranges].sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
+  const merged: Array<{ first: bigint; last: bigint }> = [];
+  for (const r of sorted) {
+    const top = merged[merged.length - 1];
+    if (top !== undefined && r.first <= top.last + 1n) {
+      if (r.last > top.last) top.last = r.last;
+    } else {
+      merged.push({ first: r.first, last: r.last });
+    }
+  }
+  return merged;
+}
+
+/** How many distinct addresses `ranges` (all of one family) cover together: overlaps count once. Pure. */
+export function coveredAddresses(ranges: readonly { first: bigint; last: bigint }[]): bigint {
+  return mergeRanges(ranges).reduce((n, r) => n + (r.last - r.first + 1n), 0n);
+}
+
+/** Addresses in one block of this prefix length (`/8` of IPv4: 2^24). */
+export function prefixSize(family: IpFamily, prefix: number): bigint {
+  return 1n << BigInt(FAMILY_BITS[family] - prefix);
+}
+
+/**
+ * An address count, exact and short: in digits below 65 536, else `2^k` for a power of two and
+ * `more than 2^k` otherwise (k the largest power below), so IPv6 counts stay readable.
+ */
+export function describeAddressCount(n: bigint): string {
+  if (n < 65_536n) return n.toString();
+  const k = n.toString(2).length - 1;
+  return n === 1n << BigInt(k) ? `2^${k}` : `more than 2^${k}`;
+}
+
+/**
+ * The widest share of each family a set of ranges may open, as a prefix length: together (overlaps
+ * counted once) they may cover at most as many addresses as one block of that length.
+ */
+export interface CoverageLimit {
+  ipv4: number;
+  ipv6: number;
+}
+
+/** Nothing wider than one /8 of IPv4 (2^24 addresses) or one /32 of IPv6 (2^96, one ISP's allocation). */
+export const DEFAULT_ADMIN_COVERAGE: Readonly<CoverageLimit> = Object.freeze({ ipv4: 8, ipv6: 32 });
+
+/** A family whose ranges cover more than its limit allows. */
+export interface CoverageExcess {
+  family: IpFamily;
+  /** Distinct addresses the family's ranges cover. */
+  covered: bigint;
+  /** The most the limit allows. */
+  allowed: bigint;
+  /** The limit, as a prefix length. */
+  prefix: number;
+}
+
+/**
+ * Per family, the ranges that cover more addresses together than one block of the limit's prefix
+ * length: IPv4 first, then IPv6. Text that is not a CIDR is skipped (it has its own problem). Pure.
+ *
+ * @throws RangeError for a limit that is not a whole prefix length from 1 to the family's bits.
+ */
+export function coverageExcesses(cidrs: readonly string[], limit: CoverageLimit): CoverageExcess[] {
+  for (const family of ["ipv4", "ipv6"] as const) {
+    const p = limit[family];
+    if (!Number.isInteger(p) || p < 1 || p > FAMILY_BITS[family]) throw new RangeError(`${family} limit: ${p} is not a prefix length from 1 to ${FAMILY_BITS[family]}`);
+  }
+  const ranges = cidrs.map(cidrRange).filter((r): r is AddressRange => r !== null);
+  return (["ipv4", "ipv6"] as const).flatMap((family) => {
+    const covered = coveredAddresses(ranges.filter((r) => r.family === family));
+    const allowed = prefixSize(family, limit[family]);
+    return covered > allowed ? [{ family, covered, allowed, prefix: limit[family] }] : [];
+  });
+}
+
+/**
+ * The message for an excess: the rule (overlaps counted once, at most one /N), what the ranges
+ * cover, and the key that sets the limit (`limitKey`, e.g. `aws.adminCidrsMaxCoverage`).
+ */
+export function describeCoverageExcess(e: CoverageExcess, limitKey: string): string {
+  const name = e.family === "ipv4" ? "IPv4" : "IPv6";
+  const addresses = (n: bigint) => `${describeAddressCount(n)} address${n === 1n ? "" : "es"}`;
+  return (
+    `the ${name} ranges together cover ${addresses(e.covered)} (overlaps counted once), ` +
+    `more than one /${e.prefix} (${addresses(e.allowed)}) allows (${limitKey}.${e.family}: ${e.prefix}): list narrower ranges`
+  );
+}

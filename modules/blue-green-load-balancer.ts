@@ -11,6 +11,9 @@
  * group health). That a slot answers there proves the load balancer has healthy targets in it;
  * that EVERY host is healthy is proven on each host by the provisioner's app health step.
  *
+ * A gate runs again whenever its slot's instances change (their ids are an input of the gate), not
+ * only when its URL or timings do: new hosts behind the same test listener are checked again.
+ *
  * Draining: when hosts are retired, their target group attachments are deleted and the group
  * keeps serving their in-flight requests for `deregistrationDelaySeconds`.
  */
@@ -228,6 +231,9 @@ export class BlueGreenLoadBalancer extends pulumi.ComponentResource {
               ...DEFAULT_HEALTH_GATE,
               ...settings,
               targets: [{ name: `${name} ${slot} slot (test listener :${port})`, url: pulumi.interpolate`http://${this.loadBalancer.dnsName}:${port}${hc.path}` }],
+              // The instances attached behind the test listener: replacing them (a new image or
+              // AMI: same URL, new ids) runs the gate again before traffic may reach them.
+              instanceIds: attachments[slot].map((a) => a.targetId),
             },
             { parent: this, dependsOn: [listener, ...attachments[slot], ...(args.slotDependencies?.[slot] ?? [])] },
           );

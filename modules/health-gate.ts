@@ -41,6 +41,11 @@ export const DEFAULT_HEALTH_GATE: Readonly<HealthGateSettings> = Object.freeze({
 /** The gate resource's inputs. */
 export interface HealthGateInputs extends HealthGateSettings {
   targets: HealthTarget[];
+  /**
+   * Ids of the instances the gate vouches for (behind its targets). Not checked themselves: they
+   * are there so that replaced instances (new ids behind the same URL) make the gate run again.
+   */
+  instanceIds?: string[];
 }
 
 /** What one attempt saw. `status` null: no HTTP answer (then `error` says why). */
@@ -194,9 +199,13 @@ interface HealthGateOutputs extends HealthGateInputs {
   failing: string[];
 }
 
+/**
+ * True when the gate must run again: its targets or settings changed, or the instances behind
+ * them did (a gate stored without `instanceIds` counts as changed once it is given some).
+ */
 function gateInputsChanged(olds: HealthGateInputs, news: HealthGateInputs): boolean {
   const view = (i: HealthGateInputs) =>
-    JSON.stringify([i.targets, i.matcher, i.deadlineMs, i.intervalMs, i.timeoutMs, i.consecutiveSuccesses]);
+    JSON.stringify([i.targets, i.matcher, i.deadlineMs, i.intervalMs, i.timeoutMs, i.consecutiveSuccesses, i.instanceIds ?? null]);
   return view(olds) !== view(news);
 }
 
@@ -252,6 +261,12 @@ class HealthGateResource extends pulumi.dynamic.Resource {
 export interface HealthGateArgs extends Partial<HealthGateSettings> {
   /** Every one must pass. */
   targets: pulumi.Input<pulumi.Input<{ name: pulumi.Input<string>; url: pulumi.Input<string> }>[]>;
+  /**
+   * Ids of the instances behind the targets (e.g. a target group's attached instances). When one
+   * changes (an instance replaced by a new image or AMI, with the same URL in front of it), the
+   * gate runs again. Default none: the gate then runs again only when its targets or settings change.
+   */
+  instanceIds?: pulumi.Input<pulumi.Input<string>[]>;
   /** Another provider (tests). Default: the real one. */
   provider?: pulumi.dynamic.ResourceProvider;
 }
@@ -283,7 +298,7 @@ export class HealthGate extends pulumi.ComponentResource {
     });
     const res = new HealthGateResource(
       name,
-      { ...settings, targets, report: undefined, failing: undefined },
+      { ...settings, targets, ...(args.instanceIds !== undefined ? { instanceIds: args.instanceIds } : {}), report: undefined, failing: undefined },
       args.provider ?? DEFAULT_PROVIDER,
       // A component's dependsOn does not hold back its children: pass it on, or the check could
       // start before what it waits for exists.

@@ -7,16 +7,26 @@
  *
  * Every rule is its own resource (`aws.vpc.SecurityGroupIngressRule`/`EgressRule`), so adding an
  * admin range adds a rule instead of rewriting the group. SSH open to the world is refused by
- * {@link securityGroupProblems}, before anything is declared.
+ * {@link securityGroupProblems}, before anything is declared, and so are ranges that together open
+ * more than one /8 of IPv4 or /32 of IPv6 (`adminCoverageLimit`).
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { coverageExcesses, DEFAULT_ADMIN_COVERAGE, describeCoverageExcess, FAMILY_BITS, type CoverageLimit } from "../model/net";
 
 /** Arguments of {@link WebSecurityGroups}. */
 export interface WebSecurityGroupsArgs {
   vpcId: pulumi.Input<string>;
-  /** Address ranges allowed to SSH into hosts and to reach the test listeners. Never a /0. */
+  /**
+   * Address ranges allowed to SSH into hosts and to reach the test listeners. Never a /0, and
+   * together (overlaps counted once) no more addresses per family than `adminCoverageLimit` allows.
+   */
   adminCidrs: string[];
+  /**
+   * The most of each family `adminCidrs` may open together, as a prefix length (at most as many
+   * addresses as one block of it). Default `{ ipv4: 8, ipv6: 32 }`.
+   */
+  adminCoverageLimit?: CoverageLimit;
   /** A bastion's security group allowed to SSH into hosts (in addition to `adminCidrs`). Default none. */
   bastionSecurityGroupId?: pulumi.Input<string>;
   /** The hosts' port the load balancer sends traffic to. */
@@ -67,6 +77,14 @@ export function securityGroupProblems(args: Omit<WebSecurityGroupsArgs, "vpcId">
     if (cidrFamily(cidr) === null) problems.push(`adminCidrs[${i}]: ${JSON.stringify(cidr)} is not a CIDR`);
     else if (isOpenToWorld(cidr)) problems.push(`adminCidrs[${i}]: ${cidr} would open SSH to the whole internet`);
   });
+  // Two /1s are all of IPv4 without a /0: the ranges are judged together.
+  const limit = args.adminCoverageLimit ?? DEFAULT_ADMIN_COVERAGE;
+  const badLimit = (["ipv4", "ipv6"] as const).filter((f) => !Number.isInteger(limit[f]) || limit[f] < 1 || limit[f] > FAMILY_BITS[f]);
+  for (const f of badLimit) problems.push(`adminCoverageLimit.${f}: ${limit[f]} is not a prefix length from 1 to ${FAMILY_BITS[f]}`);
+  if (badLimit.length === 0) {
+    const judged = args.adminCidrs.filter((c) => cidrFamily(c) !== null && !isOpenToWorld(c));
+    for (const e of coverageExcesses(judged, limit)) problems.push(`adminCidrs: ${describeCoverageExcess(e, "adminCoverageLimit")}`);
+  }
   const ports: Array<[string, number]> = [
     ["appPort", args.appPort],
     ["sshPort", args.sshPort ?? 22],

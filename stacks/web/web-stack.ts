@@ -150,6 +150,7 @@ export function buildWebStack(env: AwsEnvironment, secrets: WebSecrets, deps: We
   const securityGroups = new WebSecurityGroups("web-sg", {
     vpcId: network.vpcId,
     adminCidrs: aws.adminCidrs,
+    adminCoverageLimit: aws.adminCidrsMaxCoverage,
     appPort: hostPort,
     publicPorts: aws.certificateArn ? [80, 443] : [80],
     testPorts: [aws.testListenerPorts.blue, aws.testListenerPorts.green],

@@ -30,6 +30,7 @@ describe("aws: defaults", () => {
     expect(r.ok && r.value.aws).toEqual({
       sshPublicKey: KEY,
       adminCidrs: ["203.0.113.7/32"],
+      adminCidrsMaxCoverage: { ipv4: 8, ipv6: 32 },
       instanceType: "t3.small",
       sshUser: "admin",
       vpcCidr: "10.0.0.0/16",
@@ -51,6 +52,7 @@ describe("aws: defaults", () => {
         sshPublicKey: KEY,
         sshUser: "debian",
         adminCidrs: ["203.0.113.7/32", "2001:db8::/48"],
+        adminCidrsMaxCoverage: { ipv4: 16, ipv6: 48 },
         vpcCidr: "10.20.0.0/20",
         availabilityZones: ["eu-west-1a", "eu-west-1c"],
         azCount: 2,
@@ -65,6 +67,91 @@ describe("aws: defaults", () => {
       };
     });
     expect(problems(text)).toEqual([]);
+  });
+});
+
+describe("aws.adminCidrs: how much of the internet the admin ranges open together", () => {
+  /** The message, spelled out: what the ranges cover, the rule (one /N), the key that sets N. */
+  const cover = (family: string, covered: string, allowed: string, prefix: number) =>
+    `longshore.yaml: aws.adminCidrs: the ${family} ranges together cover ${covered} (overlaps counted once), ` +
+    `more than one /${prefix} (${allowed}) allows (aws.adminCidrsMaxCoverage.${family === "IPv4" ? "ipv4" : "ipv6"}: ${prefix}): list narrower ranges`;
+
+  it.each<[string, string[], Record<string, unknown> | undefined, string[]]>([
+    ["two halves of IPv4: all of it, no /0 needed", ["0.0.0.0/1", "128.0.0.0/1"], undefined, [cover("IPv4", "2^32 addresses", "2^24 addresses", 8)]],
+    ["one range wider than /8", ["10.0.0.0/7"], undefined, [cover("IPv4", "2^25 addresses", "2^24 addresses", 8)]],
+    ["a /8 and one more address", ["10.0.0.0/8", "11.0.0.0/32"], undefined, [cover("IPv4", "more than 2^24 addresses", "2^24 addresses", 8)]],
+    ["many small ranges adding up", [...Array.from({ length: 256 }, (_, i) => `10.${i}.0.0/16`), "11.0.0.0/16"], undefined, [cover("IPv4", "more than 2^24 addresses", "2^24 addresses", 8)]],
+    ["a /8 listed twice, inside itself, and with host bits set: one /8", ["10.0.0.0/8", "10.0.0.0/8", "10.1.0.0/16", "10.2.3.4/8"], undefined, []],
+    ["two /9s that make exactly one /8", ["10.0.0.0/9", "10.128.0.0/9"], undefined, []],
+    ["IPv6 wider than /32", ["2001:db8::/31"], undefined, [cover("IPv6", "2^97 addresses", "2^96 addresses", 32)]],
+    ["IPv6 halves: all of it", ["::/1", "8000::/1"], undefined, [cover("IPv6", "2^128 addresses", "2^96 addresses", 32)]],
+    ["a /32 of IPv6 and a /24 of IPv4", ["2001:db8::/32", "203.0.113.0/24"], undefined, []],
+    ["an IPv6 range written with an IPv4 tail", ["::ffff:10.0.0.0/104"], undefined, []],
+    ["both families too wide: IPv4 first", ["::/16", "0.0.0.0/2", "64.0.0.0/2"], undefined, [cover("IPv4", "2^31 addresses", "2^24 addresses", 8), cover("IPv6", "2^112 addresses", "2^96 addresses", 32)]],
+    ["a wider limit, on purpose", ["10.0.0.0/7"], { ipv4: 7 }, []],
+    ["a wider limit still has one", ["8.0.0.0/6"], { ipv4: 7 }, [cover("IPv4", "2^26 addresses", "2^25 addresses", 7)]],
+    ["a narrower limit", ["198.51.100.0/24", "203.0.113.0/24"], { ipv4: 24, ipv6: 48 }, [cover("IPv4", "512 addresses", "256 addresses", 24)]],
+    ["the narrowest limit: one address of each family", ["203.0.113.7/32", "203.0.113.8/31", "2001:db8::1/128"], { ipv4: 32, ipv6: 128 }, [cover("IPv4", "3 addresses", "1 address", 32)]],
+  ])("%s", (_what, cidrs, limit, expected) => {
+    expect(
+      problems(
+        file((raw) => {
+          raw.aws.adminCidrs = cidrs;
+          if (limit) raw.aws.adminCidrsMaxCoverage = limit;
+        }),
+      ),
+    ).toEqual(expected);
+  });
+
+  it("says the rule and the key that sets it, word for word", () => {
+    expect(
+      problems(
+        file((raw) => {
+          raw.aws.adminCidrs = ["0.0.0.0/1", "128.0.0.0/1", "2001:db8::/31"];
+        }),
+      ),
+    ).toEqual([
+      "longshore.yaml: aws.adminCidrs: the IPv4 ranges together cover 2^32 addresses (overlaps counted once), more than one /8 (2^24 addresses) allows (aws.adminCidrsMaxCoverage.ipv4: 8): list narrower ranges",
+      "longshore.yaml: aws.adminCidrs: the IPv6 ranges together cover 2^97 addresses (overlaps counted once), more than one /32 (2^96 addresses) allows (aws.adminCidrsMaxCoverage.ipv6: 32): list narrower ranges",
+    ]);
+  });
+
+  it("refuses a limit that is not a prefix length of its family", () => {
+    expect(
+      problems(
+        file((raw) => {
+          raw.aws.adminCidrsMaxCoverage = { ipv4: 0, ipv6: 32.5, ipv5: 8 };
+        }),
+      ),
+    ).toEqual([
+      "longshore.yaml: aws.adminCidrsMaxCoverage.ipv4: must be a whole number from 1 to 32",
+      "longshore.yaml: aws.adminCidrsMaxCoverage.ipv6: must be a whole number from 1 to 128",
+      "longshore.yaml: aws.adminCidrsMaxCoverage.ipv5: unknown key",
+    ]);
+    expect(
+      problems(
+        file((raw) => {
+          raw.aws.adminCidrsMaxCoverage = { ipv4: 33, ipv6: 129 };
+        }),
+      ),
+    ).toEqual([
+      "longshore.yaml: aws.adminCidrsMaxCoverage.ipv4: must be a whole number from 1 to 32",
+      "longshore.yaml: aws.adminCidrsMaxCoverage.ipv6: must be a whole number from 1 to 128",
+    ]);
+  });
+
+  it("reports the world as the world, and the rest as too wide", () => {
+    expect(
+      problems(
+        file((raw) => {
+          raw.aws.adminCidrs = ["0.0.0.0/0", "10.0.0.0/7", "nope"];
+        }),
+      ),
+    ).toEqual([
+      "longshore.yaml: aws.adminCidrs[0]: would open SSH to the whole internet: list your own address ranges",
+      "longshore.yaml: aws.adminCidrs[2]: must be a CIDR such as 203.0.113.7/32 or 2001:db8::/64",
+      cover("IPv4", "2^25 addresses", "2^24 addresses", 8),
+    ]);
   });
 });
 

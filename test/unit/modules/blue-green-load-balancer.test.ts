@@ -128,6 +128,8 @@ describe("BlueGreenLoadBalancer", () => {
       matcher: "200",
       deadlineMs: 300_000,
       consecutiveSuccesses: 2,
+      // What the gate vouches for: the instances attached to the slot's target group.
+      instanceIds: ["i-b0"],
     });
     expect(find("aws:lb/listener:Listener", "lb-test-green").inputs.defaultActions).toEqual([{ type: "forward", targetGroupArn: TG("green") }]);
     await build({ healthGate: false });

@@ -76,6 +76,12 @@ export function reveal(v: unknown): unknown {
   return v;
 }
 
+/**
+ * Inputs whose change replaces an EC2 instance: the AWS provider's ForceNew `ami`, `subnetId` and
+ * `availabilityZone`, and `userData` (HostFleet sets `userDataReplaceOnChange` and `replaceOnChanges`).
+ */
+export const INSTANCE_REPLACING_INPUTS = ["ami", "userData", "subnetId", "availabilityZone"] as const;
+
 function outputsFor(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
   const { type, name } = args;
   const inputs = args.inputs as Record<string, unknown>;
@@ -83,7 +89,10 @@ function outputsFor(args: pulumi.runtime.MockResourceArgs): { id: string; state:
   switch (type) {
     case "aws:ec2/instance:Instance":
       return {
-        id: `i-${digest(name).toString("hex").slice(0, 17)}`,
+        // A replaced instance is a new instance with a new id, as in EC2: the id derives from the
+        // name and the inputs that replace an instance (see INSTANCE_REPLACING_INPUTS), so two runs
+        // differ in it exactly when the engine would replace it. (Addresses stay derived from the name.)
+        id: `i-${digest(JSON.stringify([name, ...INSTANCE_REPLACING_INPUTS.map((k) => reveal(inputs[k]) ?? null)])).toString("hex").slice(0, 17)}`,
         state: { ...inputs, arn, publicIp: fakeIp(name, "public"), privateIp: fakeIp(name, "private") },
       };
     case "aws:ec2/securityGroup:SecurityGroup":

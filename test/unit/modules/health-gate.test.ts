@@ -232,4 +232,16 @@ describe("the HealthGate provider's diff", () => {
     expect((await p.diff!("id", olds, gate({ targets: [gate().targets[0]!] }))).changes).toBe(true);
     expect((await p.diff!("id", olds, gate({ matcher: "200-299" }))).changes).toBe(true);
   });
+
+  it("runs again when the instances it guards are replaced (same URL, same settings), not when they are the same", async () => {
+    const p = healthGateProvider({ check: scripted({}).check, ...fakeTime() });
+    const guarded = gate({ instanceIds: ["i-0aaa", "i-0bbb"] });
+    const olds = { ...guarded, report: { targets: [] }, failing: [] };
+    expect(await p.diff!("id", olds, gate({ instanceIds: ["i-0aaa", "i-0bbb"] }))).toEqual({ changes: false, replaces: [], deleteBeforeReplace: false });
+    // One instance replaced: a new id behind the same test listener URL.
+    expect(await p.diff!("id", olds, gate({ instanceIds: ["i-0aaa", "i-0ccc"] }))).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
+    // A gate stored before it knew its instances runs once more, then compares them.
+    const { instanceIds: _ids, ...unguarded } = olds;
+    expect((await p.diff!("id", unguarded, guarded)).changes).toBe(true);
+  });
 });

@@ -16,6 +16,24 @@ describe("securityGroupProblems", () => {
     ["the app on the SSH port", { ...ok, appPort: 22 }, ["appPort: must differ from the SSH port (22)"]],
     ["a public test port", { ...ok, testPorts: [8081, 443] }, ["testPorts[1]: 443 is a public port; test listeners must be reachable by admins only"]],
     ["bad ports", { ...ok, appPort: 70000, hostEgressPorts: [0] }, ["appPort: 70000 is not a port (1-65535)", "hostEgressPorts[0]: 0 is not a port (1-65535)"]],
+    [
+      "all of IPv4 in two halves, no /0 needed",
+      { ...ok, adminCidrs: ["0.0.0.0/1", "128.0.0.0/1"] },
+      ["adminCidrs: the IPv4 ranges together cover 2^32 addresses (overlaps counted once), more than one /8 (2^24 addresses) allows (adminCoverageLimit.ipv4: 8): list narrower ranges"],
+    ],
+    [
+      "IPv6 wider than /32",
+      { ...ok, adminCidrs: ["2001:db8::/31"] },
+      ["adminCidrs: the IPv6 ranges together cover 2^97 addresses (overlaps counted once), more than one /32 (2^96 addresses) allows (adminCoverageLimit.ipv6: 32): list narrower ranges"],
+    ],
+    ["exactly one /8, in two /9s", { ...ok, adminCidrs: ["10.0.0.0/9", "10.128.0.0/9"] }, []],
+    ["a wider limit, on purpose", { ...ok, adminCidrs: ["10.0.0.0/7"], adminCoverageLimit: { ipv4: 7, ipv6: 32 } }, []],
+    [
+      "a narrower limit",
+      { ...ok, adminCidrs: ["10.0.0.0/16"], adminCoverageLimit: { ipv4: 24, ipv6: 48 } },
+      ["adminCidrs: the IPv4 ranges together cover 2^16 addresses (overlaps counted once), more than one /24 (256 addresses) allows (adminCoverageLimit.ipv4: 24): list narrower ranges"],
+    ],
+    ["a limit that is not a prefix length", { ...ok, adminCoverageLimit: { ipv4: 0, ipv6: 129 } }, ["adminCoverageLimit.ipv4: 0 is not a prefix length from 1 to 32", "adminCoverageLimit.ipv6: 129 is not a prefix length from 1 to 128"]],
   ])("%s", (_what, args, problems) => {
     expect(securityGroupProblems(args)).toEqual(problems);
   });

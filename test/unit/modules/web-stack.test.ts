@@ -10,6 +10,7 @@ import { stringify } from "yaml";
 import { Sensitive } from "../../../core/sensitive";
 import { parseEnvironment } from "../../../model/environment-file";
 import { applyHostSchema, type HostPlanInput } from "../../../model/host-plan";
+import { healthGateProvider } from "../../../modules/health-gate";
 import { DEFAULT_APPLY_HOST_ENTRY as entryPath, provisionChanges, type ProvisionedHostInputs, type ProvisionedHostOutputs } from "../../../modules/provisioned-host";
 import { buildWebStack, hostPlanFor, type AwsEnvironment, type WebSecrets, type WebStack } from "../../../stacks/web/web-stack";
 
@@ -273,7 +274,7 @@ describe("the web stack, 2 x 2 hosts", () => {
         unhealthyThreshold: 2,
       });
       expect(tg.inputs.deregistrationDelay).toBe(60);
-      const { targets: _targets, __provider: _provider, ...gate } = find(T.gateDyn, `web-lb-gate-${slot}`).inputs;
+      const { targets: _targets, __provider: _provider, instanceIds, ...gate } = find(T.gateDyn, `web-lb-gate-${slot}`).inputs;
       expect(gate).toEqual({
         matcher: "200",
         deadlineMs: 300_000,
@@ -281,6 +282,9 @@ describe("the web stack, 2 x 2 hosts", () => {
         timeoutMs: 5000,
         consecutiveSuccesses: 2,
       });
+      // The slot's instances, as attached to its target group.
+      expect(instanceIds).toEqual([0, 1].map((i) => find(T.tga, `web-lb-${slot}-${i}`).inputs.targetId));
+      expect(instanceIds).toEqual([expect.stringMatching(/^i-[0-9a-f]{17}$/), expect.stringMatching(/^i-[0-9a-f]{17}$/)]);
     }
   });
 
@@ -386,7 +390,9 @@ describe("stacks/web/longshore.example.yaml", () => {
   /**
    * The golden snapshot was captured from the previous program (stack config in the old
    * Pulumi.example.yaml) under these mocks, the fake entry's planHostHash returning "HASH",
-   * `__provider` removed and private keys replaced by "[private key]".
+   * `__provider` removed and private keys replaced by "[private key]". The attachments' instance
+   * ids were re-derived when the mocks began deriving an instance's id from the inputs that replace
+   * it (harness.ts, INSTANCE_REPLACING_INPUTS); nothing else in it changed then.
    */
   const golden = JSON.parse(readFileSync(path.join(__dirname, "fixtures", "web-example.golden.json"), "utf8")) as Array<{
     type: string;
@@ -397,6 +403,8 @@ describe("stacks/web/longshore.example.yaml", () => {
   const exampleFile = path.join(__dirname, "..", "..", "..", "stacks", "web", "longshore.example.yaml");
   /** The fields of the ProvisionedHost resource that are the new model's shape. */
   const NEW_SHAPE = ["app", "engine", "registry", "healthDeadlineSeconds", "secretsDigest"];
+  /** The gate's inputs added since (checked in "changes between two runs"). */
+  const NEW_GATE_FIELDS = ["instanceIds"];
 
   function snapshot(regs: Registration[]) {
     const clean = (v: unknown): unknown => {
@@ -436,6 +444,7 @@ describe("stacks/web/longshore.example.yaml", () => {
       region: "eu-west-1",
       sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINdamAGCsQq31Uv+08lkBzoO4XLz2qYjJa8CGmj3B1Ea you@laptop",
       adminCidrs: ["203.0.113.7/32"],
+      adminCidrsMaxCoverage: { ipv4: 8, ipv6: 32 },
       instanceType: "t3.small",
       sshUser: "admin",
       vpcCidr: "10.0.0.0/16",
@@ -455,7 +464,7 @@ describe("stacks/web/longshore.example.yaml", () => {
     const differences: string[] = [];
     for (const r of now) {
       const before = old.get(id(r))!;
-      const skip = r.type === T.provisionedDyn ? NEW_SHAPE : [];
+      const skip = r.type === T.provisionedDyn ? NEW_SHAPE : r.type === T.gateDyn ? NEW_GATE_FIELDS : [];
       for (const field of new Set([...Object.keys(before.inputs), ...Object.keys(r.inputs)])) {
         if (skip.includes(field)) continue;
         if (JSON.stringify(before.inputs[field]) !== JSON.stringify(r.inputs[field])) differences.push(`${id(r)}: ${field}`);
@@ -657,7 +666,7 @@ describe("changes between two runs", () => {
     expect(b.dependencies).toEqual(expect.arrayContaining([`${T.gateDyn}::web-lb-gate-blue`, `${T.gateDyn}::web-lb-gate-green`]));
   });
 
-  it("a new image for one slot changes only that slot's host keys, instances (replaced) and provisioning", async () => {
+  it("a new image for one slot changes only that slot's host keys, instances (replaced), their attachments, provisioning and gate", async () => {
     const before = (await buildAndRecord(environment())).regs;
     const after = (
       await buildAndRecord(
@@ -669,6 +678,11 @@ describe("changes between two runs", () => {
     expect(changedInputs(before, after)).toEqual([
       `${T.instance}::web-green-0`,
       `${T.instance}::web-green-1`,
+      // New instances have new ids: the target group attachments name them.
+      `${T.tga}::web-lb-green-0`,
+      `${T.tga}::web-lb-green-1`,
+      // The gate vouches for the new instances: it runs again.
+      `${T.gateDyn}::web-lb-gate-green`,
       `${T.hostKey}::web-green-hostkey-0`,
       `${T.hostKey}::web-green-hostkey-1`,
       `${T.provisionedDyn}::web-green-0`,
@@ -692,6 +706,64 @@ describe("changes between two runs", () => {
       expect(differing.sort()).toEqual(["app", "planHash"]);
       expect((reveal(r.inputs.app) as { image: string }).image).toBe("registry.example.com/shop:1.2.0");
     }
+  });
+
+  describe("health gates run again exactly when their slot's instances are replaced", () => {
+    const gateProvider = healthGateProvider();
+    /** What the gate's provider says to the second run's inputs, given the first run's state. */
+    async function gateDiff(before: Registration[], after: Registration[], slot: string) {
+      const strip = (r: Registration) => {
+        const { __provider: _p, ...inputs } = reveal(r.inputs) as Record<string, unknown>;
+        return inputs;
+      };
+      const olds = { ...strip(byKey(before).get(`${T.gateDyn}::web-lb-gate-${slot}`)!), report: { targets: [] }, failing: [] };
+      return gateProvider.diff!(`gate-${slot}`, olds, strip(byKey(after).get(`${T.gateDyn}::web-lb-gate-${slot}`)!));
+    }
+    const gateIds = (regs: Registration[], slot: string) => byKey(regs).get(`${T.gateDyn}::web-lb-gate-${slot}`)!.inputs.instanceIds as string[];
+
+    it("a new image on the live slot replaces its instances: that slot's gate gets their new ids and its diff says changed; the other gate is left alone", async () => {
+      const before = (await buildAndRecord(environment())).regs;
+      const after = (
+        await buildAndRecord(
+          environment((raw) => {
+            raw.slots.blue.image = "registry.example.com/shop:1.0.1";
+          }),
+        )
+      ).regs;
+      const changed = changedInputs(before, after);
+      expect(changed).toContain(`${T.instance}::web-blue-0`);
+      expect(changed.filter((k) => k.includes("HealthGate"))).toEqual([`${T.gateDyn}::web-lb-gate-blue`]);
+      // The URL and settings are the same: only the instances differ.
+      const a = byKey(before).get(`${T.gateDyn}::web-lb-gate-blue`)!.inputs;
+      const b = byKey(after).get(`${T.gateDyn}::web-lb-gate-blue`)!.inputs;
+      expect(Object.keys(b).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]))).toEqual(["instanceIds"]);
+      expect(gateIds(after, "blue")).toHaveLength(2);
+      expect(gateIds(after, "blue").filter((id) => gateIds(before, "blue").includes(id))).toEqual([]);
+      expect(await gateDiff(before, after, "blue")).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
+      expect((await gateDiff(before, after, "green")).changes).toBe(false);
+    });
+
+    it("a new AMI replaces both slots' instances in one run: both gates run again", async () => {
+      const pin = (ami: string) =>
+        environment((raw) => {
+          raw.aws.amiId = ami;
+        });
+      const before = (await buildAndRecord(pin("ami-0123456789abcdef0"))).regs;
+      const after = (await buildAndRecord(pin("ami-0fedcba9876543210"))).regs;
+      expect(changedInputs(before, after).filter((k) => k.includes("HealthGate"))).toEqual([`${T.gateDyn}::web-lb-gate-blue`, `${T.gateDyn}::web-lb-gate-green`]);
+      for (const slot of ["blue", "green"]) expect((await gateDiff(before, after, slot)).changes).toBe(true);
+    });
+
+    it.each<[string, (raw: Record<string, any>) => void]>([
+      ["switching the live slot", (raw) => void (raw.live = "green")],
+      ["a canary split", (raw) => void (raw.aws.weights = { blue: 90, green: 10 })],
+      ["a longer drain", (raw) => void (raw.rollout.drainSeconds = 120)],
+    ])("%s replaces no instance and leaves both gates alone", async (_what, edit) => {
+      const before = (await buildAndRecord(environment())).regs;
+      const after = (await buildAndRecord(environment(edit))).regs;
+      expect(changedInputs(before, after).filter((k) => k.includes("Instance") || k.includes("HealthGate"))).toEqual([]);
+      for (const slot of ["blue", "green"]) expect((await gateDiff(before, after, slot)).changes).toBe(false);
+    });
   });
 
   it("image: null retires a slot: its hosts, attachments, provisioning and gate go, and nothing of the other slot changes", async () => {
@@ -746,6 +818,16 @@ describe("changes between two runs", () => {
     expect(ofType(T.instance)).toHaveLength(4);
     expect(registrations).toHaveLength(54 - 8);
     expect(find(T.gateDyn, "web-lb-gate-blue").dependencies.filter((d) => d.includes("ProvisionedHost"))).toEqual([]);
+  });
+
+  it("gives the security groups the file's admin coverage limit: a range wider than /8 allowed on purpose is declared", async () => {
+    const { regs } = await buildAndRecord(
+      environment((raw) => {
+        raw.aws.adminCidrs = ["10.0.0.0/7"];
+        raw.aws.adminCidrsMaxCoverage = { ipv4: 7 };
+      }),
+    );
+    expect(byKey(regs).get(`${T.ingress}::web-sg-hosts-ssh-0`)!.inputs.cidrIpv4).toBe("10.0.0.0/7");
   });
 
   it("takes fractional drain and deadline seconds from the file as the whole units AWS and the gate need", async () => {
