@@ -11,7 +11,7 @@ import { systemSecretReader } from "../core/secret-reader";
 import { connectSsh } from "../provisioner/transport/ssh2-transport";
 import { startDemoSshd } from "./demo-sshd";
 import type { CliDeps, VerbDeps } from "./deps";
-import { EXIT, exitCodeFor, type ExitCode } from "./exit-codes";
+import { EXIT, exitCodeFor, exitCodeSchemeOf, type ExitCode } from "./exit-codes";
 import { printError } from "./output";
 import { register as registerExec } from "./exec";
 import { register as registerFacts } from "./facts";
@@ -50,13 +50,14 @@ export function buildProgram(deps: VerbDeps): Command {
 export async function main(argv: readonly string[], deps: CliDeps): Promise<ExitCode> {
   let code: ExitCode = EXIT.ok;
   const verbDeps: VerbDeps = { ...deps, setExitCode: (c) => void (code = c) };
+  const program = buildProgram(verbDeps);
   try {
-    await buildProgram(verbDeps).parseAsync([...argv], { from: "user" });
+    await program.parseAsync([...argv], { from: "user" });
     return code;
   } catch (err) {
     // Commander already printed its own usage errors (and help); everything else is printed here.
     if (!(err instanceof CommanderError)) printError(err, deps.stderr, deps.env["LONGSHORE_DEBUG"] === "1");
-    return exitCodeFor(err);
+    return exitCodeFor(err, exitCodeSchemeOf(program));
   }
 }
 

@@ -128,6 +128,27 @@ describe("exitCodeFor", () => {
   });
 });
 
+describe("plan --detailed-exitcode", () => {
+  it("every error is exit 1 (bad input and usage errors too), so that 2 only ever means changes; help is 0", async () => {
+    const h = harness({});
+    expect(await main(["plan", "--detailed-exitcode", "-f", "nosuch.yaml", "--local-env", "e2e"], h.deps)).toBe(1);
+    expect(h.stderr.text).toBe(
+      "error: /work/proj/nosuch.yaml is invalid (1 problem):\n  /work/proj/nosuch.yaml: the file does not exist\nhint: Run `longshore up` with no arguments to create the local demo environment, or pass -f FILE.\n",
+    );
+    expect(await main(["plan", "--bogus", "--detailed-exitcode"], harness({}).deps)).toBe(1);
+    expect(await main(["plan", "--detailed-exitcode", "--help"], harness({}).deps)).toBe(0);
+    // Without the flag the same mistakes are bad input, as on every verb.
+    expect(await main(["plan", "-f", "nosuch.yaml", "--local-env", "e2e"], harness({}).deps)).toBe(EXIT.badInput);
+    expect(await main(["plan", "--bogus"], harness({}).deps)).toBe(EXIT.badInput);
+  });
+
+  it("--help documents it", async () => {
+    const h = harness({});
+    expect(await main(["plan", "--help"], h.deps)).toBe(0);
+    expect(h.stdout.text.replace(/\s+/g, " ")).toContain("--detailed-exitcode exit 0 when nothing would change, 2 when something would, 1 on any error (bad input too)");
+  });
+});
+
 describe("longshore facts", () => {
   it("--json prints one document with each host's facts, connects once per host with the exact target, shows no progress", async () => {
     const h = harness({ "10.0.0.5": () => new FakeTransport("10.0.0.5", { rules: [FACTS_RULE] }), "web.example": () => new FakeTransport("web.example", { rules: [FACTS_RULE] }) });

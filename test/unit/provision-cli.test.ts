@@ -123,8 +123,10 @@ function harness(hosts: Record<string, DockerHostState>, o: { env?: Record<strin
   const run = async (...argv: string[]) => {
     stdout.text = "";
     stderr.text = "";
-    const code = await runCli([(p) => registerProvision(p, deps), (p) => registerPlan(p, deps)], argv, stderr);
-    return { code, stdout: stdout.text, stderr: stderr.text };
+    // What a verb reports without throwing (plan --detailed-exitcode), as cli/main.ts returns it.
+    let set: number | undefined;
+    const code = await runCli([(p) => registerProvision(p, deps), (p) => registerPlan(p, { ...deps, setExitCode: (c) => void (set = c) })], argv, stderr);
+    return { code: code === 0 ? (set ?? 0) : code, stdout: stdout.text, stderr: stderr.text };
   };
   return { run, connected, inputs };
 }
@@ -400,6 +402,21 @@ describe("longshore plan", () => {
       ].join("\n"),
     );
     expect(host.engineRestarts).toBe(restarts);
+  });
+
+  it("--detailed-exitcode: 0 when nothing would change, 2 when something would, as terraform plan -detailed-exitcode", async () => {
+    const host = newDockerHost();
+    const h = harness({ "e2e-1": host });
+    expect((await h.run("provision", "-f", envFile("p.yaml"), "--local-env", "e2e", ...ARCHIVE)).code).toBe(0);
+    const same = await h.run("plan", "-f", envFile("p.yaml"), "--local-env", "e2e", ...ARCHIVE, "--detailed-exitcode");
+    expect([same.code, same.stdout.split("\n").at(-2)]).toEqual([0, "Plan: 0 of 1 host would change."]);
+    const drift = await h.run("plan", "-f", envFile("p4.yaml", { maxFile: "4" }), "--local-env", "e2e", ...ARCHIVE, "--detailed-exitcode");
+    expect([drift.code, drift.stdout.split("\n").at(-2)]).toEqual([2, "Plan: 1 of 1 host would change."]);
+    const json = await h.run("plan", "-f", envFile("p4.yaml", { maxFile: "4" }), "--local-env", "e2e", ...ARCHIVE, "--detailed-exitcode", "--json");
+    expect([json.code, JSON.parse(json.stdout).counts["would-change"]]).toEqual([2, 2]);
+    // Without the flag a plan that finds changes is a success like any other.
+    expect((await h.run("plan", "-f", envFile("p4.yaml", { maxFile: "4" }), "--local-env", "e2e", ...ARCHIVE)).code).toBe(0);
+    for (const r of [same, drift, json]) expect(r.stderr).not.toContain("error");
   });
 
   it("never shows a secret's value, in text or --json", async () => {
