@@ -18,6 +18,7 @@ import { checkReport, checkText } from "./check";
 import type { VerbDeps } from "./deps";
 import { EXIT } from "./exit-codes";
 import type { OutStream } from "./output";
+import { operatorOf } from "./operator";
 import { DEFAULT_ENV_FILE, displayName, environmentFilePath, openEnvironment, readSecrets } from "./open-environment";
 
 export { DEFAULT_ENV_FILE };
@@ -98,7 +99,7 @@ async function operationInput(loaded: LoadedEnvironment, deps: VerbDeps, progres
     files: environmentFiles(loaded.file, deps.operationLockDir(loaded.env), loaded.env.name),
     driver,
     onEvent: progress.onEvent,
-    ...(deps.env["LONGSHORE_ACTOR"] ? { actor: deps.env["LONGSHORE_ACTOR"] } : {}),
+    actor: await operatorOf(deps, loaded.baseDir),
   };
   return { driver, input };
 }

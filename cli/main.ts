@@ -21,6 +21,7 @@ import { register as registerPlan } from "./plan";
 import { register as registerLocal } from "./local";
 import { register as registerEngine, defaultEngineCliDeps } from "./engine";
 import { destroyEnvironment, environmentDriver, operationLockDir } from "./environment-deps";
+import { gitUserEmail, userAtHost } from "./operator";
 
 /** Every verb, in help order. A new verb is one line here. */
 const VERBS: ReadonlyArray<(program: Command, deps: VerbDeps) => void> = [
@@ -76,6 +77,8 @@ export function realDeps(signal?: AbortSignal): CliDeps {
     environmentDriver,
     destroyEnvironment,
     operationLockDir,
+    gitUserEmail,
+    userAtHost,
     ...(signal ? { signal } : {}),
   };
 }

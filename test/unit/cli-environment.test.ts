@@ -48,6 +48,9 @@ function harness(name: string, o: HarnessOptions = {}) {
   ]);
   const destroyed: string[] = [];
   const targets: DriverTarget[] = [];
+  // What git's user.email says, and from which directories it was asked.
+  const gitEmail: { value: string | null } = { value: null };
+  const gitAsked: string[] = [];
   // Which variables were looked up: proves when secrets are (not) read.
   const looked: string[] = [];
   const base = systemSecretReader(o.vars ?? {});
@@ -83,6 +86,11 @@ function harness(name: string, o: HarnessOptions = {}) {
       return [`${env.name}-blue-g1`];
     },
     operationLockDir: () => path.join(cwd, "state"),
+    gitUserEmail: async (d) => {
+      gitAsked.push(d);
+      return gitEmail.value;
+    },
+    userAtHost: () => "me@laptop",
   };
   mkdirSync(cwd, { recursive: true });
   const file = path.join(cwd, "longshore.yaml");
@@ -96,7 +104,7 @@ function harness(name: string, o: HarnessOptions = {}) {
     if (!r.ok) throw new Error(JSON.stringify(r.issues));
     return { live: r.value.live, blue: r.value.slots.blue.image, green: r.value.slots.green.image };
   };
-  return { deps, run, stdout, stderr, calls, state, cwd, file, destroyed, targets, looked, fileState };
+  return { deps, run, stdout, stderr, calls, state, cwd, file, destroyed, targets, looked, fileState, gitEmail, gitAsked };
 }
 
 /** An environment whose rollouts take no real time: one healthy round passes the gate, no soak, no drain. */
@@ -335,13 +343,31 @@ describe("environment verbs", () => {
     ]);
   });
 
-  it("the audit log beside the file names $LONGSHORE_ACTOR when set", async () => {
-    const h = harness("actor");
-    h.deps.env = { LONGSHORE_ACTOR: "deploy-bot" };
+  it("the audit log beside the file names the operator: $LONGSHORE_OPERATOR, else git's user.email there, else user@host", async () => {
+    const h = harness("operator");
     writeFileSync(h.file, fastEnv("longshore-demo:v1"));
+    const audit = () =>
+      readFileSync(path.join(h.cwd, "demo.audit.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { who: string; action: string; event: string });
+    h.deps.env = { LONGSHORE_OPERATOR: "deploy-bot" };
+    h.gitEmail.value = "alice@example.com";
     expect(await h.run("up")).toBe(EXIT.ok);
-    const lines = readFileSync(path.join(h.cwd, "demo.audit.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { who: string; action: string });
-    expect(lines.map((l) => [l.action, l.who])).toEqual([["up", "deploy-bot"]]);
+    h.deps.env = {};
+    expect(await h.run("rollout", ":v2")).toBe(EXIT.ok);
+    h.gitEmail.value = null;
+    expect(await h.run("rollback")).toBe(EXIT.ok);
+    expect(audit().map((l) => [l.action, l.event, l.who])).toEqual([
+      ["up", "started", "deploy-bot"],
+      ["up", "finished", "deploy-bot"],
+      ["rollout", "started", "alice@example.com"],
+      ["rollout", "finished", "alice@example.com"],
+      ["rollback", "started", "me@laptop"],
+      ["rollback", "finished", "me@laptop"],
+    ]);
+    // git is asked in the environment file's directory, whose repository the audit log is committed to.
+    expect(new Set(h.gitAsked)).toEqual(new Set([h.cwd]));
   });
 
   it("rollback after a rollout puts the previous image live and records it in the file", async () => {

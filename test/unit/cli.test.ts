@@ -92,6 +92,8 @@ function harness(
       throw new Error("test: no environments");
     },
     operationLockDir: () => "/nonexistent",
+    gitUserEmail: async () => null,
+    userAtHost: () => "me@laptop",
     ...extra,
   };
   return { deps, stdout, stderr, connected, fakes };
