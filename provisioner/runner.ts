@@ -239,7 +239,7 @@ async function attemptStep(a: AttemptArgs): Promise<Pick<StepReport, "status" | 
   for (const c of checks) {
     const ok = await runCommand(a, c, "check");
     if (!ok) {
-      failedChecks.push(display(t, abbreviateScripts(c)));
+      failedChecks.push(summary(t, c));
       if (!checkMode) break;
     }
   }
@@ -344,7 +344,7 @@ function commandFailed(
       host: a.host,
       stepId: a.stepId,
       phase,
-      command: display(a.t, abbreviateScripts(c)),
+      command: summary(a.t, c),
       exitCode,
       signal: exitCode === null ? (signal ?? "(unknown)") : signal,
       stderrTail: redactText(tail(stderr), [...secretsOf(c), ...a.secrets]),
@@ -358,23 +358,9 @@ function commandFailed(
   );
 }
 
-/**
- * A command with each multi-line argument (an `sh -c` script) cut to its first line and a line
- * count, for error messages: the step id already says which script, and 40 lines of it would bury
- * the exit code and stderr. Exported for tests.
- */
-export function abbreviateScripts(c: Command): Command {
-  if (!c.argv.some((a) => typeof a === "string" && a.includes("\n"))) return c;
-  const argv = c.argv.map((a) => {
-    if (typeof a !== "string" || !a.includes("\n")) return a;
-    const lines = a.split("\n");
-    return `${lines[0]} … (${lines.length} lines)`;
-  });
-  return { ...c, argv };
-}
-
-function display(t: Transport, c: Command): string {
-  return renderCommand(c, { mode: "display", useSudo: t.needsSudo });
+/** A command for errors and reports: secrets redacted, long scripts by their first line and line count. */
+function summary(t: Transport, c: Command): string {
+  return renderCommand(c, { mode: "summary", useSudo: t.needsSudo });
 }
 
 function tail(text: string): string {
