@@ -56,7 +56,8 @@ export function renderCommand(cmd: Pick<Command, "argv" | "sudo">, options: Rend
 /** A multi-line argument as its first line and line count (`# longshore engine.install … (24 lines)`); others as they are. */
 function firstLineOf(arg: string): string {
   if (!arg.includes("\n")) return arg;
-  const lines = arg.split("\n");
+  // A trailing newline ends the last line; it does not start another.
+  const lines = arg.replace(/\n$/, "").split("\n");
   return `${lines[0]} … (${lines.length} lines)`;
 }
 

@@ -16,7 +16,7 @@ import { renderCommand, secretsOf, type Command } from "./command";
 import { fileSha256 } from "./content-hash";
 import { mapWithConcurrency } from "./concurrency";
 import { countSteps, type FileDifference, type HostReport, type ReportedError, type RunReport, type StepReport, type StepStatus } from "./report";
-import type { RemoteFile, Step, StepPlan } from "./step";
+import { STEP_PROGRESS_PREFIX, type RemoteFile, type Step, type StepPlan } from "./step";
 import type { ExecOptions, Transport } from "./transport/transport";
 
 /** A step paired with the context its plan is computed from. */
@@ -35,10 +35,14 @@ export type HostJob = {
   | { /** Opens the host's transport; called inside the concurrency slot. */ connect: () => Promise<Transport>; transport?: never }
 );
 
-/** Progress events, in order per host: host-start, (step-start, step-retry*, step-done)*, host-done. */
+/**
+ * Progress events, in order per host: host-start, (step-start, (step-progress | step-retry)*,
+ * step-done)*, host-done. `step-progress` is a line a command wrote with {@link STEP_PROGRESS_PREFIX}.
+ */
 export type RunEvent =
   | { type: "host-start"; host: string }
   | { type: "step-start"; host: string; stepId: string; title: string; index: number; total: number }
+  | { type: "step-progress"; host: string; stepId: string; message: string }
   | { type: "step-retry"; host: string; stepId: string; attempt: number; delayMs: number; error: string }
   | { type: "step-done"; host: string; stepId: string; status: StepStatus; durationMs: number; error?: string }
   | { type: "host-done"; host: string; status: "ok" | "failed"; durationMs: number; error?: string };
@@ -313,8 +317,26 @@ function execute(a: AttemptArgs, c: Command) {
   const opts: ExecOptions = {
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     ...(a.env.signal ? { signal: a.env.signal } : {}),
+    onStderr: progressLines((line) =>
+      a.env.emit({ type: "step-progress", host: a.host, stepId: a.stepId, message: redactText(line, [...secretsOf(c), ...a.secrets]) }),
+    ),
   };
   return a.t.exec(c, opts);
+}
+
+/**
+ * A stderr listener that calls `onLine` with the text after {@link STEP_PROGRESS_PREFIX} of each
+ * complete line that starts with it, as the chunks arrive (a line may span chunks). Exported for tests.
+ */
+export function progressLines(onLine: (message: string) => void): (chunk: Buffer) => void {
+  let partial = "";
+  return (chunk) => {
+    const lines = (partial + chunk.toString("utf8")).split("\n");
+    partial = lines.pop() ?? "";
+    // A runaway line without a newline must not grow without bound.
+    if (partial.length > 64 * 1024) partial = "";
+    for (const l of lines) if (l.startsWith(STEP_PROGRESS_PREFIX)) onLine(l.slice(STEP_PROGRESS_PREFIX.length).trimEnd());
+  };
 }
 
 /** Runs a check; true when its exit code counts as success. A signal death is a failure, not a "no". */

@@ -21,6 +21,8 @@ export interface DockerHostState {
   engineRestarts: number;
   audit: string[];
   healthy: boolean;
+  /** What engine.install's script writes to stderr (e.g. a progress line). */
+  installProgress?: string;
   /** The facts probe's os-release, architecture and systemd answers. */
   facts: { codename: string; dpkgArch: string; systemd: boolean };
 }
@@ -91,7 +93,7 @@ export function dockerHostRules(h: DockerHostState, imageId: string): FakeRule[]
       match: /^sh -c '# longshore engine\.install/,
       result: () => {
         h.installed = true;
-        return ok;
+        return h.installProgress ? { exitCode: 0, stderr: h.installProgress } : ok;
       },
     },
     { match: /^\/usr\/sbin\/dockerd --version$/, result: () => (h.installed ? { exitCode: 0, stdout: "Docker version 20.10.24+dfsg1\n" } : no) },

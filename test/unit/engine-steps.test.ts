@@ -8,7 +8,7 @@ import { renderManifest, renderSha256Sums } from "../../provisioner/bundle/manif
 import { engineBundleStep, remoteBundleDir } from "../../provisioner/steps/engine-bundle";
 import { engineConfigDigest, engineConfigureStep } from "../../provisioner/steps/engine-configure";
 import { engineFactsStep } from "../../provisioner/steps/engine-facts";
-import { dpkgStateCheck, engineInstallStep, expectedDpkgState } from "../../provisioner/steps/engine-install";
+import { dpkgStateCheck, engineInstallStep, expectedDpkgState, installScript } from "../../provisioner/steps/engine-install";
 import { engineStartStep } from "../../provisioner/steps/engine-start";
 import { appSteps, engineSteps, provisionSteps, STEP_ORDER } from "../../provisioner/steps/index";
 import { renderTemplate } from "../../templates/render";
@@ -122,11 +122,9 @@ describe("engine.install", () => {
       argv: ["sh", "-c", 'f=$1; e=$2; shift 2; [ "$(dpkg-query -W -f "$f" "$@" 2>/dev/null)" = "$e" ]', "sh", "${Package}=${Version}=${db:Status-Abbrev};", expected, "containerd", "docker.io", "runc", "tini"],
     };
     expect(plan.check).toEqual([check]);
-    const script = renderTemplate("engine/install.sh", {
-      offline: true,
-      policyPath: "/usr/sbin/policy-rc.d",
-      packages: MANIFEST.packages.map((p) => `${DIR}/debs/${p.filename}`),
-    });
+    const script = installScript({ offline: true, packages: MANIFEST.packages.map((p) => `${DIR}/debs/${p.filename}`) });
+    expect(script).toContain("\n  for lock in /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock; do\n");
+    expect(script).toContain("\nwait_s=120\n");
     expect(plan.apply).toEqual([{ argv: ["sh", "-c", script], sudo: true, timeoutMs: 600_000 }]);
     expect(script).toContain(
       `apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=120 -o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts=/dev/null '${DIR}/debs/containerd_1.6.20~ds1-1+deb12u3_amd64.deb' ${DIR}/debs/docker.io_20.10.24+dfsg1-1+deb12u1+b6_amd64.deb ${DIR}/debs/libdevmapper1.02.1_2%3a1.02.185-2_amd64.deb ${DIR}/debs/runc_1.1.5+ds1-1+deb12u1_amd64.deb ${DIR}/debs/tini_0.19.0-1+b3_amd64.deb\n`,

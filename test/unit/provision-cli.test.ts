@@ -161,6 +161,17 @@ describe("longshore provision", () => {
     expect(again.stdout.split("\n")[1]!.replace(/\d+\.\d s/, "T")).toBe("e2e-1   ok      0        10         0       0        T");
   });
 
+  it("prints what a running step reports: waiting for dpkg's lock, naming the PID that holds it", async () => {
+    const host = newDockerHost();
+    const h = harness({ "e2e-1": host });
+    host.installProgress = "longshore-progress: waiting for dpkg lock held by PID 4242 (apt-get)\n";
+    const r = await h.run("provision", "-f", envFile("p.yaml"), "--local-env", "e2e", ...ARCHIVE);
+    expect(r.code).toBe(0);
+    const lines = r.stderr.split("\n").filter((l) => l.startsWith("e2e-1  engine.install"));
+    expect(lines[0]).toBe("e2e-1  engine.install    waiting for dpkg lock held by PID 4242 (apt-get)");
+    expect(lines[1]).toMatch(/^e2e-1  engine\.install    changed       \d+\.\d s$/);
+  });
+
   it("fails with exit code 4 naming host, step, command, exit code and stderr tail; the summary points at the step", async () => {
     const sick = newDockerHost();
     sick.healthy = false;
@@ -169,7 +180,7 @@ describe("longshore provision", () => {
     expect(r.code).toBe(4);
     expect(r.stdout.split("\n")[1]!.replace(/\d+\.\d s/, "T")).toBe("e2e-1  failed  6        2          1       1        T  app.health");
     const err = r.stderr.slice(r.stderr.indexOf("error ["));
-    const lines = healthCheckScript(parseResolvedApp({ name: "demo", image: "longshore-demo:v1", port: 8080 }), { deadlineMs: 120_000 }).split("\n").length;
+    const lines = healthCheckScript(parseResolvedApp({ name: "demo", image: "longshore-demo:v1", port: 8080 }), { deadlineMs: 120_000 }).replace(/\n$/, "").split("\n").length;
     expect(err).toBe(
       [
         "error [HOSTS_FAILED]: 1 of 1 host failed:",
