@@ -66,6 +66,7 @@ export async function main(argv: readonly string[], deps: CliDeps): Promise<Exit
 export function realDeps(signal?: AbortSignal): CliDeps {
   return {
     connect: connectSsh,
+    environmentDriver: (target, progress) => environmentDriver(target, progress, connectSsh),
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,
@@ -74,7 +75,6 @@ export function realDeps(signal?: AbortSignal): CliDeps {
     readFile: (p) => readFile(p, "utf8"),
     secretReader: systemSecretReader(process.env),
     startDemoSshd,
-    environmentDriver,
     destroyEnvironment,
     operationLockDir,
     gitUserEmail,

@@ -40,6 +40,23 @@ export interface ProbeResult {
   detail: string;
 }
 
+/**
+ * What an SSH handshake with a host's pinned host key found.
+ * - `match`: the host presented its pinned key.
+ * - `mismatch`: it presented another key (the connection was refused, as every connection is).
+ * - `unreachable`: no handshake happened, so nothing is known about the key.
+ * - `unknown`: this driver does not check host keys.
+ */
+export type HostKeyState = "match" | "mismatch" | "unreachable" | "unknown";
+
+/** One host's {@link HostKeyState}. */
+export interface HostKeyResult {
+  host: string;
+  state: HostKeyState;
+  /** For reports: the presented and pinned fingerprints on a mismatch, the reason it is unreachable or unknown. */
+  detail: string;
+}
+
 /** Progress lines from a driver (per host, per phase); never carries secrets. */
 export type ProgressFn = (message: string) => void;
 
@@ -54,6 +71,12 @@ export interface SlotDriver {
   prepareSlot(slot: SlotName, image: string, size: number, progress: ProgressFn): Promise<HostStatus[]>;
   /** Probes the health endpoint of every host of `slot` once, directly (not through the balancer). */
   probe(slot: SlotName): Promise<ProbeResult[]>;
+  /**
+   * Checks the SSH host key of every host of `slot` against its pin: one handshake each, with the
+   * pinned host-key policy, changing nothing. A driver that cannot check yet says `unknown` for
+   * each host rather than guessing.
+   */
+  checkHostKeys(slot: SlotName): Promise<HostKeyResult[]>;
   /**
    * Sends new traffic to `slot`; connections to the other slot finish (drain) within `drainMs`.
    * Must not drop a request.

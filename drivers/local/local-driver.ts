@@ -9,6 +9,8 @@ import { defaultPaths, envDir, type LocalPaths } from "./paths";
 import { LocalSlotDriver, type FleetHost, type GroupProvisioner, type LocalFleet } from "./slot-driver";
 import type { Environment } from "../../model/environment";
 import { hostPortOf } from "../../model/app";
+import { connectSsh } from "../../provisioner/transport/ssh2-transport";
+import { localHostKeys, type Connect } from "./host-keys";
 
 /** Machine groups as the slot driver's fleet: one group per slot generation. */
 export function localFleet(paths: LocalPaths): LocalFleet {
@@ -23,8 +25,11 @@ export function localFleet(paths: LocalPaths): LocalFleet {
   };
 }
 
-/** The local driver for an environment, with real machines and HAProxy. */
-export function createLocalDriver(env: Environment, provisioner: GroupProvisioner, paths: LocalPaths = defaultPaths()): LocalSlotDriver {
+/**
+ * The local driver for an environment, with real machines and HAProxy. `connect` opens the SSH
+ * connections that check host keys (the ssh2 transport; the CLI passes its own).
+ */
+export function createLocalDriver(env: Environment, provisioner: GroupProvisioner, paths: LocalPaths = defaultPaths(), connect: Connect = connectSsh): LocalSlotDriver {
   const listen = env.local.listen;
   const hostPort = hostPortOf(env.app);
   return new LocalSlotDriver({
@@ -36,6 +41,7 @@ export function createLocalDriver(env: Environment, provisioner: GroupProvisione
     fleet: localFleet(paths),
     provisioner,
     balancer: localBalancer({ env: env.name, paths, listen, hostPort, health: env.app.health }),
+    hostKeys: localHostKeys(paths, connect),
   });
 }
 

@@ -7,7 +7,7 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { writeFileAtomic } from "../../core/atomic-write";
 import type { HealthSpec } from "../../model/health";
-import type { EnvironmentStatus, HostStatus, ProbeResult, ProgressFn, SlotDriver, SlotName } from "../../rollout/driver";
+import type { EnvironmentStatus, HostKeyResult, HostStatus, ProbeResult, ProgressFn, SlotDriver, SlotName } from "../../rollout/driver";
 import { probeHttp } from "../../rollout/http-probe";
 
 /** A machine of the fleet, as the driver needs it. */
@@ -75,6 +75,8 @@ export interface LocalSlotDriverOptions {
   fleet: LocalFleet;
   provisioner: GroupProvisioner;
   balancer: LocalBalancer;
+  /** Checks the pinned SSH host key of each host of a group (host-keys.ts with the real transport). */
+  hostKeys: (group: string, hosts: FleetHost[]) => Promise<HostKeyResult[]>;
 }
 
 /** Slots on local machines. */
@@ -156,6 +158,11 @@ export class LocalSlotDriver implements SlotDriver {
         }),
       ),
     );
+  }
+
+  async checkHostKeys(slot: SlotName): Promise<HostKeyResult[]> {
+    const { group, hosts } = (await this.load()).slots[slot];
+    return group === null || hosts.length === 0 ? [] : this.o.hostKeys(group, hosts);
   }
 
   async switchTraffic(slot: SlotName, drainMs: number): Promise<void> {

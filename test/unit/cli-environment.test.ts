@@ -43,7 +43,7 @@ function harness(name: string, o: HarnessOptions = {}) {
   const probe = o.probe ?? (() => true);
   const stdout = new Buf();
   const stderr = new Buf();
-  const { driver, calls, state } = fakeDriver(o.init ?? { live: null }, (s) => [
+  const { driver, calls, state, keys } = fakeDriver(o.init ?? { live: null }, (s) => [
     { host: `${s}-1`, ok: probe(s), status: probe(s) ? 200 : 404, detail: probe(s) ? "ok" : "longshore demo broken: unhealthy" },
   ]);
   const destroyed: string[] = [];
@@ -104,7 +104,7 @@ function harness(name: string, o: HarnessOptions = {}) {
     if (!r.ok) throw new Error(JSON.stringify(r.issues));
     return { live: r.value.live, blue: r.value.slots.blue.image, green: r.value.slots.green.image };
   };
-  return { deps, run, stdout, stderr, calls, state, cwd, file, destroyed, targets, looked, fileState, gitEmail, gitAsked };
+  return { deps, run, stdout, stderr, calls, state, keys, cwd, file, destroyed, targets, looked, fileState, gitEmail, gitAsked };
 }
 
 /** An environment whose rollouts take no real time: one healthy round passes the gate, no soak, no drain. */
@@ -325,8 +325,8 @@ describe("environment verbs", () => {
       [
         "environment demo (local)  live: blue  url: http://127.0.0.1:8080/",
         "blue (live): longshore-demo:v1, 2 hosts",
-        "  blue-1                   10.0.0.0        healthy",
-        "  blue-2                   10.0.0.1        unknown",
+        "  blue-1                   10.0.0.0        healthy                 host key ok",
+        "  blue-2                   10.0.0.1        unknown                 host key ok",
         "green: no image, 0 hosts",
         "",
       ].join("\n"),
@@ -341,6 +341,35 @@ describe("environment verbs", () => {
       [{ host: "blue-1", ok: true, status: 200, detail: "ok" }],
       [{ host: "green-1", ok: false, status: 404, detail: "longshore demo broken: unhealthy" }],
     ]);
+  });
+
+  it("status checks each host's SSH host key against its pin: a healthy host whose key changed is not just healthy", async () => {
+    const h = harness("status-keys");
+    writeFileSync(h.file, fastEnv("longshore-demo:v1"));
+    expect(await h.run("up")).toBe(EXIT.ok);
+    h.keys.set("blue-1", { state: "mismatch", detail: "presented SHA256:AAAA, pinned SHA256:BBBB" });
+    h.keys.set("blue-2", { state: "unreachable", detail: "blue-2: connecting to 10.0.0.1:22: connect ECONNREFUSED 10.0.0.1:22" });
+    expect(await h.run("status")).toBe(EXIT.ok);
+    expect(h.stdout.text).toBe(
+      [
+        "environment demo (local)  live: blue  url: http://127.0.0.1:8080/",
+        "blue (live): longshore-demo:v1, 2 hosts",
+        "  blue-1                   10.0.0.0        healthy                 HOST KEY MISMATCH",
+        "  blue-2                   10.0.0.1        unknown                 host key not checked (unreachable)",
+        "green: no image, 0 hosts",
+        "warning: blue-1's SSH host key does not match its pin (presented SHA256:AAAA, pinned SHA256:BBBB): longshore will not connect to it; unless the host was rebuilt, treat this as an attack",
+        "",
+      ].join("\n"),
+    );
+    expect(h.calls.filter((c) => c.startsWith("keys"))).toEqual(["keys blue", "keys green"]);
+    expect(await h.run("status", "--json")).toBe(EXIT.ok);
+    expect(JSON.parse(h.stdout.text).hostKeys).toEqual({
+      blue: [
+        { host: "blue-1", state: "mismatch", detail: "presented SHA256:AAAA, pinned SHA256:BBBB" },
+        { host: "blue-2", state: "unreachable", detail: "blue-2: connecting to 10.0.0.1:22: connect ECONNREFUSED 10.0.0.1:22" },
+      ],
+      green: [],
+    });
   });
 
   it("the audit log beside the file names the operator: $LONGSHORE_OPERATOR, else git's user.email there, else user@host", async () => {
