@@ -17,7 +17,7 @@ import { repoTagOf, type ProvisionCliDeps } from "../../cli/provision-common";
 import { createManifest, DEBS_DIR, MANIFEST_FILE, renderManifest, type BundlePackage } from "../../provisioner/bundle/manifest";
 import type { SshTarget } from "../../model/ssh-target";
 import { runCli, Sink } from "../helpers/cli-harness";
-import { dockerHostRules, newDockerHost, type DockerHostState } from "../helpers/fake-docker-host";
+import { dockerHostRules, newDockerHost, systemctlRestartDocker, type DockerHostState } from "../helpers/fake-docker-host";
 import { FakeTransport } from "../helpers/fake-transport";
 import { RECIPE } from "./fixtures/engine-context";
 
@@ -400,7 +400,7 @@ describe("longshore plan", () => {
         '             "max-size": "10m"',
         "           },",
         '           "storage-driver": "overlay2",',
-        `  engine.start      would change: check failed: sh -c '[ "$(cat "$1" 2>/dev/null)" = "$2" ]' sh /var/lib/longshore/engine/started-with.sha256 ${r.stdout.match(/started-with\.sha256 ([0-9a-f]{64})/)?.[1]}`,
+        `  engine.start      would change: check failed: sh -c 'f=$1; d=$2; [ "$(head -n 1 "$f" 2>/dev/null)" = "start $d" ] && ! grep -qvxF -e "start $d" -e "reload $d" "$f"' sh /var/lib/longshore/engine/running-config ${r.stdout.match(/running-config ([0-9a-f]{64})/)?.[1]}`,
         "  engine.verify     unchanged",
         "  image.load        unchanged",
         "  app.run           unchanged",
@@ -428,6 +428,33 @@ describe("longshore plan", () => {
     // Without the flag a plan that finds changes is a success like any other.
     expect((await h.run("plan", "-f", envFile("p4.yaml", { maxFile: "4" }), "--local-env", "e2e", ...ARCHIVE)).code).toBe(0);
     for (const r of [same, drift, json]) expect(r.stderr).not.toContain("error");
+  });
+
+  it("a daemon restarted by hand with an edited daemon.json is drift: provision restores the file AND restarts it, then plan shows nothing", async () => {
+    const host = newDockerHost();
+    const h = harness({ "e2e-1": host });
+    const file = envFile("p.yaml");
+    expect((await h.run("provision", "-f", file, "--local-env", "e2e", ...ARCHIVE)).code).toBe(0);
+    const planned = host.base.files.get("/etc/docker/daemon.json")!.toString();
+    expect(host.runningDaemonJson).toBe(planned);
+    // The operator adds "debug": true and restarts docker by hand.
+    host.base.files.set("/etc/docker/daemon.json", Buffer.from(planned.replace("{\n", '{\n  "debug": true,\n')));
+    systemctlRestartDocker(host);
+    expect(host.runningDaemonJson).toContain('"debug": true');
+    const drift = await h.run("plan", "-f", file, "--local-env", "e2e", ...ARCHIVE, "--detailed-exitcode");
+    expect(drift.code).toBe(2);
+    expect(drift.stdout).toContain("  engine.start      would change: check failed: sh -c 'f=$1; d=$2;");
+    const restarts = host.engineRestarts;
+    const fix = await h.run("provision", "-f", file, "--local-env", "e2e", ...ARCHIVE, "--json");
+    expect(fix.code).toBe(0);
+    expect(JSON.parse(fix.stdout).hosts[0].steps.filter((s: { status: string }) => s.status !== "unchanged").map((s: { id: string; status: string }) => `${s.id} ${s.status}`)).toEqual([
+      "engine.configure changed",
+      "engine.start changed",
+    ]);
+    // dockerd was restarted once and now runs the planned file, not the one with debug.
+    expect([host.engineRestarts - restarts, host.runningDaemonJson]).toEqual([1, planned]);
+    const clean = await h.run("plan", "-f", file, "--local-env", "e2e", ...ARCHIVE, "--detailed-exitcode");
+    expect([clean.code, clean.stdout.split("\n").at(-2)]).toEqual([0, "Plan: 0 of 1 host would change."]);
   });
 
   it("never shows a secret's value, in text or --json", async () => {

@@ -9,6 +9,7 @@ import { parseResolvedApp } from "../../model/app";
 import { parseEngineOptions } from "../../model/engine";
 import { healthCheckScript } from "../../provisioner/steps/app-health";
 import { installScript } from "../../provisioner/steps/engine-install";
+import { recordConfigScript } from "../../provisioner/steps/engine-start";
 import { canonicalJson, canonicalJsonCompact } from "../../templates/json";
 import { renderTemplate, renderTemplateText, TemplateError } from "../../templates/render";
 import { renderDaemonJson } from "../../templates/engine/daemon-json";
@@ -51,6 +52,11 @@ describe("golden templates", () => {
 
   it("engine/preflight.sh, for the distro channel", () => {
     golden("preflight-distro.sh", renderTemplate("engine/preflight.sh", { bundle: null, cgroupVersion: 2 }));
+  });
+
+  it("engine/record-config.sh and the docker.service drop-in that runs it", () => {
+    golden("record-config.sh", recordConfigScript());
+    golden("docker-record.conf", renderTemplate("engine/docker-record.conf", { recordScript: "/var/lib/longshore/engine/record-config.sh" }));
   });
 
   it("engine/restart.sh", () => {
@@ -101,6 +107,7 @@ describe("golden templates", () => {
       ["sh", readFileSync(path.join(GOLDEN, "preflight-distro.sh"), "utf8")],
       ["sh", readFileSync(path.join(GOLDEN, "verify.sh"), "utf8")],
       ["sh", readFileSync(path.join(GOLDEN, "restart.sh"), "utf8")],
+      ["sh", readFileSync(path.join(GOLDEN, "record-config.sh"), "utf8")],
       ["bash", readFileSync(path.join(GOLDEN, "health-check.sh"), "utf8")],
     ];
     for (const [shell, script] of scripts) {
