@@ -36,6 +36,7 @@ async function measure(size: number, port: number): Promise<string> {
       envText: text,
       files: environmentFiles(envFile, paths.stateRoot, env.name),
       driver: createLocalDriver(env, localGroupProvisioner(env, { app: {}, registryPassword: null, deferred: [] }, paths), paths),
+      actor: "bench@longshore",
       ...(onEvent ? { onEvent } : {}),
     };
   };

@@ -39,6 +39,10 @@ export interface CliDeps {
   destroyEnvironment(env: Environment, progress: (line: string) => void): Promise<string[]>;
   /** Where an environment's operation lock lives (machine state, not in git). */
   operationLockDir(env: Environment): string;
+  /** Git's `user.email` as seen from `dir`, or null (no git, not set): the operator when `$LONGSHORE_OPERATOR` is unset. */
+  gitUserEmail(dir: string): Promise<string | null>;
+  /** `user@host` of this computer: the operator when neither `$LONGSHORE_OPERATOR` nor git's `user.email` is set. */
+  userAtHost(): string;
 }
 
 /** What a driver is made for: the environment, where its file is, and its secrets when hosts may be created. */

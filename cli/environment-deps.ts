@@ -13,7 +13,7 @@ import { localGroupProvisioner } from "../drivers/local/group-provisioner";
 import type { GroupProvisioner } from "../drivers/local/slot-driver";
 import { AwsSlotDriver } from "../drivers/aws/aws-driver";
 import { automationWorkspace } from "../stacks/web/workspace";
-import type { DriverTarget } from "./deps";
+import type { CliDeps, DriverTarget } from "./deps";
 
 /** For verbs that create no host (status, rollback): provisioning is a bug there, said so. */
 const NO_PROVISIONING: GroupProvisioner = {
@@ -25,15 +25,15 @@ const NO_PROVISIONING: GroupProvisioner = {
   },
 };
 
-/** The driver of an environment. */
-export async function environmentDriver(target: DriverTarget, progress: (line: string) => void): Promise<SlotDriver> {
+/** The driver of an environment; `connect` opens the SSH connections that check host keys (CliDeps.connect). */
+export async function environmentDriver(target: DriverTarget, progress: (line: string) => void, connect: CliDeps["connect"]): Promise<SlotDriver> {
   const { env } = target;
   if (env.driver === "aws") {
     return new AwsSlotDriver({ env, file: target.file, workspace: await automationWorkspace(env, target.file), log: progress });
   }
   const paths = defaultPaths();
   const secrets = target.secrets ? [...Object.values(target.secrets.app), ...(target.secrets.registryPassword ? [target.secrets.registryPassword] : [])] : [];
-  return createLocalDriver(env, target.secrets ? localGroupProvisioner(env, target.secrets, paths) : NO_PROVISIONING, paths, secrets);
+  return createLocalDriver(env, target.secrets ? localGroupProvisioner(env, target.secrets, paths) : NO_PROVISIONING, paths, { secrets, connect });
 }
 
 /** Removes an environment's hosts and load balancer. */

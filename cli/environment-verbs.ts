@@ -11,13 +11,14 @@ import { MAX_LOCAL_SLOT_SIZE, type Environment } from "../model/environment";
 import { demoEnvironmentText, updateEnvironmentText, writeEnvironmentText, type LoadedEnvironment } from "../model/environment-file";
 import { parseImageReference, resolveImageArgument } from "../model/image-reference";
 import type { ResolvedSecrets } from "../model/secret-resolve";
-import type { EnvironmentStatus, ProbeResult, SlotDriver, SlotName } from "../rollout/driver";
+import type { EnvironmentStatus, HostKeyResult, ProbeResult, SlotDriver, SlotName } from "../rollout/driver";
 import { environmentFiles, runRollback, runRollout, runUp, type OperationInput } from "../rollout/operations";
 import type { RolloutEvent, RolloutReport } from "../rollout/rollout";
 import { checkReport, checkText } from "./check";
 import type { VerbDeps } from "./deps";
 import { EXIT } from "./exit-codes";
 import type { OutStream } from "./output";
+import { operatorOf } from "./operator";
 import { DEFAULT_ENV_FILE, displayName, environmentFilePath, openEnvironment, readSecrets } from "./open-environment";
 
 export { DEFAULT_ENV_FILE };
@@ -98,7 +99,7 @@ async function operationInput(loaded: LoadedEnvironment, deps: VerbDeps, progres
     files: environmentFiles(loaded.file, deps.operationLockDir(loaded.env), loaded.env.name),
     driver,
     onEvent: progress.onEvent,
-    ...(deps.env["LONGSHORE_ACTOR"] ? { actor: deps.env["LONGSHORE_ACTOR"] } : {}),
+    actor: await operatorOf(deps, loaded.baseDir),
   };
   return { driver, input };
 }
@@ -181,18 +182,21 @@ export function register(program: Command, deps: VerbDeps): void {
     },
   );
 
-  addEnvOptions(program.command("status").description("slots, hosts, images, health and the live slot")).action(async (flags: EnvFlags) => {
+  addEnvOptions(program.command("status").description("slots, hosts, images, each host's health and SSH host key, and the live slot")).action(async (flags: EnvFlags) => {
     const json = flags.json === true;
     const loaded = await openEnvironment(flags.file, deps);
     const { driver } = await operationInput(loaded, deps, phaseProgress(deps.stderr, true), false);
     const env = loaded.env;
     const status = await driver.status();
-    const health: Record<SlotName, ProbeResult[]> = { blue: await driver.probe("blue"), green: await driver.probe("green") };
+    // HTTP answers say nothing about who answers: each host's SSH host key is checked against its pin too.
+    const [blue, green, blueKeys, greenKeys] = await Promise.all([driver.probe("blue"), driver.probe("green"), driver.checkHostKeys("blue"), driver.checkHostKeys("green")]);
+    const health: Record<SlotName, ProbeResult[]> = { blue, green };
+    const hostKeys: Record<SlotName, HostKeyResult[]> = { blue: blueKeys, green: greenKeys };
     if (json) {
-      deps.stdout.write(JSON.stringify({ environment: env.name, driver: env.driver, ...status, health }, null, 2) + "\n");
+      deps.stdout.write(JSON.stringify({ environment: env.name, driver: env.driver, ...status, health, hostKeys }, null, 2) + "\n");
       return;
     }
-    deps.stdout.write(statusText(env, status, health));
+    deps.stdout.write(statusText(env, status, health, hostKeys));
   });
 
   addEnvOptions(program.command("destroy").description("remove every host and the load balancer of an environment"))
@@ -220,18 +224,32 @@ export function register(program: Command, deps: VerbDeps): void {
     });
 }
 
-/** The human view of `status`. Pure. */
-export function statusText(env: Environment, status: EnvironmentStatus, health: Record<SlotName, ProbeResult[]>): string {
+/** How `status` shows a host's key state. */
+function describeHostKey(k: HostKeyResult | undefined): string {
+  if (!k || k.state === "unknown") return "host key unknown";
+  if (k.state === "match") return "host key ok";
+  if (k.state === "mismatch") return "HOST KEY MISMATCH";
+  return "host key not checked (unreachable)";
+}
+
+/** The human view of `status`: per host its HTTP health and its SSH host key against the pin. Pure. */
+export function statusText(env: Environment, status: EnvironmentStatus, health: Record<SlotName, ProbeResult[]>, hostKeys: Record<SlotName, HostKeyResult[]>): string {
   const lines = [`environment ${env.name} (${env.driver})  live: ${status.live ?? "none"}  url: ${status.url ?? "(none)"}`];
+  const warnings: string[] = [];
   for (const slot of ["blue", "green"] as const) {
     const s = status.slots[slot];
     lines.push(`${slot}${status.live === slot ? " (live)" : ""}: ${s.image ?? "no image"}, ${s.hosts.length} host${s.hosts.length === 1 ? "" : "s"}`);
     for (const h of s.hosts) {
       const p = health[slot].find((x) => x.host === h.name);
-      lines.push(`  ${h.name.padEnd(24)} ${h.address.padEnd(15)} ${p ? (p.ok ? "healthy" : `unhealthy (${p.status ?? "no response"})`) : "unknown"}`);
+      const k = hostKeys[slot].find((x) => x.host === h.name);
+      const http = p ? (p.ok ? "healthy" : `unhealthy (${p.status ?? "no response"})`) : "unknown";
+      lines.push(`  ${h.name.padEnd(24)} ${h.address.padEnd(15)} ${http.padEnd(23)} ${describeHostKey(k)}`);
+      if (k?.state === "mismatch") {
+        warnings.push(`warning: ${h.name}'s SSH host key does not match its pin (${k.detail}): longshore will not connect to it; unless the host was rebuilt, treat this as an attack`);
+      }
     }
   }
-  return lines.join("\n") + "\n";
+  return [...lines, ...warnings].join("\n") + "\n";
 }
 
 async function exists(deps: VerbDeps, file: string): Promise<boolean> {

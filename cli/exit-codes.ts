@@ -1,8 +1,9 @@
 /**
  * The CLI's exit codes, decided in this one place from the error's class. Scripts can rely on
- * them: retry on 3, fix input on 2, look at the host on 4.
+ * them: retry on 3, fix input on 2, look at the host on 4. `plan --detailed-exitcode` swaps in
+ * Terraform's table ({@link DETAILED_EXIT}).
  */
-import { CommanderError } from "commander";
+import { CommanderError, type Command } from "commander";
 import {
   AggregateHostError,
   CommandFailedError,
@@ -36,13 +37,36 @@ export const EXIT = {
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 /**
+ * `plan --detailed-exitcode` (as `terraform plan -detailed-exitcode`): 0 nothing would change, 2
+ * something would, 1 any error. Under it every error is 1 (bad input too, which is 2 otherwise),
+ * so a 2 can only mean "changes" and CI can gate on it.
+ */
+export const DETAILED_EXIT = { noChanges: 0, error: 1, changes: 2 } as const;
+
+/** Which table maps errors to exit codes: {@link EXIT}'s, or {@link DETAILED_EXIT}'s. */
+export type ExitCodeScheme = "standard" | "detailed";
+
+/**
+ * The scheme a parsed command line asks for: `detailed` when a verb was given
+ * `--detailed-exitcode`. Commander stores a known option even when it then rejects the command
+ * line (an unknown option, a missing value), so a usage error is 1 under it too.
+ */
+export function exitCodeSchemeOf(program: Command): ExitCodeScheme {
+  return program.commands.some((c) => c.getOptionValue("detailedExitcode") === true) ? "detailed" : "standard";
+}
+
+/**
  * When several hosts fail differently, the most fundamental cause wins: input before this
  * computer before the network before commands. Every failure is still printed.
  */
 const PRIORITY: readonly ExitCode[] = [EXIT.badInput, EXIT.precondition, EXIT.unreachable, EXIT.commandFailed, EXIT.rolloutFailed, EXIT.failure];
 
-/** Maps an error to its exit code. */
-export function exitCodeFor(err: unknown): ExitCode {
+/** Maps an error to its exit code (under `detailed`, every error but help is {@link DETAILED_EXIT}.error). */
+export function exitCodeFor(err: unknown, scheme: ExitCodeScheme = "standard"): ExitCode {
+  if (scheme === "detailed") {
+    const informational = err instanceof CommanderError && (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.exitCode === 0);
+    return informational ? EXIT.ok : DETAILED_EXIT.error;
+  }
   if (err instanceof CommanderError) {
     return err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
   }

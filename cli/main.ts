@@ -11,7 +11,7 @@ import { systemSecretReader } from "../core/secret-reader";
 import { connectSsh } from "../provisioner/transport/ssh2-transport";
 import { startDemoSshd } from "./demo-sshd";
 import type { CliDeps, VerbDeps } from "./deps";
-import { EXIT, exitCodeFor, type ExitCode } from "./exit-codes";
+import { EXIT, exitCodeFor, exitCodeSchemeOf, type ExitCode } from "./exit-codes";
 import { printError } from "./output";
 import { register as registerExec } from "./exec";
 import { register as registerFacts } from "./facts";
@@ -21,6 +21,7 @@ import { register as registerPlan } from "./plan";
 import { register as registerLocal } from "./local";
 import { register as registerEngine, defaultEngineCliDeps } from "./engine";
 import { destroyEnvironment, environmentDriver, operationLockDir } from "./environment-deps";
+import { gitUserEmail, userAtHost } from "./operator";
 
 /** Every verb, in help order. A new verb is one line here. */
 const VERBS: ReadonlyArray<(program: Command, deps: VerbDeps) => void> = [
@@ -50,13 +51,14 @@ export function buildProgram(deps: VerbDeps): Command {
 export async function main(argv: readonly string[], deps: CliDeps): Promise<ExitCode> {
   let code: ExitCode = EXIT.ok;
   const verbDeps: VerbDeps = { ...deps, setExitCode: (c) => void (code = c) };
+  const program = buildProgram(verbDeps);
   try {
-    await buildProgram(verbDeps).parseAsync([...argv], { from: "user" });
+    await program.parseAsync([...argv], { from: "user" });
     return code;
   } catch (err) {
     // Commander already printed its own usage errors (and help); everything else is printed here.
     if (!(err instanceof CommanderError)) printError(err, deps.stderr, deps.env["LONGSHORE_DEBUG"] === "1");
-    return exitCodeFor(err);
+    return exitCodeFor(err, exitCodeSchemeOf(program));
   }
 }
 
@@ -64,6 +66,7 @@ export async function main(argv: readonly string[], deps: CliDeps): Promise<Exit
 export function realDeps(signal?: AbortSignal): CliDeps {
   return {
     connect: connectSsh,
+    environmentDriver: (target, progress) => environmentDriver(target, progress, connectSsh),
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,
@@ -72,9 +75,10 @@ export function realDeps(signal?: AbortSignal): CliDeps {
     readFile: (p) => readFile(p, "utf8"),
     secretReader: systemSecretReader(process.env),
     startDemoSshd,
-    environmentDriver,
     destroyEnvironment,
     operationLockDir,
+    gitUserEmail,
+    userAtHost,
     ...(signal ? { signal } : {}),
   };
 }

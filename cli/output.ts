@@ -65,6 +65,8 @@ export function createProgress(stream: OutStream, mode: ProgressMode, hosts: rea
           return status(e.host, "connecting");
         case "step-start":
           return status(e.host, `${e.stepId} (${e.index + 1}/${e.total})`);
+        case "step-progress":
+          return status(e.host, `${e.stepId}: ${e.message}`);
         case "step-retry":
           return status(e.host, `${e.stepId}: retry ${e.attempt} in ${(e.delayMs / 1000).toFixed(1)} s`);
         case "step-done":

@@ -1,21 +1,38 @@
 /**
- * `longshore plan [-f longshore.yaml] (-i FILE | --local-env NAME) [--slot S] [--image REF] [--json]`:
- * what `longshore provision` would do on each host, changing nothing. Per host and step: unchanged,
- * or what would change — files (with a unified diff of each text file against the host's copy,
- * read with `cat` over the same connection), checks that did not pass, steps that always run.
- * Secret files show `[redacted content changed]` and never their content.
+ * `longshore plan [-f longshore.yaml] (-i FILE | --local-env NAME) [--slot S] [--image REF] [--json]
+ * [--detailed-exitcode]`: what `longshore provision` would do on each host, changing nothing. Per
+ * host and step: unchanged, or what would change — files (with a unified diff of each text file
+ * against the host's copy, read with `cat` over the same connection), checks that did not pass,
+ * steps that always run. Secret files show `[redacted content changed]` and never their content.
+ * With `--detailed-exitcode` the exit code says whether anything would change (see exit-codes.ts).
  */
 import type { Command } from "commander";
 import type { FileChange, ProvisionResult } from "../provisioner/provision-hosts";
+import type { VerbDeps } from "./deps";
+import { DETAILED_EXIT } from "./exit-codes";
 import { addProvisionOptions, prepareRun, progressLine, resultJson, runProvision, type ProvisionCliDeps, type ProvisionFlags } from "./provision-common";
 
-/** Adds the `plan` verb. */
-export function register(program: Command, deps: ProvisionCliDeps): void {
-  const cmd = program.command("plan").description("show what provision would change on every host, with file diffs; changes nothing");
-  addProvisionOptions(cmd).action((flags: ProvisionFlags) => runPlanVerb(flags, deps));
+/** What `plan` needs: the provisioning verbs' dependencies and a way to set a non-error exit code. */
+export type PlanCliDeps = ProvisionCliDeps & Pick<VerbDeps, "setExitCode">;
+
+interface PlanFlags extends ProvisionFlags {
+  detailedExitcode?: boolean;
 }
 
-async function runPlanVerb(flags: ProvisionFlags, deps: ProvisionCliDeps): Promise<void> {
+/** Adds the `plan` verb. */
+export function register(program: Command, deps: PlanCliDeps): void {
+  const cmd = program.command("plan").description("show what provision would change on every host, with file diffs; changes nothing");
+  addProvisionOptions(cmd)
+    .option("--detailed-exitcode", "exit 0 when nothing would change, 2 when something would, 1 on any error (bad input too)")
+    .action(({ detailedExitcode, ...flags }: PlanFlags) => runPlanVerb(flags, deps, detailedExitcode === true));
+}
+
+/** True when any step of any host would change. */
+export function wouldChange(result: ProvisionResult): boolean {
+  return result.report.hosts.some((h) => h.steps.some((s) => s.status === "would-change"));
+}
+
+async function runPlanVerb(flags: ProvisionFlags, deps: PlanCliDeps, detailed: boolean): Promise<void> {
   const json = flags.json === true;
   const log = (line: string) => void (json ? undefined : deps.stderr.write(`${line}\n`));
   const prepared = await prepareRun(flags, deps, "check", log);
@@ -31,7 +48,9 @@ async function runPlanVerb(flags: ProvisionFlags, deps: ProvisionCliDeps): Promi
     },
   });
   deps.stdout.write(json ? `${JSON.stringify(resultJson(result), null, 2)}\n` : renderPlan(result));
+  // An error wins: a plan that could not look at every host says nothing certain about changes.
   if (result.error) throw result.error;
+  if (detailed) deps.setExitCode(wouldChange(result) ? DETAILED_EXIT.changes : DETAILED_EXIT.noChanges);
 }
 
 /** The human plan: per host, per step, what would change, diffs indented under their file. */

@@ -265,8 +265,8 @@ export function seconds(ms: number): string {
 }
 
 /**
- * One progress line per event worth a line: facts, each finished step (status and duration),
- * retries, each finished host. Host names are padded to `width` so columns line up.
+ * One progress line per event worth a line: facts, what a running step reports (e.g. waiting for
+ * dpkg's lock), each finished step (status and duration), retries, each finished host. Host names are padded to `width` so columns line up.
  */
 export function progressLine(e: ProvisionEvent, width: number): string | null {
   const h = e.host.padEnd(width);
@@ -278,6 +278,8 @@ export function progressLine(e: ProvisionEvent, width: number): string | null {
     }
     case "step-done":
       return `${h}  ${e.stepId.padEnd(16)}  ${e.status.padEnd(12)}  ${seconds(e.durationMs)}`;
+    case "step-progress":
+      return `${h}  ${e.stepId.padEnd(16)}  ${e.message}`;
     case "step-retry":
       return `${h}  ${e.stepId.padEnd(16)}  retry ${e.attempt} in ${seconds(e.delayMs)}: ${firstLine(e.error)}`;
     case "host-done":

@@ -28,10 +28,15 @@ export interface Command {
   timeoutMs?: number;
 }
 
-/** How {@link renderCommand} treats secrets and privilege. */
+/** How {@link renderCommand} treats secrets, privilege and long scripts. */
 export interface RenderOptions {
-  /** `exec`: the text sent to the host (secrets in clear). `display`: for humans, logs, hashes. */
-  mode: "exec" | "display";
+  /**
+   * `exec`: the text sent to the host (secrets in clear). `display`: every word, secrets
+   * redacted (logs, plan hashes). `summary`: as `display`, with each multi-line argument (an
+   * `sh -c` script) cut to its first line and its line count, for errors and reports: the step id
+   * already says which script, and 20 lines of it would bury the exit code and stderr.
+   */
+  mode: "exec" | "display" | "summary";
   /** Prefix `sudo -n --` when the command asks for root and the user is not root. */
   useSudo?: boolean;
 }
@@ -42,10 +47,18 @@ export interface RenderOptions {
  */
 export function renderCommand(cmd: Pick<Command, "argv" | "sudo">, options: RenderOptions): string {
   const words = cmd.argv.map((a) =>
-    a instanceof Sensitive ? (options.mode === "exec" ? quoteArg(a.reveal()) : REDACTED_TEXT) : quoteArg(a),
+    a instanceof Sensitive ? (options.mode === "exec" ? quoteArg(a.reveal()) : REDACTED_TEXT) : quoteArg(options.mode === "summary" ? firstLineOf(a) : a),
   );
   const prefix = cmd.sudo && options.useSudo ? ["sudo", "-n", "--"] : [];
   return [...prefix, ...words].join(" ");
+}
+
+/** A multi-line argument as its first line and line count (`# longshore engine.install … (24 lines)`); others as they are. */
+function firstLineOf(arg: string): string {
+  if (!arg.includes("\n")) return arg;
+  // A trailing newline ends the last line; it does not start another.
+  const lines = arg.replace(/\n$/, "").split("\n");
+  return `${lines[0]} … (${lines.length} lines)`;
 }
 
 /** Shorthand for a command from plain words. */

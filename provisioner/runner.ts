@@ -16,7 +16,7 @@ import { renderCommand, secretsOf, type Command } from "./command";
 import { fileSha256 } from "./content-hash";
 import { mapWithConcurrency } from "./concurrency";
 import { countSteps, type FileDifference, type HostReport, type ReportedError, type RunReport, type StepReport, type StepStatus } from "./report";
-import type { RemoteFile, Step, StepPlan } from "./step";
+import { STEP_PROGRESS_PREFIX, type RemoteFile, type Step, type StepPlan } from "./step";
 import type { ExecOptions, Transport } from "./transport/transport";
 
 /** A step paired with the context its plan is computed from. */
@@ -35,10 +35,14 @@ export type HostJob = {
   | { /** Opens the host's transport; called inside the concurrency slot. */ connect: () => Promise<Transport>; transport?: never }
 );
 
-/** Progress events, in order per host: host-start, (step-start, step-retry*, step-done)*, host-done. */
+/**
+ * Progress events, in order per host: host-start, (step-start, (step-progress | step-retry)*,
+ * step-done)*, host-done. `step-progress` is a line a command wrote with {@link STEP_PROGRESS_PREFIX}.
+ */
 export type RunEvent =
   | { type: "host-start"; host: string }
   | { type: "step-start"; host: string; stepId: string; title: string; index: number; total: number }
+  | { type: "step-progress"; host: string; stepId: string; message: string }
   | { type: "step-retry"; host: string; stepId: string; attempt: number; delayMs: number; error: string }
   | { type: "step-done"; host: string; stepId: string; status: StepStatus; durationMs: number; error?: string }
   | { type: "host-done"; host: string; status: "ok" | "failed"; durationMs: number; error?: string };
@@ -239,7 +243,7 @@ async function attemptStep(a: AttemptArgs): Promise<Pick<StepReport, "status" | 
   for (const c of checks) {
     const ok = await runCommand(a, c, "check");
     if (!ok) {
-      failedChecks.push(display(t, abbreviateScripts(c)));
+      failedChecks.push(summary(t, c));
       if (!checkMode) break;
     }
   }
@@ -313,8 +317,26 @@ function execute(a: AttemptArgs, c: Command) {
   const opts: ExecOptions = {
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     ...(a.env.signal ? { signal: a.env.signal } : {}),
+    onStderr: progressLines((line) =>
+      a.env.emit({ type: "step-progress", host: a.host, stepId: a.stepId, message: redactText(line, [...secretsOf(c), ...a.secrets]) }),
+    ),
   };
   return a.t.exec(c, opts);
+}
+
+/**
+ * A stderr listener that calls `onLine` with the text after {@link STEP_PROGRESS_PREFIX} of each
+ * complete line that starts with it, as the chunks arrive (a line may span chunks). Exported for tests.
+ */
+export function progressLines(onLine: (message: string) => void): (chunk: Buffer) => void {
+  let partial = "";
+  return (chunk) => {
+    const lines = (partial + chunk.toString("utf8")).split("\n");
+    partial = lines.pop() ?? "";
+    // A runaway line without a newline must not grow without bound.
+    if (partial.length > 64 * 1024) partial = "";
+    for (const l of lines) if (l.startsWith(STEP_PROGRESS_PREFIX)) onLine(l.slice(STEP_PROGRESS_PREFIX.length).trimEnd());
+  };
 }
 
 /** Runs a check; true when its exit code counts as success. A signal death is a failure, not a "no". */
@@ -344,7 +366,7 @@ function commandFailed(
       host: a.host,
       stepId: a.stepId,
       phase,
-      command: display(a.t, abbreviateScripts(c)),
+      command: summary(a.t, c),
       exitCode,
       signal: exitCode === null ? (signal ?? "(unknown)") : signal,
       stderrTail: redactText(tail(stderr), [...secretsOf(c), ...a.secrets]),
@@ -358,23 +380,9 @@ function commandFailed(
   );
 }
 
-/**
- * A command with each multi-line argument (an `sh -c` script) cut to its first line and a line
- * count, for error messages: the step id already says which script, and 40 lines of it would bury
- * the exit code and stderr. Exported for tests.
- */
-export function abbreviateScripts(c: Command): Command {
-  if (!c.argv.some((a) => typeof a === "string" && a.includes("\n"))) return c;
-  const argv = c.argv.map((a) => {
-    if (typeof a !== "string" || !a.includes("\n")) return a;
-    const lines = a.split("\n");
-    return `${lines[0]} … (${lines.length} lines)`;
-  });
-  return { ...c, argv };
-}
-
-function display(t: Transport, c: Command): string {
-  return renderCommand(c, { mode: "display", useSudo: t.needsSudo });
+/** A command for errors and reports: secrets redacted, long scripts by their first line and line count. */
+function summary(t: Transport, c: Command): string {
+  return renderCommand(c, { mode: "summary", useSudo: t.needsSudo });
 }
 
 function tail(text: string): string {

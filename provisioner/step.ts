@@ -5,6 +5,13 @@
 import type { Command } from "./command";
 import type { Sensitive } from "../core/sensitive";
 
+/**
+ * A line a step's command writes to stderr starting with this prefix is progress for the operator
+ * (`longshore-progress: waiting for dpkg lock held by PID 4242 (apt-get)`): the runner turns each
+ * into a `step-progress` event while the command runs. The line stays in stderr too.
+ */
+export const STEP_PROGRESS_PREFIX = "longshore-progress: ";
+
 /** A file a step wants on the host. Uploaded only when the remote sha256 differs. */
 export interface RemoteFile {
   path: string;

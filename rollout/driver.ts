@@ -53,6 +53,23 @@ export interface AppState {
   logTail: string[];
 }
 
+/**
+ * What an SSH handshake with a host's pinned host key found.
+ * - `match`: the host presented its pinned key.
+ * - `mismatch`: it presented another key (the connection was refused, as every connection is).
+ * - `unreachable`: no handshake happened, so nothing is known about the key.
+ * - `unknown`: this driver does not check host keys.
+ */
+export type HostKeyState = "match" | "mismatch" | "unreachable" | "unknown";
+
+/** One host's {@link HostKeyState}. */
+export interface HostKeyResult {
+  host: string;
+  state: HostKeyState;
+  /** For reports: the presented and pinned fingerprints on a mismatch, the reason it is unreachable or unknown. */
+  detail: string;
+}
+
 /** Progress lines from a driver (per host, per phase); never carries secrets. */
 export type ProgressFn = (message: string) => void;
 
@@ -81,6 +98,12 @@ export interface SlotDriver {
    * cannot look inside hosts leaves it out.
    */
   appStates?(slot: SlotName): Promise<AppState[]>;
+  /**
+   * Checks the SSH host key of every host of `slot` against its pin: one handshake each, with the
+   * pinned host-key policy, changing nothing. A driver that cannot check yet says `unknown` for
+   * each host rather than guessing.
+   */
+  checkHostKeys(slot: SlotName): Promise<HostKeyResult[]>;
   /**
    * Sends new traffic to `slot`; connections to the other slot finish (drain) within `drainMs`.
    * Must not drop a request.

@@ -1,16 +1,16 @@
 /**
- * What the CLI verbs do to an environment, driver-agnostic: take the lock, run the rollout engine,
- * record the new desired state in the environment file and a line in the audit log, release the
- * lock. The CLI only wires a real driver in and prints.
+ * What the CLI verbs do to an environment, driver-agnostic: take the lock, append a `started` line
+ * to the audit log, run the rollout engine, record the new desired state in the environment file
+ * and a `finished` line, release the lock. The CLI only wires a real driver in and prints.
  */
+import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import * as os from "node:os";
 import * as path from "node:path";
 import { acquireLock } from "../core/lock";
 import type { Environment } from "../model/environment";
 import { updateEnvironmentText, writeEnvironmentText } from "../model/environment-file";
 import { otherSlot } from "../model/names";
-import { appendAudit, type AuditEntry } from "./audit-log";
+import { appendAudit, type AuditAction, type AuditFinished } from "./audit-log";
 import type { SlotDriver } from "./driver";
 import { rollback, rollout, type Clock, type RolloutEvent, type RolloutPolicy, type RolloutReport } from "./rollout";
 
@@ -53,31 +53,43 @@ export interface OperationInput {
   clock?: Clock;
   /** Overrides the environment's policy (tests shorten the soak). */
   policy?: Partial<RolloutPolicy>;
-  /** Who the audit log names (the CLI passes `$LONGSHORE_ACTOR`, e.g. a CI job). @default user@hostname */
-  actor?: string;
+  /**
+   * Who the audit log names: the operator, resolved by the CLI (`$LONGSHORE_OPERATOR`, else git's
+   * `user.email`, else user@host; cli/operator.ts). Never guessed here.
+   */
+  actor: string;
 }
 
-function who(input: OperationInput): string {
-  return input.actor ?? `${os.userInfo().username}@${os.hostname()}`;
-}
-
-function lockEnvironment(input: OperationInput, action: AuditEntry["action"]) {
+function lockEnvironment(input: OperationInput, action: AuditAction) {
   return acquireLock(input.files.lockFile, { what: `environment ${input.env.name}`, operation: action, removeOnRelease: true });
 }
 
 /** Runs an operation under the environment's lock, then records its outcome (file and audit log). */
-async function audited(input: OperationInput, action: AuditEntry["action"], body: () => Promise<RolloutReport>): Promise<RolloutReport> {
+async function audited(input: OperationInput, action: AuditAction, image: string | undefined, body: () => Promise<RolloutReport>): Promise<RolloutReport> {
   const lock = await lockEnvironment(input, action);
   try {
-    return await recorded(input, action, body);
+    return await recorded(input, action, image, body);
   } finally {
     await lock.release();
   }
 }
 
-/** Runs an operation (the caller holds the lock) and records its outcome: the file from the driver's status, a line in the audit log. */
-async function recorded(input: OperationInput, action: AuditEntry["action"], body: () => Promise<RolloutReport>): Promise<RolloutReport> {
-  const when = new Date().toISOString();
+/**
+ * Runs an operation (the caller holds the lock) and records it: a `started` line before anything
+ * changes (so one killed mid-way still left a line), then the file from the driver's status and a
+ * `finished` line stamped with the end time, also when the operation threw.
+ */
+async function recorded(input: OperationInput, action: AuditAction, image: string | undefined, body: () => Promise<RolloutReport>): Promise<RolloutReport> {
+  const line = { id: randomUUID(), who: input.actor, action, environment: input.env.name };
+  const startedAt = new Date().toISOString();
+  await appendAudit(input.files.auditFile, { when: startedAt, ...line, event: "started", ...(image !== undefined ? { image } : {}) });
+  const finished = (rest: Omit<AuditFinished, "when" | "id" | "who" | "action" | "environment" | "event" | "startedAt">): AuditFinished => ({
+    when: new Date().toISOString(),
+    ...line,
+    event: "finished",
+    startedAt,
+    ...rest,
+  });
   let report: RolloutReport;
   try {
     report = await body();
@@ -85,22 +97,25 @@ async function recorded(input: OperationInput, action: AuditEntry["action"], bod
     // Even an operation that throws (traffic left unknown) may have changed what runs: record
     // what the driver says when it can, and let the first error be the one reported.
     await recordStatus(input).catch(() => undefined);
+    const reason = e instanceof Error ? e.message : String(e);
+    await appendAudit(input.files.auditFile, finished({ fromImage: null, toImage: image ?? null, fromSlot: null, toSlot: null, outcome: "error", reason, phases: {} })).catch(
+      () => undefined,
+    );
     throw e;
   }
   await recordStatus(input);
-  await appendAudit(input.files.auditFile, {
-    when,
-    who: who(input),
-    action,
-    environment: input.env.name,
-    fromImage: report.fromImage,
-    toImage: report.toImage,
-    fromSlot: report.fromSlot,
-    toSlot: report.toSlot,
-    outcome: report.outcome,
-    ...(report.reason ? { reason: report.reason } : {}),
-    phases: Object.fromEntries(report.phases.map((p) => [p.name, Math.round(p.ms)])),
-  });
+  await appendAudit(
+    input.files.auditFile,
+    finished({
+      fromImage: report.fromImage,
+      toImage: report.toImage,
+      fromSlot: report.fromSlot,
+      toSlot: report.toSlot,
+      outcome: report.outcome,
+      ...(report.reason ? { reason: report.reason } : {}),
+      phases: Object.fromEntries(report.phases.map((p) => [p.name, Math.round(p.ms)])),
+    }),
+  );
   return report;
 }
 
@@ -128,7 +143,7 @@ async function currentText(input: OperationInput): Promise<string> {
 
 /** `longshore rollout IMAGE`. */
 export function runRollout(input: OperationInput & { image: string; size?: number }): Promise<RolloutReport> {
-  return audited(input, "rollout", () =>
+  return audited(input, "rollout", input.image, () =>
     rollout({
       driver: input.driver,
       image: input.image,
@@ -142,7 +157,7 @@ export function runRollout(input: OperationInput & { image: string; size?: numbe
 
 /** `longshore rollback`. */
 export function runRollback(input: OperationInput): Promise<RolloutReport> {
-  return audited(input, "rollback", () =>
+  return audited(input, "rollback", undefined, () =>
     rollback({
       driver: input.driver,
       policy: { ...policyOf(input.env), ...input.policy },
@@ -192,7 +207,7 @@ export async function runUp(input: OperationInput): Promise<{ plan: UpPlan; repo
     const status = await input.driver.status();
     const plan = planUp(input.env, { live: status.live, images: { blue: status.slots.blue.image, green: status.slots.green.image } });
     if (plan.action !== "rollout") return { plan };
-    const report = await recorded(input, "up", () =>
+    const report = await recorded(input, "up", plan.image, () =>
       rollout({
         driver: input.driver,
         image: plan.image,

@@ -75,6 +75,7 @@ export function localGroupProvisioner(env: Environment, secrets: ResolvedSecrets
         omitSteps: ["app.health"],
         onEvent: (e) => {
           if (e.type === "host-done") progress(`${e.host}: ${e.status} in ${(e.durationMs / 1000).toFixed(1)} s`);
+          else if (e.type === "step-progress") progress(`${e.host}: ${e.stepId}: ${e.message}`);
         },
       });
       if (result.error) throw result.error;

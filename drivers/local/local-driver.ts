@@ -12,6 +12,8 @@ import { defaultPaths, envDir, type LocalPaths } from "./paths";
 import { LocalSlotDriver, type FleetHost, type GroupProvisioner, type LocalFleet } from "./slot-driver";
 import type { Environment } from "../../model/environment";
 import { hostPortOf } from "../../model/app";
+import { connectSsh } from "../../provisioner/transport/ssh2-transport";
+import { localHostKeys, type Connect } from "./host-keys";
 
 /** Machine groups as the slot driver's fleet: one group per slot generation. */
 export function localFleet(paths: LocalPaths): LocalFleet {
@@ -27,11 +29,17 @@ export function localFleet(paths: LocalPaths): LocalFleet {
 }
 
 /**
- * The local driver for an environment, with real machines and HAProxy. `secrets` are the values the
- * app's log lines are redacted of when a gate reports them.
+ * The local driver for an environment, with real machines and HAProxy. `secrets` are the values
+ * the app's log lines are redacted of when a gate reports them; `connect` opens the SSH
+ * connections that check host keys (the ssh2 transport; the CLI passes its own).
  */
-export function createLocalDriver(env: Environment, provisioner: GroupProvisioner, paths: LocalPaths = defaultPaths(), secrets: Iterable<Sensitive> = []): LocalSlotDriver {
-  const secretList = [...secrets];
+export function createLocalDriver(
+  env: Environment,
+  provisioner: GroupProvisioner,
+  paths: LocalPaths = defaultPaths(),
+  options: { secrets?: Iterable<Sensitive>; connect?: Connect } = {},
+): LocalSlotDriver {
+  const secretList = [...(options.secrets ?? [])];
   const listen = env.local.listen;
   const hostPort = hostPortOf(env.app);
   return new LocalSlotDriver({
@@ -44,6 +52,7 @@ export function createLocalDriver(env: Environment, provisioner: GroupProvisione
     provisioner,
     balancer: localBalancer({ env: env.name, paths, listen, hostPort, health: env.app.health }),
     appStates: (group) => machineGroupAppStates(group, env.app.name, paths, secretList),
+    hostKeys: localHostKeys(paths, options.connect ?? connectSsh),
   });
 }
 

@@ -7,7 +7,7 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { writeFileAtomic } from "../../core/atomic-write";
 import type { HealthSpec } from "../../model/health";
-import type { AppState, EnvironmentStatus, HostStatus, ProbeResult, ProgressFn, SlotDriver, SlotName } from "../../rollout/driver";
+import type { AppState, EnvironmentStatus, HostKeyResult, HostStatus, ProbeResult, ProgressFn, SlotDriver, SlotName } from "../../rollout/driver";
 import { probeHttp } from "../../rollout/http-probe";
 
 /** A machine of the fleet, as the driver needs it. */
@@ -91,6 +91,8 @@ export interface LocalSlotDriverOptions {
   balancer: LocalBalancer;
   /** What the app's container does on each machine of a group; without it the gate only probes HTTP. @default none */
   appStates?: (group: string) => Promise<AppState[]>;
+  /** Checks the pinned SSH host key of each host of a group (host-keys.ts with the real transport). */
+  hostKeys: (group: string, hosts: FleetHost[]) => Promise<HostKeyResult[]>;
 }
 
 /** Slots on local machines. */
@@ -190,6 +192,11 @@ export class LocalSlotDriver implements SlotDriver {
   async discardPrepared(slot: SlotName, progress: ProgressFn): Promise<void> {
     const state = await this.load();
     await this.dropPrepared(state, slot, progress);
+  }
+
+  async checkHostKeys(slot: SlotName): Promise<HostKeyResult[]> {
+    const { group, hosts } = (await this.load()).slots[slot];
+    return group === null || hosts.length === 0 ? [] : this.o.hostKeys(group, hosts);
   }
 
   async switchTraffic(slot: SlotName, drainMs: number): Promise<void> {

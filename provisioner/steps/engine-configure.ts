@@ -2,8 +2,9 @@
  * `engine.configure`: writes `/etc/docker/daemon.json` (rendered from the validated options:
  * stable bytes) and, only when daemon.json sets `hosts`, a systemd drop-in that removes the
  * packaged `-H fd://` (dockerd refuses an option given twice). Applying it restarts nothing:
- * `engine.start` compares the digest of these files with the digest the engine was last started
- * with, and restarts only when they differ (see engine-start.ts).
+ * `engine.start` compares the digest of these files with the digest of the files the running
+ * dockerd read when it started (recorded by systemd, not by longshore), and restarts only when
+ * they differ (see engine-start.ts).
  */
 import { createHash } from "node:crypto";
 import type { RemoteFile, Step } from "../step";
@@ -27,14 +28,20 @@ export function engineConfigFiles(ctx: Pick<ProvisionContext, "engine" | "bundle
 }
 
 /**
- * sha256 of everything dockerd's behaviour depends on that longshore writes: daemon.json and the
- * drop-in (or its absence). Recorded on the host at each start; a different value means restart.
+ * The digest of everything dockerd's behaviour depends on that longshore writes: daemon.json and
+ * the hosts drop-in (or its absence), given their bytes (null: no such file). It is the sha256 of
+ * `daemon.json <sha256>\nhosts drop-in <sha256 | none>\n`, which the host computes with sha256sum
+ * from the files dockerd reads as it starts (templates/engine/record-config.sh.hbs).
  */
+export function engineConfigDigestOf(daemonJson: string | Uint8Array | null, hostsDropIn: string | Uint8Array | null): string {
+  const sum = (b: string | Uint8Array | null) => (b === null ? "none" : createHash("sha256").update(b).digest("hex"));
+  return createHash("sha256").update(`daemon.json ${sum(daemonJson)}\nhosts drop-in ${sum(hostsDropIn)}\n`).digest("hex");
+}
+
+/** {@link engineConfigDigestOf} the planned files: what the running dockerd must have read. */
 export function engineConfigDigest(ctx: Pick<ProvisionContext, "engine" | "bundle">): string {
   const f = engineConfigFiles(ctx);
-  return createHash("sha256")
-    .update(`daemon.json\n${f.daemonJson}\0hosts drop-in\n${f.hostsDropIn ?? "(none)"}`)
-    .digest("hex");
+  return engineConfigDigestOf(f.daemonJson, f.hostsDropIn);
 }
 
 /** `engine.configure`: daemon.json and the hosts drop-in. */

@@ -83,9 +83,17 @@ export interface ProvisionContext {
 export const HOST_PATHS = {
   bundleRoot: "/var/lib/longshore/bundle",
   engineState: "/var/lib/longshore/engine",
-  startedWith: "/var/lib/longshore/engine/started-with.sha256",
+  /**
+   * What config the running dockerd read: `start <digest>` written by systemd each time docker
+   * starts, then `reload <digest>` per reload (engine-start.ts). Never written by a step itself.
+   */
+  runningConfig: "/var/lib/longshore/engine/running-config",
+  /** The script systemd runs at each docker start and reload to write {@link HOST_PATHS.runningConfig}. */
+  recordConfigScript: "/var/lib/longshore/engine/record-config.sh",
   daemonJson: "/etc/docker/daemon.json",
   hostsDropIn: "/etc/systemd/system/docker.service.d/longshore-hosts.conf",
+  /** The drop-in that makes docker.service run {@link HOST_PATHS.recordConfigScript}. */
+  recordDropIn: "/etc/systemd/system/docker.service.d/longshore-record.conf",
   /** Env files, one directory per app: `<appEnvDir>/<app>/<app>-<release>.env` (0600). */
   appEnvDir: "/etc/longshore/apps",
   auditLog: "/var/log/longshore/audit.log",

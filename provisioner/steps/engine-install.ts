@@ -3,9 +3,11 @@
  * daemon.json first). From the bundle: `apt-get install ./debs` with every source list switched
  * off (plain `dpkg -i` fails on the pre-dependency order; with sources apt would wait on the
  * network). From the distro channel: `apt-get update && apt-get install` from the host's sources.
+ * An apt or dpkg still running from an earlier, dropped connection holds dpkg's lock: the script
+ * waits for it (up to 2 min) and says so, `waiting for dpkg lock held by PID N (apt-get)`.
  */
 import type { Command } from "../command";
-import type { Step } from "../step";
+import { STEP_PROGRESS_PREFIX, type Step } from "../step";
 import { renderTemplate } from "../../templates/render";
 import { ENGINE_PACKAGES } from "../bundle/recipe";
 import { remoteDebPaths } from "./engine-bundle";
@@ -14,6 +16,12 @@ import { requireBundle, type ProvisionContext } from "./engine-context";
 
 /** What the distro channel installs from the host's own apt sources. */
 export const DISTRO_PACKAGES = [...ENGINE_PACKAGES.debian.packages];
+
+/** dpkg's locks: apt's frontend lock and dpkg's own; whoever holds one makes the install wait. */
+export const DPKG_LOCKS = ["/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock"];
+
+/** How long engine.install waits for another apt or dpkg to let go of dpkg's lock. */
+export const DPKG_LOCK_WAIT_SECONDS = 120;
 
 /** Debian's hook asked before any package starts a service (exit 101: do not). */
 export const POLICY_RC_D = "/usr/sbin/policy-rc.d";
@@ -40,6 +48,22 @@ export function dpkgStateCheck(names: readonly string[], expected: string, withV
   };
 }
 
+/**
+ * The install script (templates/engine/install.sh.hbs): waits for dpkg's lock saying who holds it
+ * (a `step-progress` line per holder), then installs `packages`. `dpkgLocks` and `policyPath` are
+ * only moved by tests, which run the script against a lock they hold.
+ */
+export function installScript(o: { offline: boolean; packages: readonly string[]; dpkgLocks?: readonly string[]; policyPath?: string; lockWaitSeconds?: number }): string {
+  return renderTemplate("engine/install.sh", {
+    offline: o.offline,
+    policyPath: o.policyPath ?? POLICY_RC_D,
+    packages: [...o.packages],
+    progressPrefix: STEP_PROGRESS_PREFIX,
+    dpkgLocks: [...(o.dpkgLocks ?? DPKG_LOCKS)],
+    lockWaitSeconds: o.lockWaitSeconds ?? DPKG_LOCK_WAIT_SECONDS,
+  });
+}
+
 /** The packages the check compares: the recipe's requested packages at the bundle's versions. */
 function requestedVersions(ctx: ProvisionContext): Array<{ name: string; version: string | null }> {
   if (ctx.engine.channel === "distro") return DISTRO_PACKAGES.map((name) => ({ name, version: null }));
@@ -63,11 +87,7 @@ export const engineInstallStep: Step<ProvisionContext> = {
       expectedDpkgState(wanted),
       offline,
     );
-    const script = renderTemplate("engine/install.sh", {
-      offline,
-      policyPath: POLICY_RC_D,
-      packages: offline ? remoteDebPaths(ctx) : DISTRO_PACKAGES,
-    });
+    const script = installScript({ offline, packages: offline ? remoteDebPaths(ctx) : DISTRO_PACKAGES });
     return {
       check: [check],
       apply: [{ argv: ["sh", "-c", script], sudo: true, timeoutMs: 10 * 60_000 }],

@@ -1,8 +1,15 @@
 /**
- * `engine.start`: the engine runs with the planned config. Its check passes only when docker is
- * active AND the digest recorded at its last start equals the digest of the planned config files
- * (engine-configure.ts), so a config change restarts the engine exactly once and an unchanged
- * config never does.
+ * `engine.start`: the engine runs with the planned config. "Runs with" is read from the running
+ * daemon's side, not from what longshore last did: a drop-in (`longshore-record.conf`) makes
+ * systemd run `record-config.sh` each time docker starts or reloads, which writes the digest of the
+ * config files as dockerd reads them (`start <digest>`, then `reload <digest>` per reload). So a
+ * daemon someone restarted by hand after editing daemon.json is recorded with the edited digest,
+ * and when engine.configure puts the file back, this step's check still fails and restarts it.
+ *
+ * The check passes only when docker is active, systemd has loaded the unit files on disk
+ * (`NeedDaemonReload=no`: a changed drop-in is not in force until a daemon-reload), and every line
+ * of the record names the planned digest, the first being a start. Otherwise: daemon-reload,
+ * enable, restart; verify then reads the record the restart wrote.
  *
  * Restart, not reload: dockerd re-reads only some keys on SIGHUP (debug, labels, live-restore,
  * max-concurrent-*, registry-mirrors, insecure-registries...); telling which changed would need the
@@ -14,7 +21,8 @@
  * (templates/engine/restart.sh.hbs) holds a copy of the port rules in chains of its own until
  * dockerd's are back.
  */
-import type { Step } from "../step";
+import type { Command } from "../command";
+import type { RemoteFile, Step } from "../step";
 import { renderTemplate } from "../../templates/render";
 import { engineConfigDigest } from "./engine-configure";
 import { HOST_PATHS, type ProvisionContext } from "./engine-context";
@@ -22,29 +30,55 @@ import { HOST_PATHS, type ProvisionContext } from "./engine-context";
 /** The iptables chain (nat and filter) that holds published ports while dockerd restarts. */
 export const HOLD_CHAIN = "LONGSHORE-HOLD";
 
-/** `engine.start`: enable and (re)start docker when it is down or runs an older config. */
+/** Where the recorder reads and writes; tests move them into a temporary directory. */
+export interface RecordPaths {
+  recordPath: string;
+  daemonJson: string;
+  hostsDropIn: string;
+}
+
+/** The script systemd runs at each docker start (`start`) and reload (`reload`). */
+export function recordConfigScript(paths: RecordPaths = { recordPath: HOST_PATHS.runningConfig, daemonJson: HOST_PATHS.daemonJson, hostsDropIn: HOST_PATHS.hostsDropIn }): string {
+  return renderTemplate("engine/record-config.sh", { ...paths });
+}
+
+/**
+ * Exits 0 only when the record at `$1` starts with `start $2` and has no line but `start $2` and
+ * `reload $2`: the running daemon read the planned config at its start and at every reload since.
+ */
+export function runningConfigCheck(recordPath: string, digest: string): Command {
+  return {
+    argv: ["sh", "-c", 'f=$1; d=$2; [ "$(head -n 1 "$f" 2>/dev/null)" = "start $d" ] && ! grep -qvxF -e "start $d" -e "reload $d" "$f"', "sh", recordPath, digest],
+    sudo: true,
+  };
+}
+
+/** `engine.start`: enable and (re)start docker when it is down or runs another config than the planned one. */
 export const engineStartStep: Step<ProvisionContext> = {
   id: "engine.start",
   title: "Start the container engine",
   plan(ctx) {
-    const digest = engineConfigDigest(ctx);
     const active = { argv: ["systemctl", "is-active", "--quiet", "docker.service"], sudo: true };
+    const recorded = runningConfigCheck(HOST_PATHS.runningConfig, engineConfigDigest(ctx));
+    const files: RemoteFile[] = [
+      { path: HOST_PATHS.recordConfigScript, source: { content: recordConfigScript() }, mode: 0o755, sudo: true },
+      { path: HOST_PATHS.recordDropIn, source: { content: renderTemplate("engine/docker-record.conf", { recordScript: HOST_PATHS.recordConfigScript }) }, mode: 0o644, sudo: true },
+    ];
     return {
       check: [
         active,
-        { argv: ["sh", "-c", '[ "$(cat "$1" 2>/dev/null)" = "$2" ]', "sh", HOST_PATHS.startedWith, digest], sudo: true },
+        { argv: ["sh", "-c", '[ "$(systemctl show -p NeedDaemonReload --value docker.service)" = no ]'], sudo: true },
+        recorded,
       ],
+      files,
       apply: [
-        // Picks up a new or removed drop-in.
+        // Loads new or removed drop-ins (the recorder's, the hosts one).
         { argv: ["systemctl", "daemon-reload"], sudo: true },
         { argv: ["systemctl", "enable", "--quiet", "docker.socket", "docker.service"], sudo: true },
+        // The restart runs the recorder (ExecStartPre): verify reads what it wrote.
         { argv: ["sh", "-c", renderTemplate("engine/restart.sh", { holdChain: HOLD_CHAIN, waitSeconds: 60 })], sudo: true, timeoutMs: 3 * 60_000 },
-        {
-          argv: ["sh", "-c", 'mkdir -p "$(dirname "$1")" && printf "%s\\n" "$2" > "$1"', "sh", HOST_PATHS.startedWith, digest],
-          sudo: true,
-        },
       ],
-      verify: [active, { argv: ["docker", "version", "--format", "{{.Server.Version}}"], sudo: true }],
+      verify: [active, recorded, { argv: ["docker", "version", "--format", "{{.Server.Version}}"], sudo: true }],
       timeoutMs: 4 * 60_000,
     };
   },

@@ -49,7 +49,8 @@ class Ssh2Transport implements Transport {
   }
 
   async exec(command: Command, options: ExecOptions = {}): Promise<ExecResult> {
-    const display = renderCommand(command, { mode: "display", useSudo: this.needsSudo });
+    // For errors (a lost connection, a timeout): long scripts by their first line, never whole.
+    const display = renderCommand(command, { mode: "summary", useSudo: this.needsSudo });
     const text = renderCommand(command, { mode: "exec", useSudo: this.needsSudo });
     await this.#acquireChannel();
     try {

@@ -64,8 +64,9 @@ async function cli(...argv: string[]) {
     connect: connectSsh,
     localTargets: (group) => machineGroupSshTargets(group, paths),
   };
-  const code = await runCli([(p) => registerProvision(p, deps), (p) => registerPlan(p, deps)], argv, stderr);
-  return { code, stdout: stdout.text, stderr: stderr.text };
+  let set: number | undefined;
+  const code = await runCli([(p) => registerProvision(p, deps), (p) => registerPlan(p, { ...deps, setExitCode: (c) => void (set = c) })], argv, stderr);
+  return { code: code === 0 ? (set ?? 0) : code, stdout: stdout.text, stderr: stderr.text };
 }
 
 /**

@@ -11,7 +11,7 @@ import { createLocalDriver, destroyLocalEnvironment } from "../../drivers/local/
 import { localGroupProvisioner } from "../../drivers/local/group-provisioner";
 import { listMachineGroups, readMachineGroup } from "../../drivers/local/machine-group";
 import { cgroupPids } from "../../drivers/local/cgroups";
-import { readAudit } from "../../rollout/audit-log";
+import { isFinished, readAudit } from "../../rollout/audit-log";
 import { environmentFiles, runRollback, runRollout, runUp, type OperationInput } from "../../rollout/operations";
 import type { RolloutEvent } from "../../rollout/rollout";
 import { freePort, httpGet, startLoad, testPaths, type LoadResult } from "./local-support";
@@ -31,6 +31,7 @@ async function input(onEvent?: (e: RolloutEvent) => void): Promise<OperationInpu
     files: environmentFiles(envFile, paths.stateRoot, env.name),
     // The demo app has no secrets.
     driver: createLocalDriver(env, localGroupProvisioner(env, { app: {}, registryPassword: null, deferred: [] }, paths), paths),
+    actor: "e2e@longshore",
     ...(onEvent ? { onEvent } : {}),
   };
 }
@@ -163,7 +164,7 @@ describe("rollouts on the local driver", () => {
     expect(second).toBeInstanceOf(LockHeldError);
     expect((second as LockHeldError).message).toMatch(new RegExp(`^environment ${ENV} is locked: rollout by \\S+@\\S+ \\(pid ${process.pid}\\)`));
     expect(report.outcome).toBe("succeeded");
-    const audit = await readAudit(environmentFiles(envFile, paths.stateRoot, ENV).auditFile);
+    const audit = (await readAudit(environmentFiles(envFile, paths.stateRoot, ENV).auditFile)).filter(isFinished);
     expect(audit.map((a) => [a.action, a.toImage, a.outcome])).toEqual([
       ["up", "longshore-demo:v1", "succeeded"],
       ["rollout", "longshore-demo:v2", "succeeded"],

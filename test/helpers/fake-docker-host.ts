@@ -1,9 +1,11 @@
 /**
  * A scripted Debian host for unit tests of whole provisioning runs: FakeTransport rules that answer
  * the facts probe and each engine/app step's commands from a small state (installed, running,
- * started-with digest, images, the container's inspect line, the audit log). It proves nothing about
+ * the drop-ins systemd loaded and the config record its recorder writes at each start, images, the
+ * container's inspect line, the audit log). It proves nothing about
  * real hosts, docker or apt: it only lets tests observe what ran, in which order, and how often.
  */
+import { engineConfigDigestOf } from "../../provisioner/steps/engine-configure";
 import { FakeTransport, newHostState, type FakeHostState, type FakeRule } from "./fake-transport";
 
 /** The simulated host's state. */
@@ -12,7 +14,12 @@ export interface DockerHostState {
   verifiedBundles: Set<string>;
   installed: boolean;
   active: boolean;
-  startedWith: string | null;
+  /** /var/lib/longshore/engine/running-config as systemd's recorder writes it (lines), or null. */
+  record: string[] | null;
+  /** The daemon.json the running dockerd read (null: none, or not running). */
+  runningDaemonJson: string | null;
+  /** The docker.service drop-ins (path -> content) systemd loaded at the last daemon-reload. */
+  loadedDropIns: Map<string, string>;
   images: Set<string>;
   /** The `docker inspect` line of the app's container, or null when there is none. */
   container: string | null;
@@ -21,6 +28,8 @@ export interface DockerHostState {
   engineRestarts: number;
   audit: string[];
   healthy: boolean;
+  /** What engine.install's script writes to stderr (e.g. a progress line). */
+  installProgress?: string;
   /** The facts probe's os-release, architecture and systemd answers. */
   facts: { codename: string; dpkgArch: string; systemd: boolean };
 }
@@ -31,7 +40,9 @@ export function newDockerHost(): DockerHostState {
     verifiedBundles: new Set(),
     installed: false,
     active: false,
-    startedWith: null,
+    record: null,
+    runningDaemonJson: null,
+    loadedDropIns: new Map(),
     images: new Set(),
     container: null,
     containerRuns: 0,
@@ -69,6 +80,34 @@ function lastWord(text: string): string {
   return m ? (m[1] !== undefined ? m[1].replace(/'\\''/g, "'") : m[2]!) : "";
 }
 
+const DROP_IN_DIR = "/etc/systemd/system/docker.service.d/";
+
+/** The docker.service drop-ins on the host's disk. */
+function dropIns(h: DockerHostState): Array<[string, string]> {
+  return [...h.base.files].filter(([p]) => p.startsWith(DROP_IN_DIR)).map(([p, b]) => [p, b.toString()]);
+}
+
+/** systemd's NeedDaemonReload: the drop-ins on disk are not the ones loaded. */
+function needDaemonReload(h: DockerHostState): boolean {
+  const disk = dropIns(h);
+  return disk.length !== h.loadedDropIns.size || disk.some(([p, c]) => h.loadedDropIns.get(p) !== c);
+}
+
+/**
+ * `systemctl restart docker` as systemd does it, whoever asks (longshore's restart script or an
+ * operator by hand): the loaded recorder drop-in's ExecStartPre records the digest of the config
+ * files on disk, then dockerd reads daemon.json.
+ */
+export function systemctlRestartDocker(h: DockerHostState): void {
+  const file = (p: string) => h.base.files.get(p) ?? null;
+  if (h.loadedDropIns.has(`${DROP_IN_DIR}longshore-record.conf`)) {
+    h.record = [`start ${engineConfigDigestOf(file("/etc/docker/daemon.json"), file(`${DROP_IN_DIR}longshore-hosts.conf`))}`];
+  }
+  h.runningDaemonJson = file("/etc/docker/daemon.json")?.toString() ?? null;
+  h.engineRestarts++;
+  h.active = true;
+}
+
 /** Rules answering the steps' commands from `h`; `docker load` loads `imageId`. */
 export function dockerHostRules(h: DockerHostState, imageId: string): FakeRule[] {
   let lastInspect = "";
@@ -91,7 +130,7 @@ export function dockerHostRules(h: DockerHostState, imageId: string): FakeRule[]
       match: /^sh -c '# longshore engine\.install/,
       result: () => {
         h.installed = true;
-        return ok;
+        return h.installProgress ? { exitCode: 0, stderr: h.installProgress } : ok;
       },
     },
     { match: /^\/usr\/sbin\/dockerd --version$/, result: () => (h.installed ? { exitCode: 0, stdout: "Docker version 20.10.24+dfsg1\n" } : no) },
@@ -99,20 +138,27 @@ export function dockerHostRules(h: DockerHostState, imageId: string): FakeRule[]
     { match: /^mkdir -p -- /, result: ok },
     { match: /^rm -f \/etc\/systemd\/system\/docker\.service\.d\/longshore-hosts\.conf$/, result: ok },
     { match: /^systemctl is-active --quiet docker\.service$/, result: () => (h.active ? ok : { exitCode: 3 }) },
-    { match: /^sh -c '\[ "\$\(cat "\$1" 2>\/dev\/null\)" = "\$2" \]' sh \/var\/lib\/longshore\/engine/, result: ({ text }) => (h.startedWith === lastWord(text) ? ok : no) },
-    { match: /^systemctl (daemon-reload|enable)/, result: ok },
+    { match: /^sh -c '\[ "\$\(systemctl show -p NeedDaemonReload --value docker\.service\)" = no \]'$/, result: () => (needDaemonReload(h) ? no : ok) },
     {
-      match: /^sh -c '# longshore engine\.start: restart dockerd/,
-      result: () => {
-        h.engineRestarts++;
-        h.active = true;
-        return ok;
+      match: /^sh -c 'f=\$1; d=\$2; \[ "\$\(head -n 1 /,
+      result: ({ text }) => {
+        const d = lastWord(text);
+        const r = h.record;
+        return r !== null && r[0] === `start ${d}` && r.every((l) => l === `start ${d}` || l === `reload ${d}`) ? ok : no;
       },
     },
     {
-      match: /printf "%s\\n" "\$2" > "\$1"' sh \/var\/lib\/longshore\/engine/,
-      result: ({ text }) => {
-        h.startedWith = lastWord(text);
+      match: /^systemctl daemon-reload$/,
+      result: () => {
+        h.loadedDropIns = new Map(dropIns(h));
+        return ok;
+      },
+    },
+    { match: /^systemctl enable/, result: ok },
+    {
+      match: /^sh -c '# longshore engine\.start: restart dockerd/,
+      result: () => {
+        systemctlRestartDocker(h);
         return ok;
       },
     },

@@ -3,7 +3,7 @@
  * engine and the operations built on it.
  */
 import type { Clock } from "../../rollout/rollout";
-import type { EnvironmentStatus, HostStatus, ProbeResult, SlotDriver, SlotName } from "../../rollout/driver";
+import type { EnvironmentStatus, HostKeyState, HostStatus, ProbeResult, SlotDriver, SlotName } from "../../rollout/driver";
 
 /** A clock that only moves when the engine sleeps (plus a fixed cost per probe). */
 export function fakeClock(): Clock & { t: number } {
@@ -36,6 +36,8 @@ export function fakeDriver(init: { live: SlotName | null; blue?: string | null; 
   const failOn = new Set<string>();
   // What prepareSlot made, beside what the slot keeps until commitSlot.
   const prepared: Partial<Record<SlotName, { image: string; hosts: HostStatus[] }>> = {};
+  /** Host-key states by host name, where a real handshake would not find the pinned key. */
+  const keys = new Map<string, { state: HostKeyState; detail: string }>();
   const driver: SlotDriver = {
     async status() {
       return structuredClone(state);
@@ -61,6 +63,10 @@ export function fakeDriver(init: { live: SlotName | null; blue?: string | null; 
       calls.push(`probe ${slot}`);
       return script(slot, rounds[slot]++);
     },
+    async checkHostKeys(slot) {
+      calls.push(`keys ${slot}`);
+      return state.slots[slot].hosts.map((h) => ({ host: h.name, ...(keys.get(h.name) ?? { state: "match" as const, detail: "presented the pinned key" }) }));
+    },
     async switchTraffic(slot, drainMs) {
       calls.push(`switch ${slot} drain=${drainMs}`);
       if (failOn.has(`switch ${slot}`)) throw new Error(`lb refused ${slot}`);
@@ -72,6 +78,6 @@ export function fakeDriver(init: { live: SlotName | null; blue?: string | null; 
       state.slots[slot] = { image: null, hosts: [] };
     },
   };
-  return { driver, calls, state, failOn, prepared };
+  return { driver, calls, state, failOn, prepared, keys };
 }
 

@@ -123,6 +123,9 @@ export class FakeTransport implements Transport {
     const ctx: RuleContext = { fake: this, text, command, count };
     if (rule.error) throw typeof rule.error === "function" ? rule.error(ctx) : rule.error;
     const r = typeof rule.result === "function" ? rule.result(ctx) : (rule.result ?? {});
+    // Live output as a real transport gives it (here in one chunk, before the command ends).
+    if (r.stdout) options.onStdout?.(Buffer.from(r.stdout));
+    if (r.stderr) options.onStderr?.(Buffer.from(r.stderr));
     return { exitCode: 0, signal: null, stdout: "", stderr: "", durationMs: 0, ...r };
   }
 

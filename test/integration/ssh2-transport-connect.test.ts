@@ -159,6 +159,26 @@ describe("a connection that dies", () => {
     await t.close();
   });
 
+  it("a lost connection's error shows a long script by its first line and line count, never the whole script", async () => {
+    const t = await connectSsh(target(sshd));
+    let out = "";
+    // 20 lines, like engine.install's script; the first says what it is.
+    const script = ["# longshore test: a long script that loses its connection", "echo $PPID $$", "exec sleep 30", ...Array.from({ length: 17 }, (_, i) => `: line ${i + 4}`)].join("\n");
+    const running = t.exec({ argv: ["sh", "-c", script], sudo: true }, { onStdout: (c) => (out += c.toString()) });
+    while (!out.includes("\n")) await new Promise((r) => setTimeout(r, 20));
+    const [sshdChild, sleeper] = out.trim().split(" ").map(Number);
+    process.kill(sshdChild!, "SIGKILL");
+    const err = await failure(running);
+    process.kill(sleeper!, "SIGKILL");
+    expect(err.kind).toBe("disconnected");
+    const head = "conn-host: connection lost while running `sh -c '# longshore test: a long script that loses its connection … (20 lines)'`: ";
+    expect(err.message.slice(0, head.length)).toBe(head);
+    expect(err.message.split("\n")).toHaveLength(1);
+    expect(err.message).not.toContain("exec sleep 30");
+    expect(err.context["command"]).toBe("sh -c '# longshore test: a long script that loses its connection … (20 lines)'");
+    await t.close();
+  });
+
   it("notices a frozen peer through keepalive", async () => {
     const t = await connectSsh(target(sshd), { keepaliveIntervalMs: 200, keepaliveCountMax: 2 });
     let out = "";

@@ -3,17 +3,29 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { appendAudit, formatAuditLine, readAudit, type AuditEntry } from "../../rollout/audit-log";
+import { appendAudit, formatAuditLine, isFinished, readAudit, type AuditFinished, type AuditStarted } from "../../rollout/audit-log";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "longshore-audit-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("audit log", () => {
-  const entry: AuditEntry = {
+  const started: AuditStarted = {
+    image: "demo:broken",
+    event: "started",
+    environment: "demo",
+    action: "rollout",
+    who: "ops@example.com",
+    id: "0b1c",
+    when: "2026-11-22T10:00:00.000Z",
+  };
+  const finished: AuditFinished = {
     phases: { prepare: 1200, "health-gate": 2000 },
     outcome: "failed",
-    when: "2026-11-22T10:00:00.000Z",
-    who: "ops@ci",
+    when: "2026-11-22T10:00:03.200Z",
+    startedAt: "2026-11-22T10:00:00.000Z",
+    event: "finished",
+    id: "0b1c",
+    who: "ops@example.com",
     action: "rollout",
     environment: "demo",
     fromImage: "demo:v1",
@@ -23,22 +35,28 @@ describe("audit log", () => {
     reason: "green-1: status 500",
   };
 
-  it("writes one line per entry with a stable key order", () => {
-    expect(formatAuditLine(entry)).toBe(
-      '{"when":"2026-11-22T10:00:00.000Z","who":"ops@ci","action":"rollout","environment":"demo","fromImage":"demo:v1",' +
-        '"toImage":"demo:broken","fromSlot":"blue","toSlot":"green","outcome":"failed","reason":"green-1: status 500",' +
-        '"phases":{"prepare":1200,"health-gate":2000}}\n',
+  it("writes one line per entry with a stable key order: started, then finished stamped with the end", () => {
+    expect(formatAuditLine(started)).toBe(
+      '{"when":"2026-11-22T10:00:00.000Z","id":"0b1c","who":"ops@example.com","action":"rollout","environment":"demo","event":"started","image":"demo:broken"}\n',
+    );
+    expect(formatAuditLine(finished)).toBe(
+      '{"when":"2026-11-22T10:00:03.200Z","id":"0b1c","who":"ops@example.com","action":"rollout","environment":"demo","event":"finished",' +
+        '"startedAt":"2026-11-22T10:00:00.000Z","fromImage":"demo:v1","toImage":"demo:broken","fromSlot":"blue","toSlot":"green",' +
+        '"outcome":"failed","reason":"green-1: status 500","phases":{"prepare":1200,"health-gate":2000}}\n',
     );
   });
 
   it("appends and never rewrites", async () => {
     const file = path.join(dir, "audit", "demo.audit.jsonl");
-    await appendAudit(file, entry);
+    await appendAudit(file, started);
+    await appendAudit(file, finished);
     const firstBytes = readFileSync(file, "utf8");
-    await appendAudit(file, { ...entry, outcome: "succeeded", toImage: "demo:v2", reason: undefined });
+    await appendAudit(file, { ...finished, outcome: "succeeded", toImage: "demo:v2", reason: undefined });
     const text = readFileSync(file, "utf8");
     expect(text.startsWith(firstBytes)).toBe(true);
-    expect((await readAudit(file)).map((e) => [e.toImage, e.outcome])).toEqual([
+    const entries = await readAudit(file);
+    expect(entries.map((e) => e.event)).toEqual(["started", "finished", "finished"]);
+    expect(entries.filter(isFinished).map((e) => [e.toImage, e.outcome])).toEqual([
       ["demo:broken", "failed"],
       ["demo:v2", "succeeded"],
     ]);

@@ -143,6 +143,17 @@ describe("AwsSlotDriver", () => {
     expect(log).toEqual([]);
   });
 
+  it("checkHostKeys says unknown for each host: the aws driver does not check keys yet", async () => {
+    const { file, env } = environmentFile();
+    const { ws } = recordingWorkspace(file);
+    const driver = new AwsSlotDriver({ env, file, workspace: ws, probeHosts: healthy });
+    expect(await driver.checkHostKeys("blue")).toEqual([
+      { host: "test-blue-0", state: "unknown", detail: "the aws driver does not check host keys yet" },
+      { host: "test-blue-1", state: "unknown", detail: "the aws driver does not check host keys yet" },
+    ]);
+    expect(await driver.checkHostKeys("green")).toEqual([]);
+  });
+
   it("prepareSlot writes the slot's image and size into the file, keeping every comment, runs one up and returns the new hosts", async () => {
     const { file, env } = environmentFile();
     const { ws, log } = recordingWorkspace(file);

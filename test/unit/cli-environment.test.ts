@@ -43,11 +43,14 @@ function harness(name: string, o: HarnessOptions = {}) {
   const probe = o.probe ?? (() => true);
   const stdout = new Buf();
   const stderr = new Buf();
-  const { driver, calls, state } = fakeDriver(o.init ?? { live: null }, (s) => [
+  const { driver, calls, state, keys } = fakeDriver(o.init ?? { live: null }, (s) => [
     { host: `${s}-1`, ok: probe(s), status: probe(s) ? 200 : 404, detail: probe(s) ? "ok" : "longshore demo broken: unhealthy" },
   ]);
   const destroyed: string[] = [];
   const targets: DriverTarget[] = [];
+  // What git's user.email says, and from which directories it was asked.
+  const gitEmail: { value: string | null } = { value: null };
+  const gitAsked: string[] = [];
   // Which variables were looked up: proves when secrets are (not) read.
   const looked: string[] = [];
   const base = systemSecretReader(o.vars ?? {});
@@ -83,6 +86,11 @@ function harness(name: string, o: HarnessOptions = {}) {
       return [`${env.name}-blue-g1`];
     },
     operationLockDir: () => path.join(cwd, "state"),
+    gitUserEmail: async (d) => {
+      gitAsked.push(d);
+      return gitEmail.value;
+    },
+    userAtHost: () => "me@laptop",
   };
   mkdirSync(cwd, { recursive: true });
   const file = path.join(cwd, "longshore.yaml");
@@ -96,7 +104,7 @@ function harness(name: string, o: HarnessOptions = {}) {
     if (!r.ok) throw new Error(JSON.stringify(r.issues));
     return { live: r.value.live, blue: r.value.slots.blue.image, green: r.value.slots.green.image };
   };
-  return { deps, run, stdout, stderr, calls, state, cwd, file, destroyed, targets, looked, fileState };
+  return { deps, run, stdout, stderr, calls, state, keys, cwd, file, destroyed, targets, looked, fileState, gitEmail, gitAsked };
 }
 
 /** An environment whose rollouts take no real time: one healthy round passes the gate, no soak, no drain. */
@@ -317,8 +325,8 @@ describe("environment verbs", () => {
       [
         "environment demo (local)  live: blue  url: http://127.0.0.1:8080/",
         "blue (live): longshore-demo:v1, 2 hosts",
-        "  blue-1                   10.0.0.0        healthy",
-        "  blue-2                   10.0.0.1        unknown",
+        "  blue-1                   10.0.0.0        healthy                 host key ok",
+        "  blue-2                   10.0.0.1        unknown                 host key ok",
         "green: no image, 0 hosts",
         "",
       ].join("\n"),
@@ -335,13 +343,60 @@ describe("environment verbs", () => {
     ]);
   });
 
-  it("the audit log beside the file names $LONGSHORE_ACTOR when set", async () => {
-    const h = harness("actor");
-    h.deps.env = { LONGSHORE_ACTOR: "deploy-bot" };
+  it("status checks each host's SSH host key against its pin: a healthy host whose key changed is not just healthy", async () => {
+    const h = harness("status-keys");
     writeFileSync(h.file, fastEnv("longshore-demo:v1"));
     expect(await h.run("up")).toBe(EXIT.ok);
-    const lines = readFileSync(path.join(h.cwd, "demo.audit.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { who: string; action: string });
-    expect(lines.map((l) => [l.action, l.who])).toEqual([["up", "deploy-bot"]]);
+    h.keys.set("blue-1", { state: "mismatch", detail: "presented SHA256:AAAA, pinned SHA256:BBBB" });
+    h.keys.set("blue-2", { state: "unreachable", detail: "blue-2: connecting to 10.0.0.1:22: connect ECONNREFUSED 10.0.0.1:22" });
+    expect(await h.run("status")).toBe(EXIT.ok);
+    expect(h.stdout.text).toBe(
+      [
+        "environment demo (local)  live: blue  url: http://127.0.0.1:8080/",
+        "blue (live): longshore-demo:v1, 2 hosts",
+        "  blue-1                   10.0.0.0        healthy                 HOST KEY MISMATCH",
+        "  blue-2                   10.0.0.1        unknown                 host key not checked (unreachable)",
+        "green: no image, 0 hosts",
+        "warning: blue-1's SSH host key does not match its pin (presented SHA256:AAAA, pinned SHA256:BBBB): longshore will not connect to it; unless the host was rebuilt, treat this as an attack",
+        "",
+      ].join("\n"),
+    );
+    expect(h.calls.filter((c) => c.startsWith("keys"))).toEqual(["keys blue", "keys green"]);
+    expect(await h.run("status", "--json")).toBe(EXIT.ok);
+    expect(JSON.parse(h.stdout.text).hostKeys).toEqual({
+      blue: [
+        { host: "blue-1", state: "mismatch", detail: "presented SHA256:AAAA, pinned SHA256:BBBB" },
+        { host: "blue-2", state: "unreachable", detail: "blue-2: connecting to 10.0.0.1:22: connect ECONNREFUSED 10.0.0.1:22" },
+      ],
+      green: [],
+    });
+  });
+
+  it("the audit log beside the file names the operator: $LONGSHORE_OPERATOR, else git's user.email there, else user@host", async () => {
+    const h = harness("operator");
+    writeFileSync(h.file, fastEnv("longshore-demo:v1"));
+    const audit = () =>
+      readFileSync(path.join(h.cwd, "demo.audit.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { who: string; action: string; event: string });
+    h.deps.env = { LONGSHORE_OPERATOR: "deploy-bot" };
+    h.gitEmail.value = "alice@example.com";
+    expect(await h.run("up")).toBe(EXIT.ok);
+    h.deps.env = {};
+    expect(await h.run("rollout", ":v2")).toBe(EXIT.ok);
+    h.gitEmail.value = null;
+    expect(await h.run("rollback")).toBe(EXIT.ok);
+    expect(audit().map((l) => [l.action, l.event, l.who])).toEqual([
+      ["up", "started", "deploy-bot"],
+      ["up", "finished", "deploy-bot"],
+      ["rollout", "started", "alice@example.com"],
+      ["rollout", "finished", "alice@example.com"],
+      ["rollback", "started", "me@laptop"],
+      ["rollback", "finished", "me@laptop"],
+    ]);
+    // git is asked in the environment file's directory, whose repository the audit log is committed to.
+    expect(new Set(h.gitAsked)).toEqual(new Set([h.cwd]));
   });
 
   it("rollback after a rollout puts the previous image live and records it in the file", async () => {

@@ -92,6 +92,8 @@ function harness(
       throw new Error("test: no environments");
     },
     operationLockDir: () => "/nonexistent",
+    gitUserEmail: async () => null,
+    userAtHost: () => "me@laptop",
     ...extra,
   };
   return { deps, stdout, stderr, connected, fakes };
@@ -125,6 +127,27 @@ describe("exitCodeFor", () => {
 
   it("uses the documented numbers", () => {
     expect(EXIT).toEqual({ ok: 0, failure: 1, badInput: 2, unreachable: 3, commandFailed: 4, precondition: 5, rolloutFailed: 6 });
+  });
+});
+
+describe("plan --detailed-exitcode", () => {
+  it("every error is exit 1 (bad input and usage errors too), so that 2 only ever means changes; help is 0", async () => {
+    const h = harness({});
+    expect(await main(["plan", "--detailed-exitcode", "-f", "nosuch.yaml", "--local-env", "e2e"], h.deps)).toBe(1);
+    expect(h.stderr.text).toBe(
+      "error: /work/proj/nosuch.yaml is invalid (1 problem):\n  /work/proj/nosuch.yaml: the file does not exist\nhint: Run `longshore up` with no arguments to create the local demo environment, or pass -f FILE.\n",
+    );
+    expect(await main(["plan", "--bogus", "--detailed-exitcode"], harness({}).deps)).toBe(1);
+    expect(await main(["plan", "--detailed-exitcode", "--help"], harness({}).deps)).toBe(0);
+    // Without the flag the same mistakes are bad input, as on every verb.
+    expect(await main(["plan", "-f", "nosuch.yaml", "--local-env", "e2e"], harness({}).deps)).toBe(EXIT.badInput);
+    expect(await main(["plan", "--bogus"], harness({}).deps)).toBe(EXIT.badInput);
+  });
+
+  it("--help documents it", async () => {
+    const h = harness({});
+    expect(await main(["plan", "--help"], h.deps)).toBe(0);
+    expect(h.stdout.text.replace(/\s+/g, " ")).toContain("--detailed-exitcode exit 0 when nothing would change, 2 when something would, 1 on any error (bad input too)");
   });
 });
 

@@ -83,6 +83,15 @@ describe("renderCommand", () => {
     expect(renderCommand(shell("gunzip | docker load"), { mode: "display" })).toBe("sh -c 'gunzip | docker load'");
   });
 
+  it("summary mode (errors, reports) shows a multi-line script by its first line and line count; display and exec keep it whole", () => {
+    const script = "# longshore engine.install: install the engine packages\nset -eu\napt-get install -y docker.io\n";
+    const c = { argv: ["sh", "-c", script, "sh", sensitive("t0ken")], sudo: true };
+    expect(renderCommand(c, { mode: "summary", useSudo: true })).toBe("sudo -n -- sh -c '# longshore engine.install: install the engine packages … (3 lines)' sh [redacted]");
+    expect(renderCommand(c, { mode: "display" })).toBe(`sh -c '${script}' sh [redacted]`);
+    expect(renderCommand(c, { mode: "exec" })).toBe(`sh -c '${script}' sh t0ken`);
+    expect(renderCommand(shell("gunzip | docker load"), { mode: "summary" })).toBe("sh -c 'gunzip | docker load'");
+  });
+
   it("collects the secrets a command carries, from argv and stdin", () => {
     const a = sensitive("aaaa");
     const b = sensitive("bbbb");

@@ -6,10 +6,10 @@ import { parseEngineOptions } from "../../model/engine";
 import { renderCommand } from "../../provisioner/command";
 import { renderManifest, renderSha256Sums } from "../../provisioner/bundle/manifest";
 import { engineBundleStep, remoteBundleDir } from "../../provisioner/steps/engine-bundle";
-import { engineConfigDigest, engineConfigureStep } from "../../provisioner/steps/engine-configure";
+import { engineConfigDigest, engineConfigDigestOf, engineConfigureStep } from "../../provisioner/steps/engine-configure";
 import { engineFactsStep } from "../../provisioner/steps/engine-facts";
-import { dpkgStateCheck, engineInstallStep, expectedDpkgState } from "../../provisioner/steps/engine-install";
-import { engineStartStep } from "../../provisioner/steps/engine-start";
+import { dpkgStateCheck, engineInstallStep, expectedDpkgState, installScript } from "../../provisioner/steps/engine-install";
+import { engineStartStep, recordConfigScript, runningConfigCheck } from "../../provisioner/steps/engine-start";
 import { appSteps, engineSteps, provisionSteps, STEP_ORDER } from "../../provisioner/steps/index";
 import { renderTemplate } from "../../templates/render";
 import { renderDaemonJson } from "../../templates/engine/daemon-json";
@@ -122,11 +122,9 @@ describe("engine.install", () => {
       argv: ["sh", "-c", 'f=$1; e=$2; shift 2; [ "$(dpkg-query -W -f "$f" "$@" 2>/dev/null)" = "$e" ]', "sh", "${Package}=${Version}=${db:Status-Abbrev};", expected, "containerd", "docker.io", "runc", "tini"],
     };
     expect(plan.check).toEqual([check]);
-    const script = renderTemplate("engine/install.sh", {
-      offline: true,
-      policyPath: "/usr/sbin/policy-rc.d",
-      packages: MANIFEST.packages.map((p) => `${DIR}/debs/${p.filename}`),
-    });
+    const script = installScript({ offline: true, packages: MANIFEST.packages.map((p) => `${DIR}/debs/${p.filename}`) });
+    expect(script).toContain("\n  for lock in /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock; do\n");
+    expect(script).toContain("\nwait_s=120\n");
     expect(plan.apply).toEqual([{ argv: ["sh", "-c", script], sudo: true, timeoutMs: 600_000 }]);
     expect(script).toContain(
       `apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=120 -o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts=/dev/null '${DIR}/debs/containerd_1.6.20~ds1-1+deb12u3_amd64.deb' ${DIR}/debs/docker.io_20.10.24+dfsg1-1+deb12u1+b6_amd64.deb ${DIR}/debs/libdevmapper1.02.1_2%3a1.02.185-2_amd64.deb ${DIR}/debs/runc_1.1.5+ds1-1+deb12u1_amd64.deb ${DIR}/debs/tini_0.19.0-1+b3_amd64.deb\n`,
@@ -189,27 +187,51 @@ describe("engine.configure", () => {
 });
 
 describe("engine.start", () => {
-  it("restarts only when docker is down or started with other config, and records the config digest", () => {
+  const RECORDER = "/var/lib/longshore/engine/record-config.sh";
+  const RECORD = "/var/lib/longshore/engine/running-config";
+
+  it("restarts only when docker is down, has unloaded unit files, or runs another config than planned; systemd records what it starts with", () => {
     const digest = engineConfigDigest(ctx);
-    expect(digest).toBe(
-      createHash("sha256")
-        .update(`daemon.json\n${renderDaemonJson(ctx.engine.daemon)}\0hosts drop-in\n(none)`)
-        .digest("hex"),
-    );
+    const sha = (t: string) => createHash("sha256").update(t).digest("hex");
+    expect(digest).toBe(sha(`daemon.json ${sha(renderDaemonJson(ctx.engine.daemon))}\nhosts drop-in none\n`));
     const plan = engineStartStep.plan(ctx);
+    const recorded = runningConfigCheck(RECORD, digest);
+    expect(recorded).toEqual({
+      argv: ["sh", "-c", 'f=$1; d=$2; [ "$(head -n 1 "$f" 2>/dev/null)" = "start $d" ] && ! grep -qvxF -e "start $d" -e "reload $d" "$f"', "sh", RECORD, digest],
+      sudo: true,
+    });
     expect(plan.check).toEqual([
       { argv: ["systemctl", "is-active", "--quiet", "docker.service"], sudo: true },
-      { argv: ["sh", "-c", '[ "$(cat "$1" 2>/dev/null)" = "$2" ]', "sh", "/var/lib/longshore/engine/started-with.sha256", digest], sudo: true },
+      { argv: ["sh", "-c", '[ "$(systemctl show -p NeedDaemonReload --value docker.service)" = no ]'], sudo: true },
+      recorded,
+    ]);
+    expect(plan.files).toEqual([
+      { path: RECORDER, source: { content: recordConfigScript() }, mode: 0o755, sudo: true },
+      {
+        path: "/etc/systemd/system/docker.service.d/longshore-record.conf",
+        source: { content: renderTemplate("engine/docker-record.conf", { recordScript: RECORDER }) },
+        mode: 0o644,
+        sudo: true,
+      },
     ]);
     expect(plan.apply).toEqual([
       { argv: ["systemctl", "daemon-reload"], sudo: true },
       { argv: ["systemctl", "enable", "--quiet", "docker.socket", "docker.service"], sudo: true },
       { argv: ["sh", "-c", renderTemplate("engine/restart.sh", { holdChain: "LONGSHORE-HOLD", waitSeconds: 60 })], sudo: true, timeoutMs: 180_000 },
-      { argv: ["sh", "-c", 'mkdir -p "$(dirname "$1")" && printf "%s\\n" "$2" > "$1"', "sh", "/var/lib/longshore/engine/started-with.sha256", digest], sudo: true },
     ]);
     expect(plan.verify).toEqual([
       { argv: ["systemctl", "is-active", "--quiet", "docker.service"], sudo: true },
+      recorded,
       { argv: ["docker", "version", "--format", "{{.Server.Version}}"], sudo: true },
+    ]);
+  });
+
+  it("the drop-in runs the recorder before each start and after each reload, never failing the start", () => {
+    expect(renderTemplate("engine/docker-record.conf", { recordScript: RECORDER }).split("\n").filter((l) => !l.startsWith("#"))).toEqual([
+      "[Service]",
+      `ExecStartPre=-/bin/sh ${RECORDER} start`,
+      `ExecReload=-/bin/sh ${RECORDER} reload`,
+      "",
     ]);
   });
 
@@ -222,21 +244,50 @@ describe("engine.start", () => {
     expect(a).not.toBe(engineConfigDigest(ctx));
   });
 
-  it("the recorded-digest check compares exactly (real sh)", () => {
-    const plan = engineStartStep.plan(ctx);
-    const cmd = plan.check![1]!;
+  it("recorder and check on real files (real sh): a daemon started or reloaded with an edited file is drift even after the file is put back", () => {
     const dir = execFileSync("mktemp", ["-d"], { encoding: "utf8" }).trim();
     try {
-      const file = `${dir}/started-with.sha256`;
-      const run = () => spawnSync("sh", ["-c", cmd.argv[2] as string, "sh", file, cmd.argv[5] as string]).status;
-      expect(run()).toBe(1); // never started by longshore
-      const record = plan.apply[3]!;
-      expect(spawnSync("sh", ["-c", record.argv[2] as string, "sh", file, record.argv[5] as string]).status).toBe(0);
-      expect(run()).toBe(0);
-      execFileSync("sh", ["-c", `echo other > ${file}`]);
-      expect(run()).toBe(1);
+      const paths = { recordPath: `${dir}/engine/running-config`, daemonJson: `${dir}/daemon.json`, hostsDropIn: `${dir}/longshore-hosts.conf` };
+      const planned = renderDaemonJson(ctx.engine.daemon);
+      const digest = engineConfigDigest(ctx);
+      const check = runningConfigCheck(paths.recordPath, digest);
+      const checks = () => spawnSync("sh", ["-c", check.argv[2] as string, "sh", paths.recordPath, digest]).status;
+      const systemd = (event: "start" | "reload") => expect(spawnSync("sh", ["-c", recordConfigScript(paths), "sh", event]).status).toBe(0);
+      const write = (text: string) => execFileSync("sh", ["-c", 'printf "%s" "$2" > "$1"', "sh", paths.daemonJson, text]);
+      const record = () => execFileSync("cat", [paths.recordPath], { encoding: "utf8" });
+
+      expect(checks()).toBe(1); // never started with the recorder
+      write(planned);
+      systemd("start");
+      expect(record()).toBe(`start ${digest}\n`);
+      expect(checks()).toBe(0);
+      // The operator adds "debug": true and restarts docker by hand; then the file is put back.
+      const drifted = planned.replace("{\n", '{\n  "debug": true,\n');
+      write(drifted);
+      systemd("start");
+      expect(record()).toBe(`start ${engineConfigDigestOf(drifted, null)}\n`);
+      write(planned);
+      expect(checks()).toBe(1); // the running daemon read the drifted file: restart
+      systemd("start");
+      expect(checks()).toBe(0);
+      // A reload with the drifted file (debug is a reloadable key) is drift too, until the next start.
+      write(drifted);
+      systemd("reload");
+      write(planned);
+      expect(record()).toBe(`start ${digest}\nreload ${engineConfigDigestOf(drifted, null)}\n`);
+      expect(checks()).toBe(1);
+      systemd("reload");
+      expect(checks()).toBe(1); // the drifted reload still happened; only a start clears it
+      systemd("start");
+      systemd("reload");
+      expect([record(), checks()]).toEqual([`start ${digest}\nreload ${digest}\n`, 0]);
+      // The hosts drop-in counts: its presence changes the digest the host computes.
+      execFileSync("sh", ["-c", 'echo "[Service]" > "$1"', "sh", paths.hostsDropIn]);
+      systemd("start");
+      expect(record()).toBe(`start ${engineConfigDigestOf(planned, "[Service]\n")}\n`);
     } finally {
       execFileSync("rm", ["-rf", dir]);
     }
   });
 });
+

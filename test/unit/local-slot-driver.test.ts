@@ -61,6 +61,10 @@ function setup(name: string, opts: SetupOptions = {}) {
         log.push(`lb activate ${slot} [${hosts.map((h) => h.name).join(",")}] drain=${drainMs}`);
       },
     },
+    async hostKeys(group, hosts) {
+      log.push(`keys ${group} [${hosts.map((h) => h.name).join(",")}]`);
+      return hosts.map((h) => ({ host: h.name, state: "mismatch", detail: `presented SHA256:other, pinned SHA256:${h.name}` }));
+    },
   });
   return { driver, log, progress, say: (m: string) => progress.push(m), stateFile: path.join(stateDir, "slots.json") };
 }
@@ -174,6 +178,22 @@ describe("LocalSlotDriver", () => {
       "provision demo:v1 on demo-blue-g2 (1) as blue",
       "lb blue=[demo-blue-g2-1] green=[]",
     ]);
+  });
+
+  it("checks host keys of a slot's own group and hosts; a slot without hosts has none to check", async () => {
+    const { driver, log, say } = setup("keys");
+    expect(await driver.checkHostKeys("blue")).toEqual([]);
+    await driver.prepareSlot("blue", "app:v1", 2, say);
+    // Prepared hosts are not the slot's yet: status checks the hosts the slot has.
+    expect(await driver.checkHostKeys("blue")).toEqual([]);
+    await driver.commitSlot("blue", say);
+    log.length = 0;
+    expect(await driver.checkHostKeys("blue")).toEqual([
+      { host: "demo-blue-g1-1", state: "mismatch", detail: "presented SHA256:other, pinned SHA256:demo-blue-g1-1" },
+      { host: "demo-blue-g1-2", state: "mismatch", detail: "presented SHA256:other, pinned SHA256:demo-blue-g1-2" },
+    ]);
+    expect(await driver.checkHostKeys("green")).toEqual([]);
+    expect(log).toEqual(["keys demo-blue-g1 [demo-blue-g1-1,demo-blue-g1-2]"]);
   });
 
   it("retires a slot that is not live", async () => {

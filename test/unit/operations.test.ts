@@ -10,7 +10,7 @@ import { acquireLock } from "../../core/lock";
 import { demoEnvironmentText, parseEnvironment, updateEnvironmentText, type DesiredStateChange } from "../../model/environment-file";
 import type { Environment } from "../../model/environment";
 import { environmentFiles, planUp, policyOf, runRollback, runRollout, runUp } from "../../rollout/operations";
-import { readAudit } from "../../rollout/audit-log";
+import { isFinished, readAudit, type AuditEntry } from "../../rollout/audit-log";
 import type { SlotName } from "../../rollout/driver";
 import { fakeClock, fakeDriver } from "../helpers/fake-slot-driver";
 
@@ -30,7 +30,7 @@ function fixture(name: string, change: DesiredStateChange = {}, edit: (text: str
   const text = updateEnvironmentText(edit(demoEnvironmentText("longshore-demo:v1")), change);
   mkdirSync(dir, { recursive: true });
   writeFileSync(envFile, text);
-  return { env: parsed(text), envText: text, files: environmentFiles(envFile, path.join(dir, "state"), "demo") };
+  return { env: parsed(text), envText: text, files: environmentFiles(envFile, path.join(dir, "state"), "demo"), actor: "ops@example.com" };
 }
 function fileState(f: { files: { envFile: string } }) {
   const env = parsed(readFileSync(f.files.envFile, "utf8"));
@@ -106,7 +106,7 @@ describe("operations", () => {
     const report = await runRollout({ ...f, env: parsed(text), envText: text, driver, image: "longshore-demo:v2", clock: fakeClock(), policy: fast });
     expect(report.outcome).toBe("succeeded");
     expect(fileState(f)).toEqual({ live: "green", blue: "longshore-demo:v1", green: "longshore-demo:v2", app: "longshore-demo:v1" });
-    const audit = await readAudit(f.files.auditFile);
+    const audit = (await readAudit(f.files.auditFile)).filter(isFinished);
     expect(audit.map((a) => [a.action, a.fromImage, a.toImage, a.fromSlot, a.toSlot, a.outcome])).toEqual([
       ["up", null, "longshore-demo:v1", null, "blue", "succeeded"],
       ["rollout", "longshore-demo:v1", "longshore-demo:v2", "blue", "green", "succeeded"],
@@ -114,12 +114,74 @@ describe("operations", () => {
     expect(Object.keys(audit[1]!.phases)).toEqual(["prepare", "health-gate", "switch", "soak"]);
   });
 
-  it("the audit log names the actor given, else user@hostname", async () => {
+  it("the audit log names the actor given, on both lines of each operation", async () => {
     const f = fixture("actor", { live: "blue", images: { blue: "longshore-demo:v1" } });
     const { driver } = fakeDriver({ live: "blue", blue: "longshore-demo:v1" }, (s) => healthy(s));
     await runRollout({ ...f, driver, image: "longshore-demo:v2", clock: fakeClock(), policy: fast, actor: "ci-job-42" });
     await runRollback({ ...f, driver, clock: fakeClock(), policy: fast });
-    expect((await readAudit(f.files.auditFile)).map((a) => a.who)).toEqual(["ci-job-42", `${os.userInfo().username}@${os.hostname()}`]);
+    expect((await readAudit(f.files.auditFile)).map((a) => [a.event, a.who])).toEqual([
+      ["started", "ci-job-42"],
+      ["finished", "ci-job-42"],
+      ["started", "ops@example.com"],
+      ["finished", "ops@example.com"],
+    ]);
+  });
+
+  it("appends a started line before anything changes and a finished line stamped at the end, in time order", async () => {
+    const f = fixture("started", { live: "blue", images: { blue: "longshore-demo:v1" } });
+    const { driver } = fakeDriver({ live: "blue", blue: "longshore-demo:v1" }, (s) => healthy(s));
+    // What the log holds while the operation runs: an operation killed here must have left a line.
+    let during: AuditEntry[] = [];
+    const prepare = driver.prepareSlot.bind(driver);
+    driver.prepareSlot = async (...args) => {
+      during = await readAudit(f.files.auditFile);
+      await new Promise((r) => setTimeout(r, 20));
+      return prepare(...args);
+    };
+    const before = new Date().toISOString();
+    await runRollout({ ...f, driver, image: "longshore-demo:v2", clock: fakeClock(), policy: fast });
+    const after = new Date().toISOString();
+    expect(during.map((e) => [e.event, e.action, e.who, e.environment, "image" in e ? e.image : undefined])).toEqual([
+      ["started", "rollout", "ops@example.com", "demo", "longshore-demo:v2"],
+    ]);
+    const [started, finished, ...rest] = await readAudit(f.files.auditFile);
+    expect(rest).toEqual([]);
+    expect(started).toEqual(during[0]);
+    if (!finished || !isFinished(finished)) throw new Error(`no finished line: ${JSON.stringify(finished)}`);
+    expect([finished.id, finished.startedAt, finished.outcome, finished.toImage]).toEqual([started!.id, started!.when, "succeeded", "longshore-demo:v2"]);
+    expect(started!.id).toMatch(/^[0-9a-f-]{36}$/);
+    // Each line is stamped when it is written: the start before the end, both within the call.
+    expect([before <= started!.when, started!.when < finished.when, finished.when <= after]).toEqual([true, true, true]);
+  });
+
+  it("an operation that throws still leaves its started line and a finished line with outcome error and the message", async () => {
+    const f = fixture("throws-audit", { live: "blue", images: { blue: "longshore-demo:v1" } });
+    const { driver, failOn } = fakeDriver({ live: "blue", blue: "longshore-demo:v1" }, (s) => healthy(s));
+    failOn.add("switch green");
+    failOn.add("switch blue");
+    const message = "the rollout failed (lb refused green) and putting traffic back also failed (lb refused blue): check the load balancer now";
+    await expect(runRollout({ ...f, driver, image: "longshore-demo:v2", clock: fakeClock(), policy: fast })).rejects.toThrow(message);
+    const lines = await readAudit(f.files.auditFile);
+    expect(lines.map((e) => [e.event, e.action])).toEqual([
+      ["started", "rollout"],
+      ["finished", "rollout"],
+    ]);
+    const { when, id, startedAt, ...rest } = lines[1] as Extract<AuditEntry, { event: "finished" }>;
+    expect([id, startedAt]).toEqual([lines[0]!.id, lines[0]!.when]);
+    expect(when >= startedAt).toBe(true);
+    expect(rest).toEqual({
+      who: "ops@example.com",
+      action: "rollout",
+      environment: "demo",
+      event: "finished",
+      fromImage: null,
+      toImage: "longshore-demo:v2",
+      fromSlot: null,
+      toSlot: null,
+      outcome: "error",
+      reason: message,
+      phases: {},
+    });
   });
 
   it("up with the environment already up to date changes nothing and audits nothing", async () => {
@@ -142,7 +204,7 @@ describe("operations", () => {
     expect(report.outcome).toBe("failed");
     expect(calls.filter((c) => !c.startsWith("probe"))).toEqual(["prepare green longshore-demo:broken x2", "discard green"]);
     expect(fileState(f)).toEqual({ live: "blue", blue: "longshore-demo:v1", green: "longshore-demo:v0", app: "longshore-demo:v1" });
-    const [entry] = await readAudit(f.files.auditFile);
+    const [entry] = (await readAudit(f.files.auditFile)).filter(isFinished);
     expect([entry?.action, entry?.outcome, entry?.reason]).toEqual([
       "rollout",
       "failed",
@@ -185,7 +247,7 @@ describe("operations", () => {
     const report = await runRollback({ ...f, driver, clock: fakeClock() });
     expect(report.outcome).toBe("succeeded");
     expect(fileState(f)).toEqual({ live: "blue", blue: "longshore-demo:v1", green: "longshore-demo:v2", app: "longshore-demo:v1" });
-    expect((await readAudit(f.files.auditFile)).map((a) => [a.action, a.fromSlot, a.toSlot, a.outcome])).toEqual([["rollback", "green", "blue", "succeeded"]]);
+    expect((await readAudit(f.files.auditFile)).filter(isFinished).map((a) => [a.action, a.fromSlot, a.toSlot, a.outcome])).toEqual([["rollback", "green", "blue", "succeeded"]]);
   });
 
   it("keeps what was edited in the file during the operation, and its comments", async () => {

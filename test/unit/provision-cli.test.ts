@@ -17,7 +17,7 @@ import { repoTagOf, type ProvisionCliDeps } from "../../cli/provision-common";
 import { createManifest, DEBS_DIR, MANIFEST_FILE, renderManifest, type BundlePackage } from "../../provisioner/bundle/manifest";
 import type { SshTarget } from "../../model/ssh-target";
 import { runCli, Sink } from "../helpers/cli-harness";
-import { dockerHostRules, newDockerHost, type DockerHostState } from "../helpers/fake-docker-host";
+import { dockerHostRules, newDockerHost, systemctlRestartDocker, type DockerHostState } from "../helpers/fake-docker-host";
 import { FakeTransport } from "../helpers/fake-transport";
 import { RECIPE } from "./fixtures/engine-context";
 
@@ -123,8 +123,10 @@ function harness(hosts: Record<string, DockerHostState>, o: { env?: Record<strin
   const run = async (...argv: string[]) => {
     stdout.text = "";
     stderr.text = "";
-    const code = await runCli([(p) => registerProvision(p, deps), (p) => registerPlan(p, deps)], argv, stderr);
-    return { code, stdout: stdout.text, stderr: stderr.text };
+    // What a verb reports without throwing (plan --detailed-exitcode), as cli/main.ts returns it.
+    let set: number | undefined;
+    const code = await runCli([(p) => registerProvision(p, deps), (p) => registerPlan(p, { ...deps, setExitCode: (c) => void (set = c) })], argv, stderr);
+    return { code: code === 0 ? (set ?? 0) : code, stdout: stdout.text, stderr: stderr.text };
   };
   return { run, connected, inputs };
 }
@@ -159,6 +161,17 @@ describe("longshore provision", () => {
     expect(again.stdout.split("\n")[1]!.replace(/\d+\.\d s/, "T")).toBe("e2e-1   ok      0        10         0       0        T");
   });
 
+  it("prints what a running step reports: waiting for dpkg's lock, naming the PID that holds it", async () => {
+    const host = newDockerHost();
+    const h = harness({ "e2e-1": host });
+    host.installProgress = "longshore-progress: waiting for dpkg lock held by PID 4242 (apt-get)\n";
+    const r = await h.run("provision", "-f", envFile("p.yaml"), "--local-env", "e2e", ...ARCHIVE);
+    expect(r.code).toBe(0);
+    const lines = r.stderr.split("\n").filter((l) => l.startsWith("e2e-1  engine.install"));
+    expect(lines[0]).toBe("e2e-1  engine.install    waiting for dpkg lock held by PID 4242 (apt-get)");
+    expect(lines[1]).toMatch(/^e2e-1  engine\.install    changed       \d+\.\d s$/);
+  });
+
   it("fails with exit code 4 naming host, step, command, exit code and stderr tail; the summary points at the step", async () => {
     const sick = newDockerHost();
     sick.healthy = false;
@@ -167,7 +180,7 @@ describe("longshore provision", () => {
     expect(r.code).toBe(4);
     expect(r.stdout.split("\n")[1]!.replace(/\d+\.\d s/, "T")).toBe("e2e-1  failed  6        2          1       1        T  app.health");
     const err = r.stderr.slice(r.stderr.indexOf("error ["));
-    const lines = healthCheckScript(parseResolvedApp({ name: "demo", image: "longshore-demo:v1", port: 8080 }), { deadlineMs: 120_000 }).split("\n").length;
+    const lines = healthCheckScript(parseResolvedApp({ name: "demo", image: "longshore-demo:v1", port: 8080 }), { deadlineMs: 120_000 }).replace(/\n$/, "").split("\n").length;
     expect(err).toBe(
       [
         "error [HOSTS_FAILED]: 1 of 1 host failed:",
@@ -387,7 +400,7 @@ describe("longshore plan", () => {
         '             "max-size": "10m"',
         "           },",
         '           "storage-driver": "overlay2",',
-        `  engine.start      would change: check failed: sh -c '[ "$(cat "$1" 2>/dev/null)" = "$2" ]' sh /var/lib/longshore/engine/started-with.sha256 ${r.stdout.match(/started-with\.sha256 ([0-9a-f]{64})/)?.[1]}`,
+        `  engine.start      would change: check failed: sh -c 'f=$1; d=$2; [ "$(head -n 1 "$f" 2>/dev/null)" = "start $d" ] && ! grep -qvxF -e "start $d" -e "reload $d" "$f"' sh /var/lib/longshore/engine/running-config ${r.stdout.match(/running-config ([0-9a-f]{64})/)?.[1]}`,
         "  engine.verify     unchanged",
         "  image.load        unchanged",
         "  app.run           unchanged",
@@ -400,6 +413,48 @@ describe("longshore plan", () => {
       ].join("\n"),
     );
     expect(host.engineRestarts).toBe(restarts);
+  });
+
+  it("--detailed-exitcode: 0 when nothing would change, 2 when something would, as terraform plan -detailed-exitcode", async () => {
+    const host = newDockerHost();
+    const h = harness({ "e2e-1": host });
+    expect((await h.run("provision", "-f", envFile("p.yaml"), "--local-env", "e2e", ...ARCHIVE)).code).toBe(0);
+    const same = await h.run("plan", "-f", envFile("p.yaml"), "--local-env", "e2e", ...ARCHIVE, "--detailed-exitcode");
+    expect([same.code, same.stdout.split("\n").at(-2)]).toEqual([0, "Plan: 0 of 1 host would change."]);
+    const drift = await h.run("plan", "-f", envFile("p4.yaml", { maxFile: "4" }), "--local-env", "e2e", ...ARCHIVE, "--detailed-exitcode");
+    expect([drift.code, drift.stdout.split("\n").at(-2)]).toEqual([2, "Plan: 1 of 1 host would change."]);
+    const json = await h.run("plan", "-f", envFile("p4.yaml", { maxFile: "4" }), "--local-env", "e2e", ...ARCHIVE, "--detailed-exitcode", "--json");
+    expect([json.code, JSON.parse(json.stdout).counts["would-change"]]).toEqual([2, 2]);
+    // Without the flag a plan that finds changes is a success like any other.
+    expect((await h.run("plan", "-f", envFile("p4.yaml", { maxFile: "4" }), "--local-env", "e2e", ...ARCHIVE)).code).toBe(0);
+    for (const r of [same, drift, json]) expect(r.stderr).not.toContain("error");
+  });
+
+  it("a daemon restarted by hand with an edited daemon.json is drift: provision restores the file AND restarts it, then plan shows nothing", async () => {
+    const host = newDockerHost();
+    const h = harness({ "e2e-1": host });
+    const file = envFile("p.yaml");
+    expect((await h.run("provision", "-f", file, "--local-env", "e2e", ...ARCHIVE)).code).toBe(0);
+    const planned = host.base.files.get("/etc/docker/daemon.json")!.toString();
+    expect(host.runningDaemonJson).toBe(planned);
+    // The operator adds "debug": true and restarts docker by hand.
+    host.base.files.set("/etc/docker/daemon.json", Buffer.from(planned.replace("{\n", '{\n  "debug": true,\n')));
+    systemctlRestartDocker(host);
+    expect(host.runningDaemonJson).toContain('"debug": true');
+    const drift = await h.run("plan", "-f", file, "--local-env", "e2e", ...ARCHIVE, "--detailed-exitcode");
+    expect(drift.code).toBe(2);
+    expect(drift.stdout).toContain("  engine.start      would change: check failed: sh -c 'f=$1; d=$2;");
+    const restarts = host.engineRestarts;
+    const fix = await h.run("provision", "-f", file, "--local-env", "e2e", ...ARCHIVE, "--json");
+    expect(fix.code).toBe(0);
+    expect(JSON.parse(fix.stdout).hosts[0].steps.filter((s: { status: string }) => s.status !== "unchanged").map((s: { id: string; status: string }) => `${s.id} ${s.status}`)).toEqual([
+      "engine.configure changed",
+      "engine.start changed",
+    ]);
+    // dockerd was restarted once and now runs the planned file, not the one with debug.
+    expect([host.engineRestarts - restarts, host.runningDaemonJson]).toEqual([1, planned]);
+    const clean = await h.run("plan", "-f", file, "--local-env", "e2e", ...ARCHIVE, "--detailed-exitcode");
+    expect([clean.code, clean.stdout.split("\n").at(-2)]).toEqual([0, "Plan: 0 of 1 host would change."]);
   });
 
   it("never shows a secret's value, in text or --json", async () => {

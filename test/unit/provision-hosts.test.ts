@@ -390,6 +390,8 @@ describe("provisionHosts: check mode (plan)", () => {
       `engine.bundle /var/lib/longshore/bundle/${BUNDLE.manifest.id}/manifest.json missing`,
       `engine.bundle /var/lib/longshore/bundle/${BUNDLE.manifest.id}/SHA256SUMS missing`,
       "engine.configure /etc/docker/daemon.json missing",
+      "engine.start /var/lib/longshore/engine/record-config.sh missing",
+      "engine.start /etc/systemd/system/docker.service.d/longshore-record.conf missing",
       "app.run /etc/longshore/apps/web/web-v1.env missing",
     ]);
     expect(files[0]!.diff).toMatch(/^\[file from this computer, sha256 [0-9a-f]{12}…: not shown\]$/);

@@ -5,7 +5,7 @@ import { Readable } from "node:stream";
 import { AggregateHostError, CommandFailedError, TransportError } from "../../core/errors";
 import { sensitive } from "../../core/sensitive";
 import { cmd, shell, sudo, type Command } from "../../provisioner/command";
-import { runPlan, backoff, type HostJob, type RunEvent } from "../../provisioner/runner";
+import { runPlan, backoff, progressLines, type HostJob, type RunEvent } from "../../provisioner/runner";
 import type { Step, StepPlan } from "../../provisioner/step";
 import { FakeTransport, InFlight, newHostState, sha256, type FakeRule } from "../helpers/fake-transport";
 
@@ -369,7 +369,7 @@ describe("runPlan: idempotence, retries, timeouts, concurrency", () => {
       ],
       mode: "apply",
     });
-    expect(t.calls.flatMap((c) => (c.kind === "exec" ? [[c.text, c.options]] : []))).toEqual([
+    expect(t.calls.flatMap((c) => (c.kind === "exec" ? [[c.text, (({ onStderr: _, ...o }) => o)(c.options)]] : []))).toEqual([
       ["c", { timeoutMs: 5000 }],
       ["fast", { timeoutMs: 100 }],
       ["slow", { timeoutMs: 5000 }],
@@ -662,5 +662,30 @@ describe("runPlan: long scripts in messages", () => {
     expect(t.execs[0]).toBe(`bash -c '${script}'`);
     const check = await runPlan({ hosts: [job("web-1", new FakeTransport("web-1", { rules: [{ match: /^bash/, result: { exitCode: 1 } }] }), [step("app.health", plan)])], mode: "check" });
     expect(check.report.hosts[0]!.steps[0]!.wouldChange!.failedChecks).toEqual(["bash -c '# longshore app.health: GET the health path … (3 lines)'"]);
+  });
+});
+
+describe("runPlan: progress a command reports", () => {
+  it("turns each stderr line starting with longshore-progress: into a step-progress event while the step runs", async () => {
+    const stderr = "longshore-progress: waiting for dpkg lock held by PID 4242 (apt-get)\nReading package lists...\nlongshore-progress: waiting for dpkg lock held by PID 4250 (dpkg)\n";
+    const t = new FakeTransport("web-1", { rules: [{ match: /^sh -c/, result: { stderr } }] });
+    const events: RunEvent[] = [];
+    const { error } = await runPlan({ hosts: [job("web-1", t, [step("engine.install", { apply: [shell("install")] })])], mode: "apply", onEvent: (e) => events.push(e) });
+    expect(error).toBeUndefined();
+    expect(events.filter((e) => e.type.startsWith("step-"))).toEqual([
+      { type: "step-start", host: "web-1", stepId: "engine.install", title: "title of engine.install", index: 0, total: 1 },
+      { type: "step-progress", host: "web-1", stepId: "engine.install", message: "waiting for dpkg lock held by PID 4242 (apt-get)" },
+      { type: "step-progress", host: "web-1", stepId: "engine.install", message: "waiting for dpkg lock held by PID 4250 (dpkg)" },
+      expect.objectContaining({ type: "step-done", stepId: "engine.install", status: "changed" }),
+    ]);
+  });
+
+  it("progressLines joins lines split across chunks and ignores everything else", () => {
+    const seen: string[] = [];
+    const feed = progressLines((m) => seen.push(m));
+    for (const c of ["noise\nlongshore-prog", "ress: wait", "ing\r\n", "longshore-progress: half"]) feed(Buffer.from(c));
+    expect(seen).toEqual(["waiting"]);
+    feed(Buffer.from(" done\n"));
+    expect(seen).toEqual(["waiting", "half done"]);
   });
 });

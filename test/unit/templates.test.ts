@@ -1,5 +1,5 @@
 // Does not prove the rendered files work on a real host (systemd, apt, dockerd): only their exact text, strictness, and shell quoting through a real sh.
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -8,6 +8,8 @@ import { Sensitive } from "../../core/sensitive";
 import { parseResolvedApp } from "../../model/app";
 import { parseEngineOptions } from "../../model/engine";
 import { healthCheckScript } from "../../provisioner/steps/app-health";
+import { installScript } from "../../provisioner/steps/engine-install";
+import { recordConfigScript } from "../../provisioner/steps/engine-start";
 import { canonicalJson, canonicalJsonCompact } from "../../templates/json";
 import { renderTemplate, renderTemplateText, TemplateError } from "../../templates/render";
 import { renderDaemonJson } from "../../templates/engine/daemon-json";
@@ -33,16 +35,15 @@ describe("golden templates", () => {
   it("engine/install.sh, offline from bundle files", () => {
     golden(
       "install-offline.sh",
-      renderTemplate("engine/install.sh", {
+      installScript({
         offline: true,
-        policyPath: "/usr/sbin/policy-rc.d",
         packages: ["/var/lib/longshore/bundle/abc/debs/docker.io_20.10.24+dfsg1-1+deb12u1+b6_amd64.deb", "/var/lib/longshore/bundle/abc/debs/dmsetup_2%3a1.02.185-2_amd64.deb"],
       }),
     );
   });
 
   it("engine/install.sh, from the host's own sources", () => {
-    golden("install-distro.sh", renderTemplate("engine/install.sh", { offline: false, policyPath: "/usr/sbin/policy-rc.d", packages: ["docker.io", "containerd", "runc", "tini"] }));
+    golden("install-distro.sh", installScript({ offline: false, packages: ["docker.io", "containerd", "runc", "tini"] }));
   });
 
   it("engine/preflight.sh, for a bundle", () => {
@@ -51,6 +52,11 @@ describe("golden templates", () => {
 
   it("engine/preflight.sh, for the distro channel", () => {
     golden("preflight-distro.sh", renderTemplate("engine/preflight.sh", { bundle: null, cgroupVersion: 2 }));
+  });
+
+  it("engine/record-config.sh and the docker.service drop-in that runs it", () => {
+    golden("record-config.sh", recordConfigScript());
+    golden("docker-record.conf", renderTemplate("engine/docker-record.conf", { recordScript: "/var/lib/longshore/engine/record-config.sh" }));
   });
 
   it("engine/restart.sh", () => {
@@ -101,6 +107,7 @@ describe("golden templates", () => {
       ["sh", readFileSync(path.join(GOLDEN, "preflight-distro.sh"), "utf8")],
       ["sh", readFileSync(path.join(GOLDEN, "verify.sh"), "utf8")],
       ["sh", readFileSync(path.join(GOLDEN, "restart.sh"), "utf8")],
+      ["sh", readFileSync(path.join(GOLDEN, "record-config.sh"), "utf8")],
       ["bash", readFileSync(path.join(GOLDEN, "health-check.sh"), "utf8")],
     ];
     for (const [shell, script] of scripts) {
@@ -173,7 +180,7 @@ describe("install.sh behaviour with a fake apt-get", () => {
       `#!/bin/sh\n{ printf 'args:'; for a in "$@"; do printf ' [%s]' "$a"; done; echo; echo "policy: $(cat ${policy} | tail -n1)"; echo "frontend: $DEBIAN_FRONTEND"; } >> ${log}\nexit ${aptExit}\n`,
     );
     chmodSync(path.join(dir, "apt-get"), 0o755);
-    const script = renderTemplate("engine/install.sh", { offline: true, policyPath: policy, packages: ["/b/debs/a b.deb", "/b/debs/c_1%3a2_all.deb"] });
+    const script = installScript({ offline: true, policyPath: policy, packages: ["/b/debs/a b.deb", "/b/debs/c_1%3a2_all.deb"], dpkgLocks: [path.join(dir, "lock-frontend")] });
     const r = spawnSync("sh", ["-c", script], { env: { ...process.env, PATH: `${dir}:${process.env["PATH"]}` }, encoding: "utf8" });
     return { status: r.status, log: readFileSync(log, "utf8"), policyAfter: existsSync(policy) };
   }
@@ -199,6 +206,61 @@ describe("install.sh behaviour with a fake apt-get", () => {
     const r = runInstall(0, true);
     expect(r.log).toContain("policy: exit 0\n");
     expect(r.policyAfter).toBe(true);
+  });
+});
+
+describe("install.sh waiting for dpkg's lock (real sh, a real fcntl lock held by python3)", () => {
+  /**
+   * Runs the install script with a fake apt-get while python3 holds a POSIX (fcntl) lock on the
+   * script's lock file for `holdMs`, as an apt-get left by a dropped connection holds dpkg's.
+   */
+  async function installWhileLocked(holdMs: number, lockWaitSeconds: number) {
+    const dir = mkdtempSync(path.join(tmp, "lock-"));
+    const lock = path.join(dir, "lock-frontend");
+    writeFileSync(lock, "");
+    const log = path.join(dir, "apt.log");
+    writeFileSync(path.join(dir, "apt-get"), `#!/bin/sh\necho "apt-get ran" >> ${log}\n`);
+    chmodSync(path.join(dir, "apt-get"), 0o755);
+    const holder = spawn("python3", ["-c", "import fcntl, sys, time\nf = open(sys.argv[1], 'w')\nfcntl.lockf(f, fcntl.LOCK_EX)\nprint('locked', flush=True)\ntime.sleep(float(sys.argv[2]))", lock, String(holdMs / 1000)], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    await new Promise<void>((resolve) => holder.stdout.once("data", () => resolve()));
+    const script = installScript({ offline: true, policyPath: path.join(dir, "policy-rc.d"), packages: ["/b/debs/a.deb"], dpkgLocks: [path.join(dir, "no-such-lock"), lock], lockWaitSeconds });
+    const t0 = Date.now();
+    const r = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+      const sh = spawn("sh", ["-c", script], { env: { ...process.env, PATH: `${dir}:${process.env["PATH"]}` } });
+      let stderr = "";
+      sh.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+      sh.on("close", (status) => resolve({ status, stderr }));
+    });
+    const ms = Date.now() - t0;
+    holder.kill("SIGKILL");
+    return { ...r, ms, pid: holder.pid!, aptRan: existsSync(log) };
+  }
+
+  it("says who holds the lock once, waits until it is free, then installs", async () => {
+    const r = await installWhileLocked(1_500, 30);
+    expect(r.stderr).toBe(`longshore-progress: waiting for dpkg lock held by PID ${r.pid} (python3)\n`);
+    expect([r.status, r.aptRan]).toEqual([0, true]);
+    expect(r.ms).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it("gives up after the wait, naming the holder, without running apt", async () => {
+    const r = await installWhileLocked(10_000, 1);
+    expect(r.stderr).toBe(
+      `longshore-progress: waiting for dpkg lock held by PID ${r.pid} (python3)\nengine.install: dpkg lock still held by PID ${r.pid} (python3) after 1 s; if it is stuck, stop it and run again\n`,
+    );
+    expect([r.status, r.aptRan]).toEqual([1, false]);
+  });
+
+  it("says nothing when nobody holds it", () => {
+    const dir = mkdtempSync(path.join(tmp, "nolock-"));
+    writeFileSync(path.join(dir, "lock"), "");
+    writeFileSync(path.join(dir, "apt-get"), "#!/bin/sh\nexit 0\n");
+    chmodSync(path.join(dir, "apt-get"), 0o755);
+    const script = installScript({ offline: true, policyPath: path.join(dir, "policy-rc.d"), packages: ["/b/a.deb"], dpkgLocks: [path.join(dir, "lock")] });
+    const r = spawnSync("sh", ["-c", script], { env: { ...process.env, PATH: `${dir}:${process.env["PATH"]}` }, encoding: "utf8" });
+    expect([r.status, r.stderr]).toEqual([0, ""]);
   });
 });
 
