@@ -41,6 +41,17 @@ export function isCidr6(text: string): boolean {
   return m !== null && isIPv6(m[1]!);
 }
 
+/** True for a TCP port: a whole number from 1 to 65535 (the rule {@link portSchema} checks). */
+export function isPort(n: unknown): n is number {
+  return typeof n === "number" && Number.isInteger(n) && n >= 1 && n <= 65535;
+}
+
+/** `ipv4`, `ipv6`, or null for text that is neither CIDR. */
+export function cidrFamily(cidr: string): "ipv4" | "ipv6" | null {
+  if (CIDR4.test(cidr)) return "ipv4";
+  return isCidr6(cidr) ? "ipv6" : null;
+}
+
 /** True for a decimal port number 1-65535 written as text. */
 export function isPortText(text: string): boolean {
   return /^[0-9]{1,5}$/.test(text) && Number(text) >= 1 && Number(text) <= 65535;

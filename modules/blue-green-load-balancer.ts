@@ -19,12 +19,14 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { SLOTS, type SlotName } from "../model/names";
+import { isPort } from "../model/net";
 import { DEFAULT_HEALTH_GATE, HealthGate, type HealthGateSettings } from "./health-gate";
 
-/** The two slots, in a fixed order. */
-export const SLOT_NAMES = ["blue", "green"] as const;
+/** The two slots, in a fixed order (the model's). */
+export const SLOT_NAMES = SLOTS;
 /** A slot. */
-export type Slot = (typeof SLOT_NAMES)[number];
+export type Slot = SlotName;
 
 /** The target groups' health check (AWS's names and units). */
 export interface TargetHealthCheck {
@@ -99,7 +101,7 @@ export function servingSlots(liveSlot: Slot | undefined, weights: Record<Slot, n
 /** Problems with the arguments; empty when fine. Refuses to send traffic to a slot with no hosts. */
 export function blueGreenProblems(args: Pick<BlueGreenLoadBalancerArgs, "appPort" | "targets" | "liveSlot" | "weights" | "testListenerPorts" | "deregistrationDelaySeconds" | "healthCheck">): string[] {
   const problems: string[] = [];
-  if (!Number.isInteger(args.appPort) || args.appPort < 1 || args.appPort > 65535) problems.push(`appPort: ${args.appPort} is not a port`);
+  if (!isPort(args.appPort)) problems.push(`appPort: ${args.appPort} is not a port`);
   if (args.weights !== undefined) {
     if (args.liveSlot === undefined) problems.push("weights: need a liveSlot");
     for (const s of SLOT_NAMES) {
@@ -116,7 +118,7 @@ export function blueGreenProblems(args: Pick<BlueGreenLoadBalancerArgs, "appPort
     if (blue === green) problems.push("testListenerPorts: blue and green must differ");
     for (const s of SLOT_NAMES) {
       const p = args.testListenerPorts[s];
-      if ([80, 443].includes(p) || !Number.isInteger(p) || p < 1 || p > 65535) problems.push(`testListenerPorts.${s}: ${p} must be a port other than 80 and 443`);
+      if ([80, 443].includes(p) || !isPort(p)) problems.push(`testListenerPorts.${s}: ${p} must be a port other than 80 and 443`);
     }
   }
   const delay = args.deregistrationDelaySeconds ?? 60;

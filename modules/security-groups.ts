@@ -12,7 +12,7 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { coverageExcesses, DEFAULT_ADMIN_COVERAGE, describeCoverageExcess, FAMILY_BITS, type CoverageLimit } from "../model/net";
+import { cidrFamily, coverageExcesses, DEFAULT_ADMIN_COVERAGE, describeCoverageExcess, FAMILY_BITS, isPort, type CoverageLimit } from "../model/net";
 
 /** Arguments of {@link WebSecurityGroups}. */
 export interface WebSecurityGroupsArgs {
@@ -43,25 +43,11 @@ export interface WebSecurityGroupsArgs {
   tags?: Record<string, string>;
 }
 
-const CIDR4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
-const CIDR6 = /^[0-9A-Fa-f:]+\/(\d{1,3})$/;
-
-/** `ipv4`, `ipv6`, or null for text that is neither CIDR. */
-export function cidrFamily(cidr: string): "ipv4" | "ipv6" | null {
-  const m4 = CIDR4.exec(cidr);
-  if (m4) return m4.slice(1, 5).every((o) => Number(o) <= 255) && Number(m4[5]) <= 32 ? "ipv4" : null;
-  const m6 = CIDR6.exec(cidr);
-  if (m6 && cidr.includes(":") && Number(m6[1]) <= 128 && (cidr.match(/::/g) ?? []).length <= 1) return "ipv6";
-  return null;
-}
+export { cidrFamily };
 
 /** True when a CIDR covers every address of its family (`0.0.0.0/0`, `::/0`, or any other `/0`). */
 export function isOpenToWorld(cidr: string): boolean {
   return /\/0+$/.test(cidr.trim());
-}
-
-function isPort(p: number): boolean {
-  return Number.isInteger(p) && p >= 1 && p <= 65535;
 }
 
 /**
