@@ -10,9 +10,9 @@
 import * as path from "node:path";
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
-import { parseDocument } from "yaml";
-import { ConfigError, type ConfigIssue } from "../core/errors";
+import { ConfigError } from "../core/errors";
 import type { SshTarget } from "./ssh-target";
+import { parseYamlText } from "./yaml-text";
 import { formatIssues, friendlyErrorMap, sortByDocumentOrder, zodPathIssues, type PathIssue, type ParseResult } from "./zod-issues";
 
 /** OpenSSH's SHA256 fingerprint (`ssh-keygen -lf`): `SHA256:` and 43 unpadded base64 characters. */
@@ -99,18 +99,9 @@ export interface InventoryParseOptions {
 
 /** Parses inventory text (YAML or JSON) into targets, or returns every problem found. Pure. */
 export function parseInventory(text: string, options: InventoryParseOptions): ParseResult<SshTarget[]> {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
-  if (doc.errors.length) {
-    const issues: ConfigIssue[] = doc.errors.map((e) => {
-      const pos = e.linePos?.[0];
-      const where = pos ? `line ${pos.line}, column ${pos.col}` : "(syntax)";
-      // prettyErrors appends " at line N, column M:" and a snippet; the path already says where.
-      const message = firstLine(e.message).replace(/ at line \d+, column \d+:?$/, "");
-      return { path: options.file ? `${options.file}: ${where}` : where, message: `YAML: ${message}` };
-    });
-    return { ok: false, issues };
-  }
-  const r = inventoryFromData(doc.toJS(), options);
+  const y = parseYamlText(text, options.file);
+  if (!y.ok) return y;
+  const r = inventoryFromData(y.data, options);
   return r.ok ? r : { ok: false, issues: formatIssues(r.issues, options.file) };
 }
 
@@ -159,10 +150,6 @@ export async function loadInventory(
   });
   if (!r.ok) throw new ConfigError(file, r.issues, { suggestion: "Fix the listed problems; docs/inventory.md describes the format." });
   return r.value;
-}
-
-function firstLine(s: string): string {
-  return s.split("\n")[0] ?? s;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -268,6 +268,29 @@ describe("environment verbs", () => {
     expect([h.targets, h.calls]).toEqual([[], []]);
   });
 
+  it("an undefined alias or an alias bomb is exit 2 naming the file and line, touching nothing", async () => {
+    const h = harness("aliases");
+    writeFileSync(h.file, "name: demo\napp:\n  name: demo\n  image: *nope\n");
+    expect(await h.run("up")).toBe(EXIT.badInput);
+    expect(h.stderr.text).toBe(
+      [
+        `error: ${h.file} is invalid (1 problem):`,
+        `  ${h.file}: line 4, column 10: YAML: unresolved alias *nope: no anchor &nope before it`,
+        "hint: Fix the listed problems; docs/environment.md describes every key.",
+        "",
+      ].join("\n"),
+    );
+    const levels = ["a: &a [x, x, x, x, x, x, x, x, x]"];
+    for (const [i, c] of [..."bcdefghi"].entries()) levels.push(`${c}: &${c} [${Array(9).fill(`*${"abcdefgh"[i]}`).join(", ")}]`);
+    writeFileSync(h.file, `name: demo\n${levels.join("\n")}\n`);
+    expect(await h.run("check")).toBe(EXIT.badInput);
+    expect(h.stderr.text.split("\n").slice(0, 2)).toEqual([
+      `error: ${h.file} is invalid (1 problem):`,
+      `  ${h.file}: line 6, column 8: YAML: alias *d takes the values copied through aliases past 10000 (an alias bomb?)`,
+    ]);
+    expect([h.targets, h.calls]).toEqual([[], []]);
+  });
+
   it("--break-lock is gone: an unknown option, exit 2", async () => {
     const h = harness("break-lock");
     expect(await h.run("rollout", "--break-lock")).toBe(EXIT.badInput);

@@ -187,6 +187,7 @@ describe("parseInventory: problems, with exact messages", () => {
     ["a host that is not a mapping", `hosts:\n  web-1: 10.0.0.5\n`, ["inventory.yaml: hosts.web-1: must be a mapping (key: value) (got a string)"]],
     ["a YAML syntax error", `hosts:\n  web-1: {address: x\n  web-2: 1\n`, ["inventory.yaml: line 3, column 3: YAML: Flow map in block collection must be sufficiently indented and end with a }"]],
     ["a duplicate key", `hosts:\n  web-1:\n    ${ok}\n  web-1:\n    ${ok}\n`, ["inventory.yaml: line 6, column 3: YAML: Map keys must be unique"]],
+    ["an undefined alias", `hosts:\n  web-1:\n    address: *nope\n    identity: k\n    hostKey: ${FP_A}\n`, ["inventory.yaml: line 3, column 14: YAML: unresolved alias *nope: no anchor &nope before it"]],
   ])("reports %s", (_what, text, expected) => {
     expect(problems(text)).toEqual(expected);
   });
