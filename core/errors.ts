@@ -46,22 +46,44 @@ export interface ConfigIssue {
   message: string;
 }
 
-/** Invalid user input (config file, inventory, flags). Lists every problem, never just the first. */
+/**
+ * How many problems an error shows; the rest are counted (`and 99,950 more`). A file with 100,000
+ * unknown keys is one mistake (a wrong file, a bad generator), not 100,000 lines to read.
+ */
+export const MAX_SHOWN_ISSUES = 50;
+
+/** `1,234`: counts as people read them. */
+function count(n: number): string {
+  return n.toLocaleString("en-US");
+}
+
+/** The message of an error that lists problems: a title with their number, the first {@link MAX_SHOWN_ISSUES}, the rest counted. */
+function listMessage(title: string, lines: readonly string[]): string {
+  const shown = lines.slice(0, MAX_SHOWN_ISSUES).map((l) => `  ${l}`);
+  if (lines.length > MAX_SHOWN_ISSUES) shown.push(`  and ${count(lines.length - MAX_SHOWN_ISSUES)} more`);
+  return `${title} (${count(lines.length)} problem${lines.length === 1 ? "" : "s"}):\n${shown.join("\n")}`;
+}
+
+/** The first {@link MAX_SHOWN_ISSUES} of a list for JSON output, and how many were left out. */
+function listJson<T>(issues: readonly T[]): { issues: readonly T[]; moreIssues?: number } {
+  return issues.length > MAX_SHOWN_ISSUES ? { issues: issues.slice(0, MAX_SHOWN_ISSUES), moreIssues: issues.length - MAX_SHOWN_ISSUES } : { issues };
+}
+
+/**
+ * Invalid user input (config file, inventory, flags). Lists every problem, never just the first
+ * (the message and JSON show the first {@link MAX_SHOWN_ISSUES}; `issues` holds them all).
+ */
 export class ConfigError extends LongshoreError {
   readonly code = "CONFIG_INVALID";
   readonly issues: readonly ConfigIssue[];
 
   constructor(source: string, issues: readonly ConfigIssue[], options: LongshoreErrorOptions = {}) {
-    const lines = issues.map((i) => `  ${i.path}: ${i.message}`);
-    super(
-      `${source} is invalid (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n${lines.join("\n")}`,
-      options,
-    );
+    super(listMessage(`${source} is invalid`, issues.map((i) => `${i.path}: ${i.message}`)), options);
     this.issues = issues;
   }
 
   override toJSON(): Record<string, unknown> {
-    return { ...super.toJSON(), issues: this.issues };
+    return { ...super.toJSON(), ...listJson(this.issues) };
   }
 }
 
@@ -85,8 +107,7 @@ export class BundleError extends LongshoreError {
   readonly issues: readonly BundleIssue[];
 
   constructor(bundle: string, issues: readonly BundleIssue[], options: LongshoreErrorOptions = {}) {
-    const lines = issues.map((i) => `  ${i.file}: ${i.message}`);
-    super(`bundle ${bundle} is invalid (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n${lines.join("\n")}`, {
+    super(listMessage(`bundle ${bundle} is invalid`, issues.map((i) => `${i.file}: ${i.message}`)), {
       suggestion: "Rebuild the bundle with `longshore engine bundle`; never edit a bundle by hand.",
       ...options,
       context: { bundle, ...options.context },
@@ -95,7 +116,7 @@ export class BundleError extends LongshoreError {
   }
 
   override toJSON(): Record<string, unknown> {
-    return { ...super.toJSON(), issues: this.issues };
+    return { ...super.toJSON(), ...listJson(this.issues) };
   }
 }
 

@@ -291,6 +291,23 @@ describe("environment verbs", () => {
     expect([h.targets, h.calls]).toEqual([[], []]);
   });
 
+  it("a file with 100,000 unknown keys prints the first 50 problems in file order and counts the rest", async () => {
+    const h = harness("many-keys");
+    const keys = Array.from({ length: 100_000 }, (_, i) => `unknown${i}: ${i}`);
+    writeFileSync(h.file, `name: demo\napp: { name: demo, image: shop:1 }\n${keys.join("\n")}\n`);
+    expect(await h.run("check")).toBe(EXIT.badInput);
+    expect(h.stderr.text).toBe(
+      [
+        `error: ${h.file} is invalid (100,000 problems):`,
+        ...Array.from({ length: 50 }, (_, i) => `  ${h.file}: unknown${i}: unknown key`),
+        "  and 99,950 more",
+        "hint: Fix the listed problems; docs/environment.md describes every key.",
+        "",
+      ].join("\n"),
+    );
+    expect(h.stdout.text).toBe("");
+  });
+
   it("--break-lock is gone: an unknown option, exit 2", async () => {
     const h = harness("break-lock");
     expect(await h.run("rollout", "--break-lock")).toBe(EXIT.badInput);

@@ -249,6 +249,24 @@ describe("loadInventory", () => {
   });
 });
 
+describe("many problems", () => {
+  it("100,000 unknown keys: every one found, in file order, the message shows 50 and counts the rest", () => {
+    const keys = Array.from({ length: 100_000 }, (_, i) => `  extra${i}: ${i}`);
+    const text = `hosts:\n  web-1:\n    address: 10.0.0.5\n    identity: k\n    hostKey: ${FP_A}\n${keys.join("\n").replace(/^ {2}/gm, "    ")}\n`;
+    const r = parseInventory(text, opts);
+    expect(r.ok).toBe(false);
+    const issues = r.ok ? [] : r.issues;
+    expect(issues).toHaveLength(100_000);
+    expect(issues[99_999]).toEqual({ path: "inventory.yaml: hosts.web-1.extra99999", message: "unknown key" });
+    expect(new ConfigError("inventory.yaml", issues).message.split("\n")).toEqual([
+      "inventory.yaml is invalid (100,000 problems):",
+      ...Array.from({ length: 50 }, (_, i) => `  inventory.yaml: hosts.web-1.extra${i}: unknown key`),
+      "  and 99,950 more",
+    ]);
+    expect(new ConfigError("inventory.yaml", issues).toJSON()).toMatchObject({ moreIssues: 99_950, issues: issues.slice(0, 50) });
+  });
+});
+
 describe("formatPath", () => {
   it.each([
     [[], "(top level)"],
