@@ -1,4 +1,7 @@
 // The CLI with injected fakes (connect, files, streams): does NOT prove the real ssh2 wiring or the demo sshd (see the integration tests).
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { CommanderError } from "commander";
 import {
@@ -377,6 +380,27 @@ describe("usage and input errors", () => {
       // Commander wraps help to the terminal's width: compare with the spaces folded.
       expect(h.stdout.text.replace(/\s+/g, " ")).toMatch(/ -f, --file <file> (environment file|the environment file: app, registry, engine) \(default \.\/longshore\.yaml[);]/);
       expect(h.stdout.text).not.toContain("break-lock");
+    }
+  });
+
+  it("local image --version v2 --out FILE writes the v2 image; only `longshore --version` prints longshore's version", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "ls-cli-version-"));
+    try {
+      const out = path.join(dir, "v2.tar");
+      const h = harness({}, { env: { LONGSHORE_CACHE_DIR: path.join(dir, "cache") } });
+      expect(await main(["local", "image", "--version", "v2", "--out", out], h.deps)).toBe(0);
+      expect(h.stdout.text).toMatch(new RegExp(`^${out}\nsha256:[0-9a-f]{64} longshore-demo:v2\n$`));
+      expect(statSync(out).size).toBeGreaterThan(1_000_000);
+
+      const root = harness({});
+      expect(await main(["--version"], root.deps)).toBe(0);
+      expect(root.stdout.text).toBe("0.1.0\n");
+      const late = harness({});
+      expect(await main(["check", "--version"], late.deps)).toBe(2);
+      expect(late.stdout.text).toBe("");
+      expect(late.stderr.text).toBe("error: unknown option '--version'\n(run with --help for usage)\n");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
