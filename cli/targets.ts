@@ -7,6 +7,7 @@ import * as path from "node:path";
 import type { Command } from "commander";
 import { ConfigError } from "../core/errors";
 import { inventoryFromData, loadInventory, NO_AUTH, NO_HOST_KEY } from "../model/inventory";
+import { HOST_ADDRESS_MESSAGE, isHostAddress } from "../model/net";
 import { formatPath, type PathIssue } from "../model/zod-issues";
 import type { SshTarget } from "../model/ssh-target";
 
@@ -105,11 +106,18 @@ export function targetsFromFlags(
   flags: TargetFlags,
   env: Omit<TargetEnv, "readFile">,
 ): { ok: true; value: SshTarget[] } | { ok: false; issues: Array<{ path: string; message: string }> } {
-  const hosts = [...new Set(flags.host ?? [])];
-  if (hosts.length === 0) {
+  const given = [...new Set(flags.host ?? [])];
+  if (given.length === 0) {
     return { ok: false, issues: [{ path: "--host", message: "no target: pass --inventory FILE or --host ADDRESS" }] };
   }
-  const issues: Array<{ path: string; message: string }> = [];
+  // Checked here, each with its value, so several --host flags say which one is wrong.
+  const issues: Array<{ path: string; message: string }> = given
+    .filter((h) => !isHostAddress(h))
+    .map((h) => ({ path: "--host", message: `${HOST_ADDRESS_MESSAGE} (got ${describeInput(h)})` }));
+  // When no --host is valid, one stand-in still lets the other flags be checked (all problems at
+  // once); it never becomes a target, as the issues above are already there.
+  const valid = given.filter(isHostAddress);
+  const hosts = valid.length ? valid : ["localhost"];
   const conn: Record<string, unknown> = {
     ...(flags.port !== undefined ? { port: toNumber(flags.port) } : {}),
     ...(flags.user !== undefined ? { user: flags.user } : {}),
@@ -161,6 +169,11 @@ export function targetsFromFlags(
   if (!r.ok) issues.push(...r.issues.map(toFlagIssue));
   // The same problem on every --host is one problem with the flags.
   return { ok: false, issues: [...new Map(issues.map((i) => [`${i.path}\0${i.message}`, i])).values()] };
+}
+
+/** A value typed by the user, quoted (control characters escaped) and cut to 40 characters. */
+function describeInput(value: string): string {
+  return value.length <= 40 ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, 40))}... ${value.length.toLocaleString("en-US")} characters`;
 }
 
 function toNumber(s: string): number | string {

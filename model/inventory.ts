@@ -11,6 +11,7 @@ import * as path from "node:path";
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { ConfigError } from "../core/errors";
+import { hostAddressSchema } from "./net";
 import type { SshTarget } from "./ssh-target";
 import { parseYamlText } from "./yaml-text";
 import { formatIssues, friendlyErrorMap, sortByDocumentOrder, zodPathIssues, type PathIssue, type ParseResult } from "./zod-issues";
@@ -35,9 +36,6 @@ const userSchema = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, { error: "must be a user name (letters, digits, '_', '.', '-')" });
 
-const addressSchema = z
-  .string()
-  .regex(/^[^\s@/]+$/, { error: "must be a host name or an IP address (no spaces, '@' or '/')" });
 
 const pathSchema = z.string().min(1);
 
@@ -56,14 +54,14 @@ const sharedFields = {
 
 /** A jump host written inline (it cannot itself name a further jump; name a host for that). */
 const inlineJumpSchema = z.strictObject({
-  address: addressSchema,
+  address: hostAddressSchema,
   ...sharedFields,
   hostKey: fingerprintSchema.optional(),
   hostKeys: z.array(fingerprintSchema).min(1).optional(),
 });
 
 const hostSchema = z.strictObject({
-  address: addressSchema,
+  address: hostAddressSchema,
   ...sharedFields,
   hostKey: fingerprintSchema.optional(),
   hostKeys: z.array(fingerprintSchema).min(1).optional(),

@@ -417,6 +417,20 @@ describe("usage and input errors", () => {
 describe("targetsFromFlags", () => {
   const env = { cwd: "/w", homeDir: "/home/me" };
 
+  it("refuses a --host or --jump that is not a host name or an IP address, quoting it (shortened), all at once", () => {
+    const r = targetsFromFlags({ host: ["10.0.0.5", "web\u0007", "wéb", "x".repeat(1_000_000)], identity: "/k", hostKey: [FP], jump: "ops@bästion", jumpHostKey: [FP] }, env);
+    const message = "must be a host name (letters, digits, '-' and '.') or an IPv4 or IPv6 address";
+    expect(r).toEqual({
+      ok: false,
+      issues: [
+        { path: "--host", message: `${message} (got "web\\u0007")` },
+        { path: "--host", message: `${message} (got "wéb")` },
+        { path: "--host", message: `${message} (got "${"x".repeat(40)}"... 1,000,000 characters)` },
+        { path: "--jump", message },
+      ],
+    });
+  });
+
   it("builds a jump host from --jump with its own pinned key, sharing identity", () => {
     const r = targetsFromFlags({ host: ["10.0.0.5"], identity: "/k", hostKey: [FP], jump: "ops@bastion.example:2222", jumpHostKey: [FP] }, env);
     expect(r).toEqual({

@@ -337,7 +337,7 @@ describe("applyHost", () => {
     expect(err).toBeInstanceOf(ConfigError);
     expect(issuesOf(err)).toEqual([
       "app.hostPort: must be a whole number from 1 to 65535",
-      "connection.address: must be a host name or an IP address (no spaces, '@' or '/')",
+      "connection.address: must be a host name (letters, digits, '-' and '.') or an IPv4 or IPv6 address",
       "connection.port: must be a whole number from 1 to 65535",
       "connection.privateKey: must be an OpenSSH or PEM private key (-----BEGIN ... PRIVATE KEY-----)",
       "connection.hostKeyFingerprint: must be an OpenSSH fingerprint: SHA256: followed by 43 base64 characters (see ssh-keygen -lf)",
