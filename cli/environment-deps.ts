@@ -32,7 +32,7 @@ export async function environmentDriver(target: DriverTarget, progress: (line: s
     return new AwsSlotDriver({ env, file: target.file, workspace: await automationWorkspace(env, target.file), log: progress });
   }
   const paths = defaultPaths();
-  return createLocalDriver(env, target.secrets ? localGroupProvisioner(env, target.secrets, paths) : NO_PROVISIONING, paths);
+  return createLocalDriver(env, target.secrets ? localGroupProvisioner(env, target.secrets, paths, target.bundle) : NO_PROVISIONING, paths);
 }
 
 /** Removes an environment's hosts and load balancer. */

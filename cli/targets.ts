@@ -6,7 +6,7 @@
 import * as path from "node:path";
 import type { Command } from "commander";
 import { ConfigError } from "../core/errors";
-import { inventoryFromData, loadInventory, NO_AUTH, NO_HOST_KEY } from "../model/inventory";
+import { identityFileProblem, inventoryFromData, loadInventory, NO_AUTH, NO_HOST_KEY, resolveUserPath } from "../model/inventory";
 import { HOST_ADDRESS_MESSAGE, isHostAddress } from "../model/net";
 import { formatPath, type PathIssue } from "../model/zod-issues";
 import type { SshTarget } from "../model/ssh-target";
@@ -68,7 +68,14 @@ export async function resolveTargets(flags: TargetFlags, env: TargetEnv): Promis
     });
   }
   const r = targetsFromFlags(flags, env);
-  if (!r.ok) throw new ConfigError(SOURCE, r.issues, { suggestion: "Run with --help for the flags; docs/inventory.md explains each setting." });
+  const issues = r.ok ? [] : [...r.issues];
+  // The key file is input too: checked before any host, reported with the flag's other problems.
+  if (flags.identity !== undefined) {
+    const file = resolveUserPath(flags.identity, { baseDir: env.cwd, homeDir: env.homeDir });
+    const problem = await identityFileProblem(file, env.readFile);
+    if (problem !== null) issues.push({ path: "--identity", message: `${file} ${problem}` });
+  }
+  if (!r.ok || issues.length) throw new ConfigError(SOURCE, issues, { suggestion: "Run with --help for the flags; docs/inventory.md explains each setting." });
   return r.value;
 }
 

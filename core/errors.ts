@@ -87,6 +87,26 @@ export class ConfigError extends LongshoreError {
   }
 }
 
+/**
+ * Awaits the checks of independent inputs (secrets, hosts, files) and reports every problem at
+ * once: when several fail with ConfigErrors, one ConfigError ("the input is invalid") lists all
+ * their issues, each with its own path; a single one is thrown as it is. Any other error is thrown
+ * before them: it is not the input's fault, and hiding it behind input problems would mislead.
+ */
+export async function allInputs<T extends readonly unknown[] | []>(checks: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const settled = (await Promise.allSettled(checks)) as PromiseSettledResult<unknown>[];
+  const failed = settled.filter((s): s is PromiseRejectedResult => s.status === "rejected").map((s) => s.reason as unknown);
+  const other = failed.findIndex((e) => !(e instanceof ConfigError));
+  if (other !== -1) throw failed[other];
+  if (failed.length === 1) throw failed[0];
+  if (failed.length > 1) {
+    const errors = failed as ConfigError[];
+    const suggestions = [...new Set(errors.map((e) => e.suggestion).filter((s): s is string => s !== undefined))];
+    throw new ConfigError("the input", errors.flatMap((e) => e.issues), suggestions.length ? { suggestion: suggestions.join(" ") } : {});
+  }
+  return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
+}
+
 /** One problem found in an engine bundle: the file (relative to the bundle) and what is wrong. */
 export interface BundleIssue {
   /** Path inside the bundle directory (`debs/tini_0.19.0-1+b3_amd64.deb`, `manifest.json`). */

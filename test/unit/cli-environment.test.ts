@@ -308,6 +308,36 @@ describe("environment verbs", () => {
     expect(h.stdout.text).toBe("");
   });
 
+  it("up and rollout refuse a missing or tampered engine.bundle directory with its key path, exit 2, before a driver is made", async () => {
+    const h = harness("bundle-input", { vars: {} });
+    writeFileSync(h.file, fastEnv("longshore-demo:v1", "engine: { bundle: ./bundles/nosuch }\n"));
+    for (const argv of [["up"], ["rollout", ":v2"]]) {
+      expect(await h.run(...argv)).toBe(EXIT.badInput);
+      expect(h.stderr.text).toBe(
+        [
+          "error: longshore.yaml is invalid (1 problem):",
+          `  longshore.yaml: engine.bundle: ${h.cwd}/bundles/nosuch does not exist`,
+          "hint: engine.bundle names a directory made by `longshore engine bundle`, or a recipe such as debian-bookworm (docs/engine.md).",
+          "",
+        ].join("\n"),
+      );
+    }
+    const dir = path.join(h.cwd, "bundles", "engine");
+    mkdirSync(path.join(dir, DEBS_DIR), { recursive: true });
+    writeFileSync(path.join(dir, DEBS_DIR, "runc_1.0_amd64.deb"), "no manifest promises this");
+    writeFileSync(h.file, fastEnv("longshore-demo:v1", "engine: { bundle: ./bundles/engine }\n"));
+    expect(await h.run("up")).toBe(EXIT.badInput);
+    expect(h.stderr.text).toBe(
+      [
+        "error: longshore.yaml is invalid (1 problem):",
+        `  longshore.yaml: engine.bundle: ${dir}/manifest.json: missing`,
+        "hint: Rebuild the bundle with `longshore engine bundle`; never edit a bundle by hand.",
+        "",
+      ].join("\n"),
+    );
+    expect([h.targets, h.calls]).toEqual([[], []]);
+  });
+
   it("--break-lock is gone: an unknown option, exit 2", async () => {
     const h = harness("break-lock");
     expect(await h.run("rollout", "--break-lock")).toBe(EXIT.badInput);

@@ -1,11 +1,13 @@
 // The CLI with injected fakes (connect, files, streams): does NOT prove the real ssh2 wiring or the demo sshd (see the integration tests).
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { CommanderError } from "commander";
 import {
   AggregateHostError,
+  BundleError,
   CommandFailedError,
   ConfigError,
   HealthCheckError,
@@ -73,7 +75,9 @@ function harness(
     env: {},
     cwd: "/work/proj",
     homeDir: "/home/me",
+    // The one file there is: the key that `target` names (`--identity keys/id`).
     readFile: async (p) => {
+      if (p === "/work/proj/keys/id") return "-----BEGIN OPENSSH PRIVATE KEY-----\n";
       throw Object.assign(new Error(`ENOENT: no such file, open '${p}'`), { code: "ENOENT" });
     },
     secretReader: {
@@ -107,6 +111,7 @@ describe("exitCodeFor", () => {
   const refused = new TransportError("refused", "h", "refused");
   it.each([
     ["ConfigError", new ConfigError("f", []), EXIT.badInput],
+    ["BundleError", new BundleError("/b", [{ file: "manifest.json", message: "missing" }]), EXIT.badInput],
     ["TransportError", refused, EXIT.unreachable],
     ["HostKeyError", new HostKeyError("h", [FP], "SHA256:x"), EXIT.unreachable],
     ["CommandFailedError", cmdErr, EXIT.commandFailed],
@@ -201,6 +206,7 @@ describe("longshore facts", () => {
   it("reads an inventory through the injected file reader, relative to the working directory", async () => {
     const files: Record<string, string> = {
       "/work/proj/inv/hosts.yaml": `hosts:\n  web-1:\n    address: 10.0.0.5\n    port: 2222\n    identity: id_web\n    hostKey: ${FP}\n`,
+      "/work/proj/inv/id_web": "-----BEGIN OPENSSH PRIVATE KEY-----\n",
     };
     const h = harness({ "web-1": () => new FakeTransport("web-1", { rules: [FACTS_RULE] }) }, { readFile: async (p) => files[p]! });
     expect(await main(["facts", "-i", "inv/hosts.yaml", "--json"], h.deps)).toBe(0);
@@ -410,6 +416,30 @@ describe("usage and input errors", () => {
       expect(await main(["facts", "--host", "a", ...target, "--json"], h.deps)).toBe(1);
       expect(h.stderr.text.startsWith("error: 1 of 1 host failed:\n    boom\n")).toBe(true);
       expect([debug, /\n\s+at /.test(h.stderr.text)]).toEqual([debug, debug]);
+    }
+  });
+});
+
+describe("identity files are input", () => {
+  it("a missing, directory or empty --identity is exit 2 naming the flag and the file, before any host", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "ls-cli-identity-"));
+    try {
+      writeFileSync(path.join(dir, "empty"), "");
+      const cases: Array<[string, string]> = [
+        ["nokey", `${dir}/nokey does not exist`],
+        [".", `${dir} is a directory`],
+        ["empty", `${dir}/empty is empty`],
+      ];
+      for (const [identity, message] of cases) {
+        const h = harness({ "10.0.0.5": () => new FakeTransport("10.0.0.5", { rules: [FACTS_RULE] }) }, { cwd: dir, readFile: (p) => readFile(p, "utf8") });
+        expect(await main(["facts", "--host", "10.0.0.5", "--identity", identity, "--host-key", FP], h.deps)).toBe(2);
+        expect(h.stderr.text).toBe(
+          `error: command line is invalid (1 problem):\n  --identity: ${message}\nhint: Run with --help for the flags; docs/inventory.md explains each setting.\n`,
+        );
+        expect(h.connected).toEqual([]);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
