@@ -1,18 +1,16 @@
 /**
  * `longshore check`: the environment file, resolved. Everything it names is read or verified (secret
- * sources, a bundle directory) without printing a secret's value; the report shows the whole
- * environment with defaults filled in, so a user sees exactly what longshore will do. Problems
- * are ConfigErrors (exit 2), thrown before this module is reached.
+ * sources, a bundle directory, by the verb before this module is reached) without printing a
+ * secret's value; the report shows the whole environment with defaults filled in, so a user sees
+ * exactly what longshore will do. Problems are ConfigErrors (exit 2), all at once.
  */
 import { stringify } from "yaml";
-import { BundleError, ConfigError, LongshoreError } from "../core/errors";
 import { REDACTED_TEXT } from "../core/sensitive";
-import { isBundleDirectory } from "../model/engine";
 import type { LoadedEnvironment } from "../model/environment-file";
 import { describeSecretSource } from "../model/secret";
 import type { ResolvedSecrets } from "../model/secret-resolve";
 import { volumeText } from "../model/deployment";
-import { verifyBundle } from "../provisioner/bundle/verify";
+import type { VerifiedBundle } from "../provisioner/bundle/verify";
 
 /** What `check` reports. */
 export interface CheckReport {
@@ -26,21 +24,12 @@ export interface CheckReport {
   checked: string[];
 }
 
-/** Builds the report; verifies a bundle directory the file names (a BundleError lists every bad file). */
-export async function checkReport(loaded: LoadedEnvironment, secrets: ResolvedSecrets, name: string): Promise<CheckReport> {
+/** Builds the report from what was read and verified before (a bundle directory: `bundle`). Pure. */
+export function checkReport(loaded: LoadedEnvironment, secrets: ResolvedSecrets, name: string, bundle: VerifiedBundle | null): CheckReport {
   const env = loaded.env;
   const checked: string[] = [];
-  if (env.engine.channel === "bundle" && isBundleDirectory(env.engine.bundle)) {
-    try {
-      const b = await verifyBundle(env.engine.bundle);
-      checked.push(`engine.bundle: ${env.engine.bundle}: ${b.manifest.name} ${b.manifest.version}, ${b.manifest.packages.length} packages, every sha256 verified`);
-    } catch (e) {
-      // One issue per bad file of the bundle, each with its key path, and the bundle's own advice.
-      const path = `${name}: engine.bundle`;
-      const issues =
-        e instanceof BundleError ? e.issues.map((i) => ({ path, message: `${env.engine.bundle}/${i.file}: ${i.message}` })) : [{ path, message: (e as Error).message }];
-      throw new ConfigError(name, issues, { cause: e, ...(e instanceof LongshoreError && e.suggestion ? { suggestion: e.suggestion } : {}) });
-    }
+  if (bundle !== null) {
+    checked.push(`engine.bundle: ${bundle.dir}: ${bundle.manifest.name} ${bundle.manifest.version}, ${bundle.manifest.packages.length} packages, every sha256 verified`);
   }
   const deferred = new Set(secrets.deferred);
   const entries = [

@@ -12,6 +12,7 @@ import type { Environment } from "../model/environment";
 import type { SlotDriver } from "../rollout/driver";
 import type { SecretReader } from "../core/secret-reader";
 import type { ResolvedSecrets } from "../model/secret-resolve";
+import type { VerifiedBundle } from "../provisioner/bundle/verify";
 
 /** Dependencies every verb may use. */
 export interface CliDeps {
@@ -53,6 +54,11 @@ export interface DriverTarget {
   /** Its directory (relative paths in the file start here). */
   baseDir: string;
   secrets: ResolvedSecrets | null;
+  /**
+   * The bundle directory `engine.bundle` names, already verified (so it is not hashed twice), when
+   * hosts may be created; null for a recipe, the distribution's engine, or verbs that create none.
+   */
+  bundle: VerifiedBundle | null;
 }
 
 /** What a verb's `register` receives: the dependencies plus a way to report a non-error exit code. */

@@ -5,12 +5,15 @@
  * one JSON document with `--json`.
  */
 import type { Command } from "commander";
-import { ConfigError, RolloutError } from "../core/errors";
+import { allInputs, ConfigError, RolloutError } from "../core/errors";
 import { acquireLock } from "../core/lock";
+import { isBundleDirectory } from "../model/engine";
 import { MAX_LOCAL_SLOT_SIZE, type Environment } from "../model/environment";
 import { demoEnvironmentText, updateEnvironmentText, writeEnvironmentText, type LoadedEnvironment } from "../model/environment-file";
 import { parseImageReference, resolveImageArgument } from "../model/image-reference";
 import type { ResolvedSecrets } from "../model/secret-resolve";
+import type { VerifiedBundle } from "../provisioner/bundle/verify";
+import { verifyBundleInput } from "../provisioner/provision-inputs";
 import type { EnvironmentStatus, HostKeyResult, ProbeResult, SlotDriver, SlotName } from "../rollout/driver";
 import { environmentFiles, runRollback, runRollout, runUp, type OperationInput } from "../rollout/operations";
 import type { RolloutEvent, RolloutReport } from "../rollout/rollout";
@@ -86,13 +89,26 @@ function printReport(report: RolloutReport, now: EnvironmentStatus, json: boolea
 }
 
 /**
+ * The bundle directory `engine.bundle` names, verified as the file's input (a ConfigError at
+ * `<file>: engine.bundle`); null when the engine comes from a recipe or the distribution.
+ */
+function bundleInput(loaded: LoadedEnvironment, deps: VerbDeps): Promise<VerifiedBundle | null> {
+  const { engine } = loaded.env;
+  if (engine.channel !== "bundle" || !isBundleDirectory(engine.bundle)) return Promise.resolve(null);
+  return verifyBundleInput(engine.bundle, displayName(loaded, deps.cwd));
+}
+
+/**
  * Everything an operation needs once the file is loaded (every problem reported) and the verb's
- * arguments are checked against it, before anything is touched: its secrets when the operation
- * may create hosts (every source read), then the driver.
+ * arguments are checked against it, before anything is touched: when the operation may create
+ * hosts, its secrets (every source read) and a bundle directory (verified), their problems
+ * reported together; then the driver.
  */
 async function operationInput(loaded: LoadedEnvironment, deps: VerbDeps, progress: ReturnType<typeof phaseProgress>, createsHosts: boolean) {
-  const secrets: ResolvedSecrets | null = createsHosts ? await readSecrets(loaded, deps, { deferPulumi: loaded.env.driver === "aws" }) : null;
-  const driver = await deps.environmentDriver({ env: loaded.env, file: loaded.file, baseDir: loaded.baseDir, secrets }, progress.line);
+  const [secrets, bundle]: [ResolvedSecrets | null, VerifiedBundle | null] = createsHosts
+    ? await allInputs([readSecrets(loaded, deps, { deferPulumi: loaded.env.driver === "aws" }), bundleInput(loaded, deps)])
+    : [null, null];
+  const driver = await deps.environmentDriver({ env: loaded.env, file: loaded.file, baseDir: loaded.baseDir, secrets, bundle }, progress.line);
   const input: OperationInput = {
     env: loaded.env,
     envText: loaded.text,
@@ -117,8 +133,8 @@ export function register(program: Command, deps: VerbDeps): void {
   addEnvOptions(program.command("check").description("validate the environment file and everything it names (files, secret sources); print it resolved, secrets redacted")).action(
     async (flags: EnvFlags) => {
       const loaded = await openEnvironment(flags.file, deps);
-      const secrets = await readSecrets(loaded, deps, { deferPulumi: loaded.env.driver === "aws" });
-      const report = await checkReport(loaded, secrets, displayName(loaded, deps.cwd));
+      const [secrets, bundle] = await allInputs([readSecrets(loaded, deps, { deferPulumi: loaded.env.driver === "aws" }), bundleInput(loaded, deps)]);
+      const report = checkReport(loaded, secrets, displayName(loaded, deps.cwd), bundle);
       deps.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : checkText(report));
     },
   );

@@ -6,6 +6,7 @@
 import { CommanderError, type Command } from "commander";
 import {
   AggregateHostError,
+  BundleError,
   CommandFailedError,
   ConfigError,
   HealthCheckError,
@@ -22,7 +23,7 @@ export const EXIT = {
   ok: 0,
   /** Anything not listed below (a bug, an unexpected system error). */
   failure: 1,
-  /** Bad input: config/inventory errors, usage errors. */
+  /** Bad input: config/inventory errors, files they name (archives, bundles, keys), usage errors. */
   badInput: 2,
   /** A host could not be reached or failed host-key verification. */
   unreachable: 3,
@@ -74,7 +75,9 @@ export function exitCodeFor(err: unknown, scheme: ExitCodeScheme = "standard"): 
     const codes = new Set(err.failures.map((f) => exitCodeFor(f.error)));
     return PRIORITY.find((c) => codes.has(c)) ?? EXIT.failure;
   }
-  if (err instanceof ConfigError) return EXIT.badInput;
+  // A bundle that does not verify is a directory the user named (engine.bundle, `engine verify DIR`)
+  // or built: input to fix (rebuild it), like a config error, not a failure of longshore.
+  if (err instanceof ConfigError || err instanceof BundleError) return EXIT.badInput;
   if (err instanceof TransportError || err instanceof HostKeyError) return EXIT.unreachable;
   if (err instanceof CommandFailedError) return EXIT.commandFailed;
   if (err instanceof PreconditionError || err instanceof MissingToolError) return EXIT.precondition;

@@ -102,7 +102,8 @@ export function register(program: Command, deps: LocalCliDeps): Command {
   local
     .command("image")
     .description("write the demo application's image (docker save format, built without docker) and print its ID")
-    .option("--version <v>", `one of ${DEMO_VERSIONS.join(", ")}`, "v1")
+    // The root program's own --version counts only before the command (cli/main.ts), so this one is the demo's.
+    .option("--version <v>", `which demo version: one of ${DEMO_VERSIONS.join(", ")}`, "v1")
     .option("--out <file>", "where to write the archive (default: the cache)")
     .action((o: { version: string; out?: string }) => {
       if (!(DEMO_VERSIONS as readonly string[]).includes(o.version)) {

@@ -22,6 +22,7 @@ import { register as registerLocal } from "./local";
 import { register as registerEngine, defaultEngineCliDeps } from "./engine";
 import { destroyEnvironment, environmentDriver, operationLockDir } from "./environment-deps";
 import { gitUserEmail, userAtHost } from "./operator";
+import { defaultPaths } from "../drivers/local/paths";
 
 /** Every verb, in help order. A new verb is one line here. */
 const VERBS: ReadonlyArray<(program: Command, deps: VerbDeps) => void> = [
@@ -30,7 +31,12 @@ const VERBS: ReadonlyArray<(program: Command, deps: VerbDeps) => void> = [
   registerPlan,
   registerFacts,
   registerExec,
-  (program, deps) => registerLocal(program, { stdout: (t) => void deps.stdout.write(t), stderr: (t) => void deps.stderr.write(t) }),
+  (program, deps) =>
+    registerLocal(program, {
+      stdout: (t) => void deps.stdout.write(t),
+      stderr: (t) => void deps.stderr.write(t),
+      paths: defaultPaths(deps.env as NodeJS.ProcessEnv),
+    }),
   (program) => registerEngine(program, defaultEngineCliDeps(`longshore/${version()}`)),
 ];
 
@@ -38,7 +44,10 @@ const VERBS: ReadonlyArray<(program: Command, deps: VerbDeps) => void> = [
 export function buildProgram(deps: VerbDeps): Command {
   const program = new Command("longshore")
     .description("Infrastructure as code for container hosts: provisioning over SSH, blue/green rollouts, a local driver.")
-    .version(version(), "-V, --version")
+    .version(version(), "-V, --version", "print longshore's version (only before a command)")
+    // The program's own flags (--version, --help) count only before the command: else the root
+    // --version wins over a verb's own option of that name (`local image --version v2`).
+    .enablePositionalOptions()
     .showHelpAfterError("(run with --help for usage)")
     // Errors become exceptions (mapped to exit codes below) instead of process.exit.
     .exitOverride()

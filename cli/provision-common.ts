@@ -8,7 +8,7 @@
 import * as path from "node:path";
 import type { Command } from "commander";
 import { z } from "zod";
-import { ConfigError } from "../core/errors";
+import { allInputs, ConfigError } from "../core/errors";
 import { isRegistryOf, parseImageReference, resolveImageArgument } from "../model/image-reference";
 import { loadInventory } from "../model/inventory";
 import { deploymentOf } from "../model/deployment";
@@ -21,7 +21,15 @@ import { defaultPaths } from "../drivers/local/paths";
 import type { BuildBundleOptions, BuildBundleResult } from "../provisioner/bundle/build";
 import type { VerifiedBundle } from "../provisioner/bundle/verify";
 import { provisionHosts, type ProvisionEvent, type ProvisionHostsInput, type ProvisionResult } from "../provisioner/apply-host";
-import { bundleSourceOf, resolveBundle, resolveImageSource, type BundleDeps, type BundleSource } from "../provisioner/provision-inputs";
+import {
+  bundleSourceOf,
+  readArchiveInput,
+  resolveBundle,
+  resolveImageSource,
+  verifyBundleInput,
+  type BundleDeps,
+  type BundleSource,
+} from "../provisioner/provision-inputs";
 import type { BundleRef, ImageSource } from "../provisioner/steps/engine-context";
 import type { SshTarget } from "../model/ssh-target";
 import { defaultCacheDir } from "./engine";
@@ -125,8 +133,10 @@ const FLAG_NAMES: Record<string, string> = {
 };
 
 /**
- * Validates flags, reads the environment file, its secrets and the hosts (every problem reported
- * before anything else happens), then verifies or builds the bundle and reads the image's ID.
+ * Validates flags and reads the environment file; then checks, together, everything they point
+ * at: the secrets, the hosts (an inventory and its key files, or a local group), the image archive
+ * (its ID read) and a bundle directory (verified), every problem reported at once before any host
+ * is contacted; then builds (or reuses) a recipe's bundle.
  */
 export async function prepareRun(raw: ProvisionFlags, deps: ProvisionCliDeps, mode: "apply" | "check", log: (line: string) => void): Promise<PreparedRun> {
   const parsed = parseWith(flagsSchema, stripUndefined(raw));
@@ -144,10 +154,16 @@ export async function prepareRun(raw: ProvisionFlags, deps: ProvisionCliDeps, mo
   const ref = parseImageReference(imageRef);
   if (!ref.ok) throw new ConfigError("command line", [{ path: "--image", message: ref.message }]);
 
-  const secrets = await readSecrets(loaded, deps);
-  const targets = flags.inventory !== undefined ? await inventoryTargets(path.resolve(deps.cwd, flags.inventory), deps) : localTargets(flags.localEnv!, deps);
-  // The archive before the bundle: an archive without the image is an input error, found before a bundle is built.
-  const image = await imageSourceFor(imageRef, flags.imageArchive === undefined ? undefined : path.resolve(deps.cwd, flags.imageArchive));
+  // Everything the file and the flags point at, checked together before any host: the secrets, the
+  // hosts (and their key files), the archive and a bundle directory; every problem reported at once.
+  const name = displayName(loaded, deps.cwd);
+  const source = bundleSourceOf(env.engine);
+  const [secrets, targets, image, bundleDir] = await allInputs([
+    readSecrets(loaded, deps),
+    flags.inventory !== undefined ? inventoryTargets(path.resolve(deps.cwd, flags.inventory), deps) : Promise.resolve().then(() => localTargets(flags.localEnv!, deps)),
+    imageSourceFor(imageRef, flags.imageArchive === undefined ? undefined : path.resolve(deps.cwd, flags.imageArchive)),
+    source !== null && typeof source !== "function" && "dir" in source ? verifyBundleInput(source.dir, name, deps.verifyBundle) : Promise.resolve(null),
+  ]);
   log(
     image.source === "archive"
       ? `image    ${imageRef} ${image.imageId.slice(0, 19)} (archive, streamed over SSH)`
@@ -162,7 +178,9 @@ export async function prepareRun(raw: ProvisionFlags, deps: ProvisionCliDeps, mo
     ...(deps.buildBundle ? { build: deps.buildBundle } : {}),
     ...(deps.verifyBundle ? { verify: deps.verifyBundle } : {}),
   };
-  const bundle = await bundleFor(bundleSourceOf(env.engine), bundleDeps, log);
+  if (bundleDir !== null) logBundle(bundleDir, log);
+  // A recipe is built (or reused from the cache) only once the input is known to be good.
+  const bundle = bundleDir ?? (await bundleFor(source, bundleDeps, log));
   const deployment = deploymentOf(env, secrets, imageRef);
   const input: ProvisionHostsInput = {
     targets,
@@ -178,7 +196,7 @@ export async function prepareRun(raw: ProvisionFlags, deps: ProvisionCliDeps, mo
     ...(flags.concurrency ? { concurrency: Number(flags.concurrency) } : {}),
     ...(deps.signal ? { signal: deps.signal } : {}),
   };
-  log(`environment ${env.name} (${displayName(loaded, deps.cwd)}): slot ${slot}`);
+  log(`environment ${env.name} (${name}): slot ${slot}`);
   return { loaded, slot, targets, image, input };
 }
 
@@ -189,11 +207,7 @@ async function bundleFor(
   log: (line: string) => void,
 ): Promise<ProvisionHostsInput["bundle"]> {
   if (source === null) return null;
-  const resolve = async (s: BundleSource) => {
-    const b = await resolveBundle(s, deps);
-    log(`bundle   ${b.manifest.name} ${b.manifest.version} (${b.manifest.packages.length} packages, verified)`);
-    return b;
-  };
+  const resolve = async (s: BundleSource) => logBundle(await resolveBundle(s, deps), log);
   if (typeof source !== "function") return resolve(source);
   const perArch = new Map<string, Promise<BundleRef>>();
   return (arch: (typeof DEB_ARCHES)[number]) => {
@@ -203,15 +217,17 @@ async function bundleFor(
   };
 }
 
+function logBundle<B extends BundleRef>(b: B, log: (line: string) => void): B {
+  log(`bundle   ${b.manifest.name} ${b.manifest.version} (${b.manifest.packages.length} packages, verified)`);
+  return b;
+}
+
 /** The image as an archive (its ID read from it, and it must hold `ref`), or `ref` pulled by each host. */
 async function imageSourceFor(ref: string, archive: string | undefined): Promise<ImageSource> {
   if (archive === undefined) return (await resolveImageSource({ pull: ref })).image;
-  let resolved;
-  try {
-    resolved = await resolveImageSource({ archive });
-  } catch (e) {
-    throw new ConfigError("command line", [{ path: "--image-archive", message: `cannot be read as a docker save archive: ${(e as Error).message}` }]);
-  }
+  const read = await readArchiveInput(archive);
+  if (!read.ok) throw new ConfigError("command line", [{ path: "--image-archive", message: read.message }]);
+  const resolved = read.value;
   const wanted = repoTagOf(ref);
   if (wanted === null || !resolved.repoTags.some((t) => repoTagOf(t) === wanted)) {
     throw new ConfigError("command line", [

@@ -6,7 +6,8 @@
 import * as path from "node:path";
 import type { Command } from "commander";
 import { ConfigError } from "../core/errors";
-import { inventoryFromData, loadInventory, NO_AUTH, NO_HOST_KEY } from "../model/inventory";
+import { identityFileProblem, inventoryFromData, loadInventory, NO_AUTH, NO_HOST_KEY, resolveUserPath } from "../model/inventory";
+import { HOST_ADDRESS_MESSAGE, isHostAddress } from "../model/net";
 import { formatPath, type PathIssue } from "../model/zod-issues";
 import type { SshTarget } from "../model/ssh-target";
 
@@ -67,7 +68,14 @@ export async function resolveTargets(flags: TargetFlags, env: TargetEnv): Promis
     });
   }
   const r = targetsFromFlags(flags, env);
-  if (!r.ok) throw new ConfigError(SOURCE, r.issues, { suggestion: "Run with --help for the flags; docs/inventory.md explains each setting." });
+  const issues = r.ok ? [] : [...r.issues];
+  // The key file is input too: checked before any host, reported with the flag's other problems.
+  if (flags.identity !== undefined) {
+    const file = resolveUserPath(flags.identity, { baseDir: env.cwd, homeDir: env.homeDir });
+    const problem = await identityFileProblem(file, env.readFile);
+    if (problem !== null) issues.push({ path: "--identity", message: `${file} ${problem}` });
+  }
+  if (!r.ok || issues.length) throw new ConfigError(SOURCE, issues, { suggestion: "Run with --help for the flags; docs/inventory.md explains each setting." });
   return r.value;
 }
 
@@ -105,11 +113,18 @@ export function targetsFromFlags(
   flags: TargetFlags,
   env: Omit<TargetEnv, "readFile">,
 ): { ok: true; value: SshTarget[] } | { ok: false; issues: Array<{ path: string; message: string }> } {
-  const hosts = [...new Set(flags.host ?? [])];
-  if (hosts.length === 0) {
+  const given = [...new Set(flags.host ?? [])];
+  if (given.length === 0) {
     return { ok: false, issues: [{ path: "--host", message: "no target: pass --inventory FILE or --host ADDRESS" }] };
   }
-  const issues: Array<{ path: string; message: string }> = [];
+  // Checked here, each with its value, so several --host flags say which one is wrong.
+  const issues: Array<{ path: string; message: string }> = given
+    .filter((h) => !isHostAddress(h))
+    .map((h) => ({ path: "--host", message: `${HOST_ADDRESS_MESSAGE} (got ${describeInput(h)})` }));
+  // When no --host is valid, one stand-in still lets the other flags be checked (all problems at
+  // once); it never becomes a target, as the issues above are already there.
+  const valid = given.filter(isHostAddress);
+  const hosts = valid.length ? valid : ["localhost"];
   const conn: Record<string, unknown> = {
     ...(flags.port !== undefined ? { port: toNumber(flags.port) } : {}),
     ...(flags.user !== undefined ? { user: flags.user } : {}),
@@ -161,6 +176,11 @@ export function targetsFromFlags(
   if (!r.ok) issues.push(...r.issues.map(toFlagIssue));
   // The same problem on every --host is one problem with the flags.
   return { ok: false, issues: [...new Map(issues.map((i) => [`${i.path}\0${i.message}`, i])).values()] };
+}
+
+/** A value typed by the user, quoted (control characters escaped) and cut to 40 characters. */
+function describeInput(value: string): string {
+  return value.length <= 40 ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, 40))}... ${value.length.toLocaleString("en-US")} characters`;
 }
 
 function toNumber(s: string): number | string {

@@ -46,23 +46,65 @@ export interface ConfigIssue {
   message: string;
 }
 
-/** Invalid user input (config file, inventory, flags). Lists every problem, never just the first. */
+/**
+ * How many problems an error shows; the rest are counted (`and 99,950 more`). A file with 100,000
+ * unknown keys is one mistake (a wrong file, a bad generator), not 100,000 lines to read.
+ */
+export const MAX_SHOWN_ISSUES = 50;
+
+/** `1,234`: counts as people read them. */
+function count(n: number): string {
+  return n.toLocaleString("en-US");
+}
+
+/** The message of an error that lists problems: a title with their number, the first {@link MAX_SHOWN_ISSUES}, the rest counted. */
+function listMessage(title: string, lines: readonly string[]): string {
+  const shown = lines.slice(0, MAX_SHOWN_ISSUES).map((l) => `  ${l}`);
+  if (lines.length > MAX_SHOWN_ISSUES) shown.push(`  and ${count(lines.length - MAX_SHOWN_ISSUES)} more`);
+  return `${title} (${count(lines.length)} problem${lines.length === 1 ? "" : "s"}):\n${shown.join("\n")}`;
+}
+
+/** The first {@link MAX_SHOWN_ISSUES} of a list for JSON output, and how many were left out. */
+function listJson<T>(issues: readonly T[]): { issues: readonly T[]; moreIssues?: number } {
+  return issues.length > MAX_SHOWN_ISSUES ? { issues: issues.slice(0, MAX_SHOWN_ISSUES), moreIssues: issues.length - MAX_SHOWN_ISSUES } : { issues };
+}
+
+/**
+ * Invalid user input (config file, inventory, flags). Lists every problem, never just the first
+ * (the message and JSON show the first {@link MAX_SHOWN_ISSUES}; `issues` holds them all).
+ */
 export class ConfigError extends LongshoreError {
   readonly code = "CONFIG_INVALID";
   readonly issues: readonly ConfigIssue[];
 
   constructor(source: string, issues: readonly ConfigIssue[], options: LongshoreErrorOptions = {}) {
-    const lines = issues.map((i) => `  ${i.path}: ${i.message}`);
-    super(
-      `${source} is invalid (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n${lines.join("\n")}`,
-      options,
-    );
+    super(listMessage(`${source} is invalid`, issues.map((i) => `${i.path}: ${i.message}`)), options);
     this.issues = issues;
   }
 
   override toJSON(): Record<string, unknown> {
-    return { ...super.toJSON(), issues: this.issues };
+    return { ...super.toJSON(), ...listJson(this.issues) };
   }
+}
+
+/**
+ * Awaits the checks of independent inputs (secrets, hosts, files) and reports every problem at
+ * once: when several fail with ConfigErrors, one ConfigError ("the input is invalid") lists all
+ * their issues, each with its own path; a single one is thrown as it is. Any other error is thrown
+ * before them: it is not the input's fault, and hiding it behind input problems would mislead.
+ */
+export async function allInputs<T extends readonly unknown[] | []>(checks: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const settled = (await Promise.allSettled(checks)) as PromiseSettledResult<unknown>[];
+  const failed = settled.filter((s): s is PromiseRejectedResult => s.status === "rejected").map((s) => s.reason as unknown);
+  const other = failed.findIndex((e) => !(e instanceof ConfigError));
+  if (other !== -1) throw failed[other];
+  if (failed.length === 1) throw failed[0];
+  if (failed.length > 1) {
+    const errors = failed as ConfigError[];
+    const suggestions = [...new Set(errors.map((e) => e.suggestion).filter((s): s is string => s !== undefined))];
+    throw new ConfigError("the input", errors.flatMap((e) => e.issues), suggestions.length ? { suggestion: suggestions.join(" ") } : {});
+  }
+  return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
 }
 
 /** One problem found in an engine bundle: the file (relative to the bundle) and what is wrong. */
@@ -85,8 +127,7 @@ export class BundleError extends LongshoreError {
   readonly issues: readonly BundleIssue[];
 
   constructor(bundle: string, issues: readonly BundleIssue[], options: LongshoreErrorOptions = {}) {
-    const lines = issues.map((i) => `  ${i.file}: ${i.message}`);
-    super(`bundle ${bundle} is invalid (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n${lines.join("\n")}`, {
+    super(listMessage(`bundle ${bundle} is invalid`, issues.map((i) => `${i.file}: ${i.message}`)), {
       suggestion: "Rebuild the bundle with `longshore engine bundle`; never edit a bundle by hand.",
       ...options,
       context: { bundle, ...options.context },
@@ -95,7 +136,7 @@ export class BundleError extends LongshoreError {
   }
 
   override toJSON(): Record<string, unknown> {
-    return { ...super.toJSON(), issues: this.issues };
+    return { ...super.toJSON(), ...listJson(this.issues) };
   }
 }
 

@@ -7,6 +7,7 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { writeFileAtomic } from "../core/atomic-write";
 import { ConfigError } from "../core/errors";
+import { fsErrorProblem } from "../core/input-files";
 import { environmentSchema, type Environment } from "./environment";
 import { isBundleDirectory } from "./engine";
 import { SLOTS, type SlotName } from "./names";
@@ -45,9 +46,7 @@ export async function loadEnvironment(file: string): Promise<LoadedEnvironment> 
   try {
     text = await fs.readFile(absolute, "utf8");
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "does not exist" : code === "EISDIR" ? "is a directory" : code === "EACCES" ? "cannot be read (permission denied)" : `cannot be read (${code ?? (e as Error).message})`;
-    throw new ConfigError(file, [{ path: file, message: `the file ${why}` }], {
+    throw new ConfigError(file, [{ path: file, message: `the file ${fsErrorProblem(e)}` }], {
       suggestion: "Run `longshore up` with no arguments to create the local demo environment, or pass -f FILE.",
     });
   }

@@ -10,7 +10,7 @@ import { Sensitive } from "../core/sensitive";
 import { resolvedAppSchema } from "./app";
 import { engineOptionsSchema } from "./engine";
 import { slotNameSchema } from "./names";
-import { absolutePathSchema, portSchema } from "./net";
+import { absolutePathSchema, hostAddressSchema, portSchema } from "./net";
 import { resolvedRegistrySchema } from "./registry";
 import { FINGERPRINT_PATTERN } from "./inventory";
 
@@ -35,8 +35,8 @@ export const hostPlanSchema = z.strictObject({
 export const hostConnectionSchema = z.strictObject({
   /** The host's name in reports (`web-blue-0`). */
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "must be a host name (letters, digits, '.', '_', '-')"),
-  /** Its address (IP or DNS name). */
-  address: z.string().regex(/^[^\s@/]+$/, "must be a host name or an IP address (no spaces, '@' or '/')"),
+  /** Its address: a host name or an IP address, by the inventory's rule. */
+  address: hostAddressSchema,
   port: portSchema,
   /** The login user; commands that need root use `sudo -n`. */
   user: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, "must be a user name (letters, digits, '_', '.', '-')"),

@@ -10,9 +10,11 @@
 import * as path from "node:path";
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
-import { parseDocument } from "yaml";
-import { ConfigError, type ConfigIssue } from "../core/errors";
+import { ConfigError } from "../core/errors";
+import { fsErrorProblem } from "../core/input-files";
+import { hostAddressSchema } from "./net";
 import type { SshTarget } from "./ssh-target";
+import { parseYamlText } from "./yaml-text";
 import { formatIssues, friendlyErrorMap, sortByDocumentOrder, zodPathIssues, type PathIssue, type ParseResult } from "./zod-issues";
 
 /** OpenSSH's SHA256 fingerprint (`ssh-keygen -lf`): `SHA256:` and 43 unpadded base64 characters. */
@@ -35,9 +37,6 @@ const userSchema = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, { error: "must be a user name (letters, digits, '_', '.', '-')" });
 
-const addressSchema = z
-  .string()
-  .regex(/^[^\s@/]+$/, { error: "must be a host name or an IP address (no spaces, '@' or '/')" });
 
 const pathSchema = z.string().min(1);
 
@@ -56,14 +55,14 @@ const sharedFields = {
 
 /** A jump host written inline (it cannot itself name a further jump; name a host for that). */
 const inlineJumpSchema = z.strictObject({
-  address: addressSchema,
+  address: hostAddressSchema,
   ...sharedFields,
   hostKey: fingerprintSchema.optional(),
   hostKeys: z.array(fingerprintSchema).min(1).optional(),
 });
 
 const hostSchema = z.strictObject({
-  address: addressSchema,
+  address: hostAddressSchema,
   ...sharedFields,
   hostKey: fingerprintSchema.optional(),
   hostKeys: z.array(fingerprintSchema).min(1).optional(),
@@ -99,18 +98,9 @@ export interface InventoryParseOptions {
 
 /** Parses inventory text (YAML or JSON) into targets, or returns every problem found. Pure. */
 export function parseInventory(text: string, options: InventoryParseOptions): ParseResult<SshTarget[]> {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
-  if (doc.errors.length) {
-    const issues: ConfigIssue[] = doc.errors.map((e) => {
-      const pos = e.linePos?.[0];
-      const where = pos ? `line ${pos.line}, column ${pos.col}` : "(syntax)";
-      // prettyErrors appends " at line N, column M:" and a snippet; the path already says where.
-      const message = firstLine(e.message).replace(/ at line \d+, column \d+:?$/, "");
-      return { path: options.file ? `${options.file}: ${where}` : where, message: `YAML: ${message}` };
-    });
-    return { ok: false, issues };
-  }
-  const r = inventoryFromData(doc.toJS(), options);
+  const y = parseYamlText(text, options.file);
+  if (!y.ok) return y;
+  const r = inventoryFromData(y.data, options);
   return r.ok ? r : { ok: false, issues: formatIssues(r.issues, options.file) };
 }
 
@@ -136,33 +126,75 @@ export function inventoryFromData(
   return { ok: true, value: buildTargets(parsed.data, options) };
 }
 
-/** Reads and parses an inventory file; throws {@link ConfigError} listing every problem. */
+/**
+ * Reads and parses an inventory file and checks the private key files it names (each must exist,
+ * be a file and not be empty), before any host is contacted; throws {@link ConfigError} listing
+ * every problem, a key file's at the key that named it (`hosts.web-1.identity`, `defaults.identity`).
+ */
 export async function loadInventory(
   file: string,
   env: { homeDir: string; sshAuthSock?: string; readFile?: (p: string) => Promise<string> },
 ): Promise<SshTarget[]> {
   const read = env.readFile ?? ((p: string) => readFile(p, "utf8"));
+  const suggestion = "Fix the listed problems; docs/inventory.md describes the format.";
   let text: string;
   try {
     text = await read(file);
   } catch (err) {
-    throw new ConfigError(file, [{ path: file, message: `cannot read the file (${(err as Error).message})` }], {
+    throw new ConfigError(file, [{ path: file, message: `the file ${fsErrorProblem(err)}` }], {
       suggestion: "Check the --inventory path.",
       cause: err,
     });
   }
-  const r = parseInventory(text, {
+  const options: InventoryParseOptions = {
     file,
     baseDir: path.dirname(path.resolve(file)),
     homeDir: env.homeDir,
     ...(env.sshAuthSock ? { sshAuthSock: env.sshAuthSock } : {}),
-  });
-  if (!r.ok) throw new ConfigError(file, r.issues, { suggestion: "Fix the listed problems; docs/inventory.md describes the format." });
-  return r.value;
+  };
+  const y = parseYamlText(text, file);
+  if (!y.ok) throw new ConfigError(file, y.issues, { suggestion });
+  const r = inventoryFromData(y.data, options);
+  const keyIssues = await identityFileIssues(y.data, options, read);
+  if (r.ok && keyIssues.length === 0) return r.value;
+  const issues = [...(r.ok ? [] : r.issues), ...keyIssues];
+  throw new ConfigError(file, formatIssues(sortByDocumentOrder(issues, y.data), file), { suggestion });
 }
 
-function firstLine(s: string): string {
-  return s.split("\n")[0] ?? s;
+/**
+ * Why a private key file cannot be used (`does not exist`, `is a directory`, `is empty`), or null.
+ * Read through `read`, the way the CLI reads every file; whether it holds a usable key is for the
+ * SSH client to say.
+ */
+export async function identityFileProblem(file: string, read: (p: string) => Promise<string>): Promise<string | null> {
+  try {
+    return (await read(file)).length === 0 ? "is empty" : null;
+  } catch (e) {
+    return fsErrorProblem(e);
+  }
+}
+
+/** Each `identity` the data names (defaults, hosts, inline jumps), checked once per key. Tolerant of malformed data. */
+async function identityFileIssues(data: unknown, options: InventoryParseOptions, read: (p: string) => Promise<string>): Promise<PathIssue[]> {
+  if (!isRecord(data)) return [];
+  const named: Array<{ path: PropertyKey[]; value: string }> = [];
+  const take = (obj: unknown, at: PropertyKey[]) => {
+    if (isRecord(obj) && typeof obj["identity"] === "string" && obj["identity"] !== "") named.push({ path: [...at, "identity"], value: obj["identity"] });
+  };
+  take(data["defaults"], ["defaults"]);
+  const hosts = isRecord(data["hosts"]) ? data["hosts"] : {};
+  for (const [name, host] of Object.entries(hosts)) {
+    take(host, ["hosts", name]);
+    if (isRecord(host)) take(host["jump"], ["hosts", name, "jump"]);
+  }
+  const checked = await Promise.all(
+    named.map(async (n): Promise<PathIssue | null> => {
+      const file = resolveUserPath(n.value, options);
+      const problem = await identityFileProblem(file, read);
+      return problem === null ? null : { path: n.path, message: `${file} ${problem}` };
+    }),
+  );
+  return checked.filter((i): i is PathIssue => i !== null);
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -244,7 +276,8 @@ function jumpCycleIssues(hosts: Record<string, unknown>): PathIssue[] {
   return out;
 }
 
-function resolvePath(p: string, options: InventoryParseOptions): string {
+/** A path from the inventory or a flag: `~` and `~/` are the home directory, a relative one starts at `baseDir`. */
+export function resolveUserPath(p: string, options: Pick<InventoryParseOptions, "baseDir" | "homeDir">): string {
   if (p === "~") return options.homeDir;
   if (p.startsWith("~/")) return path.join(options.homeDir, p.slice(2));
   return path.resolve(options.baseDir, p);
@@ -270,14 +303,14 @@ function buildTargets(doc: InventoryDocument, options: InventoryParseOptions): S
 function toTarget(name: string, h: Defaults & InlineJump, options: InventoryParseOptions): SshTarget {
   const user = h.user ?? "root";
   const fingerprints = [...(h.hostKey ? [h.hostKey] : []), ...(h.hostKeys ?? [])];
-  const knownHostsFile = h.knownHosts ? resolvePath(h.knownHosts, options) : undefined;
+  const knownHostsFile = h.knownHosts ? resolveUserPath(h.knownHosts, options) : undefined;
   return {
     name,
     address: h.address,
     port: h.port ?? 22,
     user,
     auth: {
-      ...(h.identity ? { privateKeyFile: resolvePath(h.identity, options) } : {}),
+      ...(h.identity ? { privateKeyFile: resolveUserPath(h.identity, options) } : {}),
       ...(h.agent && options.sshAuthSock ? { agent: options.sshAuthSock } : {}),
     },
     hostKey: {

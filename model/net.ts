@@ -57,6 +57,25 @@ export function isPortText(text: string): boolean {
   return /^[0-9]{1,5}$/.test(text) && Number(text) >= 1 && Number(text) <= 65535;
 }
 
+/** Why a value is not a {@link isHostAddress host address}. */
+export const HOST_ADDRESS_MESSAGE = "must be a host name (letters, digits, '-' and '.') or an IPv4 or IPv6 address";
+
+/**
+ * The one rule for where longshore connects: a DNS host name, a dotted-quad IPv4 address, or an
+ * IPv6 address written bare (no brackets, no zone). Nothing else reaches ssh2, a log line or a
+ * known_hosts file: no control characters, no unicode, no `user@`, no `:port`, nothing over 253
+ * characters. Digits and dots alone must be a valid IPv4 address: resolvers read `10.0.0.256` or
+ * `167772165` as numbers, not as names.
+ */
+export function isHostAddress(text: string): boolean {
+  if (text.length > 253) return false;
+  if (IPV4.test(text) || isIPv6(text)) return true;
+  return HOSTNAME.test(text) && !/^[0-9.]+$/.test(text);
+}
+
+/** A host address (see {@link isHostAddress}). */
+export const hostAddressSchema = z.string().refine(isHostAddress, HOST_ADDRESS_MESSAGE);
+
 /** True for a CIDR that covers every address (`0.0.0.0/0`, `::/0`). */
 export function isWorldCidr(cidr: string): boolean {
   return /\/0$/.test(cidr.trim());

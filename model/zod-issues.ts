@@ -127,6 +127,14 @@ export function zodPathIssues(issues: readonly z.core.$ZodIssue[], prefix: reado
  * An issue about a whole object comes before issues inside it. Stable for equal positions.
  */
 export function sortByDocumentOrder(issues: readonly PathIssue[], data: unknown): PathIssue[] {
+  // Each object's keys are indexed once: looking a key up in Object.keys() per issue made 100,000
+  // issues in one mapping take minutes.
+  const keyIndex = new Map<object, Map<string, number>>();
+  const indexOf = (obj: object): Map<string, number> => {
+    let index = keyIndex.get(obj);
+    if (!index) keyIndex.set(obj, (index = new Map(Object.keys(obj).map((k, i) => [k, i]))));
+    return index;
+  };
   const position = (path: readonly PropertyKey[]): number[] => {
     const out: number[] = [];
     let cur: unknown = data;
@@ -135,11 +143,11 @@ export function sortByDocumentOrder(issues: readonly PathIssue[], data: unknown)
         out.push(seg);
         cur = cur[seg];
       } else if (typeof cur === "object" && cur !== null) {
-        const keys = Object.keys(cur);
-        const i = keys.indexOf(String(seg));
+        const keys = indexOf(cur);
+        const i = keys.get(String(seg));
         // A key that is absent (e.g. "is required") sorts after the present ones.
-        out.push(i === -1 ? keys.length : i);
-        cur = i === -1 ? undefined : (cur as Record<string, unknown>)[String(seg)];
+        out.push(i === undefined ? keys.size : i);
+        cur = i === undefined ? undefined : (cur as Record<string, unknown>)[String(seg)];
       } else {
         out.push(0);
         cur = undefined;

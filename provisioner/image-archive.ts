@@ -205,16 +205,30 @@ export interface DockerArchiveInfo {
 /** The problem with an archive that is not a usable `docker save` archive. */
 export class DockerArchiveError extends Error {}
 
+/** An error of the file system (`ENOENT`, `EISDIR`...), as opposed to one about the bytes read. */
+function isSystemError(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  return typeof code === "string" && /^E[A-Z]+$/.test(code);
+}
+
 const SMALL_MEMBER = 8 * 2 ** 20;
 
 /** Reads a `docker save` archive's manifest and config (one streaming pass; layers are skipped). */
 export async function readDockerArchive(file: string): Promise<DockerArchiveInfo> {
   const small = new Map<string, Buffer>();
-  for await (const m of tarEntries(await openTarStream(file))) {
-    // manifest.json names the config, and it may come before or after it: keep every small JSON.
-    if (m.type === "0" && m.size <= SMALL_MEMBER && (m.name === "manifest.json" || m.name.endsWith(".json") || m.name.startsWith("blobs/sha256/"))) {
-      small.set(m.name.replace(/^\.\//, ""), await m.buffer());
+  try {
+    for await (const m of tarEntries(await openTarStream(file))) {
+      // manifest.json names the config, and it may come before or after it: keep every small JSON.
+      if (m.type === "0" && m.size <= SMALL_MEMBER && (m.name === "manifest.json" || m.name.endsWith(".json") || m.name.startsWith("blobs/sha256/"))) {
+        small.set(m.name.replace(/^\.\//, ""), await m.buffer());
+      }
     }
+  } catch (e) {
+    // A file system error (no such file, a directory) stays what it is; what the bytes say about
+    // the archive (cut short, not a tar, bad gzip data) is a DockerArchiveError naming the file.
+    if (isSystemError(e)) throw e;
+    const zlib = typeof (e as NodeJS.ErrnoException).code === "string" && (e as NodeJS.ErrnoException).code!.startsWith("Z_");
+    throw new DockerArchiveError(`${file}: ${zlib ? `gzip data is damaged or cut short (${(e as Error).message})` : (e as Error).message}`, { cause: e });
   }
   const manifestBytes = small.get("manifest.json");
   if (!manifestBytes) throw new DockerArchiveError(`${file}: not a docker save archive (no manifest.json)`);

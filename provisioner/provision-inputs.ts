@@ -5,11 +5,13 @@
  * itself, or a registry reference).
  */
 import { promises as fsp } from "node:fs";
+import { BundleError, ConfigError } from "../core/errors";
+import { fsErrorProblem, inputPathProblem } from "../core/input-files";
 import { BUNDLE_RECIPE_PATTERN, DEB_ARCHES, isBundleDirectory, type EngineOptions } from "../model/engine";
 import { buildBundle, type BuildBundleOptions, type BuildBundleResult } from "./bundle/build";
 import { debianRecipe, HOST_DEBIAN_SOURCES, parseDeb822Sources } from "./bundle/recipe";
 import { verifyBundle, type VerifiedBundle } from "./bundle/verify";
-import { readDockerArchive } from "./image-archive";
+import { DockerArchiveError, readDockerArchive } from "./image-archive";
 import type { BundleRef, ImageSource } from "./steps/engine-context";
 
 /** Where the engine bundle comes from. */
@@ -75,6 +77,48 @@ export async function resolveBundle(source: BundleSource, deps: BundleDeps): Pro
 export interface ResolvedImage {
   image: ImageSource;
   repoTags: string[];
+}
+
+/**
+ * Reads the archive a user named (`--image-archive`, `imageArchive`), or says why it cannot be
+ * used, in words that start with the file: `/x/a.tar does not exist`, `is a directory`, `is empty`,
+ * `/x/a.tar: tar archive is truncated (...)`, `/x/a.tar: not a docker save archive (...)`. The
+ * caller puts the message at the key or flag that named the file.
+ */
+export async function readArchiveInput(file: string): Promise<{ ok: true; value: ResolvedImage } | { ok: false; message: string }> {
+  const problem = await inputPathProblem(file, "file");
+  if (problem !== null) return { ok: false, message: `${file} ${problem}` };
+  try {
+    return { ok: true, value: await resolveImageSource({ archive: file }) };
+  } catch (e) {
+    if (e instanceof DockerArchiveError) return { ok: false, message: e.message };
+    if (typeof (e as NodeJS.ErrnoException).code === "string") return { ok: false, message: `${file} ${fsErrorProblem(e)}` };
+    throw e;
+  }
+}
+
+/** What to do about a bundle directory that is not there. */
+const BUNDLE_DIRECTORY_HINT = "engine.bundle names a directory made by `longshore engine bundle`, or a recipe such as debian-bookworm (docs/engine.md).";
+
+/**
+ * Verifies the bundle directory `engine.bundle` names, as input of the environment file `file`
+ * (its name as the user knows it): a missing, empty or damaged directory is a {@link ConfigError}
+ * at `<file>: engine.bundle`, one issue per bad file of the bundle. A BundleError's advice is kept.
+ */
+export async function verifyBundleInput(dir: string, file: string, verify: (dir: string) => Promise<VerifiedBundle> = verifyBundle): Promise<VerifiedBundle> {
+  const at = `${file}: engine.bundle`;
+  const problem = await inputPathProblem(dir, "directory");
+  if (problem !== null) throw new ConfigError(file, [{ path: at, message: `${dir} ${problem}` }], { suggestion: BUNDLE_DIRECTORY_HINT });
+  try {
+    return await verify(dir);
+  } catch (e) {
+    if (!(e instanceof BundleError)) throw e;
+    throw new ConfigError(
+      file,
+      e.issues.map((i) => ({ path: at, message: `${dir}/${i.file}: ${i.message}` })),
+      { cause: e, ...(e.suggestion ? { suggestion: e.suggestion } : {}) },
+    );
+  }
 }
 
 /** Reads an archive's image ID (no docker needed); a pull reference is taken as it is. */

@@ -26,7 +26,7 @@ import { formatIssues, friendlyErrorMap, sortByDocumentOrder, zodPathIssues, typ
 import { canonicalJsonCompact } from "../templates/json";
 import type { ApplyHostInput, ApplyHostResult, HostPlanInput, InspectHostResult } from "./apply-host-contract";
 import { provisionHosts, readEngineState, type ConnectFn } from "./provision-hosts";
-import { resolveBundle, resolveImageSource } from "./provision-inputs";
+import { readArchiveInput, resolveBundle } from "./provision-inputs";
 import type { BundleRef, ImageSource } from "./steps/engine-context";
 import type { SshConnectOptions } from "./transport/connect-options";
 import { defaultCacheDir } from "../core/cache-dir";
@@ -173,12 +173,9 @@ export function cachedBundle(suite: string, arch: (typeof DEB_ARCHES)[number], c
 /** The image the host gets: the archive (its ID read here, its tags checked against app.image), or app.image pulled. */
 async function imageFor(plan: HostPlan, host: string): Promise<ImageSource> {
   if (plan.imageArchive === undefined) return { source: "registry", ref: plan.app.image };
-  let resolved;
-  try {
-    resolved = await resolveImageSource({ archive: plan.imageArchive });
-  } catch (e) {
-    throw new ConfigError(`host ${host}`, [{ path: "imageArchive", message: `cannot be read as a docker save archive: ${(e as Error).message}` }], { cause: e });
-  }
+  const read = await readArchiveInput(plan.imageArchive);
+  if (!read.ok) throw new ConfigError(`host ${host}`, [{ path: "imageArchive", message: read.message }]);
+  const resolved = read.value;
   if (!resolved.repoTags.includes(plan.app.image)) {
     const tags = resolved.repoTags.length ? resolved.repoTags.join(", ") : "no tag";
     throw new ConfigError(`host ${host}`, [{ path: "imageArchive", message: `holds ${tags}, not app.image (${plan.app.image})` }]);

@@ -13,7 +13,7 @@ import { DEB_ARCHES } from "../../model/engine";
 import type { Environment } from "../../model/environment";
 import type { ResolvedSecrets } from "../../model/secret-resolve";
 import { provisionHosts } from "../../provisioner/apply-host";
-import { bundleSourceOf, resolveBundle } from "../../provisioner/provision-inputs";
+import { bundleSourceOf, resolveBundle, verifyBundleInput } from "../../provisioner/provision-inputs";
 import type { BundleRef, ImageSource } from "../../provisioner/steps/engine-context";
 import { machineGroupSshTargets } from "./machine-group";
 import { resolveImageSource } from "./image-source";
@@ -38,16 +38,21 @@ export function localDebianArch(nodeArch: string = os.arch()): (typeof DEB_ARCHE
   return arch;
 }
 
-/** A {@link GroupProvisioner} for the local machine groups of `env`. */
-export function localGroupProvisioner(env: Environment, secrets: ResolvedSecrets, paths: LocalPaths): GroupProvisioner {
+/**
+ * A {@link GroupProvisioner} for the local machine groups of `env`. `verified` is the bundle
+ * directory `engine.bundle` names when the caller verified it already (as input, before any
+ * machine was made); a directory not verified yet is verified here, a recipe built or reused.
+ */
+export function localGroupProvisioner(env: Environment, secrets: ResolvedSecrets, paths: LocalPaths, verified: BundleRef | null = null): GroupProvisioner {
   // One verified bundle and one image source per process: every group of this environment reuses them.
-  let bundle: Promise<BundleRef | null> | undefined;
+  let bundle: Promise<BundleRef | null> | undefined = verified === null ? undefined : Promise.resolve(verified);
   const images = new Map<string, ImageSource>();
   const arch = localDebianArch();
   const prepare = async (image: string, progress: (line: string) => void) => {
     bundle ??= (async () => {
       const source = bundleSourceOf(env.engine);
       if (source === null) return null;
+      if (typeof source !== "function" && "dir" in source) return verifyBundleInput(source.dir, "environment");
       return resolveBundle(typeof source === "function" ? source(arch) : source, { cacheDir: paths.cacheDir, createdBy: "longshore local", log: progress });
     })();
     // A failed bundle build is not remembered: the next rollout tries again.

@@ -6,6 +6,7 @@
 import { Command, CommanderError } from "commander";
 import {
   AggregateHostError,
+  BundleError,
   CommandFailedError,
   ConfigError,
   HostKeyError,
@@ -21,7 +22,7 @@ export function exitCodeFor(err: unknown): number {
     const codes = new Set(err.failures.map((f) => exitCodeFor(f.error)));
     return [2, 5, 3, 4, 6, 1].find((c) => codes.has(c)) ?? 1;
   }
-  if (err instanceof ConfigError) return 2;
+  if (err instanceof ConfigError || err instanceof BundleError) return 2;
   if (err instanceof TransportError || err instanceof HostKeyError) return 3;
   if (err instanceof CommandFailedError) return 4;
   if (err instanceof PreconditionError) return 5;

@@ -276,6 +276,76 @@ describe("environment verbs", () => {
     expect([h.targets, h.calls]).toEqual([[], []]);
   });
 
+  it("an undefined alias or an alias bomb is exit 2 naming the file and line, touching nothing", async () => {
+    const h = harness("aliases");
+    writeFileSync(h.file, "name: demo\napp:\n  name: demo\n  image: *nope\n");
+    expect(await h.run("up")).toBe(EXIT.badInput);
+    expect(h.stderr.text).toBe(
+      [
+        `error: ${h.file} is invalid (1 problem):`,
+        `  ${h.file}: line 4, column 10: YAML: unresolved alias *nope: no anchor &nope before it`,
+        "hint: Fix the listed problems; docs/environment.md describes every key.",
+        "",
+      ].join("\n"),
+    );
+    const levels = ["a: &a [x, x, x, x, x, x, x, x, x]"];
+    for (const [i, c] of [..."bcdefghi"].entries()) levels.push(`${c}: &${c} [${Array(9).fill(`*${"abcdefgh"[i]}`).join(", ")}]`);
+    writeFileSync(h.file, `name: demo\n${levels.join("\n")}\n`);
+    expect(await h.run("check")).toBe(EXIT.badInput);
+    expect(h.stderr.text.split("\n").slice(0, 2)).toEqual([
+      `error: ${h.file} is invalid (1 problem):`,
+      `  ${h.file}: line 6, column 8: YAML: alias *d takes the values copied through aliases past 10000 (an alias bomb?)`,
+    ]);
+    expect([h.targets, h.calls]).toEqual([[], []]);
+  });
+
+  it("a file with 100,000 unknown keys prints the first 50 problems in file order and counts the rest", async () => {
+    const h = harness("many-keys");
+    const keys = Array.from({ length: 100_000 }, (_, i) => `unknown${i}: ${i}`);
+    writeFileSync(h.file, `name: demo\napp: { name: demo, image: shop:1 }\n${keys.join("\n")}\n`);
+    expect(await h.run("check")).toBe(EXIT.badInput);
+    expect(h.stderr.text).toBe(
+      [
+        `error: ${h.file} is invalid (100,000 problems):`,
+        ...Array.from({ length: 50 }, (_, i) => `  ${h.file}: unknown${i}: unknown key`),
+        "  and 99,950 more",
+        "hint: Fix the listed problems; docs/environment.md describes every key.",
+        "",
+      ].join("\n"),
+    );
+    expect(h.stdout.text).toBe("");
+  });
+
+  it("up and rollout refuse a missing or tampered engine.bundle directory with its key path, exit 2, before a driver is made", async () => {
+    const h = harness("bundle-input", { vars: {} });
+    writeFileSync(h.file, fastEnv("longshore-demo:v1", "engine: { bundle: ./bundles/nosuch }\n"));
+    for (const argv of [["up"], ["rollout", ":v2"]]) {
+      expect(await h.run(...argv)).toBe(EXIT.badInput);
+      expect(h.stderr.text).toBe(
+        [
+          "error: longshore.yaml is invalid (1 problem):",
+          `  longshore.yaml: engine.bundle: ${h.cwd}/bundles/nosuch does not exist`,
+          "hint: engine.bundle names a directory made by `longshore engine bundle`, or a recipe such as debian-bookworm (docs/engine.md).",
+          "",
+        ].join("\n"),
+      );
+    }
+    const dir = path.join(h.cwd, "bundles", "engine");
+    mkdirSync(path.join(dir, DEBS_DIR), { recursive: true });
+    writeFileSync(path.join(dir, DEBS_DIR, "runc_1.0_amd64.deb"), "no manifest promises this");
+    writeFileSync(h.file, fastEnv("longshore-demo:v1", "engine: { bundle: ./bundles/engine }\n"));
+    expect(await h.run("up")).toBe(EXIT.badInput);
+    expect(h.stderr.text).toBe(
+      [
+        "error: longshore.yaml is invalid (1 problem):",
+        `  longshore.yaml: engine.bundle: ${dir}/manifest.json: missing`,
+        "hint: Rebuild the bundle with `longshore engine bundle`; never edit a bundle by hand.",
+        "",
+      ].join("\n"),
+    );
+    expect([h.targets, h.calls]).toEqual([[], []]);
+  });
+
   it("--break-lock is gone: an unknown option, exit 2", async () => {
     const h = harness("break-lock");
     expect(await h.run("rollout", "--break-lock")).toBe(EXIT.badInput);

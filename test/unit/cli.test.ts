@@ -1,8 +1,13 @@
 // The CLI with injected fakes (connect, files, streams): does NOT prove the real ssh2 wiring or the demo sshd (see the integration tests).
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { CommanderError } from "commander";
 import {
   AggregateHostError,
+  BundleError,
   CommandFailedError,
   ConfigError,
   HealthCheckError,
@@ -70,7 +75,9 @@ function harness(
     env: {},
     cwd: "/work/proj",
     homeDir: "/home/me",
+    // The one file there is: the key that `target` names (`--identity keys/id`).
     readFile: async (p) => {
+      if (p === "/work/proj/keys/id") return "-----BEGIN OPENSSH PRIVATE KEY-----\n";
       throw Object.assign(new Error(`ENOENT: no such file, open '${p}'`), { code: "ENOENT" });
     },
     secretReader: {
@@ -106,6 +113,7 @@ describe("exitCodeFor", () => {
   const refused = new TransportError("refused", "h", "refused");
   it.each([
     ["ConfigError", new ConfigError("f", []), EXIT.badInput],
+    ["BundleError", new BundleError("/b", [{ file: "manifest.json", message: "missing" }]), EXIT.badInput],
     ["TransportError", refused, EXIT.unreachable],
     ["HostKeyError", new HostKeyError("h", [FP], "SHA256:x"), EXIT.unreachable],
     ["CommandFailedError", cmdErr, EXIT.commandFailed],
@@ -221,6 +229,7 @@ describe("longshore facts", () => {
   it("reads an inventory through the injected file reader, relative to the working directory", async () => {
     const files: Record<string, string> = {
       "/work/proj/inv/hosts.yaml": `hosts:\n  web-1:\n    address: 10.0.0.5\n    port: 2222\n    identity: id_web\n    hostKey: ${FP}\n`,
+      "/work/proj/inv/id_web": "-----BEGIN OPENSSH PRIVATE KEY-----\n",
     };
     const h = harness({ "web-1": () => new FakeTransport("web-1", { rules: [FACTS_RULE] }) }, { readFile: async (p) => files[p]! });
     expect(await main(["facts", "-i", "inv/hosts.yaml", "--json"], h.deps)).toBe(0);
@@ -403,6 +412,27 @@ describe("usage and input errors", () => {
     }
   });
 
+  it("local image --version v2 --out FILE writes the v2 image; only `longshore --version` prints longshore's version", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "ls-cli-version-"));
+    try {
+      const out = path.join(dir, "v2.tar");
+      const h = harness({}, { env: { LONGSHORE_CACHE_DIR: path.join(dir, "cache") } });
+      expect(await main(["local", "image", "--version", "v2", "--out", out], h.deps)).toBe(0);
+      expect(h.stdout.text).toMatch(new RegExp(`^${out}\nsha256:[0-9a-f]{64} longshore-demo:v2\n$`));
+      expect(statSync(out).size).toBeGreaterThan(1_000_000);
+
+      const root = harness({});
+      expect(await main(["--version"], root.deps)).toBe(0);
+      expect(root.stdout.text).toBe("0.1.0\n");
+      const late = harness({});
+      expect(await main(["check", "--version"], late.deps)).toBe(2);
+      expect(late.stdout.text).toBe("");
+      expect(late.stderr.text).toBe("error: unknown option '--version'\n(run with --help for usage)\n");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("prints a stack trace only when LONGSHORE_DEBUG=1", async () => {
     for (const debug of [false, true]) {
       const h = harness({ a: new Error("boom") }, { env: debug ? { LONGSHORE_DEBUG: "1" } : {} });
@@ -413,8 +443,46 @@ describe("usage and input errors", () => {
   });
 });
 
+describe("identity files are input", () => {
+  it("a missing, directory or empty --identity is exit 2 naming the flag and the file, before any host", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "ls-cli-identity-"));
+    try {
+      writeFileSync(path.join(dir, "empty"), "");
+      const cases: Array<[string, string]> = [
+        ["nokey", `${dir}/nokey does not exist`],
+        [".", `${dir} is a directory`],
+        ["empty", `${dir}/empty is empty`],
+      ];
+      for (const [identity, message] of cases) {
+        const h = harness({ "10.0.0.5": () => new FakeTransport("10.0.0.5", { rules: [FACTS_RULE] }) }, { cwd: dir, readFile: (p) => readFile(p, "utf8") });
+        expect(await main(["facts", "--host", "10.0.0.5", "--identity", identity, "--host-key", FP], h.deps)).toBe(2);
+        expect(h.stderr.text).toBe(
+          `error: command line is invalid (1 problem):\n  --identity: ${message}\nhint: Run with --help for the flags; docs/inventory.md explains each setting.\n`,
+        );
+        expect(h.connected).toEqual([]);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("targetsFromFlags", () => {
   const env = { cwd: "/w", homeDir: "/home/me" };
+
+  it("refuses a --host or --jump that is not a host name or an IP address, quoting it (shortened), all at once", () => {
+    const r = targetsFromFlags({ host: ["10.0.0.5", "web\u0007", "wéb", "x".repeat(1_000_000)], identity: "/k", hostKey: [FP], jump: "ops@bästion", jumpHostKey: [FP] }, env);
+    const message = "must be a host name (letters, digits, '-' and '.') or an IPv4 or IPv6 address";
+    expect(r).toEqual({
+      ok: false,
+      issues: [
+        { path: "--host", message: `${message} (got "web\\u0007")` },
+        { path: "--host", message: `${message} (got "wéb")` },
+        { path: "--host", message: `${message} (got "${"x".repeat(40)}"... 1,000,000 characters)` },
+        { path: "--jump", message },
+      ],
+    });
+  });
 
   it("builds a jump host from --jump with its own pinned key, sharing identity", () => {
     const r = targetsFromFlags({ host: ["10.0.0.5"], identity: "/k", hostKey: [FP], jump: "ops@bastion.example:2222", jumpHostKey: [FP] }, env);

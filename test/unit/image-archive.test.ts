@@ -69,12 +69,16 @@ describe("docker save archives", () => {
     await expect(readDockerArchive(noManifest)).rejects.toThrow(new DockerArchiveError(`${noManifest}: not a docker save archive (no manifest.json)`));
     const junk = path.join(dir, "junk.tar");
     fs.writeFileSync(junk, Buffer.alloc(1024, 7));
-    await expect(readDockerArchive(junk)).rejects.toThrow("not a tar archive (header checksum mismatch)");
+    await expect(readDockerArchive(junk)).rejects.toThrow(new DockerArchiveError(`${junk}: not a tar archive (header checksum mismatch)`));
     const cut = path.join(dir, "cut.tar");
     fs.writeFileSync(cut, v1.archive.subarray(0, 4096));
-    await expect(readDockerArchive(cut)).rejects.toThrow(/^tar archive is truncated/);
+    await expect(readDockerArchive(cut)).rejects.toThrow(new RegExp(`^${cut}: tar archive is truncated`));
     fs.writeFileSync(cut, v1.archive.subarray(0, v1.archive.length - 1024));
-    await expect(readDockerArchive(cut)).rejects.toThrow("tar archive is truncated (no end-of-archive marker)");
+    await expect(readDockerArchive(cut)).rejects.toThrow(new DockerArchiveError(`${cut}: tar archive is truncated (no end-of-archive marker)`));
+    const gz = path.join(dir, "cut.tar.gz");
+    fs.writeFileSync(gz, gzipSync(v1.archive).subarray(0, 2000));
+    await expect(readDockerArchive(gz)).rejects.toThrow(new DockerArchiveError(`${gz}: gzip data is damaged or cut short (unexpected end of file)`));
+    await expect(readDockerArchive(path.join(dir, "nosuch.tar"))).rejects.toMatchObject({ code: "ENOENT" });
   });
 });
 

@@ -38,7 +38,7 @@ const v1 = demoImage("v1");
 fs.writeFileSync(path.join(dir, "demo-v1.tar"), v1.archive);
 
 /** An environment file in `dir` (the bundle directory is relative to it). */
-function envFile(name: string, o: { maxFile?: string; app?: string; top?: string } = {}): string {
+function envFile(name: string, o: { maxFile?: string; app?: string; top?: string; bundle?: string } = {}): string {
   const file = path.join(dir, name);
   fs.writeFileSync(
     file,
@@ -48,7 +48,7 @@ app:
   image: longshore-demo:v1
   port: 8080
 ${o.app ?? ""}engine:
-  bundle: ./bundles/engine
+  bundle: ${o.bundle ?? "./bundles/engine"}
   daemon:
     log-opts: { max-file: "${o.maxFile ?? "3"}" }
 ${o.top ?? ""}`,
@@ -280,7 +280,9 @@ describe("longshore provision", () => {
     fs.writeFileSync(path.join(dir, "not-an-archive.tar"), "hello");
     const unreadable = await h.run("plan", "-f", envFile("p.yaml"), "--local-env", "e2e", "--image-archive", "not-an-archive.tar");
     expect(unreadable.code).toBe(2);
-    expect(unreadable.stderr).toMatch(/^error \[CONFIG_INVALID\]: command line is invalid \(1 problem\):\n {2}--image-archive: cannot be read as a docker save archive: /);
+    expect(unreadable.stderr).toBe(
+      `error [CONFIG_INVALID]: command line is invalid (1 problem):\n  --image-archive: ${dir}/not-an-archive.tar: tar archive is truncated (wanted 512 bytes, got 5)\n`,
+    );
     expect(h.connected).toEqual([]);
   });
 
@@ -292,6 +294,102 @@ describe("longshore provision", () => {
     const r = await h.run("provision", "-f", envFile("p.yaml"), "-i", "inventory.yaml", ...ARCHIVE);
     expect(r.code).toBe(0);
     expect(h.connected).toEqual(["web-9"]);
+  });
+});
+
+describe("files the configuration points at are input: exit 2 naming the key or flag, before any host", () => {
+  const KEY = `-----BEGIN OPENSSH PRIVATE KEY-----\nnot checked here\n-----END OPENSSH PRIVATE KEY-----\n`;
+  fs.writeFileSync(path.join(dir, "id_ok"), KEY);
+  fs.mkdirSync(path.join(dir, "a-directory"), { recursive: true });
+  fs.writeFileSync(path.join(dir, "empty"), "");
+  const inventory = (name: string, hosts: string, defaults = "") => {
+    fs.writeFileSync(path.join(dir, name), `${defaults}hosts:\n${hosts}`);
+    return name;
+  };
+  const host = (name: string, identity?: string) =>
+    `  ${name}:\n    address: 10.213.47.99\n${identity === undefined ? "" : `    identity: ${identity}\n`}    hostKey: "SHA256:${"B".repeat(43)}"\n`;
+
+  it("--image-archive: missing, a directory, empty, truncated", async () => {
+    const h = harness({ "e2e-1": newDockerHost() });
+    fs.writeFileSync(path.join(dir, "cut.tar"), v1.archive.subarray(0, v1.archive.length - 1024));
+    const cases: Array<[string, string]> = [
+      ["nosuch.tar", `${dir}/nosuch.tar does not exist`],
+      ["a-directory", `${dir}/a-directory is a directory`],
+      ["empty", `${dir}/empty is empty`],
+      ["cut.tar", `${dir}/cut.tar: tar archive is truncated (no end-of-archive marker)`],
+    ];
+    for (const [archive, message] of cases) {
+      const r = await h.run("provision", "-f", envFile("p.yaml"), "--local-env", "e2e", "--image-archive", archive);
+      expect([r.code, r.stderr]).toEqual([2, `error [CONFIG_INVALID]: command line is invalid (1 problem):\n  --image-archive: ${message}\n`]);
+    }
+    expect(h.connected).toEqual([]);
+  });
+
+  it("engine.bundle: missing, not a directory, empty, tampered", async () => {
+    const h = harness({ "e2e-1": newDockerHost() });
+    const tampered = path.join(dir, "bundles", "tampered");
+    fs.cpSync(bundleDir, tampered, { recursive: true });
+    fs.writeFileSync(path.join(tampered, DEBS_DIR, "runc_1.0_amd64.deb"), "tampered");
+    fs.writeFileSync(path.join(tampered, DEBS_DIR, "extra.deb"), "x");
+    fs.mkdirSync(path.join(dir, "bundles", "empty"), { recursive: true });
+    const SHA_TAMPERED = createHash("sha256").update("tampered").digest("hex");
+    const cases: Array<[string, string[]]> = [
+      ["./bundles/nosuch", [`${dir}/bundles/nosuch does not exist`]],
+      ["./empty/", [`${dir}/empty is not a directory`]],
+      ["./bundles/empty", [`${dir}/bundles/empty is empty`]],
+      [
+        "./bundles/tampered",
+        [`${tampered}/debs/extra.deb: not listed in the manifest`, `${tampered}/debs/runc_1.0_amd64.deb: sha256 mismatch: expected ${pkgs[2]!.sha256}, actual ${SHA_TAMPERED}`],
+      ],
+    ];
+    for (const [bundle, messages] of cases) {
+      const r = await h.run("plan", "-f", envFile("b.yaml", { bundle }), "--local-env", "e2e", ...ARCHIVE);
+      expect([r.code, r.stderr]).toEqual([
+        2,
+        [
+          `error [CONFIG_INVALID]: b.yaml is invalid (${messages.length} problem${messages.length === 1 ? "" : "s"}):`,
+          ...messages.map((m) => `  b.yaml: engine.bundle: ${m}`),
+          "",
+        ].join("\n"),
+      ]);
+    }
+    expect(h.connected).toEqual([]);
+  });
+
+  it("an inventory's identity: missing, a directory, empty; a default named once, at defaults.identity", async () => {
+    const h = harness({ "web-1": newDockerHost(), "web-2": newDockerHost(), "web-3": newDockerHost(), "web-4": newDockerHost() });
+    const inv = inventory("inv-keys.yaml", host("web-1", "no_key") + host("web-2", "a-directory") + host("web-3", "empty") + host("web-4", "id_ok") + host("web-5"), "defaults:\n  identity: ~/nokey\n");
+    const r = await h.run("provision", "-f", envFile("p.yaml"), "-i", inv, ...ARCHIVE);
+    expect([r.code, r.stderr]).toEqual([
+      2,
+      [
+        `error [CONFIG_INVALID]: ${dir}/inv-keys.yaml is invalid (4 problems):`,
+        `  ${dir}/inv-keys.yaml: defaults.identity: ${dir}/nokey does not exist`,
+        `  ${dir}/inv-keys.yaml: hosts.web-1.identity: ${dir}/no_key does not exist`,
+        `  ${dir}/inv-keys.yaml: hosts.web-2.identity: ${dir}/a-directory is a directory`,
+        `  ${dir}/inv-keys.yaml: hosts.web-3.identity: ${dir}/empty is empty`,
+        "",
+      ].join("\n"),
+    ]);
+    expect(h.connected).toEqual([]);
+  });
+
+  it("every problem at once: a secret, an identity, the archive and the bundle", async () => {
+    const h = harness({ "web-1": newDockerHost() });
+    const file = envFile("all.yaml", { app: "  secrets: { API_TOKEN: { env: SHOP_API_TOKEN } }\n", bundle: "./bundles/nosuch" });
+    const r = await h.run("plan", "-f", file, "-i", inventory("inv-one.yaml", host("web-1", "no_key")), "--image-archive", "nosuch.tar");
+    expect([r.code, r.stderr]).toEqual([
+      2,
+      [
+        "error [CONFIG_INVALID]: the input is invalid (4 problems):",
+        "  all.yaml: app.secrets.API_TOKEN: the environment variable SHOP_API_TOKEN is not set (source: env SHOP_API_TOKEN)",
+        `  ${dir}/inv-one.yaml: hosts.web-1.identity: ${dir}/no_key does not exist`,
+        `  --image-archive: ${dir}/nosuch.tar does not exist`,
+        `  all.yaml: engine.bundle: ${dir}/bundles/nosuch does not exist`,
+        "",
+      ].join("\n"),
+    ]);
+    expect(h.connected).toEqual([]);
   });
 });
 
