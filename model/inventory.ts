@@ -12,7 +12,7 @@ import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { ConfigError } from "../core/errors";
 import { fsErrorProblem } from "../core/input-files";
-import { hostAddressSchema } from "./net";
+import { hostAddressSchema, portSchema } from "./net";
 import type { SshTarget } from "./ssh-target";
 import { parseYamlText } from "./yaml-text";
 import { formatIssues, friendlyErrorMap, sortByDocumentOrder, zodPathIssues, type PathIssue, type ParseResult } from "./zod-issues";
@@ -23,7 +23,6 @@ export const FINGERPRINT_PATTERN = /^SHA256:[A-Za-z0-9+/]{43}$/;
 /** Inventory host names: they appear in reports and in `jump:` references. */
 export const HOST_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-const PORT_MESSAGE = "must be between 1 and 65535";
 
 const fingerprintSchema = z
   .string()
@@ -31,7 +30,6 @@ const fingerprintSchema = z
     error: "must be an OpenSSH fingerprint: SHA256: followed by 43 base64 characters (see ssh-keygen -lf)",
   });
 
-const portSchema = z.int().min(1, { error: PORT_MESSAGE }).max(65535, { error: PORT_MESSAGE });
 
 const userSchema = z
   .string()

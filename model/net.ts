@@ -8,7 +8,7 @@ import { z } from "zod";
 const PORT_MESSAGE = "must be a whole number from 1 to 65535";
 
 /** A TCP port, 1-65535. */
-export const portSchema = z.number(PORT_MESSAGE).int(PORT_MESSAGE).min(1, PORT_MESSAGE).max(65535, PORT_MESSAGE);
+export const portSchema = z.number().int(PORT_MESSAGE).min(1, PORT_MESSAGE).max(65535, PORT_MESSAGE);
 
 const IPV4_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
 const IPV4_TEXT = `${IPV4_OCTET}(?:\\.${IPV4_OCTET}){3}`;

@@ -66,6 +66,8 @@ export interface RolloutReport {
   failedProbes?: ProbeResult[];
   /** The app containers that stopped or kept restarting, when that ended the gate early. */
   appStates?: AppState[];
+  /** How many probe rounds the health gate ran (each `app.health.intervalSeconds` apart). */
+  gateRounds?: number;
   /** Problems that did not change the outcome (e.g. retiring old hosts failed). */
   warnings: string[];
 }
@@ -171,6 +173,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutReport> {
 
   // 2. Health gate: every new host healthy for `healthyRounds` rounds in a row, before any traffic.
   const gate = await phase("health-gate", () => waitHealthy(driver, to, policy, clock, say), (g) => g.ok);
+  report.gateRounds = gate.rounds;
   if (!gate.ok) {
     await discardPrepared();
     if (gate.stopped) report.appStates = gate.stopped;
@@ -230,6 +233,8 @@ export async function rollout(input: RolloutInput): Promise<RolloutReport> {
 interface HealthWatch {
   ok: boolean;
   last: ProbeResult[];
+  /** Probe rounds the gate ran. */
+  rounds: number;
   /** Set when the gate ended early because an app container stopped or kept restarting. */
   stopped?: AppState[];
 }
@@ -262,16 +267,16 @@ async function waitHealthy(driver: SlotDriver, slot: SlotName, policy: RolloutPo
     streak = last.length > 0 && last.every((p) => p.ok) ? streak + 1 : 0;
     const healthy = last.filter((p) => p.ok).length;
     say(`gate round ${round}: ${healthy}/${last.length} healthy${healthy < last.length ? ` (${describeProbes(last)})` : `, ${streak}/${policy.healthyRounds} in a row`}`);
-    if (streak >= policy.healthyRounds) return { ok: true, last };
+    if (streak >= policy.healthyRounds) return { ok: true, last, rounds: round };
     if (healthy < last.length && driver.appStates) {
       // Waiting cannot help a container that has stopped: end now, with what it said.
       const stopped = stoppedApps(await driver.appStates(slot));
       if (stopped.length) {
         say(`gate round ${round}: ${describeStopped(stopped)}`);
-        return { ok: false, last, stopped };
+        return { ok: false, last, stopped, rounds: round };
       }
     }
-    if (clock.now() + policy.probeIntervalMs > deadline) return { ok: false, last };
+    if (clock.now() + policy.probeIntervalMs > deadline) return { ok: false, last, rounds: round };
     await clock.sleep(policy.probeIntervalMs);
   }
 }
@@ -279,13 +284,15 @@ async function waitHealthy(driver: SlotDriver, slot: SlotName, policy: RolloutPo
 async function watchSoak(driver: SlotDriver, slot: SlotName, policy: RolloutPolicy, clock: Clock): Promise<HealthWatch> {
   const end = clock.now() + policy.soakMs;
   let failing = 0;
+  let rounds = 0;
   let last: ProbeResult[] = [];
   // Probe at the start, every interval, and once more at the very end of the soak.
   for (;;) {
     last = await driver.probe(slot);
+    rounds += 1;
     failing = last.length > 0 && last.every((p) => p.ok) ? 0 : failing + 1;
-    if (failing >= policy.soakFailureRounds) return { ok: false, last };
-    if (clock.now() >= end) return { ok: true, last };
+    if (failing >= policy.soakFailureRounds) return { ok: false, last, rounds };
+    if (clock.now() >= end) return { ok: true, last, rounds };
     await clock.sleep(Math.min(policy.probeIntervalMs, end - clock.now()));
   }
 }

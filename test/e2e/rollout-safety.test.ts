@@ -77,10 +77,23 @@ describe("a failed rollout keeps what it must", () => {
     setCommand(`["sh", "-c", "echo starting; echo boom: no DATABASE_URL >&2; exit 3"]`);
     const r = await cli("rollout", ":1", "--json");
     expect(r.code).toBe(6);
-    const report = JSON.parse(r.stdout) as { outcome: string; reason: string; appStates: Array<{ host: string; status: string; exitCode: number; logTail: string[] }> };
+    const report = JSON.parse(r.stdout) as {
+      outcome: string;
+      reason: string;
+      gateRounds: number;
+      appStates: Array<{ host: string; status: string; exitCode: number; restartCount: number; logTail: string[] }>;
+    };
     expect(report.outcome).toBe("failed");
-    expect(report.reason).toMatch(/^the blue slot's app stopped before becoming healthy: e2esafe-blue-g3-1: (exited 3|restarting|running \(restarted \d+ times?\)).*; last log lines: starting \| boom: no DATABASE_URL/);
-    expect(report.appStates[0]).toMatchObject({ host: "e2esafe-blue-g3-1", logTail: expect.arrayContaining(["starting", "boom: no DATABASE_URL"]) });
+    expect(report.reason.startsWith("the blue slot's app stopped before becoming healthy: e2esafe-blue-g3-1: ")).toBe(true);
+    expect(report.reason).toContain("; last log lines: ");
+    // The engine may have restarted it a few times by then (restart: unless-stopped); stdout and
+    // stderr lines arrive in either order.
+    const [state] = report.appStates;
+    expect(state!.host).toBe("e2esafe-blue-g3-1");
+    expect(["exited", "restarting"].includes(state!.status) || state!.restartCount > 0).toBe(true);
+    expect(state!.logTail).toEqual(expect.arrayContaining(["starting", "boom: no DATABASE_URL"]));
+    // It ended when the container stopped, not at the deadline (90 s of 0.5 s rounds = 180).
+    expect(report.gateRounds).toBeLessThan(30);
     // The prepared group is gone; the kept one (v1) is still there, still blue's, in the file too.
     const groups = listMachineGroups(paths).filter((g) => g.startsWith(`${ENV}-`));
     expect(groups).not.toContain(`${ENV}-blue-g3`);

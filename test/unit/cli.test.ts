@@ -245,7 +245,7 @@ describe("longshore facts", () => {
       "error: /work/proj/inv.yaml is invalid (4 problems):\n" +
         "  /work/proj/inv.yaml: hosts.web-1: no way to log in: set identity (a private key file) or agent: true\n" +
         "  /work/proj/inv.yaml: hosts.web-1: no way to verify the host key: set hostKey, hostKeys, knownHosts or trustOnFirstUse: true\n" +
-        "  /work/proj/inv.yaml: hosts.web-1.port: must be between 1 and 65535\n" +
+        "  /work/proj/inv.yaml: hosts.web-1.port: must be a whole number from 1 to 65535\n" +
         "  /work/proj/inv.yaml: hosts.web-1.colour: unknown key\n" +
         "hint: Fix the listed problems; docs/inventory.md describes the format.\n",
     );
@@ -513,7 +513,7 @@ describe("targetsFromFlags", () => {
 
   it.each([
     [{ jump: "a@b@c" }, [{ path: "--jump", message: "must be [user@]host[:port]" }]],
-    [{ jump: "bastion:99999", jumpHostKey: [FP] }, [{ path: "--jump", message: "must be between 1 and 65535" }]],
+    [{ jump: "bastion:99999", jumpHostKey: [FP] }, [{ path: "--jump", message: "must be a whole number from 1 to 65535" }]],
     [
       { jump: "bastion" },
       [{ path: "--jump", message: "no way to verify the host key: pass --jump-host-key SHA256:..., --known-hosts FILE or --trust-on-first-use" }],

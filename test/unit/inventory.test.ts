@@ -126,10 +126,10 @@ describe("parseInventory: problems, with exact messages", () => {
     ["an unknown key", `hosts:\n  web-1:\n    ${ok}\n    colour: red\n`, ["inventory.yaml: hosts.web-1.colour: unknown key"]],
     ["an unknown top-level key", `hosts:\n  web-1:\n    ${ok}\nhots: {}\n`, ["inventory.yaml: hots: unknown key"]],
     ["a host-only key in defaults", `defaults:\n  address: 10.0.0.1\nhosts:\n  web-1:\n    ${ok}\n`, ["inventory.yaml: defaults.address: unknown key"]],
-    ["port 0", `hosts:\n  web-1:\n    ${ok}\n    port: 0\n`, ["inventory.yaml: hosts.web-1.port: must be between 1 and 65535"]],
-    ["port 65536", `hosts:\n  web-1:\n    ${ok}\n    port: 65536\n`, ["inventory.yaml: hosts.web-1.port: must be between 1 and 65535"]],
+    ["port 0", `hosts:\n  web-1:\n    ${ok}\n    port: 0\n`, ["inventory.yaml: hosts.web-1.port: must be a whole number from 1 to 65535"]],
+    ["port 65536", `hosts:\n  web-1:\n    ${ok}\n    port: 65536\n`, ["inventory.yaml: hosts.web-1.port: must be a whole number from 1 to 65535"]],
     ["a quoted port", `hosts:\n  web-1:\n    ${ok}\n    port: "22"\n`, ["inventory.yaml: hosts.web-1.port: must be a number (got a string)"]],
-    ["a decimal port", `hosts:\n  web-1:\n    ${ok}\n    port: 22.5\n`, ["inventory.yaml: hosts.web-1.port: must be a whole number (got a decimal number)"]],
+    ["a decimal port", `hosts:\n  web-1:\n    ${ok}\n    port: 22.5\n`, ["inventory.yaml: hosts.web-1.port: must be a whole number from 1 to 65535"]],
     [
       "a missing identity",
       `hosts:\n  web-1:\n    address: 10.0.0.5\n    hostKey: ${FP_A}\n`,
@@ -171,7 +171,7 @@ describe("parseInventory: problems, with exact messages", () => {
       [
         "inventory.yaml: hosts.web-1.jump: no way to log in: set identity (a private key file) or agent: true",
         "inventory.yaml: hosts.web-1.jump: no way to verify the host key: set hostKey, hostKeys, knownHosts or trustOnFirstUse: true",
-        "inventory.yaml: hosts.web-1.jump.port: must be between 1 and 65535",
+        "inventory.yaml: hosts.web-1.jump.port: must be a whole number from 1 to 65535",
       ],
     ],
     ["a missing address", `hosts:\n  web-1:\n    identity: k\n    hostKey: ${FP_A}\n`, ["inventory.yaml: hosts.web-1.address: is required"]],
@@ -215,7 +215,7 @@ hosts:
     expect(problems(text)).toEqual([
       "inventory.yaml: defaults.user: must be a user name (letters, digits, '_', '.', '-')",
       "inventory.yaml: hosts.web-1: no way to log in: set identity (a private key file) or agent: true",
-      "inventory.yaml: hosts.web-1.port: must be between 1 and 65535",
+      "inventory.yaml: hosts.web-1.port: must be a whole number from 1 to 65535",
       "inventory.yaml: hosts.web-1.hostKey: must be an OpenSSH fingerprint: SHA256: followed by 43 base64 characters (see ssh-keygen -lf)",
       "inventory.yaml: hosts.web-1.sudo: must be true or false (got a string)",
       "inventory.yaml: hosts.web-2: no way to verify the host key: set hostKey, hostKeys, knownHosts or trustOnFirstUse: true",
@@ -242,7 +242,7 @@ describe("loadInventory", () => {
       expect((err as ConfigError).message).toBe(
         `${bad} is invalid (2 problems):\n` +
           `  ${bad}: hosts.web-1: no way to log in: set identity (a private key file) or agent: true\n` +
-          `  ${bad}: hosts.web-1.port: must be between 1 and 65535`,
+          `  ${bad}: hosts.web-1.port: must be a whole number from 1 to 65535`,
       );
 
       const missing = await loadInventory(path.join(dir, "nope.yaml"), { homeDir: "/home/me" }).catch((e: unknown) => e);

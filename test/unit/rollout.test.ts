@@ -263,6 +263,7 @@ describe("the rollback target and the gate", () => {
     expect(report.appStates).toEqual([{ host: "green-1", status: "exited", exitCode: 3, restartCount: 0, logTail: ["starting", "boom: no DATABASE_URL"] }]);
     // One round, not 120: the gate did not wait for a container that cannot recover.
     expect(calls.filter((c) => c === "probe green")).toHaveLength(1);
+    expect(report.gateRounds).toBe(1);
     expect(calls.at(-1)).toBe("discard green");
     expect(events.filter((e) => e.type === "message").map((e) => (e as { message: string }).message)).toEqual([
       "gate round 1: 0/1 healthy (green-1: no response: \"connect ECONNREFUSED\")",

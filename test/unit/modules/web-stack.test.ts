@@ -592,6 +592,9 @@ describe("secrets", () => {
         .update(JSON.stringify({ app: { DB_PASSWORD: "pw-rotated-5678" }, registryPassword: blue ? "hunter3-longer" : null }))
         .digest("hex");
       expect(reveal(r.inputs.secretsDigest)).toBe(expected);
+      // Not a plain hash of the values, which a short secret could be guessed from.
+      const plain = createHash("sha256").update(JSON.stringify({ app: { DB_PASSWORD: "pw-rotated-5678" }, registryPassword: blue ? "hunter3-longer" : null })).digest("hex");
+      expect(reveal(r.inputs.secretsDigest)).not.toBe(plain);
       // The provider re-applies on a new digest even with the same plan hash.
       expect(provisionChanges({ ...(reveal(before.inputs) as ProvisionedHostOutputs), drift: [] }, reveal(r.inputs) as ProvisionedHostInputs)).toEqual(["secretsDigest"]);
     }
