@@ -14,7 +14,7 @@ import { loadInventory } from "../model/inventory";
 import { deploymentOf } from "../model/deployment";
 import type { DEB_ARCHES } from "../model/engine";
 import type { LoadedEnvironment } from "../model/environment-file";
-import { SLOTS, type SlotName } from "../model/names";
+import { machineGroupNameSchema, SLOTS, type SlotName } from "../model/names";
 import { parseWith } from "../model/zod-issues";
 import { machineGroupSshTargets } from "../drivers/local/machine-group";
 import { defaultPaths } from "../drivers/local/paths";
@@ -72,7 +72,7 @@ export interface ProvisionFlags {
 const flagsSchema = z.strictObject({
   file: z.string().min(1).optional(),
   inventory: z.string().min(1).optional(),
-  localEnv: z.string().regex(/^[a-z][a-z0-9-]{0,23}$/, "must be a local machine group's name").optional(),
+  localEnv: machineGroupNameSchema.optional(),
   slot: z.enum(SLOTS).optional(),
   image: z.string().min(1).optional(),
   imageArchive: z.string().min(1).optional(),

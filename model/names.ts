@@ -31,3 +31,11 @@ export const environmentNameSchema = z
 
 /** An environment variable's name, as the engine's `--env-file` and POSIX shells take it. */
 export const envVarNameSchema = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
+
+/**
+ * A machine group's name (`longshore local up --env NAME`; an environment's slot generations are
+ * `<env>-<slot>-g<N>`): short, because it ends up in cgroup paths and host names.
+ */
+export const machineGroupNameSchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,23}$/, "must be lower-case letters, digits and '-', starting with a letter, at most 24 characters");

@@ -5,6 +5,7 @@
  */
 import * as fs from "node:fs";
 import { z } from "zod";
+import { machineGroupNameSchema } from "../../model/names";
 import { ConfigError } from "../../core/errors";
 import { readFileIfExists, writeFileAtomic } from "../../core/atomic-write";
 
@@ -183,7 +184,5 @@ export function newEnvState(args: {
   };
 }
 
-/** Environment names: short (they end up in cgroup paths and host names), lower-case, DNS-safe. */
-export const EnvNameSchema = z
-  .string()
-  .regex(/^[a-z][a-z0-9-]{0,23}$/, "lower-case letters, digits and '-', starting with a letter, at most 24 characters");
+/** Machine group names: the model's rule. */
+export const EnvNameSchema = machineGroupNameSchema;

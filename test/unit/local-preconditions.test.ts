@@ -30,7 +30,7 @@ describe("upMachineGroup input validation", () => {
     const err = await upMachineGroup({ env: "Bad_Name", machines: 0, subnet: "8.8.8.0/24", bridge: "x".repeat(16), skipPreconditions: true, paths: { cacheDir: "/nonexistent/c", libDir: "/nonexistent/l", sharedDir: "/nonexistent/s", stateRoot: "/nonexistent/r" } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigError).issues).toEqual([
-      { path: "--env", message: "lower-case letters, digits and '-', starting with a letter, at most 24 characters" },
+      { path: "--env", message: "must be lower-case letters, digits and '-', starting with a letter, at most 24 characters" },
       { path: "--machines", message: "must be a whole number from 1 to 100 (got 0)" },
       { path: "--bridge", message: "an interface name of at most 15 characters" },
       { path: "--subnet", message: "8.8.8.0/24 is not a private (RFC 1918) network" },

@@ -222,7 +222,7 @@ describe("longshore provision", () => {
       );
     }
     const none = await h.run("plan", "--local-env", "E2E");
-    expect(none.stderr).toBe("error [CONFIG_INVALID]: command line is invalid (1 problem):\n  --local-env: must be a local machine group's name\n");
+    expect(none.stderr).toBe("error [CONFIG_INVALID]: command line is invalid (1 problem):\n  --local-env: must be lower-case letters, digits and '-', starting with a letter, at most 24 characters\n");
     const noHosts = await h.run("plan");
     expect(noHosts.stderr).toBe("error [CONFIG_INVALID]: command line is invalid (1 problem):\n  --inventory: name the hosts: -i/--inventory FILE or --local-env NAME\n");
     expect(h.connected).toEqual([]);
