@@ -40,8 +40,9 @@ export interface LoadedEnvironment {
 }
 
 /** Reads and parses an environment file; throws {@link ConfigError} listing every problem. */
-export async function loadEnvironment(file: string): Promise<LoadedEnvironment> {
-  const absolute = path.resolve(file);
+export async function loadEnvironment(file: string, cwd?: string): Promise<LoadedEnvironment> {
+  // `file` stays as the user wrote it in every message; it is read relative to `cwd` when given.
+  const absolute = cwd === undefined ? path.resolve(file) : path.resolve(cwd, file);
   let text: string;
   try {
     text = await fs.readFile(absolute, "utf8");

@@ -266,9 +266,9 @@ describe("environment verbs", () => {
     expect(await h.run("rollout", "x:v2")).toBe(EXIT.badInput);
     expect(h.stderr.text).toBe(
       [
-        `error: ${h.file} is invalid (2 problems):`,
-        `  ${h.file}: app.port: must be a whole number from 1 to 65535`,
-        `  ${h.file}: slots.blue.image: must not contain whitespace`,
+        `error: longshore.yaml is invalid (2 problems):`,
+        `  longshore.yaml: app.port: must be a whole number from 1 to 65535`,
+        `  longshore.yaml: slots.blue.image: must not contain whitespace`,
         "hint: Fix the listed problems; docs/environment.md describes every key.",
         "",
       ].join("\n"),
@@ -282,8 +282,8 @@ describe("environment verbs", () => {
     expect(await h.run("up")).toBe(EXIT.badInput);
     expect(h.stderr.text).toBe(
       [
-        `error: ${h.file} is invalid (1 problem):`,
-        `  ${h.file}: line 4, column 10: YAML: unresolved alias *nope: no anchor &nope before it`,
+        `error: longshore.yaml is invalid (1 problem):`,
+        `  longshore.yaml: line 4, column 10: YAML: unresolved alias *nope: no anchor &nope before it`,
         "hint: Fix the listed problems; docs/environment.md describes every key.",
         "",
       ].join("\n"),
@@ -293,8 +293,8 @@ describe("environment verbs", () => {
     writeFileSync(h.file, `name: demo\n${levels.join("\n")}\n`);
     expect(await h.run("check")).toBe(EXIT.badInput);
     expect(h.stderr.text.split("\n").slice(0, 2)).toEqual([
-      `error: ${h.file} is invalid (1 problem):`,
-      `  ${h.file}: line 6, column 8: YAML: alias *d takes the values copied through aliases past 10000 (an alias bomb?)`,
+      `error: longshore.yaml is invalid (1 problem):`,
+      `  longshore.yaml: line 6, column 8: YAML: alias *d takes the values copied through aliases past 10000 (an alias bomb?)`,
     ]);
     expect([h.targets, h.calls]).toEqual([[], []]);
   });
@@ -306,8 +306,8 @@ describe("environment verbs", () => {
     expect(await h.run("check")).toBe(EXIT.badInput);
     expect(h.stderr.text).toBe(
       [
-        `error: ${h.file} is invalid (100,000 problems):`,
-        ...Array.from({ length: 50 }, (_, i) => `  ${h.file}: unknown${i}: unknown key`),
+        `error: longshore.yaml is invalid (100,000 problems):`,
+        ...Array.from({ length: 50 }, (_, i) => `  longshore.yaml: unknown${i}: unknown key`),
         "  and 99,950 more",
         "hint: Fix the listed problems; docs/environment.md describes every key.",
         "",

@@ -143,7 +143,7 @@ describe("plan --detailed-exitcode", () => {
     const h = harness({});
     expect(await main(["plan", "--detailed-exitcode", "-f", "nosuch.yaml", "--local-env", "e2e"], h.deps)).toBe(1);
     expect(h.stderr.text).toBe(
-      "error: /work/proj/nosuch.yaml is invalid (1 problem):\n  /work/proj/nosuch.yaml: the file does not exist\nhint: Run `longshore up` with no arguments to create the local demo environment, or pass -f FILE.\n",
+      "error: nosuch.yaml is invalid (1 problem):\n  nosuch.yaml: the file does not exist\nhint: Run `longshore up` with no arguments to create the local demo environment, or pass -f FILE.\n",
     );
     expect(await main(["plan", "--bogus", "--detailed-exitcode"], harness({}).deps)).toBe(1);
     expect(await main(["plan", "--detailed-exitcode", "--help"], harness({}).deps)).toBe(0);
@@ -381,7 +381,7 @@ describe("usage and input errors", () => {
     ],
     [
       ["check"],
-      "error: /work/proj/longshore.yaml is invalid (1 problem):\n  /work/proj/longshore.yaml: the file does not exist\nhint: Run `longshore up` with no arguments to create the local demo environment, or pass -f FILE.\n",
+      "error: longshore.yaml is invalid (1 problem):\n  longshore.yaml: the file does not exist\nhint: Run `longshore up` with no arguments to create the local demo environment, or pass -f FILE.\n",
     ],
     [["rollout", "app:v2", "--break-lock"], "error: unknown option '--break-lock'\n(run with --help for usage)\n"],
   ])("%j exits 2 without contacting a host", async (argv, stderr) => {
