@@ -13,7 +13,7 @@ import { healthSchema } from "./health";
 import { imageReferenceSchema } from "./image-reference";
 import { dnsLabelSchema, envVarNameSchema } from "./names";
 import { portSchema } from "./net";
-import { envValueProblem, MAX_ENV_FILE_BYTES, secretSourceSchema, secretValueSchema } from "./secret";
+import { envFileSizeProblem, envValueProblem, secretSourceSchema, secretValueSchema } from "./secret";
 import { Sensitive } from "../core/sensitive";
 import { parseOrThrow } from "./zod-issues";
 
@@ -189,22 +189,21 @@ export function appSchemaWith<S extends z.ZodType>(secret: S) {
       for (const key of Object.keys(secrets)) {
         if (Object.hasOwn(app.env, key)) ctx.addIssue({ code: "custom", path: ["secrets", key], message: "is also set in env" });
       }
-      let total = 0;
+      const lines: Array<[string, string]> = [];
       for (const [key, value] of Object.entries(app.env)) {
         const problem = envValueProblem(key, value);
         if (problem) ctx.addIssue({ code: "custom", path: ["env", key], message: problem });
-        total += Buffer.byteLength(`${key}=${value}\n`);
+        lines.push([key, value]);
       }
       for (const [key, value] of Object.entries(secrets)) {
         if (!(value instanceof Sensitive)) continue;
         const problem = envValueProblem(key, value.reveal());
         // Only the line limit can be new here: the value schema already refused newlines.
         if (problem && !/newline/.test(problem)) ctx.addIssue({ code: "custom", path: ["secrets", key], message: problem });
-        total += Buffer.byteLength(`${key}=${value.reveal()}\n`);
+        lines.push([key, value.reveal()]);
       }
-      if (total > MAX_ENV_FILE_BYTES) {
-        ctx.addIssue({ code: "custom", path: ["env"], message: `env and secrets take ${total} bytes as an env file; the limit is ${MAX_ENV_FILE_BYTES} bytes (512 KiB)` });
-      }
+      const size = envFileSizeProblem(lines);
+      if (size) ctx.addIssue({ code: "custom", path: ["env"], message: size });
       const targets = new Map<string, number>();
       app.volumes.forEach((v, i) => {
         const seen = targets.get(v.target);

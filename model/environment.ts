@@ -106,5 +106,3 @@ export const environmentSchema = z
 
 /** A parsed environment, defaults filled in; secrets are still sources. */
 export type Environment = z.output<typeof environmentSchema>;
-/** The rollout policy as the file says it. */
-export type RolloutPolicySpec = z.output<typeof rolloutPolicySchema>;

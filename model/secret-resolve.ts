@@ -12,11 +12,12 @@ import * as path from "node:path";
 import type { ConfigIssue } from "../core/errors";
 import { ConfigError } from "../core/errors";
 import { Sensitive } from "../core/sensitive";
+import { fsErrorProblem } from "../core/input-files";
 import { MAX_SECRET_BYTES, type SecretFile, type SecretReader } from "../core/secret-reader";
 import type { Environment } from "./environment";
 
 export type { SecretReader };
-import { describeSecretSource, envValueProblem, MAX_ENV_FILE_BYTES, type SecretSource } from "./secret";
+import { describeSecretSource, envFileSizeProblem, envValueProblem, type SecretSource } from "./secret";
 
 /** How long a `{ command }` source may run. */
 export const SECRET_COMMAND_TIMEOUT_MS = 30_000;
@@ -67,9 +68,7 @@ export async function resolveSecretSource(key: string, source: SecretSource, opt
     try {
       read = await reader.readFile(file);
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      const why = code === "ENOENT" ? "does not exist" : code === "EACCES" ? "cannot be read (permission denied)" : code === "EISDIR" ? "is a directory" : `cannot be read (${code ?? (e as Error).message})`;
-      return { ok: false, message: `${origin} (${file}) ${why}` };
+      return { ok: false, message: `${origin} (${file}) ${fsErrorProblem(e)}` };
     }
     if (!read.isFile) return { ok: false, message: `${origin} (${file}) is not a regular file` };
     if ((read.mode & 0o077) !== 0) {
@@ -132,14 +131,9 @@ export async function resolveEnvironmentSecrets(
   );
   // The env file holds plain env and secrets together: its size limit is checked with both.
   if (issues.length === 0) {
-    let total = 0;
-    for (const [k, v] of Object.entries(env.app.env)) total += Buffer.byteLength(`${k}=${v}\n`);
-    for (const { job, outcome } of outcomes) {
-      if (outcome.ok && job.path.startsWith("app.secrets.")) total += Buffer.byteLength(`${job.key}=${outcome.value.reveal()}\n`);
-    }
-    if (total > MAX_ENV_FILE_BYTES) {
-      issues.push({ path: `${options.file}: app.secrets`, message: `env and secrets take ${total} bytes as an env file; the limit is ${MAX_ENV_FILE_BYTES} bytes (512 KiB)` });
-    }
+    const secretLines = outcomes.flatMap(({ job, outcome }) => (outcome.ok && job.path.startsWith("app.secrets.") ? [[job.key, outcome.value.reveal()] as const] : []));
+    const size = envFileSizeProblem([...Object.entries(env.app.env), ...secretLines]);
+    if (size) issues.push({ path: `${options.file}: app.secrets`, message: size });
   }
   if (issues.length) {
     throw new ConfigError(`the secrets of ${options.file}`, issues, { suggestion: "Fix the sources listed; docs/environment.md (Secrets) describes them." });

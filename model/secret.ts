@@ -86,6 +86,16 @@ export const MAX_ENV_LINE_BYTES = 32 * 1024;
 /** The largest env file (plain env and secrets together): a process's environment must fit in ARG_MAX (2 MiB) with room to spare. */
 export const MAX_ENV_FILE_BYTES = 512 * 1024;
 
+/**
+ * The problem with env and secrets together as one env file (`KEY=value` lines), or null: the
+ * one place the total is counted, for the app's schema and for secrets read from their sources.
+ */
+export function envFileSizeProblem(lines: Iterable<readonly [string, string]>): string | null {
+  let total = 0;
+  for (const [key, value] of lines) total += Buffer.byteLength(`${key}=${value}\n`);
+  return total > MAX_ENV_FILE_BYTES ? `env and secrets take ${total} bytes as an env file; the limit is ${MAX_ENV_FILE_BYTES} bytes (512 KiB)` : null;
+}
+
 /** Problems with one env value (plain or secret), without ever repeating it. */
 export function envValueProblem(key: string, value: string): string | null {
   if (/[\r\n\0]/.test(value)) return "must not contain a newline or NUL (the engine's env file holds one variable per line)";
