@@ -18,19 +18,25 @@ export interface Deployment {
 }
 
 /**
- * The deployment of `image`. Credentials go only to the registry they are for: an image from
- * another registry is pulled without them, so a password never reaches a host it was not meant for.
+ * The credentials that go with `image`, its password as `P` (a resolved value, or a Pulumi input).
+ * Credentials go only to the registry they are for: an image from another registry is pulled
+ * without them, so a password never reaches a host it was not meant for. Pure.
  */
+export function registryFor<P>(
+  registry: Environment["registry"],
+  password: P | null,
+  image: string,
+): { server: string; username: string; password: P } | null {
+  return registry && password !== null && isRegistryOf(registry.server, image) ? { server: registry.server, username: registry.username, password } : null;
+}
+
+/** The deployment of `image`: the app with that image and its secret values, and {@link registryFor}'s credentials. */
 export function deploymentOf(
   env: Pick<Environment, "app" | "registry">,
   secrets: { app: Readonly<Record<string, Sensitive>>; registryPassword: Sensitive | null },
   image: string,
 ): Deployment {
-  const registry =
-    env.registry && secrets.registryPassword && isRegistryOf(env.registry.server, image)
-      ? { server: env.registry.server, username: env.registry.username, password: secrets.registryPassword }
-      : null;
-  return { app: { ...env.app, image, secrets: { ...secrets.app } }, registry };
+  return { app: { ...env.app, image, secrets: { ...secrets.app } }, registry: registryFor(env.registry, secrets.registryPassword, image) };
 }
 
 /** A volume as the environment file writes it (`SOURCE:TARGET[:ro]`). */

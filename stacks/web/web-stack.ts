@@ -12,13 +12,12 @@
 import { createHmac } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { Sensitive } from "../../core/sensitive";
-import { appInputOf } from "../../model/deployment";
+import { appInputOf, registryFor } from "../../model/deployment";
 import { hostPortOf } from "../../model/app";
 import type { AwsSpec } from "../../model/aws";
 import type { Environment } from "../../model/environment";
 import { targetGroupHealth } from "../../model/health";
 import type { HostPlanInput } from "../../model/host-plan";
-import { isRegistryOf } from "../../model/image-reference";
 import { SLOTS, type SlotName } from "../../model/names";
 import type { ApplyHostEntry } from "../../provisioner/apply-host-contract";
 import { BlueGreenLoadBalancer } from "../../modules/blue-green-load-balancer";
@@ -83,10 +82,7 @@ export interface WebStack {
 export function hostPlanFor<S>(env: AwsEnvironment, slot: SlotName, secrets: { app: Record<string, S>; registryPassword: S | null }) {
   const image = env.slots[slot].image;
   if (image === null) throw new Error(`slots.${slot}.image is not set`);
-  const registry =
-    env.registry && secrets.registryPassword !== null && isRegistryOf(env.registry.server, image)
-      ? { server: env.registry.server, username: env.registry.username, password: secrets.registryPassword }
-      : undefined;
+  const registry = registryFor(env.registry, secrets.registryPassword, image);
   return {
     slot,
     app: appInputOf(env.app, image, secrets.app),
