@@ -9,7 +9,7 @@ import * as path from "node:path";
 import type { Command } from "commander";
 import { z } from "zod";
 import { allInputs, ConfigError } from "../core/errors";
-import { isRegistryOf, parseImageReference, resolveImageArgument } from "../model/image-reference";
+import { archiveHolds, parseImageReference, resolveImageArgument } from "../model/image-reference";
 import { loadInventory } from "../model/inventory";
 import { deploymentOf } from "../model/deployment";
 import type { DEB_ARCHES } from "../model/engine";
@@ -228,8 +228,7 @@ async function imageSourceFor(ref: string, archive: string | undefined): Promise
   const read = await readArchiveInput(archive);
   if (!read.ok) throw new ConfigError("command line", [{ path: "--image-archive", message: read.message }]);
   const resolved = read.value;
-  const wanted = repoTagOf(ref);
-  if (wanted === null || !resolved.repoTags.some((t) => repoTagOf(t) === wanted)) {
+  if (!archiveHolds(resolved.repoTags, ref)) {
     throw new ConfigError("command line", [
       { path: "--image-archive", message: `holds ${resolved.repoTags.length ? resolved.repoTags.join(", ") : "no tag"}, not ${ref}: pass --image with one of its tags` },
     ]);
@@ -237,18 +236,6 @@ async function imageSourceFor(ref: string, archive: string | undefined): Promise
   return resolved.image;
 }
 
-/**
- * A reference as `docker save` records it in an archive's RepoTags: Docker Hub's short form (no
- * `docker.io/`, no `library/`) with its tag, `latest` when it has none; so `shop/app` is found in an
- * archive of `shop/app:latest`. Null for a digest reference, which RepoTags never holds. Pure.
- */
-export function repoTagOf(ref: string): string | null {
-  const r = parseImageReference(ref);
-  if (!r.ok || r.value.digest !== null) return null;
-  const { registry, repository, tag } = r.value;
-  const name = registry === null || isRegistryOf("docker.io", ref) ? repository.replace(/^library\//, "") : `${registry}/${repository}`;
-  return `${name}:${tag ?? "latest"}`;
-}
 
 async function inventoryTargets(file: string, deps: ProvisionCliDeps): Promise<SshTarget[]> {
   return loadInventory(file, {

@@ -164,6 +164,12 @@ export const DEB_ARCHES = ["amd64", "arm64", "armhf", "i386", "ppc64el", "s390x"
  */
 export const BUNDLE_RECIPE_PATTERN = new RegExp(`^debian-([a-z][a-z0-9-]*?)(?:-(${DEB_ARCHES.join("|")}))?$`);
 
+/** A recipe name's parts: the suite, and the architecture when the name pins one. Null for anything else. Pure. */
+export function parseBundleRecipe(name: string): { suite: string; arch: (typeof DEB_ARCHES)[number] | null } | null {
+  const m = BUNDLE_RECIPE_PATTERN.exec(name);
+  return m ? { suite: m[1]!, arch: (m[2] as (typeof DEB_ARCHES)[number] | undefined) ?? null } : null;
+}
+
 /** True when `engine.bundle` names a directory (a path) rather than a recipe. */
 export function isBundleDirectory(value: string): boolean {
   return value.includes("/") || value.startsWith(".");

@@ -128,3 +128,22 @@ export function resolveImageArgument(arg: string, appImage: string): string {
   const base = r.value.registry !== null ? `${r.value.registry}/${r.value.repository}` : r.value.repository;
   return `${base}${arg}`;
 }
+
+/**
+ * A reference as `docker save` records it in an archive's RepoTags: Docker Hub's short form (no
+ * `docker.io/`, no `library/`) with its tag, `latest` when it has none; so `shop/app` is found in an
+ * archive of `shop/app:latest`. Null for a digest reference, which RepoTags never holds. Pure.
+ */
+export function repoTagOf(ref: string): string | null {
+  const r = parseImageReference(ref);
+  if (!r.ok || r.value.digest !== null) return null;
+  const { registry, repository, tag } = r.value;
+  const name = registry === null || isRegistryOf("docker.io", ref) ? repository.replace(/^library\//, "") : `${registry}/${repository}`;
+  return `${name}:${tag ?? "latest"}`;
+}
+
+/** True when an archive tagged `repoTags` holds `ref` (compared as {@link repoTagOf} normalises them). Pure. */
+export function archiveHolds(repoTags: readonly string[], ref: string): boolean {
+  const wanted = repoTagOf(ref);
+  return wanted !== null && repoTags.some((t) => repoTagOf(t) === wanted);
+}

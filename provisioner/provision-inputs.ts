@@ -7,7 +7,7 @@
 import { promises as fsp } from "node:fs";
 import { BundleError, ConfigError } from "../core/errors";
 import { fsErrorProblem, inputPathProblem } from "../core/input-files";
-import { BUNDLE_RECIPE_PATTERN, DEB_ARCHES, isBundleDirectory, type EngineOptions } from "../model/engine";
+import { DEB_ARCHES, isBundleDirectory, parseBundleRecipe, type EngineOptions } from "../model/engine";
 import { buildBundle, type BuildBundleOptions, type BuildBundleResult } from "./bundle/build";
 import { debianRecipe, HOST_DEBIAN_SOURCES, parseDeb822Sources } from "./bundle/recipe";
 import { verifyBundle, type VerifiedBundle } from "./bundle/verify";
@@ -32,10 +32,8 @@ export type ImageSpec = { archive: string } | { pull: string; id?: string };
 export function bundleSourceOf(engine: Pick<EngineOptions, "channel" | "bundle">): BundleSource | ((arch: (typeof DEB_ARCHES)[number]) => BundleSource) | null {
   if (engine.channel !== "bundle") return null;
   if (isBundleDirectory(engine.bundle)) return { dir: engine.bundle };
-  const m = BUNDLE_RECIPE_PATTERN.exec(engine.bundle)!;
-  const suite = m[1]!;
+  const { suite, arch: pinned } = parseBundleRecipe(engine.bundle)!;
   const recipe = (arch: (typeof DEB_ARCHES)[number]): BundleSource => ({ recipe: { name: `debian-${suite}-${arch}`, source: "debian", suite, arch } });
-  const pinned = m[2] as (typeof DEB_ARCHES)[number] | undefined;
   return pinned ? recipe(pinned) : recipe;
 }
 

@@ -19,7 +19,7 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import { ConfigError, PreconditionError } from "../core/errors";
 import { REDACTED_TEXT, Sensitive } from "../core/sensitive";
-import { BUNDLE_RECIPE_PATTERN, DEB_ARCHES, isBundleDirectory } from "../model/engine";
+import { DEB_ARCHES, isBundleDirectory, parseBundleRecipe } from "../model/engine";
 import { applyHostSchema, hostPlanSchema, type HostPlan } from "../model/host-plan";
 import type { SshTarget } from "../model/ssh-target";
 import { formatIssues, friendlyErrorMap, sortByDocumentOrder, zodPathIssues, type PathIssue } from "../model/zod-issues";
@@ -30,6 +30,7 @@ import { readArchiveInput, resolveBundle } from "./provision-inputs";
 import type { BundleRef, ImageSource } from "./steps/engine-context";
 import type { SshConnectOptions } from "./transport/connect-options";
 import { defaultCacheDir } from "../core/cache-dir";
+import { archiveHolds } from "../model/image-reference";
 
 export { defaultCacheDir };
 export type { HostPlan };
@@ -104,12 +105,6 @@ function redacted(value: unknown): unknown {
   return value;
 }
 
-/** The bundle recipe a plan names: suite, and the architecture when the name pins one. */
-function recipeOf(bundle: string): { suite: string; arch: (typeof DEB_ARCHES)[number] | null } {
-  const m = BUNDLE_RECIPE_PATTERN.exec(bundle)!;
-  return { suite: m[1]!, arch: (m[2] as (typeof DEB_ARCHES)[number] | undefined) ?? null };
-}
-
 /**
  * What the plan hash is taken over, as compact canonical JSON (keys sorted, secrets as
  * `[redacted]`): the format, slot, validated app, registry and engine options (defaults filled in,
@@ -176,7 +171,7 @@ async function imageFor(plan: HostPlan, host: string): Promise<ImageSource> {
   const read = await readArchiveInput(plan.imageArchive);
   if (!read.ok) throw new ConfigError(`host ${host}`, [{ path: "imageArchive", message: read.message }]);
   const resolved = read.value;
-  if (!resolved.repoTags.includes(plan.app.image)) {
+  if (!archiveHolds(resolved.repoTags, plan.app.image)) {
     const tags = resolved.repoTags.length ? resolved.repoTags.join(", ") : "no tag";
     throw new ConfigError(`host ${host}`, [{ path: "imageArchive", message: `holds ${tags}, not app.image (${plan.app.image})` }]);
   }
@@ -198,7 +193,8 @@ export async function applyHost(input: ApplyHostInput, deps: SingleHostDeps = {}
   const { plan, target } = parseApplyHostInput(input);
   // Everything that can be checked on this computer is, before the host is touched.
   const image = await imageFor(plan, target.name);
-  const recipe = recipeOf(plan.engine.bundle);
+  // A directory was refused by the parse above: on the bundle channel this is a recipe name.
+  const recipe = parseBundleRecipe(plan.engine.bundle) ?? { suite: "bookworm", arch: null };
   const bundleFor = deps.bundleFor ?? ((arch: (typeof DEB_ARCHES)[number]) => cachedBundle(recipe.suite, arch));
   const result = await provisionHosts({
     targets: [target],
