@@ -24,7 +24,7 @@ export function environmentFilePath(flag: string | undefined, cwd: string): stri
 /** Loads the environment file; throws ConfigError with every problem. */
 export function openEnvironment(flag: string | undefined, deps: Pick<OpenDeps, "cwd">): Promise<LoadedEnvironment> {
   // Problems name the file as the user wrote it (`longshore.yaml: app.port`), read relative to the working directory.
-  return loadEnvironment(flag ?? DEFAULT_ENV_FILE, deps.cwd);
+  return loadEnvironment(flag ?? DEFAULT_ENV_FILE, { cwd: deps.cwd });
 }
 
 /** The name the user knows the file by, for issue paths (`longshore.yaml: app.secrets.X`). */

@@ -39,16 +39,25 @@ export interface LoadedEnvironment {
   baseDir: string;
 }
 
+/** Options of {@link loadEnvironment}. */
+export interface LoadOptions {
+  /** Relative paths are read from here. @default the process's working directory */
+  cwd?: string;
+  /** What named the file (a config key), for the error when it cannot be read. @default the file itself */
+  namedBy?: { source: string; key: string; suggestion: string };
+}
+
 /** Reads and parses an environment file; throws {@link ConfigError} listing every problem. */
-export async function loadEnvironment(file: string, cwd?: string): Promise<LoadedEnvironment> {
+export async function loadEnvironment(file: string, options: LoadOptions = {}): Promise<LoadedEnvironment> {
   // `file` stays as the user wrote it in every message; it is read relative to `cwd` when given.
-  const absolute = cwd === undefined ? path.resolve(file) : path.resolve(cwd, file);
+  const absolute = options.cwd === undefined ? path.resolve(file) : path.resolve(options.cwd, file);
   let text: string;
   try {
     text = await fs.readFile(absolute, "utf8");
   } catch (e) {
-    throw new ConfigError(file, [{ path: file, message: `the file ${fsErrorProblem(e)}` }], {
-      suggestion: "Run `longshore up` with no arguments to create the local demo environment, or pass -f FILE.",
+    const by = options.namedBy;
+    throw new ConfigError(by?.source ?? file, [{ path: by?.key ?? file, message: by ? `${file} ${fsErrorProblem(e)}` : `the file ${fsErrorProblem(e)}` }], {
+      suggestion: by?.suggestion ?? "Run `longshore up` with no arguments to create the local demo environment, or pass -f FILE.",
     });
   }
   const baseDir = path.dirname(absolute);

@@ -13,7 +13,7 @@ import { ConfigError, type ConfigIssue } from "../../core/errors";
 import { systemSecretReader } from "../../core/secret-reader";
 import type { Sensitive } from "../../core/sensitive";
 import type { Environment } from "../../model/environment";
-import { parseEnvironment } from "../../model/environment-file";
+import { loadEnvironment } from "../../model/environment-file";
 import { resolveEnvironmentSecrets } from "../../model/secret-resolve";
 import { buildWebStack, type AwsEnvironment, type WebSecrets } from "./web-stack";
 
@@ -81,18 +81,9 @@ function pulumiSecrets(env: Environment, file: string): Map<string, pulumi.Outpu
 async function load(): Promise<{ env: AwsEnvironment; secrets: WebSecrets }> {
   const config = new pulumi.Config();
   const file = environmentFile(config);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (e) {
-    throw new ConfigError("stack config", [{ path: `web:${ENVIRONMENT_FILE_KEY}`, message: `cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` }], {
-      suggestion: `Set it with \`pulumi config set web:${ENVIRONMENT_FILE_KEY} /path/to/longshore.yaml\`.`,
-    });
-  }
-  const baseDir = path.dirname(file);
-  const parsed = parseEnvironment(text, file, baseDir);
-  if (!parsed.ok) throw new ConfigError(file, parsed.issues, { suggestion: "Fix the listed problems; docs/environment.md describes every key." });
-  const env = parsed.value;
+  const { env, baseDir } = await loadEnvironment(file, {
+    namedBy: { source: "stack config", key: `web:${ENVIRONMENT_FILE_KEY}`, suggestion: `Set it with \`pulumi config set web:${ENVIRONMENT_FILE_KEY} /path/to/longshore.yaml\`.` },
+  });
   if (env.driver !== "aws" || env.aws === undefined) {
     throw new ConfigError(file, [{ path: `${file}: driver`, message: `is ${env.driver}: the web program builds environments with driver: aws` }]);
   }
@@ -123,19 +114,6 @@ export = async () => {
     if (e instanceof ConfigError) throw new pulumi.RunError(`${e.message}${e.suggestion ? `\n${e.suggestion}` : ""}`);
     throw e;
   }
-  const o = buildWebStack(loaded.env, loaded.secrets).outputs;
-  return {
-    loadBalancerDnsName: o.loadBalancerDnsName,
-    url: o.url,
-    liveSlot: o.liveSlot,
-    weights: o.weights,
-    hostNames: o.hostNames,
-    hostAddresses: o.hostAddresses,
-    hostKeyFingerprints: o.hostKeyFingerprints,
-    sshUser: o.sshUser,
-    deployPublicKey: o.deployPublicKey,
-    amiIds: o.amiIds,
-    testEndpoints: o.testEndpoints,
-    vpcId: o.vpcId,
-  };
+  // The stack's outputs are exactly the environment's public outputs.
+  return buildWebStack(loaded.env, loaded.secrets).outputs;
 };

@@ -153,7 +153,7 @@ describe("stacks/web/index.ts", () => {
     const missing = path.join(dir, "no-such.yaml");
     expect(await failure({ "aws:region": "eu-west-1", "web:environmentFile": missing })).toBe(
       "stack config is invalid (1 problem):\n" +
-        `  web:environmentFile: cannot read ${missing} (ENOENT)\n` +
+        `  web:environmentFile: ${missing} does not exist\n` +
         "Set it with `pulumi config set web:environmentFile /path/to/longshore.yaml`.",
     );
   });
@@ -162,7 +162,7 @@ describe("stacks/web/index.ts", () => {
     "reads the repository's longshore.yaml when web:environmentFile is not set",
     async () => {
       const repoFile = path.resolve(__dirname, "..", "..", "..", "longshore.yaml");
-      expect(await failure({ "aws:region": "eu-west-1" })).toContain(`  web:environmentFile: cannot read ${repoFile} (ENOENT)\n`);
+      expect(await failure({ "aws:region": "eu-west-1" })).toContain(`  web:environmentFile: ${repoFile} does not exist\n`);
     },
   );
 
