@@ -59,6 +59,10 @@ export interface DriverTarget {
    * hosts may be created; null for a recipe, the distribution's engine, or verbs that create none.
    */
   bundle: VerifiedBundle | null;
+  /** `DOCKER_HOST` of the operator's environment: the engine `app.imageFrom: engine` reads from. @default unset */
+  dockerHost?: string;
+  /** The environment file as the user names it (`longshore.yaml`), for messages. @default file */
+  displayName?: string;
 }
 
 /** What a verb's `register` receives: the dependencies plus a way to report a non-error exit code. */

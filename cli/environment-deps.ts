@@ -33,7 +33,13 @@ export async function environmentDriver(target: DriverTarget, progress: (line: s
   }
   const paths = defaultPaths();
   const secrets = target.secrets ? [...Object.values(target.secrets.app), ...(target.secrets.registryPassword ? [target.secrets.registryPassword] : [])] : [];
-  return createLocalDriver(env, target.secrets ? localGroupProvisioner(env, target.secrets, paths, target.bundle) : NO_PROVISIONING, paths, { secrets, connect });
+  const provisioner = target.secrets
+    ? localGroupProvisioner(env, target.secrets, paths, target.bundle, {
+        ...(target.dockerHost !== undefined ? { dockerHost: target.dockerHost } : {}),
+        envFile: target.displayName ?? target.file,
+      })
+    : NO_PROVISIONING;
+  return createLocalDriver(env, provisioner, paths, { secrets, connect });
 }
 
 /** Removes an environment's hosts and load balancer. */

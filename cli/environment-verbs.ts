@@ -4,6 +4,7 @@
  * injected factory, run the operation and print its report: phases with durations for humans,
  * one JSON document with `--json`.
  */
+import * as path from "node:path";
 import type { Command } from "commander";
 import { allInputs, ConfigError, RolloutError } from "../core/errors";
 import { acquireLock } from "../core/lock";
@@ -11,6 +12,7 @@ import { isBundleDirectory } from "../model/engine";
 import { MAX_LOCAL_SLOT_SIZE, type Environment } from "../model/environment";
 import { demoEnvironmentText, updateEnvironmentText, writeEnvironmentText, type LoadedEnvironment } from "../model/environment-file";
 import { parseImageReference, resolveImageArgument } from "../model/image-reference";
+import { imageFromFlag, imageFromText, type ImageFrom } from "../model/image-from";
 import type { ResolvedSecrets } from "../model/secret-resolve";
 import type { VerifiedBundle } from "../provisioner/bundle/verify";
 import { verifyBundleInput } from "../provisioner/provision-inputs";
@@ -108,7 +110,11 @@ async function operationInput(loaded: LoadedEnvironment, deps: VerbDeps, progres
   const [secrets, bundle]: [ResolvedSecrets | null, VerifiedBundle | null] = createsHosts
     ? await allInputs([readSecrets(loaded, deps, { deferPulumi: loaded.env.driver === "aws" }), bundleInput(loaded, deps)])
     : [null, null];
-  const driver = await deps.environmentDriver({ env: loaded.env, file: loaded.file, baseDir: loaded.baseDir, secrets, bundle }, progress.line);
+  const dockerHost = deps.env["DOCKER_HOST"];
+  const driver = await deps.environmentDriver(
+    { env: loaded.env, file: loaded.file, baseDir: loaded.baseDir, secrets, bundle, displayName: displayName(loaded, deps.cwd), ...(dockerHost !== undefined ? { dockerHost } : {}) },
+    progress.line,
+  );
   const input: OperationInput = {
     env: loaded.env,
     envText: loaded.text,
@@ -118,6 +124,18 @@ async function operationInput(loaded: LoadedEnvironment, deps: VerbDeps, progres
     actor: await operatorOf(deps, loaded.baseDir),
   };
   return { driver, input };
+}
+
+/**
+ * The environment with `app.imageFrom` replaced by `--from`'s source (an archive read relative to
+ * the working directory), refused where the driver cannot deliver it.
+ */
+export function withImageFrom(loaded: LoadedEnvironment, from: ImageFrom, cwd: string): LoadedEnvironment {
+  const resolved: ImageFrom = typeof from === "string" ? from : { archive: path.resolve(cwd, from.archive) };
+  if (loaded.env.driver === "aws" && resolved !== "registry") {
+    throw new ConfigError("command line", [{ path: "--from", message: `${imageFromText(from)}: the aws driver's hosts pull from a registry; --from engine and FILE work on the local driver` }]);
+  }
+  return { ...loaded, env: { ...loaded.env, app: { ...loaded.env.app, imageFrom: resolved } } };
 }
 
 /** The image `rollout` deploys: the argument (`:TAG` is app.image's repository at TAG), else app.image. */
@@ -170,14 +188,17 @@ export function register(program: Command, deps: VerbDeps): void {
       .argument("[image]", "image reference, or :TAG for app.image's repository at TAG (default: app.image)"),
   )
     .option("--size <n>", "hosts in the new slot (default: the slot's size in the file)")
-    .action(async (imageArg: string | undefined, flags: EnvFlags & { size?: string }) => {
+    .option("--from <source>", "where the hosts get the image: engine (your own engine), registry, or a docker save FILE (default: app.imageFrom)")
+    .action(async (imageArg: string | undefined, flags: EnvFlags & { size?: string; from?: string }) => {
       const json = flags.json === true;
       const progress = phaseProgress(deps.stderr, json);
       const size = flags.size === undefined ? undefined : Number(flags.size);
       if (size !== undefined && (!Number.isInteger(size) || size < 1 || size > 100)) {
         throw new ConfigError("command line", [{ path: "--size", message: "must be a whole number from 1 to 100" }]);
       }
-      const loaded = await openEnvironment(flags.file, deps);
+      const opened = await openEnvironment(flags.file, deps);
+      // --from replaces app.imageFrom for this run only (the file keeps what it says).
+      const loaded = flags.from === undefined ? opened : withImageFrom(opened, imageFromFlag(flags.from), deps.cwd);
       // The arguments are checked before any secret is read or driver made.
       const image = rolloutImage(imageArg, loaded.env);
       if (size !== undefined && loaded.env.driver === "local" && size > MAX_LOCAL_SLOT_SIZE) {

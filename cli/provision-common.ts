@@ -165,9 +165,9 @@ export async function prepareRun(raw: ProvisionFlags, deps: ProvisionCliDeps, mo
     source !== null && typeof source !== "function" && "dir" in source ? verifyBundleInput(source.dir, name, deps.verifyBundle) : Promise.resolve(null),
   ]);
   log(
-    image.source === "archive"
-      ? `image    ${imageRef} ${image.imageId.slice(0, 19)} (archive, streamed over SSH)`
-      : `image    ${image.ref} (pulled by each host)`,
+    image.source === "registry"
+      ? `image    ${image.ref} (pulled by each host)`
+      : `image    ${imageRef} ${image.imageId.slice(0, 19)} (${image.source === "layers" ? "layer by layer over SSH" : "archive, streamed over SSH"})`,
   );
 
   const bundleDeps: BundleDeps = {

@@ -10,6 +10,7 @@
  */
 import { z } from "zod";
 import { healthSchema } from "./health";
+import { DEFAULT_IMAGE_FROM, imageFromSchema } from "./image-from";
 import { imageReferenceSchema } from "./image-reference";
 import { dnsLabelSchema, envVarNameSchema } from "./names";
 import { portSchema } from "./net";
@@ -146,75 +147,93 @@ export const RESTART_POLICIES = ["no", "always", "unless-stopped", "on-failure"]
  * values in the provisioner. Everything else is the same.
  */
 export function appSchemaWith<S extends z.ZodType>(secret: S) {
-  return z
-    .strictObject({
-      /** The app's name: names containers, env files and labels. A DNS label. */
-      name: dnsLabelSchema,
-      /** The image to deploy: `longshore up` and `longshore rollout` with no argument put it on the idle slot. */
-      image: imageReferenceSchema,
-      /** Replaces the image's ENTRYPOINT (`[]` clears it). @default the image's */
-      entrypoint: argv.optional(),
-      /** Replaces the image's CMD. @default the image's */
-      command: argv.min(1, "must not be empty (leave it out to keep the image's CMD)").optional(),
-      /** The port the app listens on in its container. @default 8080 */
-      port: portSchema.default(8080),
-      /** The port on the host that the load balancer sends traffic to. @default port */
-      hostPort: portSchema.optional(),
-      /** Plain environment variables. @default {} */
-      env: z.record(envVarNameSchema, envValue).default({}),
-      /** Secret environment variables: where each value comes from (never the value). @default {} */
-      secrets: z.record(envVarNameSchema, secret).default({}),
-      /** `SOURCE:TARGET[:ro|rw]`: a host path or a named volume. @default [] */
-      volumes: z.array(volumeSchema).max(64).default([]),
-      /** Limits on the container. @default {} (none) */
-      resources: resourcesSchema.default({}),
-      /** The container's log driver and options. @default the engine's (`engine.daemon.log-driver`) */
-      logging: loggingSchema.optional(),
-      /** The HTTP health check. @default { path: /healthz, status: 200, intervalSeconds: 1, timeoutSeconds: 2, healthyRounds: 2 } */
-      health: healthSchema.prefault({}),
-      /** Seconds the app gets to stop after SIGTERM before it is killed (`--stop-timeout`). @default 10 */
-      stopTimeoutSeconds: z.number().int().min(0).max(3600).default(10),
-      /** `--restart`. @default "unless-stopped" */
-      restart: z.enum(RESTART_POLICIES).default("unless-stopped"),
-      /** Run the engine's init (tini) as PID 1 to reap zombies and forward signals (`--init`). @default false */
-      init: z.boolean().default(false),
-      /** The user the app runs as (`--user`), e.g. `1000` or `app:app`. @default the image's */
-      user: z
-        .string()
-        .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/, "must be USER or USER:GROUP (names or numeric ids)")
-        .optional(),
-    })
-    .superRefine((app, ctx) => {
-      const secrets = app.secrets as Record<string, unknown>;
-      for (const key of Object.keys(secrets)) {
-        if (Object.hasOwn(app.env, key)) ctx.addIssue({ code: "custom", path: ["secrets", key], message: "is also set in env" });
-      }
-      const lines: Array<[string, string]> = [];
-      for (const [key, value] of Object.entries(app.env)) {
-        const problem = envValueProblem(key, value);
-        if (problem) ctx.addIssue({ code: "custom", path: ["env", key], message: problem });
-        lines.push([key, value]);
-      }
-      for (const [key, value] of Object.entries(secrets)) {
-        if (!(value instanceof Sensitive)) continue;
-        const problem = envValueProblem(key, value.reveal());
-        // Only the line limit can be new here: the value schema already refused newlines.
-        if (problem && !/newline/.test(problem)) ctx.addIssue({ code: "custom", path: ["secrets", key], message: problem });
-        lines.push([key, value.reveal()]);
-      }
-      const size = envFileSizeProblem(lines);
-      if (size) ctx.addIssue({ code: "custom", path: ["env"], message: size });
-      const targets = new Map<string, number>();
-      app.volumes.forEach((v, i) => {
-        const seen = targets.get(v.target);
-        if (seen !== undefined) ctx.addIssue({ code: "custom", path: ["volumes", i], message: `mounts ${v.target} again (also volumes[${seen}])` });
-        else targets.set(v.target, i);
-      });
-    });
+  return z.strictObject(appShape(secret)).superRefine(refineApp);
 }
 
-/** The app as the environment file writes it: secrets are sources. */
-export const appSpecSchema = appSchemaWith(secretSourceSchema);
+/** The keys of the app, with a given schema for secret values. */
+function appShape<S extends z.ZodType>(secret: S) {
+  return {
+    /** The app's name: names containers, env files and labels. A DNS label. */
+    name: dnsLabelSchema,
+    /** The image to deploy: `longshore up` and `longshore rollout` with no argument put it on the idle slot. */
+    image: imageReferenceSchema,
+    /** Replaces the image's ENTRYPOINT (`[]` clears it). @default the image's */
+    entrypoint: argv.optional(),
+    /** Replaces the image's CMD. @default the image's */
+    command: argv.min(1, "must not be empty (leave it out to keep the image's CMD)").optional(),
+    /** The port the app listens on in its container. @default 8080 */
+    port: portSchema.default(8080),
+    /** The port on the host that the load balancer sends traffic to. @default port */
+    hostPort: portSchema.optional(),
+    /** Plain environment variables. @default {} */
+    env: z.record(envVarNameSchema, envValue).default({}),
+    /** Secret environment variables: where each value comes from (never the value). @default {} */
+    secrets: z.record(envVarNameSchema, secret).default({}),
+    /** `SOURCE:TARGET[:ro|rw]`: a host path or a named volume. @default [] */
+    volumes: z.array(volumeSchema).max(64).default([]),
+    /** Limits on the container. @default {} (none) */
+    resources: resourcesSchema.default({}),
+    /** The container's log driver and options. @default the engine's (`engine.daemon.log-driver`) */
+    logging: loggingSchema.optional(),
+    /** The HTTP health check. @default { path: /healthz, status: 200, intervalSeconds: 1, timeoutSeconds: 2, healthyRounds: 2 } */
+    health: healthSchema.prefault({}),
+    /** Seconds the app gets to stop after SIGTERM before it is killed (`--stop-timeout`). @default 10 */
+    stopTimeoutSeconds: z.number().int().min(0).max(3600).default(10),
+    /** `--restart`. @default "unless-stopped" */
+    restart: z.enum(RESTART_POLICIES).default("unless-stopped"),
+    /** Run the engine's init (tini) as PID 1 to reap zombies and forward signals (`--init`). @default false */
+    init: z.boolean().default(false),
+    /** The user the app runs as (`--user`), e.g. `1000` or `app:app`. @default the image's */
+    user: z
+      .string()
+      .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/, "must be USER or USER:GROUP (names or numeric ids)")
+      .optional(),
+    };
+}
+
+/** The rules across keys: a secret is not also an env value, the env file fits, one volume per target. */
+function refineApp(app: { env: Record<string, string>; secrets: Record<string, unknown>; volumes: VolumeSpec[] }, ctx: z.RefinementCtx): void {
+    const secrets = app.secrets as Record<string, unknown>;
+    for (const key of Object.keys(secrets)) {
+      if (Object.hasOwn(app.env, key)) ctx.addIssue({ code: "custom", path: ["secrets", key], message: "is also set in env" });
+    }
+    const lines: Array<[string, string]> = [];
+    for (const [key, value] of Object.entries(app.env)) {
+      const problem = envValueProblem(key, value);
+      if (problem) ctx.addIssue({ code: "custom", path: ["env", key], message: problem });
+      lines.push([key, value]);
+    }
+    for (const [key, value] of Object.entries(secrets)) {
+      if (!(value instanceof Sensitive)) continue;
+      const problem = envValueProblem(key, value.reveal());
+      // Only the line limit can be new here: the value schema already refused newlines.
+      if (problem && !/newline/.test(problem)) ctx.addIssue({ code: "custom", path: ["secrets", key], message: problem });
+      lines.push([key, value.reveal()]);
+    }
+    const size = envFileSizeProblem(lines);
+    if (size) ctx.addIssue({ code: "custom", path: ["env"], message: size });
+    const targets = new Map<string, number>();
+    app.volumes.forEach((v, i) => {
+      const seen = targets.get(v.target);
+      if (seen !== undefined) ctx.addIssue({ code: "custom", path: ["volumes", i], message: `mounts ${v.target} again (also volumes[${seen}])` });
+      else targets.set(v.target, i);
+    });
+    }
+
+/**
+ * The app as the environment file writes it: secrets are sources, and `imageFrom` says where the
+ * hosts get the image (a concern of the controller's delivery, so the hosts' app has no such key).
+ */
+export const appSpecSchema = z
+  .strictObject({
+    ...appShape(secretSourceSchema),
+    /**
+     * Where the hosts get the image: `registry` (they pull it), `engine` (the operator's own
+     * engine) or `{ archive: FILE }`; `rollout --from` overrides it. @default "registry"
+     */
+    imageFrom: imageFromSchema.default(DEFAULT_IMAGE_FROM),
+  })
+  .superRefine(refineApp);
 /** The app with its secrets resolved to {@link Sensitive} values (the provisioner's and the Pulumi provider's input). */
 export const resolvedAppSchema = appSchemaWith(secretValueSchema);
 

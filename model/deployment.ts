@@ -36,7 +36,9 @@ export function deploymentOf(
   secrets: { app: Readonly<Record<string, Sensitive>>; registryPassword: Sensitive | null },
   image: string,
 ): Deployment {
-  return { app: { ...env.app, image, secrets: { ...secrets.app } }, registry: registryFor(env.registry, secrets.registryPassword, image) };
+  // imageFrom is the controller's concern (how the image is delivered), not part of the hosts' app.
+  const { imageFrom: _from, ...app } = env.app;
+  return { app: { ...app, image, secrets: { ...secrets.app } }, registry: registryFor(env.registry, secrets.registryPassword, image) };
 }
 
 /** A volume as the environment file writes it (`SOURCE:TARGET[:ro]`). */
@@ -50,5 +52,6 @@ export function volumeText(v: VolumeSpec): string {
  */
 export function appInputOf<S>(app: AppSpec | ResolvedApp, image: string, secrets: Record<string, S>): Omit<ResolvedAppInput, "secrets"> & { secrets: Record<string, S> } {
   const { volumes, secrets: _sources, ...rest } = app;
+  if ("imageFrom" in rest) delete (rest as { imageFrom?: unknown }).imageFrom;
   return { ...rest, image, volumes: volumes.map(volumeText), secrets };
 }

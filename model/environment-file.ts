@@ -15,7 +15,7 @@ import { isScalar, stringify } from "yaml";
 import { parseYamlText } from "./yaml-text";
 import { parseWith, type ParseResult } from "./zod-issues";
 
-/** Parses environment text. Pure. Relative paths in it (a bundle directory) are resolved against `baseDir` when given. */
+/** Parses environment text. Pure. Relative paths in it (a bundle directory, an image archive) are resolved against `baseDir` when given. */
 export function parseEnvironment(text: string, file?: string, baseDir?: string): ParseResult<Environment> {
   const y = parseYamlText(text, file);
   if (!y.ok) return y;
@@ -24,8 +24,15 @@ export function parseEnvironment(text: string, file?: string, baseDir?: string):
   }
   const r = parseWith(environmentSchema, y.data, file === undefined ? {} : { file });
   if (!r.ok || baseDir === undefined) return r;
-  const bundle = r.value.engine.bundle;
-  return isBundleDirectory(bundle) ? { ok: true, value: { ...r.value, engine: { ...r.value.engine, bundle: path.resolve(baseDir, bundle) } } } : r;
+  const { engine, app } = r.value;
+  return {
+    ok: true,
+    value: {
+      ...r.value,
+      engine: isBundleDirectory(engine.bundle) ? { ...engine, bundle: path.resolve(baseDir, engine.bundle) } : engine,
+      app: typeof app.imageFrom === "string" ? app : { ...app, imageFrom: { archive: path.resolve(baseDir, app.imageFrom.archive) } },
+    },
+  };
 }
 
 /** A loaded environment file. */

@@ -75,6 +75,13 @@ export const environmentSchema = z
       });
     }
     if (env.driver === "aws") {
+      if (env.app.imageFrom !== "registry") {
+        ctx.addIssue({
+          code: "custom",
+          path: ["app", "imageFrom"],
+          message: "must be registry with driver: aws (its hosts pull the image; engine and archive deliveries work on the local driver)",
+        });
+      }
       // A target group's matcher takes 200-499.
       if (env.app.health.status < 200 || env.app.health.status > 499) {
         ctx.addIssue({ code: "custom", path: ["app", "health", "status"], message: "must be from 200 to 499 with driver: aws (what a load balancer's health check accepts)" });

@@ -251,3 +251,10 @@ export function describeCoverageExcess(e: CoverageExcess, limitKey: string): str
     `more than one /${e.prefix} (${addresses(e.allowed)}) allows (${limitKey}.${e.family}: ${e.prefix}): list narrower ranges`
   );
 }
+
+/** An IPv4 address of the private ranges (RFC 1918: 10/8, 172.16/12, 192.168/16). Pure. */
+export function isPrivateIPv4(text: string): boolean {
+  if (!IPV4.test(text)) return false;
+  const [a, b] = text.split(".").map(Number) as [number, number];
+  return a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168);
+}

@@ -224,12 +224,27 @@ export async function readDockerArchive(file: string): Promise<DockerArchiveInfo
       }
     }
   } catch (e) {
-    // A file system error (no such file, a directory) stays what it is; what the bytes say about
-    // the archive (cut short, not a tar, bad gzip data) is a DockerArchiveError naming the file.
-    if (isSystemError(e)) throw e;
-    const zlib = typeof (e as NodeJS.ErrnoException).code === "string" && (e as NodeJS.ErrnoException).code!.startsWith("Z_");
-    throw new DockerArchiveError(`${file}: ${zlib ? `gzip data is damaged or cut short (${(e as Error).message})` : (e as Error).message}`, { cause: e });
+    throw archiveReadError(e, file);
   }
+  return archiveInfoFrom(small, file);
+}
+
+/**
+ * What a failed read of an archive means: a file system error (no such file, a directory) stays
+ * what it is; what the bytes say about the archive (cut short, not a tar, bad gzip data) becomes a
+ * {@link DockerArchiveError} naming the file.
+ */
+export function archiveReadError(e: unknown, file: string): Error {
+  if (isSystemError(e) || e instanceof DockerArchiveError) return e as Error;
+  const zlib = typeof (e as NodeJS.ErrnoException).code === "string" && (e as NodeJS.ErrnoException).code!.startsWith("Z_");
+  return new DockerArchiveError(`${file}: ${zlib ? `gzip data is damaged or cut short (${(e as Error).message})` : (e as Error).message}`, { cause: e });
+}
+
+/**
+ * What `manifest.json` and the config (among the archive's small JSON members, by member name)
+ * say about the image; `file` names the archive in messages.
+ */
+export function archiveInfoFrom(small: ReadonlyMap<string, Buffer>, file: string): DockerArchiveInfo {
   const manifestBytes = small.get("manifest.json");
   if (!manifestBytes) throw new DockerArchiveError(`${file}: not a docker save archive (no manifest.json)`);
   let manifest: Array<{ Config?: string; RepoTags?: string[] | null; Layers?: string[] }>;

@@ -31,12 +31,19 @@ import type { SshTarget } from "../model/ssh-target";
 import type { SshConnectOptions } from "./transport/connect-options";
 import type { Transport } from "./transport/transport";
 import { unifiedDiff } from "./unified-diff";
+import { isPrivateIPv4 } from "../model/net";
+import { BlobExchange } from "./layers/blob-exchange";
+import { deliverBlobs, FETCH_STEP_ID, type BlobDeliveryReport } from "./layers/blob-delivery";
+import type { StepReport } from "./report";
 
 /** Opens one host's transport (the SSH adapter in production, fakes in tests). */
 export type ConnectFn = (target: SshTarget, options?: SshConnectOptions) => Promise<Transport>;
 
 /** Progress: the runner's events, plus when a host's facts are known. */
-export type ProvisionEvent = RunEvent | { type: "host-facts"; host: string; facts: HostFacts; durationMs: number };
+export type ProvisionEvent =
+  | RunEvent
+  | { type: "host-facts"; host: string; facts: HostFacts; durationMs: number }
+  | { type: "image-delivered"; host: string; delivery: BlobDeliveryReport };
 
 /** What {@link provisionHosts} needs. Everything is already validated by the model (model/). */
 export interface ProvisionHostsInput {
@@ -98,6 +105,8 @@ export interface HostOutcome {
   files: FileChange[];
   /** With `readEngineState`: the engine's server version and daemon.json's sha256 on the host. */
   engine?: { version: string | null; daemonJsonSha256: string | null };
+  /** A layers image source: how this host got the image's blobs. */
+  delivery?: BlobDeliveryReport;
 }
 
 /** The run report, the aggregated error, and per-host outcomes (same order as the targets). */
@@ -140,7 +149,7 @@ export function defaultAuditUser(): string {
  * which re-creates the container by itself.
  */
 export function appStateHash(ctx: Pick<ProvisionContext, "app" | "image" | "slot" | "release">): string {
-  const image = ctx.image.source === "archive" ? { id: ctx.image.imageId } : { ref: ctx.image.ref, id: ctx.image.imageId ?? null };
+  const image = ctx.image.source !== "registry" ? { id: ctx.image.imageId } : { ref: ctx.image.ref, id: ctx.image.imageId ?? null };
   return createHash("sha256")
     .update(JSON.stringify({ app: ctx.app, image, slot: ctx.slot, release: ctx.release }))
     .digest("hex")
@@ -159,9 +168,12 @@ export async function provisionHosts(input: ProvisionHostsInput): Promise<Provis
   const connect = input.connect ?? defaultConnect;
   const now = input.now ?? new Date().toISOString();
   const auditUser = input.auditUser ?? defaultAuditUser();
-  const outcomes = await mapWithConcurrency(input.targets, input.concurrency ?? DEFAULT_CONCURRENCY, (target) =>
-    provisionOne(target, { ...input, connect, now, auditUser }),
-  );
+  // A layered image is exchanged between the hosts of this run: each blob crosses the controller's
+  // link once. Every host must be in flight at once for that (a host's server waits for the others).
+  const exchange = input.image.source === "layers" && input.mode === "apply" ? new BlobExchange(input.targets.map((t) => t.name)) : null;
+  const peers = input.targets.map((t) => t.address).filter(isPrivateIPv4);
+  const concurrency = exchange ? input.targets.length : (input.concurrency ?? DEFAULT_CONCURRENCY);
+  const outcomes = await mapWithConcurrency(input.targets, concurrency, (target) => provisionOne(target, { ...input, connect, now, auditUser, exchange, peers }));
   const hosts = outcomes.map((o) => o.report);
   const failures = outcomes.flatMap((o) => (o.error ? [{ host: o.report.host, error: o.error }] : []));
   const report: RunReport = {
@@ -183,7 +195,7 @@ function selectSteps<S extends { id: string }>(steps: S[], omit: readonly string
   return steps.filter((s) => !omit.includes(s.id));
 }
 
-type Resolved = ProvisionHostsInput & { connect: ConnectFn; now: string; auditUser: string };
+type Resolved = ProvisionHostsInput & { connect: ConnectFn; now: string; auditUser: string; exchange: BlobExchange | null; peers: string[] };
 
 async function provisionOne(target: SshTarget, input: Resolved): Promise<{ report: HostReport; error: Error | undefined; outcome: HostOutcome }> {
   const host = target.name;
@@ -193,6 +205,8 @@ async function provisionOne(target: SshTarget, input: Resolved): Promise<{ repor
   const outcome: HostOutcome = { host, facts: null, planHash: null, files: [] };
   const planned = selectSteps(provisionSteps({ engine: input.engine, image: input.image }), input.omitSteps);
   const fail = (error: Error) => {
+    // Peers waiting for this host's blobs or its end must not wait for a host that is gone.
+    input.exchange?.done(host);
     const durationMs = Math.round(performance.now() - t0);
     emit({ type: "host-done", host, status: "failed", durationMs, error: error.message });
     const report: HostReport = {
@@ -255,23 +269,85 @@ async function provisionOne(target: SshTarget, input: Resolved): Promise<{ repor
       return fail(asError(e));
     }
     const steps = selectSteps(provisionSteps(ctx), input.omitSteps);
-    const run = await runPlan({
-      hosts: [{ name: host, transport: keepOpen, steps: steps.map((step) => ({ step, ctx })) }],
-      mode: input.mode,
-      concurrency: 1,
-      // host-start was sent before connecting; host-done is sent below with the whole host's time.
-      onEvent: (e) => {
-        if (e.type !== "host-start" && e.type !== "host-done") emit(e);
-      },
-      ...(input.signal ? { signal: input.signal } : {}),
-    });
-    const report = { ...run.report.hosts[0]!, durationMs: Math.round(performance.now() - t0) };
-    const error = run.error?.failures[0]?.error;
+    // With a layered image, the blob store is filled (across hosts) between the engine steps and
+    // image.layers: the steps run in two parts around that phase, reported as step image.fetch.
+    const split = input.exchange ? steps.findIndex((st) => st.id === "image.layers") : -1;
+    const total = steps.length + (split >= 0 ? 1 : 0);
+    const runPart = async (part: ReadonlyArray<Step<ProvisionContext>>, offset: number) => {
+      const run = await runPlan({
+        hosts: [{ name: host, transport: keepOpen, steps: part.map((step) => ({ step, ctx })) }],
+        mode: input.mode,
+        concurrency: 1,
+        // host-start was sent before connecting; host-done is sent below with the whole host's time.
+        onEvent: (e) => {
+          if (e.type === "step-start") emit({ ...e, index: e.index + offset, total });
+          else if (e.type !== "host-start" && e.type !== "host-done") emit(e);
+        },
+        ...(input.signal ? { signal: input.signal } : {}),
+      });
+      return { report: run.report.hosts[0]!, error: run.error?.failures[0]?.error };
+    };
+    let report: HostReport;
+    let error: Error | undefined;
+    if (split < 0 || !input.exchange) {
+      ({ report, error } = await runPart(steps, 0));
+    } else {
+      const first = await runPart(steps.slice(0, split), 0);
+      const notRun = (st: { id: string; title: string }): StepReport => ({ id: st.id, title: st.title, status: "not-run", durationMs: 0, attempts: 0, uploaded: [] });
+      const fetchTitle = "Fetch the image's missing blobs (from peers, else the controller)";
+      if (first.error) {
+        input.exchange.done(host);
+        report = { ...first.report, steps: [...first.report.steps, notRun({ id: FETCH_STEP_ID, title: fetchTitle }), ...steps.slice(split).map(notRun)] };
+        error = first.error;
+      } else {
+        const f0 = performance.now();
+        emit({ type: "step-start", host, stepId: FETCH_STEP_ID, title: fetchTitle, index: split, total });
+        const fetched = await deliverBlobs({
+          transport,
+          image: (ctx.image as Extract<ImageSource, { source: "layers" }>).layers,
+          cacheDir: (ctx.image as Extract<ImageSource, { source: "layers" }>).cacheDir,
+          exchange: input.exchange,
+          address: isPrivateIPv4(target.address) ? target.address : null,
+          peers: input.peers,
+          onProgress: (message) => emit({ type: "step-progress", host, stepId: FETCH_STEP_ID, message }),
+          ...(input.signal ? { signal: input.signal } : {}),
+        }).then(
+          (delivery) => ({ delivery, error: undefined }),
+          (e: unknown) => ({ delivery: undefined, error: asError(e) }),
+        );
+        const durationMs = Math.round(performance.now() - f0);
+        const status = fetched.error ? "failed" : fetched.delivery!.fromController + fetched.delivery!.fromPeers > 0 ? "changed" : "unchanged";
+        emit({ type: "step-done", host, stepId: FETCH_STEP_ID, status, durationMs, ...(fetched.error ? { error: fetched.error.message } : {}) });
+        const fetchReport: StepReport = {
+          id: FETCH_STEP_ID,
+          title: fetchTitle,
+          status,
+          durationMs,
+          attempts: 1,
+          uploaded: [],
+          ...(fetched.error ? { error: { code: fetched.error instanceof LongshoreError ? fetched.error.code : "UNEXPECTED", message: fetched.error.message } } : {}),
+        };
+        if (fetched.delivery) {
+          outcome.delivery = fetched.delivery;
+          emit({ type: "image-delivered", host, delivery: fetched.delivery });
+        }
+        if (fetched.error) {
+          report = { ...first.report, status: "failed", steps: [...first.report.steps, fetchReport, ...steps.slice(split).map(notRun)], error: fetchReport.error! };
+          error = fetched.error;
+        } else {
+          const second = await runPart(steps.slice(split), split + 1);
+          report = { ...second.report, steps: [...first.report.steps, fetchReport, ...second.report.steps] };
+          error = second.error;
+        }
+      }
+    }
+    report = { ...report, durationMs: Math.round(performance.now() - t0) };
     if (input.mode === "check") outcome.files = await fileChanges(transport, steps, ctx, report);
     if (input.readEngineState && !error) outcome.engine = await readEngineState(transport);
     emit({ type: "host-done", host, status: report.status, durationMs: report.durationMs, ...(error ? { error: error.message } : {}) });
     return { report, error, outcome };
   } finally {
+    input.exchange?.done(host);
     await transport.close().catch(() => undefined);
   }
 }

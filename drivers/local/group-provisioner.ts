@@ -15,8 +15,13 @@ import type { ResolvedSecrets } from "../../model/secret-resolve";
 import { provisionHosts } from "../../provisioner/apply-host";
 import { bundleSourceOf, resolveBundle, verifyBundleInput } from "../../provisioner/provision-inputs";
 import type { BundleRef, ImageSource } from "../../provisioner/steps/engine-context";
+import type { BlobDeliveryReport } from "../../provisioner/layers/blob-delivery";
 import { machineGroupSshTargets } from "./machine-group";
-import { resolveImageSource } from "./image-source";
+import { demoVersionOf, resolveImageSource } from "./image-source";
+import { buildDemoImage } from "./demo-app";
+import { imageFromText } from "../../model/image-from";
+import { cacheArchive } from "../../provisioner/layers/blob-cache";
+import { layeredImageSource } from "../../provisioner/layers/layered-source";
 import type { LocalPaths } from "./paths";
 import type { GroupProvisioner } from "./slot-driver";
 
@@ -43,7 +48,20 @@ export function localDebianArch(nodeArch: string = os.arch()): (typeof DEB_ARCHE
  * directory `engine.bundle` names when the caller verified it already (as input, before any
  * machine was made); a directory not verified yet is verified here, a recipe built or reused.
  */
-export function localGroupProvisioner(env: Environment, secrets: ResolvedSecrets, paths: LocalPaths, verified: BundleRef | null = null): GroupProvisioner {
+export function localGroupProvisioner(
+  env: Environment,
+  secrets: ResolvedSecrets,
+  paths: LocalPaths,
+  verified: BundleRef | null = null,
+  options: {
+    /** `DOCKER_HOST` (the `engine` image source's engine). @default the engine's default socket */
+    dockerHost?: string;
+    /** The environment file as the user names it, for errors about `app.imageFrom`. @default "environment" */
+    envFile?: string;
+    /** How each group's hosts got a layered image's blobs (progress, tests, benchmarks). @default none */
+    onDelivered?: (hosts: Array<BlobDeliveryReport & { host: string }>) => void;
+  } = {},
+): GroupProvisioner {
   // One verified bundle and one image source per process: every group of this environment reuses them.
   let bundle: Promise<BundleRef | null> | undefined = verified === null ? undefined : Promise.resolve(verified);
   const images = new Map<string, ImageSource>();
@@ -58,7 +76,26 @@ export function localGroupProvisioner(env: Environment, secrets: ResolvedSecrets
     // A failed bundle build is not remembered: the next rollout tries again.
     bundle.catch(() => (bundle = undefined));
     await bundle;
-    if (!images.has(image)) images.set(image, resolveImageSource(image, paths.cacheDir));
+    if (!images.has(image)) images.set(image, await imageSourceOf(image, progress));
+  };
+  /**
+   * The demo images are built here and delivered layer by layer; any other image comes from where
+   * `app.imageFrom` says (the operator's engine, an archive: layer by layer; a registry: pulled).
+   */
+  const imageSourceOf = async (image: string, progress: (line: string) => void): Promise<ImageSource> => {
+    const demo = demoVersionOf(image);
+    if (demo !== null) {
+      const layers = await cacheArchive(paths.cacheDir, buildDemoImage(demo, { cacheDir: paths.cacheDir }).file);
+      return { source: "layers", layers, cacheDir: paths.cacheDir, imageId: layers.imageId };
+    }
+    const from = env.app.imageFrom;
+    if (from === "registry") return resolveImageSource(image, paths.cacheDir);
+    progress(`image ${image}: from ${imageFromText(from)}, into the blob cache`);
+    return layeredImageSource(from, image, {
+      cacheDir: paths.cacheDir,
+      ...(options.dockerHost !== undefined ? { dockerHost: options.dockerHost } : {}),
+      namedBy: { source: options.envFile ?? "environment", key: "app.imageFrom" },
+    });
   };
   return {
     prepare,
@@ -67,6 +104,7 @@ export function localGroupProvisioner(env: Environment, secrets: ResolvedSecrets
       const targets = machineGroupSshTargets(group, paths);
       const deployment = deploymentOf(env, secrets, image);
       progress(`provisioning ${targets.map((t) => t.name).join(", ")} with ${image}`);
+      const delivered: Array<BlobDeliveryReport & { host: string }> = [];
       const result = await provisionHosts({
         targets,
         engine: env.engine,
@@ -81,8 +119,10 @@ export function localGroupProvisioner(env: Environment, secrets: ResolvedSecrets
         onEvent: (e) => {
           if (e.type === "host-done") progress(`${e.host}: ${e.status} in ${(e.durationMs / 1000).toFixed(1)} s`);
           else if (e.type === "step-progress") progress(`${e.host}: ${e.stepId}: ${e.message}`);
+          else if (e.type === "image-delivered") delivered.push({ host: e.host, ...e.delivery });
         },
       });
+      options.onDelivered?.(delivered);
       if (result.error) throw result.error;
     },
   };

@@ -100,10 +100,14 @@ export function sourcesForSuite(
   return out.sort((a, b) => wanted.indexOf(a.suite) - wanted.indexOf(b.suite));
 }
 
-/** The packages each source of the engine ships it as. */
+/**
+ * The packages each source of the engine ships it as. `busybox` (about 0.4 MiB, libc only) is the
+ * hosts' blob server and client for image deliveries between peers (provisioner/layers/); a host
+ * without it gets every blob from the controller.
+ */
 export const ENGINE_PACKAGES = {
-  debian: { packages: ["docker.io", "containerd", "runc", "tini"], enginePackage: "docker.io" },
-  ubuntu: { packages: ["docker.io", "containerd", "runc", "tini"], enginePackage: "docker.io" },
+  debian: { packages: ["docker.io", "containerd", "runc", "tini", "busybox"], enginePackage: "docker.io" },
+  ubuntu: { packages: ["docker.io", "containerd", "runc", "tini", "busybox"], enginePackage: "docker.io" },
   docker: { packages: ["docker-ce", "docker-ce-cli", "containerd.io"], enginePackage: "docker-ce" },
 } as const;
 

@@ -11,7 +11,7 @@ import { HOST_PATHS, type ProvisionContext } from "./engine-context";
 export function auditLine(ctx: ProvisionContext): { line: string; key: string } {
   // Key order is fixed by construction: identity first, so the prefix identifies the plan.
   const identity = { app: ctx.app.name, version: ctx.release, slot: ctx.slot, plan: ctx.planHash ?? null };
-  const image = ctx.image.source === "archive" ? ctx.image.imageId : ctx.image.ref;
+  const image = ctx.image.source === "registry" ? ctx.image.ref : ctx.image.imageId;
   const line = JSON.stringify({ ...identity, image, when: ctx.now, who: ctx.auditUser });
   const key = JSON.stringify(identity).slice(0, -1) + ",";
   return { line, key };

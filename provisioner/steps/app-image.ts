@@ -15,7 +15,8 @@ import { pipeline, type Readable } from "node:stream";
 import { createGzip } from "node:zlib";
 import type { Command } from "../command";
 import type { Step } from "../step";
-import type { ProvisionContext } from "./engine-context";
+import { LOAD_FROM_STORE_SCRIPT, loadFromStoreArgs } from "../layers/layered-image";
+import { HOST_PATHS, type ProvisionContext } from "./engine-context";
 
 /**
  * A fresh stream of the archive, gzip level 1 unless it is compressed already (`.gz`, `.tgz`).
@@ -95,3 +96,35 @@ export const imagePullStep: Step<ProvisionContext> = {
     };
   },
 };
+
+/**
+ * `image.layers`: loads the image from the host's blob store (filled by the delivery's
+ * `image.fetch` phase), then drops from the store every blob no image of the engine uses any more,
+ * so the store holds what the engine holds (and what the host's next delivery and its peers can
+ * reuse), not every image it ever had. Skipped when the engine has the image ID.
+ */
+export const imageLayersStep: Step<ProvisionContext> = {
+  id: "image.layers",
+  title: "Load the app image from its layers",
+  plan(ctx) {
+    if (ctx.image.source !== "layers") throw new Error("image.layers needs a layers image source");
+    const store = HOST_PATHS.blobStore;
+    return {
+      check: [inspectId(ctx.image.imageId)],
+      apply: [
+        { argv: ["sh", "-c", LOAD_FROM_STORE_SCRIPT, "sh", ...loadFromStoreArgs(store, ctx.image.layers)], sudo: true, timeoutMs: 15 * 60_000 },
+        { argv: ["sh", "-c", PRUNE_STORE_SCRIPT, "sh", store], sudo: true },
+      ],
+      verify: [inspectId(ctx.image.imageId)],
+      timeoutMs: 16 * 60_000,
+    };
+  },
+};
+
+/** Removes from the store `$1` the blobs that are neither a layer nor the config of an image the engine has. */
+export const PRUNE_STORE_SCRIPT = [
+  "set -eu",
+  "store=$1",
+  'keep=" $(docker image ls -q --no-trunc | xargs -r docker image inspect --format \'{{.Id}} {{join .RootFS.Layers " "}}\' | tr "\\n" " ") "',
+  'for f in "$store"/sha256/*; do [ -f "$f" ] || continue; case "$keep" in *" sha256:${f##*/} "*) ;; *) rm -f "$f" ;; esac; done',
+].join("\n");

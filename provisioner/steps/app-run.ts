@@ -60,7 +60,7 @@ export function renderEnvFile(app: Pick<ResolvedApp, "env" | "secrets">): string
 
 /** What `docker create` gets the image as, and the image ID to expect when known. */
 function imageOf(ctx: ProvisionContext): { run: string; id: string | null } {
-  return ctx.image.source === "archive"
+  return ctx.image.source !== "registry"
     ? { run: ctx.image.imageId, id: ctx.image.imageId }
     : { run: ctx.image.ref, id: ctx.image.imageId ?? null };
 }

@@ -7,6 +7,7 @@ import type { ResolvedApp } from "../../model/app";
 import type { EngineOptions } from "../../model/engine";
 import type { ResolvedRegistry } from "../../model/registry";
 import type { BundleManifest } from "../bundle/manifest";
+import type { LayeredImage } from "../layers/layered-image";
 
 /** What longshore needs to know about a host before planning (picked from the one facts probe by `engineHostFacts`, `engine-facts.ts`). */
 export interface HostFacts {
@@ -30,8 +31,20 @@ export interface HostFacts {
   memoryBytes: number;
 }
 
-/** The image to run: a `docker save` archive on the controller, or a reference to pull. */
+/**
+ * The image to run: blobs in the controller's cache (delivered layer by layer), a `docker save`
+ * archive on the controller (streamed whole), or a reference to pull.
+ */
 export type ImageSource =
+  | {
+      source: "layers";
+      /** The image as blobs: what the hosts' stores must hold before `image.layers` loads it. */
+      layers: LayeredImage;
+      /** The controller's cache directory whose blob cache holds them. */
+      cacheDir: string;
+      /** The image ID (`layers.imageId`). */
+      imageId: string;
+    }
   | {
       source: "archive";
       /** `docker save` output on the controller (`.tar`, or already gzip-compressed `.tar.gz`/`.tgz`). */
@@ -97,6 +110,8 @@ export const HOST_PATHS = {
   /** Env files, one directory per app: `<appEnvDir>/<app>/<app>-<release>.env` (0600). */
   appEnvDir: "/etc/longshore/apps",
   auditLog: "/var/log/longshore/audit.log",
+  /** Image blobs by sha256 (`sha256/<hex>`), kept for the host's peers and its next deliveries. */
+  blobStore: "/var/lib/longshore/blobs",
 } as const;
 
 /** The verified bundle, or an error saying the plan cannot be made without one. */

@@ -2,14 +2,18 @@
  * The ordered step list that takes a host from bare to serving the app:
  *
  *   engine.facts → engine.bundle → engine.install → engine.configure → engine.start →
- *   engine.verify → image.load | image.pull → app.run → app.health → audit.append
+ *   engine.verify → image.load | (image.fetch) image.layers | image.pull → app.run → app.health →
+ *   audit.append
+ *
+ * (`image.fetch` is not a step: provision-hosts.ts fills each host's blob store between the engine
+ * steps and `image.layers`, across hosts, see layers/blob-delivery.ts.)
  *
  * `engine.bundle` is left out for the distro channel; the image step follows the image source.
  */
 import type { Step } from "../step";
 import { auditAppendStep } from "./app-audit";
 import { appHealthStep } from "./app-health";
-import { imageLoadStep, imagePullStep } from "./app-image";
+import { imageLayersStep, imageLoadStep, imagePullStep } from "./app-image";
 import { appRunStep } from "./app-run";
 import { engineBundleStep } from "./engine-bundle";
 import { engineConfigureStep } from "./engine-configure";
@@ -28,6 +32,7 @@ export const STEP_ORDER = [
   "engine.start",
   "engine.verify",
   "image.load",
+  "image.layers",
   "image.pull",
   "app.run",
   "app.health",
@@ -48,7 +53,8 @@ export function engineSteps(channel: ProvisionContext["engine"]["channel"]): Ste
 
 /** The app steps for an image source (image, run, health, audit). */
 export function appSteps(imageSource: ProvisionContext["image"]["source"]): Step<ProvisionContext>[] {
-  return [imageSource === "archive" ? imageLoadStep : imagePullStep, appRunStep, appHealthStep, auditAppendStep];
+  const image = { archive: imageLoadStep, layers: imageLayersStep, registry: imagePullStep }[imageSource];
+  return [image, appRunStep, appHealthStep, auditAppendStep];
 }
 
 /** All steps for one host, in order. */
@@ -66,6 +72,7 @@ export {
   engineInstallStep,
   engineStartStep,
   engineVerifyStep,
+  imageLayersStep,
   imageLoadStep,
   imagePullStep,
 };

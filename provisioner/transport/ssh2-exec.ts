@@ -68,6 +68,7 @@ export function runOnChannel(channel: ClientChannel, spec: RunSpec): Promise<Exe
     let exitCode: number | null | undefined;
     let signalName: string | null = null;
     let settled = false;
+    const sent = { bytes: 0 };
 
     const finish = (error: TransportError | null) => {
       if (settled) return;
@@ -86,6 +87,7 @@ export function runOnChannel(channel: ClientChannel, spec: RunSpec): Promise<Exe
         stdout: stdout.toString(),
         stderr: stderr.toString(),
         durationMs: Math.round(performance.now() - spec.startedAt),
+        stdinBytes: sent.bytes,
       });
     };
 
@@ -138,7 +140,7 @@ export function runOnChannel(channel: ClientChannel, spec: RunSpec): Promise<Exe
       finish(lost ? lostError(lost) : new TransportError("protocol", spec.host, `\`${spec.display}\`: channel closed without an exit status`));
     });
 
-    writeStdin(channel, spec.stdin, (err) => {
+    writeStdin(channel, spec.stdin, sent, (err) => {
       // A command may exit without reading all of its stdin: the broken pipe is then no error.
       if (exitCode !== undefined) return;
       const lost = spec.connectionLost();
@@ -148,7 +150,7 @@ export function runOnChannel(channel: ClientChannel, spec: RunSpec): Promise<Exe
 }
 
 /** Writes stdin then EOF; a stream source is piped with backpressure. */
-function writeStdin(channel: ClientChannel, stdin: StdinSource | undefined, onError: (err: Error) => void): void {
+function writeStdin(channel: ClientChannel, stdin: StdinSource | undefined, sent: { bytes: number }, onError: (err: Error) => void): void {
   if (stdin === undefined) return void channel.end();
   if (typeof stdin === "function") {
     let source;
@@ -157,12 +159,14 @@ function writeStdin(channel: ClientChannel, stdin: StdinSource | undefined, onEr
     } catch (e) {
       return onError(e as Error);
     }
+    source.on("data", (chunk: Buffer | string) => void (sent.bytes += Buffer.byteLength(chunk)));
     pipeline(source, channel, (err) => {
       if (err) onError(err);
     });
     return;
   }
   const data = stdin instanceof Sensitive ? stdin.reveal() : stdin;
+  sent.bytes = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
   channel.end(typeof data === "string" ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
 }
 

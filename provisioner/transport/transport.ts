@@ -15,6 +15,8 @@ export interface ExecResult {
   stdout: string;
   stderr: string;
   durationMs: number;
+  /** Bytes the transport wrote to the command's stdin (what crossed the link). @default 0 */
+  stdinBytes?: number;
 }
 
 /** Per-call options for {@link Transport.exec}. */

@@ -33,6 +33,7 @@ describe("environment file", () => {
       app: {
         name: "demo",
         image: "longshore-demo:v1",
+        imageFrom: "registry",
         port: 8080,
         env: { GREETING: "hello" },
         secrets: {},

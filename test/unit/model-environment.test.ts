@@ -74,6 +74,7 @@ describe("defaults", () => {
       app: {
         name: "shop",
         image: "shop:1",
+        imageFrom: "registry",
         port: 8080,
         env: {},
         secrets: {},

@@ -1,0 +1,238 @@
+/**
+ * Putting an image's blobs into one host's blob store (`/var/lib/longshore/blobs/sha256/<hex>`),
+ * over that host's one connection: a probe (is the image in the engine already, which blobs does
+ * the store hold, is there a `busybox` for the peer server), then each missing blob from a peer
+ * (`busybox wget` from the peer's transient `busybox httpd`, on the hosts' private network) or from
+ * the controller (gzip -1 on the wire, `gzip -dc` on the host). Every blob is checked against its
+ * sha256 before it is renamed into the store: a damaged blob is refused, and a peer that gave one
+ * is not asked again. The host then serves its store to its peers until every host of the
+ * delivery is done ({@link BlobExchange}).
+ */
+import { createReadStream } from "node:fs";
+import { pipeline, type Readable } from "node:stream";
+import { createGzip } from "node:zlib";
+import { CommandFailedError } from "../../core/errors";
+import { PEER_BLOB_PORT } from "../../model/image-from";
+import type { Command } from "../command";
+import { HOST_PATHS } from "../steps/engine-context";
+import type { ExecResult, Transport } from "../transport/transport";
+import { cachedBlobPath } from "./blob-cache";
+import type { BlobExchange } from "./blob-exchange";
+import { blobsOf, hexOf, type LayeredImage } from "./layered-image";
+
+/** The id this phase reports under (between the engine steps and `image.layers`). */
+export const FETCH_STEP_ID = "image.fetch";
+
+/** Exit code of the receive scripts when the bytes do not hash to the blob's name. */
+export const DIGEST_MISMATCH_EXIT = 65;
+
+/**
+ * Receives one blob on stdin-or-wget into the store `$1` as `$2` (hex), checking its sha256 before
+ * the rename. `$3` is empty (gzip on stdin, from the controller) or a peer's URL.
+ */
+export const RECEIVE_BLOB_SCRIPT = [
+  "set -u",
+  'store=$1; hex=$2; url=$3; tmp="$store/.in-$hex.$$"',
+  "trap 'rm -f \"$tmp\"' EXIT",
+  'mkdir -p "$store/sha256" || exit 1',
+  'if [ -z "$url" ]; then gzip -dc > "$tmp" || exit 1; else busybox wget -q -T 30 -O "$tmp" "$url" || exit 1; fi',
+  'got=$(sha256sum "$tmp" | cut -d" " -f1)',
+  `if [ "$got" != "$hex" ]; then echo "sha256:$got" >&2; exit ${DIGEST_MISMATCH_EXIT}; fi`,
+  'mv -f "$tmp" "$store/sha256/$hex"',
+].join("\n");
+
+/** What the host has: `present` (the image is in the engine), `busybox`, then `blob <hex>` per stored blob. */
+export const PROBE_STORE_SCRIPT = [
+  'store=$1; id=$2',
+  'docker image inspect --format "{{.Id}}" "$id" >/dev/null 2>&1 && echo present',
+  "command -v busybox >/dev/null 2>&1 && echo busybox",
+  'for f in "$store"/sha256/*; do [ -f "$f" ] && echo "blob ${f##*/}"; done',
+  "exit 0",
+].join("\n");
+
+/**
+ * Starts the transient peer server: `busybox httpd` in the foreground as a systemd unit (gone when
+ * stopped, and after an hour at most even if the controller never comes back), serving the store
+ * read-only on `$2:$3` to the addresses in the allow list on stdin, then waits until it answers.
+ */
+export const SERVE_STORE_SCRIPT = [
+  "set -eu",
+  'store=$1; addr=$2; port=$3; unit=$4; conf="/run/$unit.conf"',
+  'mkdir -p "$store/sha256"',
+  'cat > "$conf"',
+  'systemctl stop "$unit" >/dev/null 2>&1 || true',
+  'systemctl reset-failed "$unit" >/dev/null 2>&1 || true',
+  'echo ok > "$store/ready"',
+  'systemd-run --quiet --collect --unit "$unit" -p RuntimeMaxSec=3600 busybox httpd -f -p "$addr:$port" -h "$store" -c "$conf"',
+  'i=0; until busybox wget -q -T 2 -O /dev/null "http://$addr:$port/ready"; do i=$((i+1)); [ $i -lt 50 ] || exit 1; sleep 0.1; done',
+].join("\n");
+
+/** The systemd unit of the peer server. */
+export const BLOB_SERVER_UNIT = "longshore-blobs";
+
+/** The allow list of `busybox httpd -c`: these addresses, and nobody else. */
+export function httpdAllowList(addresses: readonly string[]): string {
+  return [...addresses.map((a) => `A:${a}`), "D:*", ""].join("\n");
+}
+
+/** How one host got the image's blobs. */
+export interface BlobDeliveryReport {
+  /** The engine had the image already: nothing was fetched. */
+  present: boolean;
+  /** Blobs of the image (distinct). */
+  blobs: number;
+  /** Blobs the store held already. */
+  had: number;
+  /** Blobs fetched from a peer, and their bytes. */
+  fromPeers: number;
+  peerBytes: number;
+  /** Blobs sent by the controller: their bytes, and the (compressed) bytes that crossed the link. */
+  fromController: number;
+  controllerBytes: number;
+  wireBytes: number;
+  /** Blobs refused because they did not match their digest (then fetched again elsewhere). */
+  refused: number;
+  /** Whether this host served its store to its peers. */
+  served: boolean;
+}
+
+/** What {@link deliverBlobs} needs. */
+export interface BlobDeliveryOptions {
+  transport: Transport;
+  image: LayeredImage;
+  /** The controller's cache directory (its blob cache). */
+  cacheDir: string;
+  exchange: BlobExchange;
+  /** This host's private address, where its peers reach its server; null: it serves nothing. */
+  address: string | null;
+  /** Every address allowed to fetch from this host's server (the delivery's hosts). */
+  peers: readonly string[];
+  /** @default PEER_BLOB_PORT */
+  port?: number;
+  onProgress?: (message: string) => void;
+  signal?: AbortSignal;
+}
+
+const STORE = HOST_PATHS.blobStore;
+
+function sh(script: string, args: string[], extra: Partial<Command> = {}): Command {
+  return { argv: ["sh", "-c", script, "sh", ...args], sudo: true, ...extra };
+}
+
+/** A fresh gzip -1 stream of a cached blob (the transport calls it once per attempt). */
+function blobStream(file: string): () => Readable {
+  return () => {
+    const gz = createGzip({ level: 1 });
+    pipeline(createReadStream(file), gz, () => {});
+    return gz;
+  };
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
+}
+
+/**
+ * Fills the host's blob store with `image`'s blobs, then stays a server for its peers until the
+ * whole delivery is done. Always tells the exchange this host is done, also when it fails.
+ */
+export async function deliverBlobs(o: BlobDeliveryOptions): Promise<BlobDeliveryReport> {
+  const t = o.transport;
+  const host = t.host;
+  const port = o.port ?? PEER_BLOB_PORT;
+  const exec = (c: Command, timeoutMs = 10 * 60_000): Promise<ExecResult> => t.exec(c, { timeoutMs, ...(o.signal ? { signal: o.signal } : {}) });
+  const report: BlobDeliveryReport = { present: false, blobs: 0, had: 0, fromPeers: 0, peerBytes: 0, fromController: 0, controllerBytes: 0, wireBytes: 0, refused: 0, served: false };
+  const blobs = blobsOf(o.image);
+  report.blobs = blobs.length;
+  try {
+    const probe = await exec(sh(PROBE_STORE_SCRIPT, [STORE, o.image.imageId]), 60_000);
+    if (probe.exitCode !== 0) throw failed(host, "probe the blob store", probe);
+    const lines = probe.stdout.split("\n");
+    report.present = lines.includes("present");
+    const had = new Set(lines.filter((l) => l.startsWith("blob ")).map((l) => `sha256:${l.slice(5)}`));
+    report.had = blobs.filter((b) => had.has(b.digest)).length;
+    if (o.exchange.shared && o.address !== null && lines.includes("busybox")) {
+      const r = await exec(sh(SERVE_STORE_SCRIPT, [STORE, o.address, String(port), BLOB_SERVER_UNIT], { stdin: httpdAllowList(o.peers) }), 60_000);
+      if (r.exitCode === 0) {
+        report.served = true;
+        o.exchange.serving(host, o.address);
+        o.exchange.holds(host, had);
+      } else {
+        o.onProgress?.(`blob server not started (${(r.stderr.trim() || `exit ${r.exitCode}`).split("\n").pop()}): blobs come from the controller`);
+      }
+    }
+    if (!report.present) {
+      for (const blob of blobs) {
+        if (had.has(blob.digest)) continue;
+        await fetchBlob(o, blob, report, exec);
+      }
+    }
+    o.onProgress?.(
+      report.present
+        ? "image present: 0 blob bytes"
+        : `${report.had} blobs present, ${report.fromPeers} from peers (${mib(report.peerBytes)}), ${report.fromController} from the controller (${mib(report.controllerBytes)}, ${mib(report.wireBytes)} sent)`,
+    );
+    return report;
+  } finally {
+    o.exchange.done(host);
+    if (report.served) {
+      await o.exchange.allDone();
+      await exec({ argv: ["systemctl", "stop", BLOB_SERVER_UNIT], sudo: true }, 60_000).catch(() => undefined);
+    }
+  }
+}
+
+async function fetchBlob(o: BlobDeliveryOptions, blob: { digest: string; size: number }, report: BlobDeliveryReport, exec: (c: Command, timeoutMs?: number) => Promise<ExecResult>): Promise<void> {
+  const host = o.transport.host;
+  const hex = hexOf(blob.digest);
+  const port = o.port ?? PEER_BLOB_PORT;
+  for (;;) {
+    const source = await o.exchange.sourceFor(host, blob.digest);
+    if (source.from === "peer") {
+      o.exchange.peerLoad(source.peer, 1);
+      let r: ExecResult;
+      try {
+        r = await exec(sh(RECEIVE_BLOB_SCRIPT, [STORE, hex, `http://${source.address}:${port}/sha256/${hex}`]));
+      } finally {
+        o.exchange.peerLoad(source.peer, -1);
+      }
+      if (r.exitCode === 0) {
+        report.fromPeers++;
+        report.peerBytes += blob.size;
+        // Now this host holds it too: spread the next peers' fetches.
+        o.exchange.holds(host, [blob.digest]);
+        return;
+      }
+      if (r.exitCode === DIGEST_MISMATCH_EXIT) report.refused++;
+      o.onProgress?.(`blob ${blob.digest.slice(0, 19)} from ${source.peer}: ${r.exitCode === DIGEST_MISMATCH_EXIT ? `refused, its sha256 is ${r.stderr.trim()}` : "fetch failed"}; trying elsewhere`);
+      o.exchange.peerFailed(source.peer, blob.digest);
+      continue;
+    }
+    let ok = false;
+    try {
+      const r = await exec(sh(RECEIVE_BLOB_SCRIPT, [STORE, hex, ""], { stdin: blobStream(cachedBlobPath(o.cacheDir, blob.digest)) }));
+      if (r.exitCode === DIGEST_MISMATCH_EXIT) {
+        report.refused++;
+        throw new CommandFailedError(
+          { host, stepId: FETCH_STEP_ID, phase: "verify", command: `receive blob ${blob.digest} from the controller`, exitCode: r.exitCode, signal: null, stderrTail: `refused: the bytes hash to ${r.stderr.trim()}` },
+          {
+          suggestion: "The controller's blob cache is damaged: remove that blob from the cache (blobs/sha256 under the cache directory) and run again.",
+          },
+        );
+      }
+      if (r.exitCode !== 0) throw failed(host, `receive blob ${blob.digest}`, r);
+      ok = true;
+      report.fromController++;
+      report.controllerBytes += blob.size;
+      report.wireBytes += r.stdinBytes ?? 0;
+      return;
+    } finally {
+      source.settle(ok);
+    }
+  }
+}
+
+function failed(host: string, what: string, r: ExecResult): CommandFailedError {
+  const stderrTail = (r.stderr.trim() || r.stdout.trim()).split("\n").slice(-3).join("\n");
+  return new CommandFailedError({ host, stepId: FETCH_STEP_ID, phase: "apply", command: what, exitCode: r.exitCode, signal: r.signal, stderrTail });
+}
