@@ -101,13 +101,13 @@ export function sourcesForSuite(
 }
 
 /**
- * The packages each source of the engine ships it as. `busybox` (about 0.4 MiB, libc only) is the
+ * The packages each source of the engine ships it as. `busybox-static` (about 1 MiB, no dependencies; Debian 12's dynamic busybox's wget crashes) is the
  * hosts' blob server and client for image deliveries between peers (provisioner/layers/); a host
  * without it gets every blob from the controller.
  */
 export const ENGINE_PACKAGES = {
-  debian: { packages: ["docker.io", "containerd", "runc", "tini", "busybox"], enginePackage: "docker.io" },
-  ubuntu: { packages: ["docker.io", "containerd", "runc", "tini", "busybox"], enginePackage: "docker.io" },
+  debian: { packages: ["docker.io", "containerd", "runc", "tini", "busybox-static"], enginePackage: "docker.io" },
+  ubuntu: { packages: ["docker.io", "containerd", "runc", "tini", "busybox-static"], enginePackage: "docker.io" },
   docker: { packages: ["docker-ce", "docker-ce-cli", "containerd.io"], enginePackage: "docker-ce" },
 } as const;
 

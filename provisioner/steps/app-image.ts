@@ -124,7 +124,10 @@ export const imageLayersStep: Step<ProvisionContext> = {
 /** Removes from the store `$1` the blobs that are neither a layer nor the config of an image the engine has. */
 export const PRUNE_STORE_SCRIPT = [
   "set -eu",
-  "store=$1",
-  'keep=" $(docker image ls -q --no-trunc | xargs -r docker image inspect --format \'{{.Id}} {{join .RootFS.Layers " "}}\' | tr "\\n" " ") "',
+  'store=$1; list=$(mktemp); trap \'rm -f "$list"\' EXIT',
+  // Fail safe: when the engine cannot be listed, nothing is removed.
+  'docker image ls -q --no-trunc > "$list.ids"',
+  'while read -r id; do docker image inspect --format \'{{.Id}} {{range .RootFS.Layers}}{{.}} {{end}}\' "$id" >> "$list" || exit 1; done < "$list.ids"; rm -f "$list.ids"',
+  'keep=" $(tr "\\n" " " < "$list") "',
   'for f in "$store"/sha256/*; do [ -f "$f" ] || continue; case "$keep" in *" sha256:${f##*/} "*) ;; *) rm -f "$f" ;; esac; done',
 ].join("\n");

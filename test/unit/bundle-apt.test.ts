@@ -65,14 +65,14 @@ describe("deb822 sources", () => {
 describe("recipes", () => {
   const hostSources = parseDeb822Sources(DEBIAN_SOURCES);
 
-  it("debian: docker.io, containerd, runc, tini, busybox from this computer's mirror", () => {
+  it("debian: docker.io, containerd, runc, tini, busybox-static from this computer's mirror", () => {
     expect(debianRecipe({ suite: "bookworm", arch: "amd64", hostSources })).toEqual({
       source: "debian",
       distribution: "debian",
       suite: "bookworm",
       arch: "amd64",
       sources: sourcesForSuite(hostSources, "bookworm", ["main"], "x"),
-      packages: ["docker.io", "containerd", "runc", "tini", "busybox"],
+      packages: ["docker.io", "containerd", "runc", "tini", "busybox-static"],
       enginePackage: "docker.io",
       baseline: "minbase",
     });

@@ -56,7 +56,7 @@ describe("longshore engine bundle", () => {
         { uri: "http://deb.debian.org/debian", suite: "bookworm", components: ["main"], signedBy: "/usr/share/keyrings/debian-archive-keyring.gpg" },
         { uri: "http://deb.debian.org/debian", suite: "bookworm-updates", components: ["main"], signedBy: "/usr/share/keyrings/debian-archive-keyring.gpg" },
       ],
-      packages: ["docker.io", "containerd", "runc", "tini", "busybox"],
+      packages: ["docker.io", "containerd", "runc", "tini", "busybox-static"],
       enginePackage: "docker.io",
       baseline: "minbase",
     });

@@ -135,10 +135,10 @@ describe("engine.install", () => {
   it("for the distro channel installs from the host's sources and checks only that the packages are installed", () => {
     const plan = engineInstallStep.plan(makeContext({ engine: parseEngineOptions({ channel: "distro" }), bundle: null }));
     expect(plan.check).toEqual([
-      { argv: ["sh", "-c", 'f=$1; e=$2; shift 2; [ "$(dpkg-query -W -f "$f" "$@" 2>/dev/null)" = "$e" ]', "sh", "${db:Status-Abbrev};", "ii ;ii ;ii ;ii ;ii ;", "busybox", "containerd", "docker.io", "runc", "tini"] },
+      { argv: ["sh", "-c", 'f=$1; e=$2; shift 2; [ "$(dpkg-query -W -f "$f" "$@" 2>/dev/null)" = "$e" ]', "sh", "${db:Status-Abbrev};", "ii ;ii ;ii ;ii ;ii ;", "busybox-static", "containerd", "docker.io", "runc", "tini"] },
     ]);
     const script = (plan.apply[0]!.argv as string[])[2]!;
-    expect(script).toContain("apt-get update -q\napt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=120 docker.io containerd runc tini busybox\n");
+    expect(script).toContain("apt-get update -q\napt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=120 docker.io containerd runc tini busybox-static\n");
   });
 
   it("the dpkg check passes for what this computer has installed and fails for another version (real dpkg-query)", () => {

@@ -41,7 +41,7 @@ describe("resolveBundle", () => {
     expect(ref.dir).toBe("/cache/bundles/built");
     expect(builds).toHaveLength(1);
     expect(builds[0]).toMatchObject({ cacheDir: "/cache", createdBy: "longshore/test" });
-    expect(builds[0]!.recipe).toMatchObject({ source: "debian", suite: "bookworm", arch: "amd64", packages: ["docker.io", "containerd", "runc", "tini", "busybox"], baseline: "minbase" });
+    expect(builds[0]!.recipe).toMatchObject({ source: "debian", suite: "bookworm", arch: "amd64", packages: ["docker.io", "containerd", "runc", "tini", "busybox-static"], baseline: "minbase" });
   });
 });
 
