@@ -13,6 +13,7 @@ import type { SlotDriver } from "../rollout/driver";
 import type { SecretReader } from "../core/secret-reader";
 import type { ResolvedSecrets } from "../model/secret-resolve";
 import type { VerifiedBundle } from "../provisioner/bundle/verify";
+import type { LoadedLock } from "../model/lock-file";
 
 /** Dependencies every verb may use. */
 export interface CliDeps {
@@ -59,6 +60,11 @@ export interface DriverTarget {
    * hosts may be created; null for a recipe, the distribution's engine, or verbs that create none.
    */
   bundle: VerifiedBundle | null;
+  /**
+   * The environment's lock (`longshore.lock`), read and validated with the other inputs when hosts
+   * may be created: bundles follow it and first resolutions are pinned in it. @default none
+   */
+  lock?: LoadedLock | null;
 }
 
 /** What a verb's `register` receives: the dependencies plus a way to report a non-error exit code. */

@@ -10,6 +10,7 @@ import type { SlotDriver } from "../rollout/driver";
 import { createLocalDriver, destroyLocalEnvironment } from "../drivers/local/local-driver";
 import { defaultPaths } from "../drivers/local/paths";
 import { localGroupProvisioner } from "../drivers/local/group-provisioner";
+import { bundleLockOf } from "../provisioner/provision-inputs";
 import type { GroupProvisioner } from "../drivers/local/slot-driver";
 import { AwsSlotDriver } from "../drivers/aws/aws-driver";
 import { automationWorkspace } from "../stacks/web/workspace";
@@ -33,7 +34,7 @@ export async function environmentDriver(target: DriverTarget, progress: (line: s
   }
   const paths = defaultPaths();
   const secrets = target.secrets ? [...Object.values(target.secrets.app), ...(target.secrets.registryPassword ? [target.secrets.registryPassword] : [])] : [];
-  return createLocalDriver(env, target.secrets ? localGroupProvisioner(env, target.secrets, paths, target.bundle) : NO_PROVISIONING, paths, { secrets, connect });
+  return createLocalDriver(env, target.secrets ? localGroupProvisioner(env, target.secrets, paths, target.bundle, target.lock ? { lock: bundleLockOf(target.lock) } : {}) : NO_PROVISIONING, paths, { secrets, connect });
 }
 
 /** Removes an environment's hosts and load balancer. */

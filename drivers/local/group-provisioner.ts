@@ -13,7 +13,7 @@ import { DEB_ARCHES } from "../../model/engine";
 import type { Environment } from "../../model/environment";
 import type { ResolvedSecrets } from "../../model/secret-resolve";
 import { provisionHosts } from "../../provisioner/apply-host";
-import { bundleSourceOf, resolveBundle, verifyBundleInput } from "../../provisioner/provision-inputs";
+import { bundleSourceOf, resolveBundle, verifyBundleInput, type BundleDeps } from "../../provisioner/provision-inputs";
 import type { BundleRef, ImageSource } from "../../provisioner/steps/engine-context";
 import { machineGroupSshTargets } from "./machine-group";
 import { resolveImageSource } from "./image-source";
@@ -38,12 +38,23 @@ export function localDebianArch(nodeArch: string = os.arch()): (typeof DEB_ARCHE
   return arch;
 }
 
+/** How the local provisioner resolves a recipe's bundle, beyond the cache (see provisioner/provision-inputs.ts). */
+export type LocalBundleOptions = Pick<BundleDeps, "lock" | "run" | "readFile" | "build">;
+
 /**
  * A {@link GroupProvisioner} for the local machine groups of `env`. `verified` is the bundle
  * directory `engine.bundle` names when the caller verified it already (as input, before any
- * machine was made); a directory not verified yet is verified here, a recipe built or reused.
+ * machine was made); a directory not verified yet is verified here, a recipe built or reused as
+ * the environment's lock (`bundleOptions.lock`) says: a pinned bundle in the cache is used with no
+ * apt-get. `bundleOptions` also lets tests inject how apt runs and the controller's sources.
  */
-export function localGroupProvisioner(env: Environment, secrets: ResolvedSecrets, paths: LocalPaths, verified: BundleRef | null = null): GroupProvisioner {
+export function localGroupProvisioner(
+  env: Environment,
+  secrets: ResolvedSecrets,
+  paths: LocalPaths,
+  verified: BundleRef | null = null,
+  bundleOptions: LocalBundleOptions = {},
+): GroupProvisioner {
   // One verified bundle and one image source per process: every group of this environment reuses them.
   let bundle: Promise<BundleRef | null> | undefined = verified === null ? undefined : Promise.resolve(verified);
   const images = new Map<string, ImageSource>();
@@ -53,7 +64,7 @@ export function localGroupProvisioner(env: Environment, secrets: ResolvedSecrets
       const source = bundleSourceOf(env.engine);
       if (source === null) return null;
       if (typeof source !== "function" && "dir" in source) return verifyBundleInput(source.dir, "environment");
-      return resolveBundle(typeof source === "function" ? source(arch) : source, { cacheDir: paths.cacheDir, createdBy: "longshore local", log: progress });
+      return resolveBundle(typeof source === "function" ? source(arch) : source, { ...bundleOptions, cacheDir: paths.cacheDir, createdBy: "longshore local", log: progress });
     })();
     // A failed bundle build is not remembered: the next rollout tries again.
     bundle.catch(() => (bundle = undefined));
