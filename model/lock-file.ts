@@ -221,9 +221,10 @@ const pending = new Map<string, Promise<unknown>>();
  * Changes the lock at `file` with `change` (pure), atomically: under a lock between longshore
  * processes (a kernel flock on a file in the temporary directory, never in the git checkout) and
  * one at a time within this process, it reads the current file, applies `change` and writes the
- * result with an atomic rename, only when the text changes. Resolves with the new lock.
+ * result with an atomic rename, only when the text changes. Resolves with the new lock and
+ * whether the file was written.
  */
-export function updateLockFile(file: string, change: (lock: LockFile) => LockFile): Promise<LockFile> {
+export function updateLockFile(file: string, change: (lock: LockFile) => LockFile): Promise<{ lock: LockFile; written: boolean }> {
   const absolute = path.resolve(file);
   const mutex = path.join(os.tmpdir(), `longshore-lockfile-${createHash("sha256").update(absolute).digest("hex").slice(0, 16)}.lck`);
   const run = async () =>
@@ -233,7 +234,7 @@ export function updateLockFile(file: string, change: (lock: LockFile) => LockFil
       const text = serializeLockFile(next);
       const before = current.exists ? await fs.readFile(absolute, "utf8") : null;
       if (text !== before) writeFileAtomic(absolute, text, 0o644);
-      return next;
+      return { lock: next, written: text !== before };
     });
   const prev = pending.get(absolute) ?? Promise.resolve();
   const result = prev.then(run, run);
