@@ -13,6 +13,7 @@ import type { SlotDriver } from "../rollout/driver";
 import type { SecretReader } from "../core/secret-reader";
 import type { ResolvedSecrets } from "../model/secret-resolve";
 import type { VerifiedBundle } from "../provisioner/bundle/verify";
+import type { LoadedLock } from "../model/lock-file";
 
 /** Dependencies every verb may use. */
 export interface CliDeps {
@@ -63,6 +64,11 @@ export interface DriverTarget {
   dockerHost?: string;
   /** The environment file as the user names it (`longshore.yaml`), for messages. @default file */
   displayName?: string;
+  /**
+   * The environment's lock (`longshore.lock`), read and validated with the other inputs when hosts
+   * may be created: bundles follow it and first resolutions are pinned in it. @default none
+   */
+  lock?: LoadedLock | null;
 }
 
 /** What a verb's `register` receives: the dependencies plus a way to report a non-error exit code. */

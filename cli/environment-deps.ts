@@ -10,6 +10,7 @@ import type { SlotDriver } from "../rollout/driver";
 import { createLocalDriver, destroyLocalEnvironment } from "../drivers/local/local-driver";
 import { defaultPaths } from "../drivers/local/paths";
 import { localGroupProvisioner } from "../drivers/local/group-provisioner";
+import { bundleLockOf } from "../provisioner/provision-inputs";
 import type { GroupProvisioner } from "../drivers/local/slot-driver";
 import { AwsSlotDriver } from "../drivers/aws/aws-driver";
 import { automationWorkspace } from "../stacks/web/workspace";
@@ -37,6 +38,7 @@ export async function environmentDriver(target: DriverTarget, progress: (line: s
     ? localGroupProvisioner(env, target.secrets, paths, target.bundle, {
         ...(target.dockerHost !== undefined ? { dockerHost: target.dockerHost } : {}),
         envFile: target.displayName ?? target.file,
+        ...(target.lock ? { lock: bundleLockOf(target.lock) } : {}),
       })
     : NO_PROVISIONING;
   return createLocalDriver(env, provisioner, paths, { secrets, connect });

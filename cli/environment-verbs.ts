@@ -13,6 +13,7 @@ import { MAX_LOCAL_SLOT_SIZE, type Environment } from "../model/environment";
 import { demoEnvironmentText, updateEnvironmentText, writeEnvironmentText, type LoadedEnvironment } from "../model/environment-file";
 import { parseImageReference, resolveImageArgument } from "../model/image-reference";
 import { imageFromFlag, imageFromText, type ImageFrom } from "../model/image-from";
+import type { LoadedLock } from "../model/lock-file";
 import type { ResolvedSecrets } from "../model/secret-resolve";
 import type { VerifiedBundle } from "../provisioner/bundle/verify";
 import { verifyBundleInput } from "../provisioner/provision-inputs";
@@ -24,7 +25,7 @@ import type { VerbDeps } from "./deps";
 import { EXIT } from "./exit-codes";
 import type { OutStream } from "./output";
 import { operatorOf } from "./operator";
-import { DEFAULT_ENV_FILE, displayName, environmentFilePath, openEnvironment, readSecrets } from "./open-environment";
+import { DEFAULT_ENV_FILE, displayName, environmentFilePath, openEnvironment, readLock, readSecrets } from "./open-environment";
 
 export { DEFAULT_ENV_FILE };
 /** The image `up` puts in a new demo environment. */
@@ -107,12 +108,12 @@ function bundleInput(loaded: LoadedEnvironment, deps: VerbDeps): Promise<Verifie
  * reported together; then the driver.
  */
 async function operationInput(loaded: LoadedEnvironment, deps: VerbDeps, progress: ReturnType<typeof phaseProgress>, createsHosts: boolean) {
-  const [secrets, bundle]: [ResolvedSecrets | null, VerifiedBundle | null] = createsHosts
-    ? await allInputs([readSecrets(loaded, deps, { deferPulumi: loaded.env.driver === "aws" }), bundleInput(loaded, deps)])
-    : [null, null];
+  const [secrets, bundle, lock]: [ResolvedSecrets | null, VerifiedBundle | null, LoadedLock | null] = createsHosts
+    ? await allInputs([readSecrets(loaded, deps, { deferPulumi: loaded.env.driver === "aws" }), bundleInput(loaded, deps), readLock(loaded, deps.cwd)])
+    : [null, null, null];
   const dockerHost = deps.env["DOCKER_HOST"];
   const driver = await deps.environmentDriver(
-    { env: loaded.env, file: loaded.file, baseDir: loaded.baseDir, secrets, bundle, displayName: displayName(loaded, deps.cwd), ...(dockerHost !== undefined ? { dockerHost } : {}) },
+    { env: loaded.env, file: loaded.file, baseDir: loaded.baseDir, secrets, bundle, lock, displayName: displayName(loaded, deps.cwd), ...(dockerHost !== undefined ? { dockerHost } : {}) },
     progress.line,
   );
   const input: OperationInput = {
@@ -151,7 +152,7 @@ export function register(program: Command, deps: VerbDeps): void {
   addEnvOptions(program.command("check").description("validate the environment file and everything it names (files, secret sources); print it resolved, secrets redacted")).action(
     async (flags: EnvFlags) => {
       const loaded = await openEnvironment(flags.file, deps);
-      const [secrets, bundle] = await allInputs([readSecrets(loaded, deps, { deferPulumi: loaded.env.driver === "aws" }), bundleInput(loaded, deps)]);
+      const [secrets, bundle] = await allInputs([readSecrets(loaded, deps, { deferPulumi: loaded.env.driver === "aws" }), bundleInput(loaded, deps), readLock(loaded, deps.cwd)]);
       const report = checkReport(loaded, secrets, displayName(loaded, deps.cwd), bundle);
       deps.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : checkText(report));
     },

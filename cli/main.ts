@@ -37,7 +37,12 @@ const VERBS: ReadonlyArray<(program: Command, deps: VerbDeps) => void> = [
       stderr: (t) => void deps.stderr.write(t),
       paths: defaultPaths(deps.env as NodeJS.ProcessEnv),
     }),
-  (program) => registerEngine(program, defaultEngineCliDeps(`longshore/${version()}`)),
+  (program, deps) =>
+    registerEngine(program, {
+      ...defaultEngineCliDeps(`longshore/${version()}`, deps.env as NodeJS.ProcessEnv, deps.cwd),
+      out: (t) => void deps.stdout.write(t),
+      log: (l) => void deps.stderr.write(`${l}\n`),
+    }),
 ];
 
 /** Builds the commander program (no parsing, no I/O). */

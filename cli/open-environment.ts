@@ -5,6 +5,7 @@
  */
 import * as path from "node:path";
 import { loadEnvironment, type LoadedEnvironment } from "../model/environment-file";
+import { lockFilePath, readLockFile, type LoadedLock } from "../model/lock-file";
 import { resolveEnvironmentSecrets, type ResolvedSecrets, type SecretReader } from "../model/secret-resolve";
 
 /** The default environment file, in the current directory. */
@@ -41,4 +42,14 @@ export function readSecrets(loaded: LoadedEnvironment, deps: OpenDeps, options: 
     file: displayName(loaded, deps.cwd),
     ...(options.deferPulumi ? { deferPulumi: true } : {}),
   });
+}
+
+/**
+ * The environment's lock (`longshore.lock` beside its file): nothing pinned when there is none; a
+ * ConfigError listing every problem when it is malformed, named as the user knows it.
+ */
+export function readLock(loaded: LoadedEnvironment, cwd: string): Promise<LoadedLock> {
+  const file = lockFilePath(loaded.file);
+  const rel = path.relative(cwd, file);
+  return readLockFile(file, rel.startsWith("..") ? file : rel);
 }

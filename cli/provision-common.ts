@@ -22,6 +22,7 @@ import type { BuildBundleOptions, BuildBundleResult } from "../provisioner/bundl
 import type { VerifiedBundle } from "../provisioner/bundle/verify";
 import { provisionHosts, type ProvisionEvent, type ProvisionHostsInput, type ProvisionResult } from "../provisioner/apply-host";
 import {
+  bundleLockOf,
   bundleSourceOf,
   readArchiveInput,
   resolveBundle,
@@ -34,7 +35,7 @@ import type { BundleRef, ImageSource } from "../provisioner/steps/engine-context
 import type { SshTarget } from "../model/ssh-target";
 import { defaultCacheDir } from "./engine";
 import type { CliDeps } from "./deps";
-import { displayName, openEnvironment, readSecrets } from "./open-environment";
+import { displayName, openEnvironment, readLock, readSecrets } from "./open-environment";
 
 /**
  * What the two verbs need from the outside world: the program-wide dependencies they use, plus
@@ -158,11 +159,12 @@ export async function prepareRun(raw: ProvisionFlags, deps: ProvisionCliDeps, mo
   // hosts (and their key files), the archive and a bundle directory; every problem reported at once.
   const name = displayName(loaded, deps.cwd);
   const source = bundleSourceOf(env.engine);
-  const [secrets, targets, image, bundleDir] = await allInputs([
+  const [secrets, targets, image, bundleDir, lock] = await allInputs([
     readSecrets(loaded, deps),
     flags.inventory !== undefined ? inventoryTargets(path.resolve(deps.cwd, flags.inventory), deps) : Promise.resolve().then(() => localTargets(flags.localEnv!, deps)),
     imageSourceFor(imageRef, flags.imageArchive === undefined ? undefined : path.resolve(deps.cwd, flags.imageArchive)),
     source !== null && typeof source !== "function" && "dir" in source ? verifyBundleInput(source.dir, name, deps.verifyBundle) : Promise.resolve(null),
+    readLock(loaded, deps.cwd),
   ]);
   log(
     image.source === "registry"
@@ -177,6 +179,8 @@ export async function prepareRun(raw: ProvisionFlags, deps: ProvisionCliDeps, mo
     readFile: deps.readFile,
     ...(deps.buildBundle ? { build: deps.buildBundle } : {}),
     ...(deps.verifyBundle ? { verify: deps.verifyBundle } : {}),
+    // A recipe's bundle follows the environment's lock, and a first resolution is pinned in it.
+    lock: bundleLockOf(lock),
   };
   if (bundleDir !== null) logBundle(bundleDir, log);
   // A recipe is built (or reused from the cache) only once the input is known to be good.

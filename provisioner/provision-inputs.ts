@@ -8,7 +8,9 @@ import { promises as fsp } from "node:fs";
 import { BundleError, ConfigError } from "../core/errors";
 import { fsErrorProblem, inputPathProblem } from "../core/input-files";
 import { DEB_ARCHES, isBundleDirectory, parseBundleRecipe, type EngineOptions } from "../model/engine";
-import { buildBundle, type BuildBundleOptions, type BuildBundleResult } from "./bundle/build";
+import { describePackageChanges, diffPackages, LOCK_FILE_NAME, recordBundle, type BundlePin, type DebArch, type LoadedLock, type LockFile } from "../model/lock-file";
+import { buildBundle, type BuildBundleOptions, type BuildBundleResult, type RunFn } from "./bundle/build";
+import { bundlePinOf, decideBundle, findCachedBundle } from "./bundle/pin";
 import { debianRecipe, HOST_DEBIAN_SOURCES, parseDeb822Sources } from "./bundle/recipe";
 import { verifyBundle, type VerifiedBundle } from "./bundle/verify";
 import { DockerArchiveError, readDockerArchive } from "./image-archive";
@@ -37,29 +39,68 @@ export function bundleSourceOf(engine: Pick<EngineOptions, "channel" | "bundle">
   return pinned ? recipe(pinned) : recipe;
 }
 
+/** The environment's lock (`longshore.lock`) as bundle resolution uses it. */
+export interface BundleLock {
+  /** The lock's name as the user knows it (`longshore.lock`, `envs/prod/longshore.lock`), for messages. */
+  name: string;
+  /** What the lock pinned when it was read (before any host). */
+  engine: LockFile["engine"];
+  /** Records the pin of a bundle resolved with nothing pinned for its architecture: the first run pins. */
+  record(arch: DebArch, pin: BundlePin): Promise<void>;
+}
+
+/** The {@link BundleLock} of a lock read from disk: pins are written back to its file. */
+export function bundleLockOf(loaded: LoadedLock): BundleLock {
+  return { name: loaded.name, engine: loaded.lock.engine, record: (arch, pin) => recordBundle(loaded.file, arch, pin) };
+}
+
 /** What {@link resolveBundle} may do (injected by tests). */
 export interface BundleDeps {
   /** longshore's cache directory (recipes are built under `<cacheDir>/bundles`). */
   cacheDir: string;
   createdBy: string;
   log?: (line: string) => void;
+  /** Reads the controller's Debian sources. @default node's readFile */
   readFile?: (file: string) => Promise<string>;
   build?: (options: BuildBundleOptions) => Promise<BuildBundleResult>;
   verify?: (dir: string) => Promise<VerifiedBundle>;
+  /** How the build runs apt (passed to the builder). @default spawning the programs */
+  run?: RunFn;
+  /** The environment's lock. @default none: nothing pinned, nothing recorded (the Pulumi provider) */
+  lock?: BundleLock;
 }
 
 /**
  * The verified bundle: a directory is re-hashed against its manifest (`BundleError` lists every
- * bad file); a recipe name is built from this computer's Debian sources, or reused when the cache
- * has the same packages, and then verified the same way.
+ * bad file). A recipe name follows the lock ({@link decideBundle}): a pinned bundle in the cache
+ * is used without running apt or touching the network; a pinned bundle not cached is built from
+ * this computer's Debian sources and must come out with the pinned id; with nothing pinned it is
+ * built (or reused when the cache has the same packages) and then pinned in the lock.
  */
 export async function resolveBundle(source: BundleSource, deps: BundleDeps): Promise<BundleRef> {
   const verify = deps.verify ?? verifyBundle;
   if ("dir" in source) return verify(source.dir);
+  const { name, arch } = source.recipe;
+  const pin = deps.lock?.engine[arch];
+  const cached = pin !== undefined && pin.recipe === name ? await findCachedBundle(deps.cacheDir, pin.id, verify) : null;
+  const decision = decideBundle(name, pin, cached !== null);
+  const lockName = deps.lock?.name ?? LOCK_FILE_NAME;
+  switch (decision.action) {
+    case "use-cached":
+      deps.log?.(`bundle   ${name} pinned by ${lockName} (${decision.id.slice(0, 12)}), from the cache: no apt-get`);
+      return cached!;
+    case "recipe-changed":
+      throw new ConfigError(lockName, [{ path: `${lockName}: engine.${arch}.recipe`, message: `pins ${decision.pinned}, but engine.bundle now asks for ${name}` }], {
+        suggestion: "Run `longshore engine update` to resolve the new recipe and pin it (review the package changes it prints).",
+      });
+    case "build-and-compare":
+    case "build-and-pin":
+      break;
+  }
   const read = deps.readFile ?? ((f: string) => fsp.readFile(f, "utf8"));
   const recipe = debianRecipe({
     suite: source.recipe.suite,
-    arch: source.recipe.arch,
+    arch,
     hostSources: parseDeb822Sources(await read(HOST_DEBIAN_SOURCES)),
   });
   const built = await (deps.build ?? buildBundle)({
@@ -67,8 +108,25 @@ export async function resolveBundle(source: BundleSource, deps: BundleDeps): Pro
     cacheDir: deps.cacheDir,
     createdBy: deps.createdBy,
     ...(deps.log ? { log: deps.log } : {}),
+    ...(deps.run ? { run: deps.run } : {}),
   });
-  return verify(built.dir);
+  if (decision.action === "build-and-compare" && built.manifest.id !== decision.id) {
+    const changes = describePackageChanges(diffPackages(pin, bundlePinOf(name, built.manifest)));
+    throw new ConfigError(lockName, [
+      {
+        path: `${lockName}: engine.${arch}.id`,
+        message:
+          `pins bundle ${decision.id}, which is not in the cache, and ${name} now resolves to ${built.manifest.id}` +
+          (changes.length ? ` (${changes.join(", ")})` : ""),
+      },
+    ], { suggestion: "Run `longshore engine update` to pin what the archive has now (review the package changes it prints), or restore the pinned bundle into the cache." });
+  }
+  const ref = await verify(built.dir);
+  if (decision.action === "build-and-pin" && deps.lock) {
+    await deps.lock.record(arch, bundlePinOf(name, ref.manifest));
+    deps.log?.(`bundle   ${name} pinned in ${lockName} (${ref.manifest.id.slice(0, 12)})`);
+  }
+  return ref;
 }
 
 /** The image source the steps take, and the tags an archive loads as. */

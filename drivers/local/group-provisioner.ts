@@ -13,7 +13,7 @@ import { DEB_ARCHES } from "../../model/engine";
 import type { Environment } from "../../model/environment";
 import type { ResolvedSecrets } from "../../model/secret-resolve";
 import { provisionHosts } from "../../provisioner/apply-host";
-import { bundleSourceOf, resolveBundle, verifyBundleInput } from "../../provisioner/provision-inputs";
+import { bundleSourceOf, resolveBundle, verifyBundleInput, type BundleDeps } from "../../provisioner/provision-inputs";
 import type { BundleRef, ImageSource } from "../../provisioner/steps/engine-context";
 import type { BlobDeliveryReport } from "../../provisioner/layers/blob-delivery";
 import { machineGroupSshTargets } from "./machine-group";
@@ -43,17 +43,22 @@ export function localDebianArch(nodeArch: string = os.arch()): (typeof DEB_ARCHE
   return arch;
 }
 
+/** How the local provisioner resolves a recipe's bundle, beyond the cache (see provisioner/provision-inputs.ts). */
+export type LocalBundleOptions = Pick<BundleDeps, "lock" | "run" | "readFile" | "build">;
+
 /**
  * A {@link GroupProvisioner} for the local machine groups of `env`. `verified` is the bundle
  * directory `engine.bundle` names when the caller verified it already (as input, before any
- * machine was made); a directory not verified yet is verified here, a recipe built or reused.
+ * machine was made); a directory not verified yet is verified here, a recipe built or reused as
+ * the environment's lock (`options.lock`) says: a pinned bundle in the cache is used with no
+ * apt-get. `options` also lets tests inject how apt runs and the controller's sources.
  */
 export function localGroupProvisioner(
   env: Environment,
   secrets: ResolvedSecrets,
   paths: LocalPaths,
   verified: BundleRef | null = null,
-  options: {
+  options: LocalBundleOptions & {
     /** `DOCKER_HOST` (the `engine` image source's engine). @default the engine's default socket */
     dockerHost?: string;
     /** The environment file as the user names it, for errors about `app.imageFrom`. @default "environment" */
@@ -62,6 +67,7 @@ export function localGroupProvisioner(
     onDelivered?: (hosts: Array<BlobDeliveryReport & { host: string }>) => void;
   } = {},
 ): GroupProvisioner {
+  const { dockerHost, envFile, onDelivered, ...bundleOptions } = options;
   // One verified bundle and one image source per process: every group of this environment reuses them.
   let bundle: Promise<BundleRef | null> | undefined = verified === null ? undefined : Promise.resolve(verified);
   const images = new Map<string, ImageSource>();
@@ -71,7 +77,7 @@ export function localGroupProvisioner(
       const source = bundleSourceOf(env.engine);
       if (source === null) return null;
       if (typeof source !== "function" && "dir" in source) return verifyBundleInput(source.dir, "environment");
-      return resolveBundle(typeof source === "function" ? source(arch) : source, { cacheDir: paths.cacheDir, createdBy: "longshore local", log: progress });
+      return resolveBundle(typeof source === "function" ? source(arch) : source, { ...bundleOptions, cacheDir: paths.cacheDir, createdBy: "longshore local", log: progress });
     })();
     // A failed bundle build is not remembered: the next rollout tries again.
     bundle.catch(() => (bundle = undefined));
@@ -93,8 +99,8 @@ export function localGroupProvisioner(
     progress(`image ${image}: from ${imageFromText(from)}, into the blob cache`);
     return layeredImageSource(from, image, {
       cacheDir: paths.cacheDir,
-      ...(options.dockerHost !== undefined ? { dockerHost: options.dockerHost } : {}),
-      namedBy: { source: options.envFile ?? "environment", key: "app.imageFrom" },
+      ...(dockerHost !== undefined ? { dockerHost } : {}),
+      namedBy: { source: envFile ?? "environment", key: "app.imageFrom" },
     });
   };
   return {
@@ -122,7 +128,7 @@ export function localGroupProvisioner(
           else if (e.type === "image-delivered") delivered.push({ host: e.host, ...e.delivery });
         },
       });
-      options.onDelivered?.(delivered);
+      onDelivered?.(delivered);
       if (result.error) throw result.error;
     },
   };

@@ -98,7 +98,9 @@ export async function buildBundle(options: BuildBundleOptions): Promise<BuildBun
 
   if (options.refresh !== false || !listsPresent) {
     log(`apt-get update (${recipe.sources.map((s) => `${s.uri} ${s.suite}`).join(", ")})`);
-    await timed("update", () => run(["apt-get", ...aptOptions(dirs, recipe.arch), "-q", "update"]));
+    // Error-Mode=any: an index that cannot be fetched fails the update (apt's default only warns and
+    // keeps the old lists, so a build, or `engine update`, would silently resolve against stale ones).
+    await timed("update", () => run(["apt-get", ...aptOptions(dirs, recipe.arch), "-o", "APT::Update::Error-Mode=any", "-q", "update"]));
   }
 
   if (recipe.baseline === "minbase") {

@@ -346,6 +346,34 @@ describe("environment verbs", () => {
     expect([h.targets, h.calls]).toEqual([[], []]);
   });
 
+  it("a malformed longshore.lock beside the file is exit 2 listing every problem, with the other input problems, before a driver is made", async () => {
+    const h = harness("lock-input", { vars: {} });
+    mkdirSync(path.join(h.cwd, "envs"), { recursive: true });
+    writeFileSync(path.join(h.cwd, "envs", "prod.yaml"), fastEnv("shop/web:v1", "  secrets: { K: { env: PROD_K } }\n"));
+    writeFileSync(path.join(h.cwd, "envs", "longshore.lock"), `version: 1\nengine:\n  amd64: { recipe: debian-bookworm-amd64, id: abc, packages: { tini: 0.19.0-1 } }\nimages: { web:1: sha256:1 }\n`);
+    for (const argv of [["up", "-f", "envs/prod.yaml"], ["rollout", "-f", "envs/prod.yaml"], ["check", "-f", "envs/prod.yaml"]]) {
+      expect(await h.run(...argv)).toBe(EXIT.badInput);
+      expect(h.stderr.text.split("\n").slice(0, 4)).toEqual([
+        "error: the input is invalid (3 problems):",
+        "  envs/prod.yaml: app.secrets.K: the environment variable PROD_K is not set (source: env PROD_K)",
+        "  envs/longshore.lock: engine.amd64.id: must be a bundle id: 64 lower-case hex digits",
+        '  envs/longshore.lock: images["web:1"]: must be an image ID: sha256: and 64 lower-case hex digits',
+      ]);
+    }
+    expect([h.targets, h.calls]).toEqual([[], []]);
+  });
+
+  it("the lock beside the file is read before the driver is made and handed to it; none is nothing pinned", async () => {
+    const h = harness("lock-target");
+    writeFileSync(h.file, fastEnv("shop/web:v1"));
+    expect(await h.run("rollout")).toBe(EXIT.ok);
+    expect(h.targets[0]!.lock).toMatchObject({ file: path.join(h.cwd, "longshore.lock"), name: "longshore.lock", exists: false, lock: { version: 1, engine: {}, images: {} } });
+    const id = "c".repeat(64);
+    writeFileSync(path.join(h.cwd, "longshore.lock"), `version: 1\nengine:\n  amd64: { recipe: debian-bookworm-amd64, id: ${id}, packages: { tini: 0.19.0-1 } }\n`);
+    expect(await h.run("rollout", ":v2")).toBe(EXIT.ok);
+    expect(h.targets[1]!.lock?.lock.engine.amd64?.id).toBe(id);
+  });
+
   it("--break-lock is gone: an unknown option, exit 2", async () => {
     const h = harness("break-lock");
     expect(await h.run("rollout", "--break-lock")).toBe(EXIT.badInput);

@@ -261,6 +261,21 @@ describe("longshore provision", () => {
     expect(h.connected).toEqual([]);
   });
 
+  it("refuses a malformed longshore.lock beside the file with its path, with the other input problems, before connecting", async () => {
+    const h = harness({ "e2e-1": newDockerHost() });
+    fs.mkdirSync(path.join(dir, "locked"), { recursive: true });
+    const file = envFile(path.join("locked", "env.yaml"), { bundle: "debian-bookworm", app: "  secrets: { API_TOKEN: { env: SHOP_API_TOKEN } }\n" });
+    fs.writeFileSync(path.join(dir, "locked", "longshore.lock"), "version: 1\nimages: { web:1: sha256:1 }\n");
+    const r = await h.run("provision", "-f", file, "--local-env", "e2e", ...ARCHIVE);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split("\n").slice(0, 3)).toEqual([
+      "error [CONFIG_INVALID]: the input is invalid (2 problems):",
+      "  locked/env.yaml: app.secrets.API_TOKEN: the environment variable SHOP_API_TOKEN is not set (source: env SHOP_API_TOKEN)",
+      '  locked/longshore.lock: images["web:1"]: must be an image ID: sha256: and 64 lower-case hex digits',
+    ]);
+    expect(h.connected).toEqual([]);
+  });
+
   it("refuses an unknown local machine group", async () => {
     const h = harness({ "e2e-1": newDockerHost() });
     const r = await h.run("provision", "-f", envFile("p.yaml"), "--local-env", "nosuch");
