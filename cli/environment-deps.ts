@@ -11,6 +11,7 @@ import { createLocalDriver, destroyLocalEnvironment } from "../drivers/local/loc
 import { defaultPaths } from "../drivers/local/paths";
 import { localGroupProvisioner } from "../drivers/local/group-provisioner";
 import { bundleLockOf } from "../provisioner/provision-inputs";
+import { recordImage } from "../model/lock-file";
 import type { GroupProvisioner } from "../drivers/local/slot-driver";
 import { AwsSlotDriver } from "../drivers/aws/aws-driver";
 import { automationWorkspace } from "../stacks/web/workspace";
@@ -38,7 +39,7 @@ export async function environmentDriver(target: DriverTarget, progress: (line: s
     ? localGroupProvisioner(env, target.secrets, paths, target.bundle, {
         ...(target.dockerHost !== undefined ? { dockerHost: target.dockerHost } : {}),
         envFile: target.displayName ?? target.file,
-        ...(target.lock ? { lock: bundleLockOf(target.lock) } : {}),
+        ...(target.lock ? { lock: bundleLockOf(target.lock), recordImage: (ref: string, id: string) => recordImage(target.lock!.file, ref, id) } : {}),
       })
     : NO_PROVISIONING;
   return createLocalDriver(env, provisioner, paths, { secrets, connect });

@@ -65,9 +65,14 @@ export function localGroupProvisioner(
     envFile?: string;
     /** How each group's hosts got a layered image's blobs (progress, tests, benchmarks). @default none */
     onDelivered?: (hosts: Array<BlobDeliveryReport & { host: string }>) => void;
+    /**
+     * Records that a group runs `ref` as `imageId` (the environment's `longshore.lock`), once its
+     * hosts are provisioned. @default nothing is recorded
+     */
+    recordImage?: (ref: string, imageId: string) => Promise<void>;
   } = {},
 ): GroupProvisioner {
-  const { dockerHost, envFile, onDelivered, ...bundleOptions } = options;
+  const { dockerHost, envFile, onDelivered, recordImage, ...bundleOptions } = options;
   // One verified bundle and one image source per process: every group of this environment reuses them.
   let bundle: Promise<BundleRef | null> | undefined = verified === null ? undefined : Promise.resolve(verified);
   const images = new Map<string, ImageSource>();
@@ -130,6 +135,9 @@ export function localGroupProvisioner(
       });
       onDelivered?.(delivered);
       if (result.error) throw result.error;
+      const source = images.get(image)!;
+      const imageId = source.imageId;
+      if (recordImage && imageId) await recordImage(image, imageId);
     },
   };
 }

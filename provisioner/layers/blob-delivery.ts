@@ -2,7 +2,8 @@
  * Putting an image's blobs into one host's blob store (`/var/lib/longshore/blobs/sha256/<hex>`),
  * over that host's one connection: a probe (is the image in the engine already, which blobs does
  * the store hold, is there a `busybox` for the peer server), then each missing blob from a peer
- * (`busybox wget` from the peer's transient `busybox httpd`, on the hosts' private network) or from
+ * (an HTTP GET with bash's `/dev/tcp` from the peer's transient `busybox httpd`, on the hosts'
+ * private network) or from
  * the controller (gzip -1 on the wire, `gzip -dc` on the host). Every blob is checked against its
  * sha256 before it is renamed into the store: a damaged blob is refused, and a peer that gave one
  * is not asked again. The host then serves its store to its peers until every host of the
@@ -27,15 +28,31 @@ export const FETCH_STEP_ID = "image.fetch";
 export const DIGEST_MISMATCH_EXIT = 65;
 
 /**
- * Receives one blob on stdin-or-wget into the store `$1` as `$2` (hex), checking its sha256 before
- * the rename. `$3` is empty (gzip on stdin, from the controller) or a peer's URL.
+ * An HTTP/1.0 GET of `/sha256/$3` from `$1:$2` with bash's `/dev/tcp` (bash is on every Debian host;
+ * Debian 12's `busybox wget` crashes there): the status line must say 200, the headers are read up to
+ * the blank line, and the body goes to stdout.
+ */
+export const PEER_GET_SCRIPT = [
+  "set -eu",
+  'exec 3<>"/dev/tcp/$1/$2"',
+  'printf "GET /sha256/%s HTTP/1.0\\r\\nHost: %s\\r\\n\\r\\n" "$3" "$1" >&3',
+  'IFS= read -r status <&3',
+  'case "$status" in "HTTP/1."?" 200"*) ;; *) echo "peer answered: ${status%$\'\\r\'}" >&2; exit 1 ;; esac',
+  "while IFS= read -r line <&3; do line=${line%$'\\r'}; [ -z \"$line\" ] && break; done",
+  "cat <&3",
+].join("\n");
+
+/**
+ * Receives one blob into the store `$1` as `$2` (hex), checking its sha256 before the rename: from
+ * stdin (gzip, sent by the controller) when `$3` is empty, else from the peer `$3` port `$4` with
+ * {@link PEER_GET_SCRIPT} (`$5`).
  */
 export const RECEIVE_BLOB_SCRIPT = [
   "set -u",
-  'store=$1; hex=$2; url=$3; tmp="$store/.in-$hex.$$"',
+  'store=$1; hex=$2; peer=$3; port=$4; get=$5; tmp="$store/.in-$hex.$$"',
   "trap 'rm -f \"$tmp\"' EXIT",
   'mkdir -p "$store/sha256" || exit 1',
-  'if [ -z "$url" ]; then gzip -dc > "$tmp" || exit 1; else busybox wget -q -T 30 -O "$tmp" "$url" || exit 1; fi',
+  'if [ -z "$peer" ]; then gzip -dc > "$tmp" || exit 1; else timeout 600 bash -c "$get" bash "$peer" "$port" "$hex" > "$tmp" || exit 1; fi',
   'got=$(sha256sum "$tmp" | cut -d" " -f1)',
   `if [ "$got" != "$hex" ]; then echo "sha256:$got" >&2; exit ${DIGEST_MISMATCH_EXIT}; fi`,
   'mv -f "$tmp" "$store/sha256/$hex"',
@@ -53,18 +70,19 @@ export const PROBE_STORE_SCRIPT = [
 /**
  * Starts the transient peer server: `busybox httpd` in the foreground as a systemd unit (gone when
  * stopped, and after an hour at most even if the controller never comes back), serving the store
- * read-only on `$2:$3` to the addresses in the allow list on stdin, then waits until it answers.
+ * read-only on `$2:$3` to the addresses in the allow list on stdin, then waits until it answers
+ * (`$5`: {@link PEER_GET_SCRIPT}).
  */
 export const SERVE_STORE_SCRIPT = [
   "set -eu",
-  'store=$1; addr=$2; port=$3; unit=$4; conf="/run/$unit.conf"',
+  'store=$1; addr=$2; port=$3; unit=$4; get=$5; conf="/run/$unit.conf"',
   'mkdir -p "$store/sha256"',
   'cat > "$conf"',
   'systemctl stop "$unit" >/dev/null 2>&1 || true',
   'systemctl reset-failed "$unit" >/dev/null 2>&1 || true',
-  'echo ok > "$store/ready"',
+  'echo ok > "$store/sha256/ready"',
   'systemd-run --quiet --collect --unit "$unit" -p RuntimeMaxSec=3600 busybox httpd -f -p "$addr:$port" -h "$store" -c "$conf"',
-  'i=0; until busybox wget -q -T 2 -O /dev/null "http://$addr:$port/ready"; do i=$((i+1)); [ $i -lt 50 ] || exit 1; sleep 0.1; done',
+  'i=0; until timeout 2 bash -c "$get" bash "$addr" "$port" ready >/dev/null 2>&1; do i=$((i+1)); [ $i -lt 50 ] || { echo "the blob server does not answer on $addr:$port" >&2; exit 1; }; sleep 0.1; done',
 ].join("\n");
 
 /** The systemd unit of the peer server. */
@@ -152,7 +170,7 @@ export async function deliverBlobs(o: BlobDeliveryOptions): Promise<BlobDelivery
     const had = new Set(lines.filter((l) => l.startsWith("blob ")).map((l) => `sha256:${l.slice(5)}`));
     report.had = blobs.filter((b) => had.has(b.digest)).length;
     if (o.exchange.shared && o.address !== null && lines.includes("busybox")) {
-      const r = await exec(sh(SERVE_STORE_SCRIPT, [STORE, o.address, String(port), BLOB_SERVER_UNIT], { stdin: httpdAllowList(o.peers) }), 60_000);
+      const r = await exec(sh(SERVE_STORE_SCRIPT, [STORE, o.address, String(port), BLOB_SERVER_UNIT, PEER_GET_SCRIPT], { stdin: httpdAllowList(o.peers) }), 60_000);
       if (r.exitCode === 0) {
         report.served = true;
         o.exchange.serving(host, o.address);
@@ -192,7 +210,7 @@ async function fetchBlob(o: BlobDeliveryOptions, blob: { digest: string; size: n
       o.exchange.peerLoad(source.peer, 1);
       let r: ExecResult;
       try {
-        r = await exec(sh(RECEIVE_BLOB_SCRIPT, [STORE, hex, `http://${source.address}:${port}/sha256/${hex}`]));
+        r = await exec(sh(RECEIVE_BLOB_SCRIPT, [STORE, hex, source.address, String(port), PEER_GET_SCRIPT]));
       } finally {
         o.exchange.peerLoad(source.peer, -1);
       }
@@ -210,7 +228,7 @@ async function fetchBlob(o: BlobDeliveryOptions, blob: { digest: string; size: n
     }
     let ok = false;
     try {
-      const r = await exec(sh(RECEIVE_BLOB_SCRIPT, [STORE, hex, ""], { stdin: blobStream(cachedBlobPath(o.cacheDir, blob.digest)) }));
+      const r = await exec(sh(RECEIVE_BLOB_SCRIPT, [STORE, hex, "", "", ""], { stdin: blobStream(cachedBlobPath(o.cacheDir, blob.digest)) }));
       if (r.exitCode === DIGEST_MISMATCH_EXIT) {
         report.refused++;
         throw new CommandFailedError(

@@ -3,7 +3,7 @@
 // exchange's choices, and the host scripts that receive a blob, run through a real /bin/sh.
 // Does NOT prove a real engine loads what the store holds, or peers over a network (the e2e
 // image-delivery test does).
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as http from "node:http";
@@ -18,7 +18,7 @@ import { writeTar } from "../../drivers/local/tar";
 import { imageFromFlag, imageFromText } from "../../model/image-from";
 import { isPrivateIPv4 } from "../../model/net";
 import { cacheArchive, cachedBlobPath, cachedImage, importArchiveStream } from "../../provisioner/layers/blob-cache";
-import { DIGEST_MISMATCH_EXIT, httpdAllowList, RECEIVE_BLOB_SCRIPT } from "../../provisioner/layers/blob-delivery";
+import { DIGEST_MISMATCH_EXIT, httpdAllowList, PEER_GET_SCRIPT, RECEIVE_BLOB_SCRIPT } from "../../provisioner/layers/blob-delivery";
 import { BlobExchange } from "../../provisioner/layers/blob-exchange";
 import { cacheEngineImage, DEFAULT_ENGINE_SOCKET, engineSocketOf } from "../../provisioner/layers/engine-export";
 import { blobsOf, dockerLoadManifest, imageBytes, loadFromStoreArgs, type LayeredImage } from "../../provisioner/layers/layered-image";
@@ -170,7 +170,7 @@ describe("the blob exchange", () => {
 
 describe("the host scripts", () => {
   const store = path.join(dir, "store");
-  const receive = (hex: string, input: Buffer) => spawnSync("sh", ["-c", RECEIVE_BLOB_SCRIPT, "sh", store, hex, ""], { input });
+  const receive = (hex: string, input: Buffer) => spawnSync("sh", ["-c", RECEIVE_BLOB_SCRIPT, "sh", store, hex, "", "", ""], { input });
 
   it("receive: a gzip stream that hashes to its name enters the store; one that does not exits 65 and leaves nothing", () => {
     const blob = Buffer.from("layer bytes\n".repeat(100));
@@ -183,6 +183,40 @@ describe("the host scripts", () => {
     expect([bad.status, bad.stderr.toString()]).toEqual([DIGEST_MISMATCH_EXIT, `${sha(blob)}\n`]);
     expect(fs.readdirSync(store).sort()).toEqual(["sha256"]);
     expect(fs.readdirSync(path.join(store, "sha256"))).toEqual([hex]);
+  });
+
+  it("receive from a peer: an HTTP GET with bash /dev/tcp (a real server on 127.0.0.1); a 404 or a wrong body leaves nothing", async () => {
+    const blob = Buffer.from("peer blob \r\n\n\x00 binary".repeat(5000));
+    const hex = sha(blob).slice(7);
+    const other = "1".repeat(64);
+    const seen: string[] = [];
+    const server = http.createServer((req, res) => {
+      seen.push(`${req.method} ${req.url} ${req.httpVersion}`);
+      if (req.url === `/sha256/${hex}`) return void res.end(blob);
+      if (req.url === `/sha256/${other}`) return void res.end("not what its name says");
+      res.statusCode = 404;
+      res.end("no");
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = String((server.address() as { port: number }).port);
+    const run = (h: string) =>
+      new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const child = spawn("sh", ["-c", RECEIVE_BLOB_SCRIPT, "sh", path.join(dir, "peer-store"), h, "127.0.0.1", port, PEER_GET_SCRIPT]);
+        let stderr = "";
+        child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+        child.on("close", (code) => resolve({ code, stderr }));
+      });
+    try {
+      expect(await run(hex)).toEqual({ code: 0, stderr: "" });
+      expect(fs.readFileSync(path.join(dir, "peer-store", "sha256", hex)).equals(blob)).toBe(true);
+      expect(await run("2".repeat(64))).toEqual({ code: 1, stderr: "peer answered: HTTP/1.1 404 Not Found\n" });
+      expect((await run(other)).code).toBe(DIGEST_MISMATCH_EXIT);
+      expect(fs.readdirSync(path.join(dir, "peer-store", "sha256"))).toEqual([hex]);
+      expect(fs.readdirSync(path.join(dir, "peer-store")).sort()).toEqual(["sha256"]);
+      expect(seen[0]).toBe(`GET /sha256/${hex} 1.0`);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it("load manifest and arguments, the httpd allow list, --from and private addresses", () => {
