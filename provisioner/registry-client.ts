@@ -235,8 +235,10 @@ export function registryClient(options: RegistryClientOptions): RegistryClient {
       { method: "GET", headers: credentials ? { authorization: basic().reveal() } : {}, redirect: "follow" },
       `token from ${tokenUrl.host}${tokenUrl.pathname}`,
     );
-    if (credentials && (tokenRes.status === 401 || tokenRes.status === 403)) {
+    if (tokenRes.status === 401 || tokenRes.status === 403) {
       await tokenRes.body?.cancel();
+      // No anonymous token: the registry's own 401 says what it wants.
+      if (!credentials) return null;
       throw refused(tokenRes.status, ` at its token service ${tokenUrl.host}`);
     }
     if (tokenRes.status !== 200) {

@@ -58,7 +58,7 @@ export function localGroupProvisioner(env: Environment, secrets: ResolvedSecrets
     // A failed bundle build is not remembered: the next rollout tries again.
     bundle.catch(() => (bundle = undefined));
     await bundle;
-    if (!images.has(image)) images.set(image, resolveImageSource(image, paths.cacheDir));
+    if (!images.has(image)) images.set(image, await resolveImageSource(image, paths.cacheDir, env, secrets, progress));
   };
   return {
     prepare,
