@@ -4,7 +4,7 @@
  *
  * It answers auth challenges the way docker does: a request goes out without credentials (or with
  * what worked before); on `401` the `WWW-Authenticate` header is parsed ({@link parseAuthChallenges})
- * and answered once, then the request is sent again:
+ * and its first `Basic` or `Bearer` challenge answered once, then the request is sent again:
  * - `Basic`: the username and password in the Authorization header;
  * - `Bearer`: a token from the challenge's `realm` (`GET realm?service=...&scope=...`, with Basic
  *   credentials when there are some, anonymously otherwise); its `token` or `access_token` goes on
@@ -13,8 +13,7 @@
  * The password is a {@link Sensitive}: it only ever goes into an Authorization header, never into
  * a log line, an error message or a URL. Tokens are treated the same way.
  */
-import type { Readable } from "node:stream";
-import { Readable as ReadableStream_ } from "node:stream";
+import { Readable } from "node:stream";
 import { RegistryError, type RegistryErrorKind } from "../core/errors";
 import { Sensitive } from "../core/sensitive";
 
@@ -271,7 +270,7 @@ export function registryClient(options: RegistryClientOptions): RegistryClient {
             ? {}
             : Buffer.isBuffer(body)
               ? { body: new Uint8Array(body) }
-              : { body: ReadableStream_.toWeb(body) as unknown as NonNullable<RequestInit["body"]>, duplex: "half" as const }),
+              : { body: Readable.toWeb(body) as unknown as NonNullable<RequestInit["body"]>, duplex: "half" as const }),
           redirect: "follow",
         },
         what,
