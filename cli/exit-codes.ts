@@ -14,6 +14,7 @@ import {
   LockHeldError,
   MissingToolError,
   PreconditionError,
+  RegistryError,
   RolloutError,
   TransportError,
 } from "../core/errors";
@@ -81,6 +82,8 @@ export function exitCodeFor(err: unknown, scheme: ExitCodeScheme = "standard"): 
   if (err instanceof TransportError || err instanceof HostKeyError) return EXIT.unreachable;
   if (err instanceof CommandFailedError) return EXIT.commandFailed;
   if (err instanceof PreconditionError || err instanceof MissingToolError) return EXIT.precondition;
+  // Refused credentials and a tag that is not there are input to fix; an unreachable registry is the network.
+  if (err instanceof RegistryError) return err.kind === "auth" || err.kind === "not-found" ? EXIT.badInput : err.kind === "unreachable" ? EXIT.unreachable : EXIT.failure;
   // A failed health gate is how a rollout fails.
   if (err instanceof RolloutError || err instanceof LockHeldError || err instanceof HealthCheckError) return EXIT.rolloutFailed;
   return EXIT.failure;

@@ -272,6 +272,34 @@ export class MissingToolError extends LongshoreError {
   readonly code = "TOOL_MISSING";
 }
 
+/** How talking to a container registry failed; decides the exit code. */
+export type RegistryErrorKind =
+  /** The registry refused the credentials, or wants some and none were given: input to fix. */
+  | "auth"
+  /** No such repository or tag: input to fix. */
+  | "not-found"
+  /** The registry could not be reached (DNS, refused, timeout, TLS). */
+  | "unreachable"
+  /** The registry answered something longshore cannot use. */
+  | "protocol";
+
+/**
+ * A container registry (Docker Registry HTTP API v2) failed or refused a request. The message
+ * names the registry's `host[:port]`; it never holds a password or a token.
+ */
+export class RegistryError extends LongshoreError {
+  readonly code = "REGISTRY_FAILED";
+  readonly kind: RegistryErrorKind;
+  /** The registry's `host[:port]`. */
+  readonly registry: string;
+
+  constructor(kind: RegistryErrorKind, registry: string, message: string, options: LongshoreErrorOptions = {}) {
+    super(message, { ...options, context: { registry, kind, ...options.context } });
+    this.kind = kind;
+    this.registry = registry;
+  }
+}
+
 function indent(text: string): string {
   return text
     .split("\n")

@@ -5,8 +5,8 @@
  * an upload and `PUT` it monolithically with `?digest=`, then `PUT` an image manifest v2 schema 2
  * under the tag. The pulled image's ID is the config's digest, i.e. the archive's image ID.
  *
- * Basic auth only (a registry with htpasswd); the password is a {@link Sensitive} and only ever
- * goes into the Authorization header.
+ * Requests go through the registry client (registry-client.ts), which answers Basic and Bearer
+ * challenges; the password is a {@link Sensitive} and only ever goes into an Authorization header.
  */
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream, promises as fsp } from "node:fs";
@@ -18,6 +18,7 @@ import { createGzip } from "node:zlib";
 import { LongshoreError } from "../core/errors";
 import type { Sensitive } from "../core/sensitive";
 import { openTarStream, readDockerArchive, tarEntries } from "./image-archive";
+import { registryClient } from "./registry-client";
 
 /** Media types of the image manifest v2, schema 2. */
 export const MEDIA_TYPES = {
@@ -26,7 +27,10 @@ export const MEDIA_TYPES = {
   layerGzip: "application/vnd.docker.image.rootfs.diff.tar.gzip",
 } as const;
 
-/** A registry request failed (status or network). */
+/**
+ * A push went wrong in a way only a push can (no upload Location, a manifest stored under another
+ * digest, an archive without its layers). Refused or failed requests are `RegistryError`s.
+ */
 export class RegistryPushError extends LongshoreError {
   readonly code = "REGISTRY_PUSH_FAILED";
 }
@@ -69,8 +73,8 @@ interface Blob {
 
 /** Pushes the archive's image to `registryUrl/repository:tag`. */
 export async function pushDockerArchive(options: PushOptions): Promise<PushResult> {
+  const client = registryClient({ baseUrl: options.registryUrl, credentials: options.auth ?? null });
   const base = new URL(options.registryUrl);
-  if (base.pathname !== "/" || base.search) throw new RegistryPushError(`registry URL must have no path: ${options.registryUrl}`);
   const log = options.log ?? (() => undefined);
   const info = await readDockerArchive(options.archive);
   const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "longshore-push-"));
@@ -82,13 +86,14 @@ export async function pushDockerArchive(options: PushOptions): Promise<PushResul
       mediaType: MEDIA_TYPES.config,
       open: () => Readable.from([info.config]),
     };
-    const http = registryClient(base, options.auth);
+    const http = client.request;
     const name = options.repository;
     let uploaded = 0;
     let skipped = 0;
     let bytes = 0;
     for (const blob of [...layers, configBlob]) {
       const head = await http("HEAD", `/v2/${name}/blobs/${blob.digest}`);
+      await head.body?.cancel();
       if (head.status === 200) {
         skipped++;
         log(`blob ${blob.digest.slice(0, 19)} already present`);
@@ -101,7 +106,7 @@ export async function pushDockerArchive(options: PushOptions): Promise<PushResul
       target.searchParams.set("digest", blob.digest);
       await http("PUT", target.pathname + target.search, {
         expect: [201],
-        body: blob.open(),
+        body: blob.open,
         headers: { "content-type": "application/octet-stream", "content-length": String(blob.size) },
       });
       uploaded++;
@@ -119,7 +124,7 @@ export async function pushDockerArchive(options: PushOptions): Promise<PushResul
     const manifestDigest = `sha256:${createHash("sha256").update(manifest).digest("hex")}`;
     const put = await http("PUT", `/v2/${name}/manifests/${options.tag}`, {
       expect: [201],
-      body: Readable.from([manifest]),
+      body: () => manifest,
       headers: { "content-type": MEDIA_TYPES.manifest, "content-length": String(manifest.length) },
     });
     const echoed = put.headers.get("docker-content-digest");
@@ -163,37 +168,4 @@ async function compressLayers(archive: string, layerPaths: readonly string[], di
   const missing = layerPaths.filter((_, i) => !out[i]);
   if (missing.length) throw new RegistryPushError(`${archive}: layer member(s) not found: ${missing.join(", ")}`);
   return out as Blob[];
-}
-
-type RegistryRequest = (
-  method: string,
-  pathAndQuery: string,
-  options?: { expect?: number[]; body?: Readable; headers?: Record<string, string> },
-) => Promise<Response>;
-
-function registryClient(base: URL, auth: PushOptions["auth"]): RegistryRequest {
-  const authorization = auth ? `Basic ${Buffer.from(`${auth.username}:${auth.password.reveal()}`).toString("base64")}` : undefined;
-  return async (method, pathAndQuery, options = {}) => {
-    const url = new URL(pathAndQuery, base);
-    let res: Response;
-    try {
-      res = await fetch(url, {
-        method,
-        headers: { ...(authorization ? { authorization } : {}), ...options.headers },
-        ...(options.body ? { body: Readable.toWeb(options.body) as ReadableStream, duplex: "half" } : {}),
-        redirect: "follow",
-      } as RequestInit);
-    } catch (e) {
-      throw new RegistryPushError(`${base.host}: ${method} ${url.pathname}: ${(e as Error).message}`, { cause: e });
-    }
-    if (options.expect && !options.expect.includes(res.status)) {
-      const body = (await res.text().catch(() => "")).slice(0, 500);
-      throw new RegistryPushError(`${base.host}: ${method} ${url.pathname} answered ${res.status} (expected ${options.expect.join(" or ")}): ${body.trim()}`, {
-        context: { status: res.status },
-        ...(res.status === 401 ? { suggestion: "The registry wants credentials: pass a username and password." } : {}),
-      });
-    }
-    if (!options.expect) await res.arrayBuffer().catch(() => undefined);
-    return res;
-  };
 }

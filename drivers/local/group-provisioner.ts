@@ -17,11 +17,7 @@ import { bundleSourceOf, resolveBundle, verifyBundleInput, type BundleDeps } fro
 import type { BundleRef, ImageSource } from "../../provisioner/steps/engine-context";
 import type { BlobDeliveryReport } from "../../provisioner/layers/blob-delivery";
 import { machineGroupSshTargets } from "./machine-group";
-import { demoVersionOf, resolveImageSource } from "./image-source";
-import { buildDemoImage } from "./demo-app";
-import { imageFromText } from "../../model/image-from";
-import { cacheArchive } from "../../provisioner/layers/blob-cache";
-import { layeredImageSource } from "../../provisioner/layers/layered-source";
+import { resolveImageSource } from "./image-source";
 import type { LocalPaths } from "./paths";
 import type { GroupProvisioner } from "./slot-driver";
 
@@ -87,26 +83,10 @@ export function localGroupProvisioner(
     // A failed bundle build is not remembered: the next rollout tries again.
     bundle.catch(() => (bundle = undefined));
     await bundle;
-    if (!images.has(image)) images.set(image, await imageSourceOf(image, progress));
-  };
-  /**
-   * The demo images are built here and delivered layer by layer; any other image comes from where
-   * `app.imageFrom` says (the operator's engine, an archive: layer by layer; a registry: pulled).
-   */
-  const imageSourceOf = async (image: string, progress: (line: string) => void): Promise<ImageSource> => {
-    const demo = demoVersionOf(image);
-    if (demo !== null) {
-      const layers = await cacheArchive(paths.cacheDir, buildDemoImage(demo, { cacheDir: paths.cacheDir }).file);
-      return { source: "layers", layers, cacheDir: paths.cacheDir, imageId: layers.imageId };
+    if (!images.has(image)) {
+      const options = { ...(dockerHost !== undefined ? { dockerHost } : {}), ...(envFile !== undefined ? { envFile } : {}) };
+      images.set(image, await resolveImageSource(image, paths.cacheDir, env, secrets, progress, options));
     }
-    const from = env.app.imageFrom;
-    if (from === "registry") return resolveImageSource(image, paths.cacheDir);
-    progress(`image ${image}: from ${imageFromText(from)}, into the blob cache`);
-    return layeredImageSource(from, image, {
-      cacheDir: paths.cacheDir,
-      ...(dockerHost !== undefined ? { dockerHost } : {}),
-      namedBy: { source: envFile ?? "environment", key: "app.imageFrom" },
-    });
   };
   return {
     prepare,

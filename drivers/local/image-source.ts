@@ -1,10 +1,29 @@
 /**
  * Where the local driver gets an image from. The demo images (`longshore-demo:v1|v2|broken`) are
- * built offline on this computer and streamed to hosts as archives, so the main job needs no
- * registry; any other reference is pulled by the hosts from its registry.
+ * built offline on this computer and delivered layer by layer, so the main job needs no registry;
+ * any other image comes from where `app.imageFrom` says: the operator's engine or an archive (layer
+ * by layer, provisioner/layers/), or its registry, pinned to its manifest digest here and pulled by
+ * the hosts by that digest.
  */
 import { buildDemoImage, DEMO_REPOSITORY, DEMO_VERSIONS, type DemoVersion } from "./demo-app";
+import { registryFor } from "../../model/deployment";
+import type { Environment } from "../../model/environment";
+import type { ResolvedSecrets } from "../../model/secret-resolve";
+import { resolveRegistryImage } from "../../provisioner/registry-image";
 import type { ImageSource } from "../../provisioner/steps/engine-context";
+import { imageFromText } from "../../model/image-from";
+import { cacheArchive } from "../../provisioner/layers/blob-cache";
+import { layeredImageSource } from "../../provisioner/layers/layered-source";
+
+/** What {@link resolveImageSource} needs besides the environment. */
+export interface ImageSourceOptions {
+  /** `DOCKER_HOST` (the `engine` source's engine). @default the engine's default socket */
+  dockerHost?: string;
+  /** The environment file as the user names it, for errors about `app.imageFrom`. @default "environment" */
+  envFile?: string;
+  /** Pins a registry image (injected by tests). @default resolveRegistryImage */
+  resolve?: typeof resolveRegistryImage;
+}
 
 /** The version of a demo image reference, or null for any other image. */
 export function demoVersionOf(image: string): DemoVersion | null {
@@ -13,10 +32,39 @@ export function demoVersionOf(image: string): DemoVersion | null {
   return v !== undefined && (DEMO_VERSIONS as readonly string[]).includes(v) ? (v as DemoVersion) : null;
 }
 
-/** Resolves an image reference to what the provisioner's image step delivers. */
-export function resolveImageSource(image: string, cacheDir: string): ImageSource {
+/**
+ * Resolves an image reference to what the provisioner's image step delivers, on this computer and
+ * before any machine is created: a demo image's archive, or the registry image pinned to its
+ * manifest digest (`resolveRegistryImage`, asked with `registry:`'s credentials when the image is
+ * from that registry, over plain HTTP when `engine.daemon.insecure-registries` lists it). A
+ * refused password, a missing tag or an unreachable registry is a `RegistryError` naming the registry.
+ */
+export async function resolveImageSource(
+  image: string,
+  cacheDir: string,
+  env: Pick<Environment, "registry" | "engine" | "app">,
+  secrets: Pick<ResolvedSecrets, "registryPassword">,
+  progress: (line: string) => void = () => undefined,
+  options: ImageSourceOptions = {},
+): Promise<ImageSource> {
   const demo = demoVersionOf(image);
-  if (demo === null) return { source: "registry", ref: image };
-  const built = buildDemoImage(demo, { cacheDir });
-  return { source: "archive", localPath: built.file, imageId: built.imageId };
+  if (demo !== null) {
+    const layers = await cacheArchive(cacheDir, buildDemoImage(demo, { cacheDir }).file);
+    return { source: "layers", layers, cacheDir, imageId: layers.imageId };
+  }
+  const from = env.app.imageFrom;
+  if (from !== "registry") {
+    progress(`image ${image}: from ${imageFromText(from)}, into the blob cache`);
+    return layeredImageSource(from, image, {
+      cacheDir,
+      ...(options.dockerHost !== undefined ? { dockerHost: options.dockerHost } : {}),
+      namedBy: { source: options.envFile ?? "environment", key: "app.imageFrom" },
+    });
+  }
+  const pinned = await (options.resolve ?? resolveRegistryImage)(image, {
+    credentials: registryFor(env.registry, secrets.registryPassword, image),
+    insecureRegistries: env.engine.daemon["insecure-registries"] ?? [],
+  });
+  if (pinned.mediaType !== null) progress(`${image} is ${pinned.digest}: hosts pull ${pinned.ref}`);
+  return { source: "registry", ref: pinned.ref };
 }

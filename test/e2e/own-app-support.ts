@@ -23,6 +23,8 @@ export const GATEWAY = "10.213.47.1";
 export interface AppRegistry {
   registry: TestRegistry;
   refs: { v1: string; v2: string };
+  /** What hosts pull: each version pinned to its manifest digest (`<registry>/team/shop@sha256:...`). */
+  pinned: { v1: string; v2: string };
   password: string;
   stop(): Promise<void>;
 }
@@ -34,10 +36,13 @@ export async function appRegistry(anchor: string, paths: LocalPaths, password: s
   const registry = await startRegistry(GATEWAY, { user: "ci", password });
   const push = (archive: string, tag: string) =>
     pushDockerArchive({ archive, registryUrl: registry.url, repository: "team/shop", tag, auth: { username: "ci", password: new Sensitive(password) } });
-  const refs = { v1: (await push(images.v1.archive, "1")).ref, v2: (await push(images.v2.archive, "2")).ref };
+  const [v1, v2] = [await push(images.v1.archive, "1"), await push(images.v2.archive, "2")];
+  const refs = { v1: v1.ref, v2: v2.ref };
+  const pinned = { v1: `${registry.hostPort}/team/shop@${v1.manifestDigest}`, v2: `${registry.hostPort}/team/shop@${v2.manifestDigest}` };
   return {
     registry,
     refs,
+    pinned,
     password,
     async stop() {
       await registry.stop().catch((e: unknown) => console.error(e));

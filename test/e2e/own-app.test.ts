@@ -150,7 +150,8 @@ describe("a team's own application on local machines", () => {
     };
     expect(inspect.State.Running).toBe(true);
     expect(inspect.Config.Cmd).toEqual(["/app/serve", "hello", "from", "e2e"]);
-    expect(inspect.Config.Image).toBe(refs.v1);
+    // Pulled by the digest the tag named when the rollout began.
+    expect(inspect.Config.Image).toBe(reg!.pinned.v1);
     expect([inspect.HostConfig.Memory, inspect.HostConfig.NanoCpus]).toEqual([64 * 1024 * 1024, 500_000_000]);
     expect(inspect.HostConfig.LogConfig).toEqual({ Type: "local", Config: { "max-file": "2", "max-size": "5m" } });
     expect(inspect.HostConfig.RestartPolicy.Name).toBe("unless-stopped");
@@ -164,7 +165,7 @@ describe("a team's own application on local machines", () => {
 
   it("pulled with the registry's credentials (the registry refuses anonymous pulls) and left none on the host", async () => {
     expect((await fetch(`${reg!.registry.url}/v2/team/shop/manifests/1`)).status).toBe(401);
-    expect((await onLive("docker image inspect --format '{{index .RepoTags 0}}' " + refs.v1)).trim()).toBe(refs.v1);
+    expect((await onLive("docker image inspect --format '{{index .RepoDigests 0}}' " + reg!.pinned.v1)).trim()).toBe(reg!.pinned.v1);
     const config = await onLive("cat /root/.docker/config.json 2>/dev/null || echo '{}'");
     expect(JSON.parse(config)).not.toHaveProperty(["auths", reg!.registry.hostPort]);
     expect(config).not.toContain(MARKER);

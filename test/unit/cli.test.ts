@@ -15,6 +15,7 @@ import {
   LockHeldError,
   MissingToolError,
   PreconditionError,
+  RegistryError,
   RolloutError,
   TransportError,
 } from "../../core/errors";
@@ -122,6 +123,10 @@ describe("exitCodeFor", () => {
     ["RolloutError", new RolloutError("rolled back"), EXIT.rolloutFailed],
     ["LockHeldError", new LockHeldError("locked"), EXIT.rolloutFailed],
     ["HealthCheckError", new HealthCheckError("unhealthy"), EXIT.rolloutFailed],
+    ["RegistryError auth", new RegistryError("auth", "r:5000", "refused"), EXIT.badInput],
+    ["RegistryError not-found", new RegistryError("not-found", "r:5000", "no tag"), EXIT.badInput],
+    ["RegistryError unreachable", new RegistryError("unreachable", "r:5000", "refused"), EXIT.unreachable],
+    ["RegistryError protocol", new RegistryError("protocol", "r:5000", "odd answer"), EXIT.failure],
     ["plain Error", new Error("bug"), EXIT.failure],
     ["a string", "weird", EXIT.failure],
     ["usage error", new CommanderError(1, "commander.unknownOption", "x"), EXIT.badInput],

@@ -11,7 +11,8 @@ import { sensitive } from "../../core/sensitive";
 import { demoImage } from "../../drivers/local/demo-app";
 import { writeTar } from "../../drivers/local/tar";
 import { DockerArchiveError, openTarStream, readDockerArchive, tarEntries } from "../../provisioner/image-archive";
-import { MEDIA_TYPES, pushDockerArchive, RegistryPushError } from "../../provisioner/registry-push";
+import { RegistryError } from "../../core/errors";
+import { MEDIA_TYPES, pushDockerArchive } from "../../provisioner/registry-push";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ls-image-archive-"));
 const v1 = demoImage("v1");
@@ -96,7 +97,8 @@ function fakeRegistry(options: { password?: string } = {}) {
       log.push(`${req.method} ${url.pathname}${url.searchParams.has("digest") ? "?digest" : ""}`);
       if (options.password) {
         const want = `Basic ${Buffer.from(`ci:${options.password}`).toString("base64")}`;
-        if (req.headers.authorization !== want) return void res.writeHead(401).end("unauthorized");
+        // As distribution's htpasswd auth answers: a Basic challenge.
+        if (req.headers.authorization !== want) return void res.writeHead(401, { "www-authenticate": 'Basic realm="fake"' }).end("unauthorized");
       }
       const body = Buffer.concat(chunks);
       let m: RegExpExecArray | null;
@@ -166,7 +168,7 @@ describe("pushDockerArchive (fake registry)", () => {
     const lockedUrl = `http://127.0.0.1:${(locked.server.address() as { port: number }).port}`;
     try {
       const err = await pushDockerArchive({ archive: tarFile, registryUrl: lockedUrl, repository: "demo", tag: "v1" }).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(RegistryPushError);
+      expect(err).toBeInstanceOf(RegistryError);
       expect((err as Error).message).toBe(`${new URL(lockedUrl).host}: POST /v2/demo/blobs/uploads/ answered 401 (expected 202): unauthorized`);
       const ok = await pushDockerArchive({ archive: tarFile, registryUrl: lockedUrl, repository: "demo", tag: "v1", auth: { username: "ci", password: sensitive("hunter2-registry") } });
       expect(ok.uploaded).toBe(2);
