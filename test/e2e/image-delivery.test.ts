@@ -202,9 +202,12 @@ local: { listen: 127.0.0.1:${port} }
     const r = await runCli(dir, { DOCKER_HOST: engine!.host, LONGSHORE_LOCAL_STATE_DIR: paths.stateRoot }, ["rollout", ":1", "--from", "engine"]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain("image longshore-test-app:1: from engine, into the blob cache");
-    // One host got each blob from the controller, the other from it.
-    expect(r.stderr).toMatch(/image\.fetch: 0 blobs present, 0 from peers \(0\.0 MiB\), \d+ from the controller/);
-    expect(r.stderr).toMatch(/image\.fetch: 0 blobs present, \d+ from peers \([\d.]+ MiB\), \d+ from the controller/);
+    // Each blob once from the controller (to one host or the other) and once from a peer.
+    const lines = [...r.stderr.matchAll(/image\.fetch: 0 blobs present, (\d+) from peers \([\d.]+ MiB\), (\d+) from the controller/g)];
+    expect(lines, r.stderr).toHaveLength(2);
+    const peers = lines.reduce((n, m) => n + Number(m[1]), 0);
+    const controller = lines.reduce((n, m) => n + Number(m[2]), 0);
+    expect([peers, controller]).toEqual([blobsOf(v1).length, blobsOf(v1).length]);
     expect((await httpGet(`http://127.0.0.1:${port}/`)).body).toBe(testAppRootBody("1"));
     // The file keeps imageFrom as it was (default registry): --from is for this run only.
     expect(fs.readFileSync(path.join(dir, "longshore.yaml"), "utf8")).not.toContain("imageFrom");
