@@ -13,6 +13,7 @@ import { destroyLocalEnvironment } from "../../drivers/local/local-driver";
 import { downMachineGroup, upMachineGroup } from "../../drivers/local/machine-group";
 import type { EnvState } from "../../drivers/local/state";
 import { parseResolvedApp, type ResolvedApp } from "../../model/app";
+import { parseLockFile } from "../../model/lock-file";
 import type { BlobDeliveryReport } from "../../provisioner/layers/blob-delivery";
 import { cachedBlobPath } from "../../provisioner/layers/blob-cache";
 import { blobsOf, hexOf, imageBytes, type LayeredImage } from "../../provisioner/layers/layered-image";
@@ -207,8 +208,13 @@ local: { listen: 127.0.0.1:${port} }
     expect(lines, r.stderr).toHaveLength(2);
     const peers = lines.reduce((n, m) => n + Number(m[1]), 0);
     const controller = lines.reduce((n, m) => n + Number(m[2]), 0);
-    expect([peers, controller]).toEqual([blobsOf(v1).length, blobsOf(v1).length]);
+    const one = (await layeredImageSource("engine", "longshore-test-app:1", { cacheDir: blobCache, dockerHost: engine!.host })).layers;
+    expect([peers, controller]).toEqual([blobsOf(one).length, blobsOf(one).length]);
     expect((await httpGet(`http://127.0.0.1:${port}/`)).body).toBe(testAppRootBody("1"));
+    // The delivery is pinned beside the file: the image ID the hosts run, and the engine bundle.
+    const lock = parseLockFile(fs.readFileSync(path.join(dir, "longshore.lock"), "utf8"));
+    expect(lock.ok && lock.value.images).toEqual({ "longshore-test-app:1": one.imageId });
+    expect(lock.ok && Object.keys(lock.value.engine)).toEqual(["amd64"]);
     // The file keeps imageFrom as it was (default registry): --from is for this run only.
     expect(fs.readFileSync(path.join(dir, "longshore.yaml"), "utf8")).not.toContain("imageFrom");
   });
