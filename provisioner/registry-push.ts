@@ -8,6 +8,7 @@
  * Requests go through the registry client (registry-client.ts), which answers Basic and Bearer
  * challenges; the password is a {@link Sensitive} and only ever goes into an Authorization header.
  */
+import { once } from "node:events";
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream, promises as fsp } from "node:fs";
 import * as os from "node:os";
@@ -155,11 +156,10 @@ async function compressLayers(archive: string, layerPaths: readonly string[], di
     });
     const written = pipeline(gzip, createWriteStream(file));
     await m.pipe(
-      (chunk) =>
-        new Promise<void>((resolve, reject) => {
-          if (gzip.write(chunk)) resolve();
-          else gzip.once("drain", resolve).once("error", reject);
-        }),
+      // events.once removes its error listener when drain comes (a listener per wait piled up before).
+      async (chunk) => {
+        if (!gzip.write(chunk)) await once(gzip, "drain");
+      },
     );
     gzip.end();
     await written;

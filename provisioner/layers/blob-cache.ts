@@ -7,6 +7,7 @@
  * damaged archive is refused before any host sees it. An image already in the cache is not read
  * again.
  */
+import { once } from "node:events";
 import { createHash, randomBytes } from "node:crypto";
 import { createWriteStream, promises as fsp } from "node:fs";
 import * as path from "node:path";
@@ -144,7 +145,7 @@ async function storeMember(m: TarMember, dir: string): Promise<BlobRef> {
         done = gzip ? pipeline(src, createGunzip(), counter, createWriteStream(tmp)) : pipeline(src, counter, createWriteStream(tmp));
         done.catch(() => undefined);
       }
-      if (!src.write(chunk)) await Promise.race([new Promise((r) => src.once("drain", r)), done]);
+      if (!src.write(chunk)) await Promise.race([once(src, "drain"), done]);
     });
     if (!done) done = pipeline(src, counter, createWriteStream(tmp));
     src.end();
