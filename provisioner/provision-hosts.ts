@@ -33,7 +33,7 @@ import type { Transport } from "./transport/transport";
 import { unifiedDiff } from "./unified-diff";
 import { isPrivateIPv4 } from "../model/net";
 import { BlobExchange } from "./layers/blob-exchange";
-import { deliverBlobs, FETCH_STEP_ID, type BlobDeliveryReport } from "./layers/blob-delivery";
+import { deliverBlobs, FETCH_STEP_ID, lendStore, type BlobDeliveryReport, type LentStore } from "./layers/blob-delivery";
 import type { StepReport } from "./report";
 
 /** Opens one host's transport (the SSH adapter in production, fakes in tests). */
@@ -80,6 +80,12 @@ export interface ProvisionHostsInput {
   auditUser?: string;
   /** This run's time (ISO-8601), the same for every host; default now. */
   now?: string;
+  /**
+   * Hosts outside this run that lend their blob stores to a layered delivery (the live slot's, whose
+   * layers an update mostly keeps): each serves what it holds for the run's length, and nothing
+   * else on it changes. @default none
+   */
+  lenders?: readonly SshTarget[];
   /** After the steps succeeded, read the engine's version and daemon.json's sha256 (Pulumi outputs). */
   readEngineState?: boolean;
   signal?: AbortSignal;
@@ -173,7 +179,14 @@ export async function provisionHosts(input: ProvisionHostsInput): Promise<Provis
   const exchange = input.image.source === "layers" && input.mode === "apply" ? new BlobExchange(input.targets.map((t) => t.name)) : null;
   const peers = input.targets.map((t) => t.address).filter(isPrivateIPv4);
   const concurrency = exchange ? input.targets.length : (input.concurrency ?? DEFAULT_CONCURRENCY);
-  const outcomes = await mapWithConcurrency(input.targets, concurrency, (target) => provisionOne(target, { ...input, connect, now, auditUser, exchange, peers }));
+  const lent = exchange && input.lenders?.length ? startLenders(input.lenders, input, connect, exchange, peers) : null;
+  if (lent) exchange!.whenReady(lent.ready);
+  let outcomes: Awaited<ReturnType<typeof provisionOne>>[];
+  try {
+    outcomes = await mapWithConcurrency(input.targets, concurrency, (target) => provisionOne(target, { ...input, connect, now, auditUser, exchange, peers }));
+  } finally {
+    await lent?.stop();
+  }
   const hosts = outcomes.map((o) => o.report);
   const failures = outcomes.flatMap((o) => (o.error ? [{ host: o.report.host, error: o.error }] : []));
   const report: RunReport = {
@@ -187,6 +200,47 @@ export async function provisionHosts(input: ProvisionHostsInput): Promise<Provis
     report,
     error: failures.length ? new AggregateHostError(failures, input.targets.length) : undefined,
     hosts: outcomes.map((o) => o.outcome),
+  };
+}
+
+/**
+ * Connects to each lender, lends its store to `exchange` (lendStore) and gives back when all have
+ * registered (or failed: a lender that cannot be reached only lends nothing), and how to stop them.
+ */
+function startLenders(lenders: readonly SshTarget[], input: ProvisionHostsInput, connect: ConnectFn, exchange: BlobExchange, peers: string[]) {
+  const image = (input.image as Extract<ImageSource, { source: "layers" }>).layers;
+  const emit = input.onEvent ?? (() => undefined);
+  const open: Array<{ transport: Transport; lent: LentStore | null }> = [];
+  const ready = Promise.all(
+    lenders
+      .filter((t) => isPrivateIPv4(t.address))
+      .map(async (target) => {
+        try {
+          const transport = await connect(target, { ...input.connectOptions, ...(input.signal ? { signal: input.signal } : {}) });
+          const entry: { transport: Transport; lent: LentStore | null } = { transport, lent: null };
+          open.push(entry);
+          entry.lent = await lendStore({
+            transport,
+            image,
+            exchange,
+            address: target.address,
+            peers,
+            onProgress: (message) => emit({ type: "step-progress", host: target.name, stepId: FETCH_STEP_ID, message }),
+          });
+        } catch (e) {
+          emit({ type: "step-progress", host: target.name, stepId: FETCH_STEP_ID, message: `lends nothing: ${asError(e).message}` });
+        }
+      }),
+  );
+  return {
+    ready,
+    async stop() {
+      await ready;
+      await Promise.all(open.map(async (o) => {
+        await o.lent?.stop();
+        await o.transport.close().catch(() => undefined);
+      }));
+    },
   };
 }
 

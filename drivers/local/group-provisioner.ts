@@ -88,9 +88,17 @@ export function localGroupProvisioner(
       images.set(image, await resolveImageSource(image, paths.cacheDir, env, secrets, progress, options));
     }
   };
+  /** A running group's hosts, or none when its state is gone (lending is only ever a saving). */
+  const lenderTargets = (group: string) => {
+    try {
+      return machineGroupSshTargets(group, paths);
+    } catch {
+      return [];
+    }
+  };
   return {
     prepare,
-    async provision(group, _hosts, image, slot, progress) {
+    async provision(group, _hosts, image, slot, progress, lenders = []) {
       await prepare(image, progress);
       const targets = machineGroupSshTargets(group, paths);
       const deployment = deploymentOf(env, secrets, image);
@@ -107,6 +115,7 @@ export function localGroupProvisioner(
         mode: "apply",
         healthDeadlineMs: env.rollout.healthDeadlineSeconds * 1000,
         omitSteps: ["app.health"],
+        lenders: lenders.flatMap((g) => lenderTargets(g)),
         onEvent: (e) => {
           if (e.type === "host-done") progress(`${e.host}: ${e.status} in ${(e.durationMs / 1000).toFixed(1)} s`);
           else if (e.type === "step-progress") progress(`${e.host}: ${e.stepId}: ${e.message}`);

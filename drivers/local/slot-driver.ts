@@ -3,6 +3,7 @@
  * narrower parts (a machine fleet, a provisioner, a balancer), each injected, so the slot
  * bookkeeping here is tested with fakes and the e2e test runs it on real machines.
  */
+import { otherSlot } from "../../model/names";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { writeFileAtomic } from "../../core/atomic-write";
@@ -31,8 +32,11 @@ export interface GroupProvisioner {
    * problem shows before any machine is created. Called before each group is created.
    */
   prepare(image: string, progress: ProgressFn): Promise<void>;
-  /** Provisions every host of a fresh group with `image`. */
-  provision(group: string, hosts: FleetHost[], image: string, slot: SlotName, progress: ProgressFn): Promise<void>;
+  /**
+   * Provisions every host of a fresh group with `image`. The hosts of the `lenders` groups (the
+   * environment's running ones) may lend the image's blobs they hold; nothing else on them changes.
+   */
+  provision(group: string, hosts: FleetHost[], image: string, slot: SlotName, progress: ProgressFn, lenders?: readonly string[]): Promise<void>;
 }
 
 /** The load balancer's view: which servers each slot has and which slot is live. */
@@ -143,7 +147,9 @@ export class LocalSlotDriver implements SlotDriver {
       const hosts = await this.o.fleet.create(group, size, progress);
       state.slots[slot].prepared = { image: null, group, hosts };
       await this.save(state);
-      await this.o.provisioner.provision(group, hosts, image, slot, progress);
+      // The running groups (the live slot's, and this slot's kept one) hold most of an update's layers.
+      const lenders = [state.slots[otherSlot(slot)].group, kept].filter((g): g is string => g !== null);
+      await this.o.provisioner.provision(group, hosts, image, slot, progress, lenders);
       state.slots[slot].prepared = { image, group, hosts };
       await this.save(state);
       // The idle slot takes no traffic: the balancer checks the new hosts while the gate runs.

@@ -254,3 +254,50 @@ function failed(host: string, what: string, r: ExecResult): CommandFailedError {
   const stderrTail = (r.stderr.trim() || r.stdout.trim()).split("\n").slice(-3).join("\n");
   return new CommandFailedError({ host, stepId: FETCH_STEP_ID, phase: "apply", command: what, exitCode: r.exitCode, signal: r.signal, stderrTail });
 }
+
+/** A host lending its blob store to a delivery it is not part of; stop it when the delivery is done. */
+export interface LentStore {
+  host: string;
+  /** Blobs of the image it holds. */
+  holds: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Lends `transport`'s host's blob store to the delivery (e.g. the live slot's hosts, which hold the
+ * layers an update keeps): its server starts, allowing `peers`, and the exchange learns what it
+ * holds. Nothing else on the host changes. Resolves with null when the host cannot serve.
+ */
+export async function lendStore(o: {
+  transport: Transport;
+  image: LayeredImage;
+  exchange: BlobExchange;
+  address: string;
+  peers: readonly string[];
+  port?: number;
+  onProgress?: (message: string) => void;
+}): Promise<LentStore | null> {
+  const t = o.transport;
+  const port = o.port ?? PEER_BLOB_PORT;
+  const probe = await t.exec(sh(PROBE_STORE_SCRIPT, [STORE, o.image.imageId]), { timeoutMs: 60_000 });
+  const lines = probe.exitCode === 0 ? probe.stdout.split("\n") : [];
+  if (!lines.includes("busybox")) return null;
+  const had = new Set(lines.filter((l) => l.startsWith("blob ")).map((l) => `sha256:${l.slice(5)}`));
+  const wanted = blobsOf(o.image).filter((b) => had.has(b.digest));
+  if (wanted.length === 0) return null;
+  const r = await t.exec(sh(SERVE_STORE_SCRIPT, [STORE, o.address, String(port), BLOB_SERVER_UNIT, PEER_GET_SCRIPT], { stdin: httpdAllowList([...o.peers, o.address]) }), { timeoutMs: 60_000 });
+  if (r.exitCode !== 0) {
+    o.onProgress?.(`${t.host}: cannot lend its blobs (${(r.stderr.trim() || `exit ${r.exitCode}`).split("\n").pop()})`);
+    return null;
+  }
+  o.exchange.serving(t.host, o.address);
+  o.exchange.holds(t.host, wanted.map((b) => b.digest));
+  o.onProgress?.(`${t.host}: lends ${wanted.length} of the image's ${blobsOf(o.image).length} blobs to the new hosts`);
+  return {
+    host: t.host,
+    holds: wanted.length,
+    stop: async () => {
+      await t.exec({ argv: ["systemctl", "stop", BLOB_SERVER_UNIT], sudo: true }, { timeoutMs: 60_000 }).catch(() => undefined);
+    },
+  };
+}

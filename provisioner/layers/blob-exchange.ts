@@ -41,6 +41,8 @@ export class BlobExchange {
   readonly #load = new Map<string, number>();
   readonly #done = new Set<string>();
   readonly #allDone = deferred<void>();
+  /** What a host waits for before its first question: lenders registering their stores. */
+  #ready: Promise<unknown> = Promise.resolve();
 
   /** `hosts`: every host of this delivery, by name. */
   constructor(hosts: readonly string[]) {
@@ -51,6 +53,15 @@ export class BlobExchange {
   /** More than one host: peers can help each other (else nobody needs a server). */
   get shared(): boolean {
     return this.#hosts.size > 1;
+  }
+
+  /**
+   * Hosts ask nothing before `registered` settles (lenders outside the delivery registering their
+   * stores), so that a blob a lender holds is never sent by the controller instead.
+   */
+  whenReady(registered: Promise<unknown>): void {
+    const before = this.#ready;
+    this.#ready = Promise.all([before, registered.catch(() => undefined)]);
   }
 
   /** `host` serves its blob store at `address`. */
@@ -76,6 +87,7 @@ export class BlobExchange {
    * controller (the caller must then {@link BlobSource} `settle` it).
    */
   async sourceFor(host: string, digest: string): Promise<BlobSource> {
+    await this.#ready;
     for (;;) {
       const peers = [...(this.#holders.get(digest) ?? [])].filter((h) => h !== host && this.#serving.has(h));
       if (peers.length > 0) {

@@ -218,4 +218,21 @@ local: { listen: 127.0.0.1:${port} }
     // The file keeps imageFrom as it was (default registry): --from is for this run only.
     expect(fs.readFileSync(path.join(dir, "longshore.yaml"), "utf8")).not.toContain("imageFrom");
   });
+
+  it("`rollout :2 --from engine`: the live slot's hosts lend v1's layers, so only v2's new blobs leave the controller", async () => {
+    const two = (await layeredImageSource("engine", "longshore-test-app:2", { cacheDir: blobCache, dockerHost: engine!.host })).layers;
+    const one = (await layeredImageSource("engine", "longshore-test-app:1", { cacheDir: blobCache, dockerHost: engine!.host })).layers;
+    const shared = new Set(blobsOf(one).map((b) => b.digest));
+    const fresh = blobsOf(two).filter((b) => !shared.has(b.digest));
+    const r = await runCli(dir, { DOCKER_HOST: engine!.host, LONGSHORE_LOCAL_STATE_DIR: paths.stateRoot }, ["rollout", ":2", "--from", "engine"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`lends ${blobsOf(two).length - fresh.length} of the image's ${blobsOf(two).length} blobs to the new hosts`));
+    const lines = [...r.stderr.matchAll(/image\.fetch: 0 blobs present, (\d+) from peers \([\d.]+ MiB\), (\d+) from the controller/g)];
+    expect(lines, r.stderr).toHaveLength(2);
+    // Each new blob once from the controller; everything else from peers (the lenders or each other).
+    expect(lines.reduce((n, m) => n + Number(m[2]), 0)).toBe(fresh.length);
+    expect(lines.reduce((n, m) => n + Number(m[1]), 0)).toBe(2 * blobsOf(two).length - fresh.length);
+    const port = /listen: 127\.0\.0\.1:(\d+)/.exec(fs.readFileSync(path.join(dir, "longshore.yaml"), "utf8"))![1];
+    expect((await httpGet(`http://127.0.0.1:${port}/`)).body).toBe(testAppRootBody("2"));
+  });
 });
