@@ -85,6 +85,64 @@ describe("the blob cache", () => {
   });
 });
 
+/** An OCI image layout tar (no manifest.json): an index of two platforms, gzip layers, named by digest. */
+function ociLayout() {
+  const blobs: Array<{ path: string; content: Buffer }> = [];
+  const put = (content: Buffer) => {
+    blobs.push({ path: `blobs/sha256/${sha(content).slice(7)}`, content });
+    return { digest: sha(content), size: content.length };
+  };
+  const image = (arch: string) => {
+    const layer = writeTar([{ type: "file", path: `etc/${arch}`, content: `${arch}\n`.repeat(500) }]);
+    const gz = gzipSync(layer);
+    const layerDesc = put(gz);
+    const config = Buffer.from(JSON.stringify({ architecture: arch, os: "linux", rootfs: { type: "layers", diff_ids: [sha(layer)] } }));
+    const configDesc = put(config);
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: configDesc, layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", ...layerDesc }] }));
+    return { layer, config, manifest: { mediaType: "application/vnd.oci.image.manifest.v1+json", ...put(manifest), platform: { os: "linux", architecture: arch } } };
+  };
+  const amd = image("amd64");
+  const arm = image("arm64");
+  const inner = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [amd.manifest, arm.manifest] }));
+  const innerDesc = put(inner);
+  const index = { schemaVersion: 2, manifests: [{ mediaType: "application/vnd.oci.image.index.v1+json", ...innerDesc, annotations: { "io.containerd.image.name": "docker.io/team/app:3", "org.opencontainers.image.ref.name": "3" } }] };
+  const tar = writeTar([
+    { type: "file", path: "oci-layout", content: '{"imageLayoutVersion":"1.0.0"}' },
+    { type: "file", path: "index.json", content: JSON.stringify(index) },
+    ...blobs.map((b) => ({ type: "file" as const, path: b.path, content: b.content })),
+  ]);
+  return { tar, amd, arm };
+}
+
+describe("OCI archives", () => {
+  it("follows the index to this computer's platform (or the one asked for), storing its layer uncompressed", async () => {
+    const oci = ociLayout();
+    const file = path.join(dir, "oci.tar");
+    fs.writeFileSync(file, oci.tar);
+    const amd = await cacheArchive(path.join(dir, "c5"), file, { platform: "linux/amd64" });
+    expect(amd).toEqual({
+      imageId: sha(oci.amd.config),
+      config: { digest: sha(oci.amd.config), size: oci.amd.config.length },
+      layers: [{ digest: sha(oci.amd.layer), size: oci.amd.layer.length }],
+      repoTags: ["team/app:3"],
+    });
+    const arm = await importArchiveStream(path.join(dir, "c5"), Readable.from([oci.tar]), "oci.tar", { platform: "linux/arm64" });
+    expect(arm.layers).toEqual([{ digest: sha(oci.arm.layer), size: oci.arm.layer.length }]);
+    await expect(importArchiveStream(path.join(dir, "c5"), Readable.from([oci.tar]), "oci.tar", { platform: "linux/s390x" })).rejects.toThrow(
+      "oci.tar: the index has no image for linux/s390x (it has linux/amd64, linux/arm64)",
+    );
+  });
+
+  it("a blob that does not hash to its name is refused, naming it", async () => {
+    const name = `blobs/sha256/${sha(gzipSync(writeTar([{ type: "file", path: "etc/amd64", content: "amd64\n".repeat(500) }]))).slice(7)}`;
+    const tampered = writeTar([
+      { type: "file", path: "index.json", content: "{}" },
+      { type: "file", path: name, content: gzipSync(Buffer.from("something else")) },
+    ]);
+    await expect(importArchiveStream(path.join(dir, "c6"), Readable.from([tampered]), "bad-oci.tar")).rejects.toThrow(`bad-oci.tar: ${name} hashes to sha256:`);
+  });
+});
+
 describe("the engine source", () => {
   it("DOCKER_HOST: unset is the default socket, unix:// a path, tcp:// refused", () => {
     expect(engineSocketOf(undefined)).toBe(DEFAULT_ENGINE_SOCKET);
