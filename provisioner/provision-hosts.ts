@@ -274,6 +274,8 @@ async function provisionOne(target: SshTarget, input: Resolved): Promise<{ repor
   };
 
   let transport: Transport;
+  /** Stops this host's blob server once every peer is done (it serves while this host goes on). */
+  let stopServing: (() => Promise<void>) | undefined;
   try {
     transport = await input.connect(target, { ...input.connectOptions, ...(input.signal ? { signal: input.signal } : {}) });
   } catch (e) {
@@ -364,6 +366,7 @@ async function provisionOne(target: SshTarget, input: Resolved): Promise<{ repor
           address: isPrivateIPv4(target.address) ? target.address : null,
           peers: input.peers,
           onProgress: (message) => emit({ type: "step-progress", host, stepId: FETCH_STEP_ID, message }),
+          keepServing: (release) => (stopServing = release),
           ...(input.signal ? { signal: input.signal } : {}),
         }).then(
           (delivery) => ({ delivery, error: undefined }),
@@ -402,6 +405,7 @@ async function provisionOne(target: SshTarget, input: Resolved): Promise<{ repor
     return { report, error, outcome };
   } finally {
     input.exchange?.done(host);
+    await stopServing?.();
     await transport.close().catch(() => undefined);
   }
 }

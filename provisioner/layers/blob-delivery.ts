@@ -17,6 +17,7 @@ import { PEER_BLOB_PORT } from "../../model/image-from";
 import type { Command } from "../command";
 import { HOST_PATHS } from "../steps/engine-context";
 import type { ExecResult, Transport } from "../transport/transport";
+import { mapWithConcurrency } from "../concurrency";
 import { cachedBlobPath } from "./blob-cache";
 import type { BlobExchange } from "./blob-exchange";
 import { blobsOf, hexOf, type LayeredImage } from "./layered-image";
@@ -85,6 +86,9 @@ export const SERVE_STORE_SCRIPT = [
   'i=0; until timeout 2 bash -c "$get" bash "$addr" "$port" ready >/dev/null 2>&1; do i=$((i+1)); [ $i -lt 50 ] || { echo "the blob server does not answer on $addr:$port" >&2; exit 1; }; sleep 0.1; done',
 ].join("\n");
 
+/** Blobs one host fetches at once. */
+export const BLOBS_IN_FLIGHT = 4;
+
 /** The systemd unit of the peer server. */
 export const BLOB_SERVER_UNIT = "longshore-blobs";
 
@@ -129,6 +133,12 @@ export interface BlobDeliveryOptions {
   port?: number;
   onProgress?: (message: string) => void;
   signal?: AbortSignal;
+  /**
+   * Takes the stop of this host's server instead of waiting for every peer before returning, so the
+   * host goes on (loading the image) while it serves; the caller must call it before closing the
+   * connection. @default deliverBlobs waits and stops the server itself
+   */
+  keepServing?: (release: () => Promise<void>) => void;
 }
 
 const STORE = HOST_PATHS.blobStore;
@@ -180,10 +190,12 @@ export async function deliverBlobs(o: BlobDeliveryOptions): Promise<BlobDelivery
       }
     }
     if (!report.present) {
-      for (const blob of blobs) {
-        if (had.has(blob.digest)) continue;
-        await fetchBlob(o, blob, report, exec);
-      }
+      // A few blobs at once over the one connection (its channels): a host waiting for a peer's
+      // copy of one blob still fetches the others.
+      const missing = blobs.filter((b) => !had.has(b.digest));
+      const results = await mapWithConcurrency(missing, BLOBS_IN_FLIGHT, (blob) => fetchBlob(o, blob, report, exec).then(() => null, (e: unknown) => e));
+      const failure = results.find((r) => r !== null);
+      if (failure !== undefined) throw failure;
     }
     o.onProgress?.(
       report.present
@@ -194,8 +206,13 @@ export async function deliverBlobs(o: BlobDeliveryOptions): Promise<BlobDelivery
   } finally {
     o.exchange.done(host);
     if (report.served) {
-      await o.exchange.allDone();
-      await exec({ argv: ["systemctl", "stop", BLOB_SERVER_UNIT], sudo: true }, 60_000).catch(() => undefined);
+      // The server outlives this host's fetching: its peers may still want its blobs.
+      const release = async () => {
+        await o.exchange.allDone();
+        await exec({ argv: ["systemctl", "stop", BLOB_SERVER_UNIT], sudo: true }, 60_000).catch(() => undefined);
+      };
+      if (o.keepServing) o.keepServing(release);
+      else await release();
     }
   }
 }
