@@ -4,7 +4,7 @@
  * an injected clock, so unit tests drive it with a fake in microseconds and the same code runs the
  * local driver and AWS.
  */
-import { RolloutError } from "../core/errors";
+import { ConfigError, RegistryError, RolloutError } from "../core/errors";
 import { otherSlot, type AppState, type ProbeResult, type SlotDriver, type SlotName } from "./driver";
 
 /** Time, injected so tests do not sleep. */
@@ -168,6 +168,10 @@ export async function rollout(input: RolloutInput): Promise<RolloutReport> {
   try {
     await phase("prepare", () => driver.prepareSlot(to, input.image, size, say));
   } catch (e) {
+    // Bad input (a file the environment names, refused registry credentials, a missing image) is
+    // found while the slot is prepared, before any host exists: it is the user's to fix, said as
+    // such (exit 2), not a failed rollout.
+    if (isInputError(e)) throw e;
     return fail("failed", `preparing the ${to} slot failed: ${(e as Error).message}`);
   }
 
@@ -379,4 +383,9 @@ export async function rollback(input: RollbackInput): Promise<RolloutReport> {
   }
   await timed("switch", () => input.driver.switchTraffic(to, policy.drainMs));
   return report;
+}
+
+/** Errors that are the user's input, whenever they are found. */
+function isInputError(e: unknown): boolean {
+  return e instanceof ConfigError || (e instanceof RegistryError && (e.kind === "auth" || e.kind === "not-found"));
 }

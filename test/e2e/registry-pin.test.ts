@@ -154,14 +154,14 @@ describe("registry images are pinned by digest before any machine is created", (
     }
   });
 
-  it("a wrong password: the rollout fails in prepare, before any machine is created, naming the registry and registry.password", async () => {
+  it("a wrong password: an input error (exit 2) before any machine is created, naming the registry and registry.password", async () => {
     fs.writeFileSync(secretFile, "not-the-password\n", { mode: 0o600 });
     const groups = listMachineGroups(paths);
     const before = fs.readFileSync(envFile, "utf8");
     const r = await cli("rollout", ":2");
-    // A failed rollout (exit 6): traffic stays on the live slot, and the reason is the registry's refusal.
-    expect(r.code, r.stderr + r.stdout).toBe(6);
-    expect(r.stdout + r.stderr).toContain(`reason: preparing the green slot failed: registry ${registry!.hostPort} refused the credentials of user ci (401): check registry.password`);
+    // Bad input (exit 2), found before any machine: traffic stays on the live slot.
+    expect(r.code, r.stderr + r.stdout).toBe(2);
+    expect(r.stderr).toContain(`registry ${registry!.hostPort} refused the credentials of user ci (401): check registry.password`);
     expect(r.stderr + r.stdout).not.toContain("not-the-password");
     expect(listMachineGroups(paths)).toEqual(groups);
     expect(fs.readFileSync(envFile, "utf8")).toBe(before);

@@ -1,5 +1,6 @@
 // Unit: the rollout engine's decisions against a scripted driver. Does not prove that a real load
 // balancer drops no request (the e2e rollout test does).
+import { ConfigError, RegistryError } from "../../core/errors";
 import { describe, expect, it } from "vitest";
 import { rollout, rollback, type RolloutEvent } from "../../rollout/rollout";
 import type { ProbeResult, SlotName } from "../../rollout/driver";
@@ -91,6 +92,28 @@ describe("rollout", () => {
     const report = await rollout({ driver, image: "app:v2", policy, clock: fakeClock() });
     expect(report.outcome).toBe("succeeded");
     expect(state.live).toBe("green");
+  });
+
+  it("bad input found while preparing (a refused password, a file the environment names) is thrown as itself, not a failed rollout", async () => {
+    for (const error of [
+      new RegistryError("auth", "reg:5000", "registry reg:5000 refused the credentials of user ci (401): check registry.password"),
+      new ConfigError("longshore.yaml", [{ path: "app.imageFrom", message: "./app.tar does not exist" }]),
+    ]) {
+      const { driver, calls, state } = fakeDriver({ live: "blue", blue: "app:v1" }, (s) => healthy(s));
+      driver.prepareSlot = async () => {
+        calls.push("prepare");
+        throw error;
+      };
+      await expect(rollout({ driver, image: "app:v2", policy, clock: fakeClock() })).rejects.toBe(error);
+      expect(calls).toEqual(["prepare"]);
+      expect(state.live).toBe("blue");
+    }
+    // An unreachable registry is not the user's input: a failed rollout, as before.
+    const { driver } = fakeDriver({ live: "blue", blue: "app:v1" }, (s) => healthy(s));
+    driver.prepareSlot = async () => {
+      throw new RegistryError("unreachable", "reg:5000", "cannot reach registry reg:5000");
+    };
+    expect(await rollout({ driver, image: "app:v2", policy, clock: fakeClock() })).toMatchObject({ outcome: "failed", reason: "preparing the green slot failed: cannot reach registry reg:5000" });
   });
 
   it("a failed prepare touches no traffic", async () => {
