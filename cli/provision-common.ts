@@ -12,6 +12,9 @@ import { allInputs, ConfigError } from "../core/errors";
 import { archiveHolds, parseImageReference, resolveImageArgument } from "../model/image-reference";
 import { loadInventory } from "../model/inventory";
 import { deploymentOf } from "../model/deployment";
+import type { ImageFrom } from "../model/image-from";
+import { cacheArchive } from "../provisioner/layers/blob-cache";
+import { layeredImageSource } from "../provisioner/layers/layered-source";
 import type { DEB_ARCHES } from "../model/engine";
 import type { LoadedEnvironment } from "../model/environment-file";
 import { machineGroupNameSchema, SLOTS, type SlotName } from "../model/names";
@@ -107,7 +110,7 @@ export function addProvisionOptions(cmd: Command): Command {
     .option("--local-env <name>", "the hosts: the machines of a local machine group (longshore local up --env NAME)")
     .option("--slot <slot>", "the slot these hosts serve: blue or green (default: the live slot, else blue)")
     .option("--image <ref>", "the image to run (default: the slot's image, else app.image); :TAG means app.image's repository at TAG")
-    .option("--image-archive <file>", "deliver the image from this `docker save` archive (streamed over SSH) instead of a pull; it must hold the image")
+    .option("--image-archive <file>", "deliver the image from this `docker save` archive, layer by layer over SSH, instead of app.imageFrom; it must hold the image")
     .option("--json", "print one JSON document on stdout (no progress lines)")
     .option("--concurrency <n>", "hosts at once (default 16)");
 }
@@ -162,7 +165,12 @@ export async function prepareRun(raw: ProvisionFlags, deps: ProvisionCliDeps, mo
   const [secrets, targets, image, bundleDir, lock] = await allInputs([
     readSecrets(loaded, deps),
     flags.inventory !== undefined ? inventoryTargets(path.resolve(deps.cwd, flags.inventory), deps) : Promise.resolve().then(() => localTargets(flags.localEnv!, deps)),
-    imageSourceFor(imageRef, flags.imageArchive === undefined ? undefined : path.resolve(deps.cwd, flags.imageArchive)),
+    imageSourceFor(imageRef, flags.imageArchive === undefined ? undefined : path.resolve(deps.cwd, flags.imageArchive), {
+      from: env.app.imageFrom,
+      cacheDir: deps.cacheDir ?? defaultCacheDir(deps.env as NodeJS.ProcessEnv),
+      ...(deps.env["DOCKER_HOST"] !== undefined ? { dockerHost: deps.env["DOCKER_HOST"] } : {}),
+      file: name,
+    }),
     source !== null && typeof source !== "function" && "dir" in source ? verifyBundleInput(source.dir, name, deps.verifyBundle) : Promise.resolve(null),
     readLock(loaded, deps.cwd),
   ]);
@@ -226,9 +234,20 @@ function logBundle<B extends BundleRef>(b: B, log: (line: string) => void): B {
   return b;
 }
 
-/** The image as an archive (its ID read from it, and it must hold `ref`), or `ref` pulled by each host. */
-async function imageSourceFor(ref: string, archive: string | undefined): Promise<ImageSource> {
-  if (archive === undefined) return (await resolveImageSource({ pull: ref })).image;
+/**
+ * The image from `--image-archive` (its ID read from it, it must hold `ref`), else from where
+ * `app.imageFrom` says: both layer by layer from the controller's blob cache, or `ref` pulled by
+ * each host.
+ */
+async function imageSourceFor(
+  ref: string,
+  archive: string | undefined,
+  o: { from: ImageFrom; cacheDir: string; dockerHost?: string; file: string },
+): Promise<ImageSource> {
+  if (archive === undefined) {
+    if (o.from === "registry") return (await resolveImageSource({ pull: ref })).image;
+    return layeredImageSource(o.from, ref, { cacheDir: o.cacheDir, ...(o.dockerHost !== undefined ? { dockerHost: o.dockerHost } : {}), namedBy: { source: o.file, key: "app.imageFrom" } });
+  }
   const read = await readArchiveInput(archive);
   if (!read.ok) throw new ConfigError("command line", [{ path: "--image-archive", message: read.message }]);
   const resolved = read.value;
@@ -237,7 +256,8 @@ async function imageSourceFor(ref: string, archive: string | undefined): Promise
       { path: "--image-archive", message: `holds ${resolved.repoTags.length ? resolved.repoTags.join(", ") : "no tag"}, not ${ref}: pass --image with one of its tags` },
     ]);
   }
-  return resolved.image;
+  const layers = await cacheArchive(o.cacheDir, archive);
+  return { source: "layers", layers, cacheDir: o.cacheDir, imageId: layers.imageId };
 }
 
 

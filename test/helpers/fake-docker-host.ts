@@ -21,6 +21,8 @@ export interface DockerHostState {
   /** The docker.service drop-ins (path -> content) systemd loaded at the last daemon-reload. */
   loadedDropIns: Map<string, string>;
   images: Set<string>;
+  /** The blob store's blobs (hex), as the layered delivery fills it. */
+  blobs: Set<string>;
   /** The `docker inspect` line of the app's container, or null when there is none. */
   container: string | null;
   /** Every time a container was (re)created. */
@@ -44,6 +46,7 @@ export function newDockerHost(): DockerHostState {
     runningDaemonJson: null,
     loadedDropIns: new Map(),
     images: new Set(),
+    blobs: new Set(),
     container: null,
     containerRuns: 0,
     engineRestarts: 0,
@@ -165,6 +168,29 @@ export function dockerHostRules(h: DockerHostState, imageId: string): FakeRule[]
     { match: /^docker version --format/, result: () => (h.active ? { exitCode: 0, stdout: "20.10.24+dfsg1\n" } : no) },
     { match: /^sh -c '# longshore engine\.verify/, result: ok },
     { match: /^docker image inspect --format '\{\{\.Id\}\}' (sha256:[0-9a-f]+)$/, result: ({ text }) => (h.images.has(lastWord(text)) ? ok : no) },
+    // Layered delivery (provisioner/layers/): the probe, a blob from the controller, the load from the store, the prune.
+    {
+      match: /^sh -c 'store=\$1; id=\$2/,
+      result: ({ command }) => ({
+        exitCode: 0,
+        stdout: [...(h.images.has(String(command.argv.at(-1))) ? ["present"] : []), ...[...h.blobs].map((b) => `blob ${b}`)].map((l) => `${l}\n`).join(""),
+      }),
+    },
+    {
+      match: /^sh -c 'set -u\nstore=\$1; hex=\$2; peer=\$3/,
+      result: ({ command }) => {
+        h.blobs.add(String(command.argv[5]));
+        return ok;
+      },
+    },
+    {
+      match: /^sh -c 'set -eu\nstore=\$1; manifest=\$2; config=\$3/,
+      result: () => {
+        h.images.add(imageId);
+        return ok;
+      },
+    },
+    { match: /^sh -c 'set -eu\nstore=\$1; list=\$\(mktemp\)/, result: ok },
     {
       match: /^docker load --quiet$/,
       result: () => {

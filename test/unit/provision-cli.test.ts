@@ -3,6 +3,7 @@
 // prove SSH or real hosts (test/e2e/provision-*.test.ts do), nor cli/main.ts's wiring (cli.test.ts).
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
+import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -99,9 +100,10 @@ function harness(hosts: Record<string, DockerHostState>, o: { env?: Record<strin
   const deps: ProvisionCliDeps = {
     stdout,
     stderr,
-    env: {},
+    env: o.env ?? {},
     cwd: o.cwd ?? dir,
     homeDir: dir,
+    cacheDir: path.join(dir, "cache"),
     readFile: (p) => fs.promises.readFile(p, "utf8"),
     secretReader: systemSecretReader(o.env ?? {}),
     connect: async (t) => {
@@ -143,7 +145,7 @@ describe("longshore provision", () => {
     expect(r.code).toBe(0);
     const lines = r.stderr.split("\n");
     expect(lines.slice(0, 4)).toEqual([
-      `image    longshore-demo:v1 ${v1.imageId.slice(0, 19)} (archive, streamed over SSH)`,
+      `image    longshore-demo:v1 ${v1.imageId.slice(0, 19)} (layer by layer over SSH)`,
       `bundle   ${manifest.name} ${manifest.version} (4 packages, verified)`,
       "environment e2e (p.yaml): slot blue",
       "provisioning 2 hosts, slot blue",
@@ -154,12 +156,42 @@ describe("longshore provision", () => {
     const summary = r.stdout.split("\n").map((l) => l.replace(/\d+\.\d s/, "T"));
     expect(summary.slice(0, 3)).toEqual([
       "HOST    STATUS  CHANGED  UNCHANGED  FAILED  NOT RUN  TIME   FAILED STEP",
-      "e2e-1   ok      7        3          0       0        T",
-      "e2e-22  ok      7        3          0       0        T",
+      "e2e-1   ok      8        3          0       0        T",
+      "e2e-22  ok      8        3          0       0        T",
     ]);
     // Re-run: nothing changes.
     const again = await h.run("provision", "-f", file, "--local-env", "e2e", ...ARCHIVE);
-    expect(again.stdout.split("\n")[1]!.replace(/\d+\.\d s/, "T")).toBe("e2e-1   ok      0        10         0       0        T");
+    expect(again.stdout.split("\n")[1]!.replace(/\d+\.\d s/, "T")).toBe("e2e-1   ok      0        11         0       0        T");
+  });
+
+  it("app.imageFrom: engine reads the image from the engine DOCKER_HOST names, layer by layer; a missing image is exit 5 before any host", async () => {
+    const socket = path.join(dir, "engine.sock");
+    const requests: string[] = [];
+    const server = http.createServer((req, res) => {
+      requests.push(String(req.url));
+      if (req.url === "/images/longshore-demo%3Av1/json") return void res.end(JSON.stringify({ Id: v1.imageId }));
+      if (req.url === "/images/get?names=longshore-demo%3Av1") return void res.end(v1.archive);
+      res.statusCode = 404;
+      res.end("{}");
+    });
+    await new Promise<void>((r) => server.listen(socket, r));
+    try {
+      fs.rmSync(path.join(dir, "cache", "blobs"), { recursive: true, force: true });
+      const h = harness({ "e2e-1": newDockerHost() }, { env: { DOCKER_HOST: `unix://${socket}` } });
+      const file = envFile("engine.yaml", { app: "  imageFrom: engine\n" });
+      const r = await h.run("provision", "-f", file, "--local-env", "e2e");
+      expect([r.code, r.stderr.split("\n")[0]]).toEqual([0, `image    longshore-demo:v1 ${v1.imageId.slice(0, 19)} (layer by layer over SSH)`]);
+      expect(requests).toEqual(["/images/longshore-demo%3Av1/json", "/images/get?names=longshore-demo%3Av1"]);
+      // Again: the image ID is in the blob cache, so the engine is only asked for it.
+      expect((await h.run("provision", "-f", file, "--local-env", "e2e")).code).toBe(0);
+      expect(requests.slice(2)).toEqual(["/images/longshore-demo%3Av1/json"]);
+      const missing = harness({ "e2e-1": newDockerHost() }, { env: { DOCKER_HOST: `unix://${socket}` } });
+      const m = await missing.run("provision", "-f", file, "--local-env", "e2e", "--image", ":v9");
+      expect([m.code, m.stderr.split("\n")[0]]).toEqual([5, `error [PRECONDITION_FAILED]: the engine at ${socket} has no image longshore-demo:v9`]);
+      expect(missing.connected).toEqual([]);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it("prints what a running step reports: waiting for dpkg's lock, naming the PID that holds it", async () => {
@@ -179,7 +211,7 @@ describe("longshore provision", () => {
     const h = harness({ "e2e-1": sick });
     const r = await h.run("provision", "-f", envFile("p.yaml"), "--local-env", "e2e", ...ARCHIVE);
     expect(r.code).toBe(4);
-    expect(r.stdout.split("\n")[1]!.replace(/\d+\.\d s/, "T")).toBe("e2e-1  failed  6        2          1       1        T  app.health");
+    expect(r.stdout.split("\n")[1]!.replace(/\d+\.\d s/, "T")).toBe("e2e-1  failed  7        2          1       1        T  app.health");
     const err = r.stderr.slice(r.stderr.indexOf("error ["));
     const lines = healthCheckScript(parseResolvedApp({ name: "demo", image: "longshore-demo:v1", port: 8080 }), { deadlineMs: 120_000 }).replace(/\n$/, "").split("\n").length;
     expect(err).toBe(
@@ -199,7 +231,7 @@ describe("longshore provision", () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toBe("");
     const doc = JSON.parse(r.stdout);
-    expect(doc).toMatchObject({ mode: "apply", ok: true, counts: { changed: 7, unchanged: 3, failed: 0 } });
+    expect(doc).toMatchObject({ mode: "apply", ok: true, counts: { changed: 8, unchanged: 3, failed: 0 } });
     expect(doc.hosts[0].host).toBe("e2e-1");
     expect(doc.hosts[0].planHash).toMatch(/^[0-9a-f]{64}$/);
     expect(doc.hosts[0].facts.osCodename).toBe("bookworm");
@@ -516,7 +548,7 @@ describe("longshore plan", () => {
         '           "storage-driver": "overlay2",',
         `  engine.start      would change: check failed: sh -c 'f=$1; d=$2; [ "$(head -n 1 "$f" 2>/dev/null)" = "start $d" ] && ! grep -qvxF -e "start $d" -e "reload $d" "$f"' sh /var/lib/longshore/engine/running-config ${r.stdout.match(/running-config ([0-9a-f]{64})/)?.[1]}`,
         "  engine.verify     unchanged",
-        "  image.load        unchanged",
+        "  image.layers      unchanged",
         "  app.run           unchanged",
         "  app.health        unchanged",
         "  audit.append      unchanged",
