@@ -24,10 +24,10 @@ export interface CheckReport {
   checked: string[];
 }
 
-/** Builds the report from what was read and verified before (a bundle directory: `bundle`). Pure. */
-export function checkReport(loaded: LoadedEnvironment, secrets: ResolvedSecrets, name: string, bundle: VerifiedBundle | null): CheckReport {
+/** Builds the report from what was read and verified before (a bundle directory: `bundle`; other lines: `more`). Pure. */
+export function checkReport(loaded: LoadedEnvironment, secrets: ResolvedSecrets, name: string, bundle: VerifiedBundle | null, more: readonly string[] = []): CheckReport {
   const env = loaded.env;
-  const checked: string[] = [];
+  const checked: string[] = [...more];
   if (bundle !== null) {
     checked.push(`engine.bundle: ${bundle.dir}: ${bundle.manifest.name} ${bundle.manifest.version}, ${bundle.manifest.packages.length} packages, every sha256 verified`);
   }

@@ -6,7 +6,9 @@
  */
 import * as path from "node:path";
 import type { Command } from "commander";
-import { allInputs, ConfigError, RolloutError } from "../core/errors";
+import { allInputs, ConfigError, PreconditionError, RolloutError } from "../core/errors";
+import { defaultCacheDir } from "../core/cache-dir";
+import { layeredImageSource } from "../provisioner/layers/layered-source";
 import { acquireLock } from "../core/lock";
 import { isBundleDirectory } from "../model/engine";
 import { MAX_LOCAL_SLOT_SIZE, type Environment } from "../model/environment";
@@ -102,6 +104,30 @@ function bundleInput(loaded: LoadedEnvironment, deps: VerbDeps): Promise<Verifie
 }
 
 /**
+ * What `app.imageFrom` names, checked as the file's input: an archive is read into the blob cache
+ * (whole, every layer against its diff_id, holding `app.image`), the engine is asked whether it has
+ * `app.image`. A problem is a ConfigError at `app.imageFrom`; null for a registry (asked at rollout).
+ */
+async function imageInput(loaded: LoadedEnvironment, deps: VerbDeps): Promise<string | null> {
+  const { app } = loaded.env;
+  const name = displayName(loaded, deps.cwd);
+  if (app.imageFrom === "registry") return null;
+  const dockerHost = deps.env["DOCKER_HOST"];
+  try {
+    const source = await layeredImageSource(app.imageFrom, app.image, {
+      cacheDir: defaultCacheDir(deps.env as NodeJS.ProcessEnv),
+      ...(dockerHost !== undefined ? { dockerHost } : {}),
+      namedBy: { source: name, key: "app.imageFrom" },
+    });
+    const layers = source.layers.layers.length;
+    return `app.imageFrom: ${imageFromText(app.imageFrom)}: ${app.image} is ${source.imageId}, ${layers} layer${layers === 1 ? "" : "s"}, each checked against its diff_id`;
+  } catch (e) {
+    if (e instanceof PreconditionError) throw new ConfigError(name, [{ path: "app.imageFrom", message: e.message }], e.suggestion ? { suggestion: e.suggestion } : {});
+    throw e;
+  }
+}
+
+/**
  * Everything an operation needs once the file is loaded (every problem reported) and the verb's
  * arguments are checked against it, before anything is touched: when the operation may create
  * hosts, its secrets (every source read) and a bundle directory (verified), their problems
@@ -152,8 +178,13 @@ export function register(program: Command, deps: VerbDeps): void {
   addEnvOptions(program.command("check").description("validate the environment file and everything it names (files, secret sources); print it resolved, secrets redacted")).action(
     async (flags: EnvFlags) => {
       const loaded = await openEnvironment(flags.file, deps);
-      const [secrets, bundle] = await allInputs([readSecrets(loaded, deps, { deferPulumi: loaded.env.driver === "aws" }), bundleInput(loaded, deps), readLock(loaded, deps.cwd)]);
-      const report = checkReport(loaded, secrets, displayName(loaded, deps.cwd), bundle);
+      const [secrets, bundle, , image] = await allInputs([
+        readSecrets(loaded, deps, { deferPulumi: loaded.env.driver === "aws" }),
+        bundleInput(loaded, deps),
+        readLock(loaded, deps.cwd),
+        imageInput(loaded, deps),
+      ]);
+      const report = checkReport(loaded, secrets, displayName(loaded, deps.cwd), bundle, image === null ? [] : [image]);
       deps.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : checkText(report));
     },
   );

@@ -15,6 +15,7 @@ import { EXIT } from "../../cli/exit-codes";
 import { acquireLock } from "../../core/lock";
 import { systemSecretReader, type SecretReader } from "../../core/secret-reader";
 import { demoEnvironmentText, parseEnvironment } from "../../model/environment-file";
+import { demoImage } from "../../drivers/local/demo-app";
 import { createManifest, DEBS_DIR, MANIFEST_FILE, renderManifest, type BundlePackage } from "../../provisioner/bundle/manifest";
 import { fakeDriver } from "../helpers/fake-slot-driver";
 import type { SlotName } from "../../rollout/driver";
@@ -532,6 +533,24 @@ registry:
     chmodSync(path.join(h.cwd, "api.key"), 0o600);
     return h;
   };
+
+  it("checks what app.imageFrom names: an archive read whole (layers against diff_ids) into the blob cache; a missing archive or no engine is exit 2 at app.imageFrom", async () => {
+    const h = harness("check-image-from");
+    h.deps.env = { LONGSHORE_CACHE_DIR: path.join(h.cwd, "cache") };
+    const v1 = demoImage("v1");
+    writeFileSync(path.join(h.cwd, "app.tar"), v1.archive);
+    const text = (from: string) => `name: shop\napp:\n  name: shop\n  image: longshore-demo:v1\n  imageFrom: ${from}\n`;
+    writeFileSync(h.file, text("{ archive: ./app.tar }"));
+    expect(await h.run("check"), h.stderr.text).toBe(EXIT.ok);
+    expect(h.stdout.text.split("\n")[1]).toBe(`  app.imageFrom: archive ${path.join(h.cwd, "app.tar")}: longshore-demo:v1 is ${v1.imageId}, 1 layer, each checked against its diff_id`);
+    writeFileSync(h.file, text("{ archive: ./missing.tar }"));
+    expect(await h.run("check")).toBe(EXIT.badInput);
+    expect(h.stderr.text).toContain(`  app.imageFrom: ${path.join(h.cwd, "missing.tar")} does not exist`);
+    writeFileSync(h.file, text("engine"));
+    h.deps.env = { LONGSHORE_CACHE_DIR: path.join(h.cwd, "cache"), DOCKER_HOST: `unix://${path.join(h.cwd, "no.sock")}` };
+    expect(await h.run("check")).toBe(EXIT.badInput);
+    expect(h.stderr.text).toContain(`  app.imageFrom: no container engine answers at ${path.join(h.cwd, "no.sock")} (ENOENT), so the image longshore-demo:v1 cannot be read from it`);
+  });
 
   it("prints the environment resolved, every secret only as [redacted] with its source", async () => {
     const h = shop("check-text");
