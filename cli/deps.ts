@@ -64,6 +64,8 @@ export interface DriverTarget {
   dockerHost?: string;
   /** The environment file as the user names it (`longshore.yaml`), for messages. @default file */
   displayName?: string;
+  /** Where the image source was chosen when not `app.imageFrom` (`--from`), for errors about it. @default app.imageFrom in the file */
+  imageFromNamedBy?: { source: string; key: string };
   /**
    * The environment's lock (`longshore.lock`), read and validated with the other inputs when hosts
    * may be created: bundles follow it and first resolutions are pinned in it. @default none

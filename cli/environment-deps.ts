@@ -38,7 +38,7 @@ export async function environmentDriver(target: DriverTarget, progress: (line: s
   const provisioner = target.secrets
     ? localGroupProvisioner(env, target.secrets, paths, target.bundle, {
         ...(target.dockerHost !== undefined ? { dockerHost: target.dockerHost } : {}),
-        envFile: target.displayName ?? target.file,
+        imageFromNamedBy: target.imageFromNamedBy ?? { source: target.displayName ?? target.file, key: "app.imageFrom" },
         ...(target.lock ? { lock: bundleLockOf(target.lock), recordImage: (ref: string, id: string) => recordImage(target.lock!.file, ref, id) } : {}),
       })
     : NO_PROVISIONING;

@@ -23,7 +23,7 @@ import type { EnvironmentStatus, HostKeyResult, ProbeResult, SlotDriver, SlotNam
 import { environmentFiles, runRollback, runRollout, runUp, type OperationInput } from "../rollout/operations";
 import type { RolloutEvent, RolloutReport } from "../rollout/rollout";
 import { checkReport, checkText } from "./check";
-import type { VerbDeps } from "./deps";
+import type { DriverTarget, VerbDeps } from "./deps";
 import { EXIT } from "./exit-codes";
 import type { OutStream } from "./output";
 import { operatorOf } from "./operator";
@@ -133,13 +133,19 @@ async function imageInput(loaded: LoadedEnvironment, deps: VerbDeps): Promise<st
  * hosts, its secrets (every source read) and a bundle directory (verified), their problems
  * reported together; then the driver.
  */
-async function operationInput(loaded: LoadedEnvironment, deps: VerbDeps, progress: ReturnType<typeof phaseProgress>, createsHosts: boolean) {
+async function operationInput(
+  loaded: LoadedEnvironment,
+  deps: VerbDeps,
+  progress: ReturnType<typeof phaseProgress>,
+  createsHosts: boolean,
+  target: Pick<DriverTarget, "imageFromNamedBy"> = {},
+) {
   const [secrets, bundle, lock]: [ResolvedSecrets | null, VerifiedBundle | null, LoadedLock | null] = createsHosts
     ? await allInputs([readSecrets(loaded, deps, { deferPulumi: loaded.env.driver === "aws" }), bundleInput(loaded, deps), readLock(loaded, deps.cwd)])
     : [null, null, null];
   const dockerHost = deps.env["DOCKER_HOST"];
   const driver = await deps.environmentDriver(
-    { env: loaded.env, file: loaded.file, baseDir: loaded.baseDir, secrets, bundle, lock, displayName: displayName(loaded, deps.cwd), ...(dockerHost !== undefined ? { dockerHost } : {}) },
+    { env: loaded.env, file: loaded.file, baseDir: loaded.baseDir, secrets, bundle, lock, displayName: displayName(loaded, deps.cwd), ...(dockerHost !== undefined ? { dockerHost } : {}), ...target },
     progress.line,
   );
   const input: OperationInput = {
@@ -236,7 +242,7 @@ export function register(program: Command, deps: VerbDeps): void {
       if (size !== undefined && loaded.env.driver === "local" && size > MAX_LOCAL_SLOT_SIZE) {
         throw new ConfigError("command line", [{ path: "--size", message: `must be at most ${MAX_LOCAL_SLOT_SIZE} on the local driver` }]);
       }
-      const { driver, input } = await operationInput(loaded, deps, progress, true);
+      const { driver, input } = await operationInput(loaded, deps, progress, true, flags.from === undefined ? {} : { imageFromNamedBy: { source: "command line", key: "--from" } });
       const report = await runRollout({ ...input, image, ...(size ? { size } : {}) });
       printReport(report, await driver.status(), json, deps);
     });

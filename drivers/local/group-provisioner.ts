@@ -57,8 +57,8 @@ export function localGroupProvisioner(
   options: LocalBundleOptions & {
     /** `DOCKER_HOST` (the `engine` image source's engine). @default the engine's default socket */
     dockerHost?: string;
-    /** The environment file as the user names it, for errors about `app.imageFrom`. @default "environment" */
-    envFile?: string;
+    /** Where the image source was chosen (`app.imageFrom` in the file, or `--from`), for errors about it. @default app.imageFrom */
+    imageFromNamedBy?: { source: string; key: string };
     /** How each group's hosts got a layered image's blobs (progress, tests, benchmarks). @default none */
     onDelivered?: (hosts: Array<BlobDeliveryReport & { host: string }>) => void;
     /**
@@ -68,7 +68,7 @@ export function localGroupProvisioner(
     recordImage?: (ref: string, imageId: string) => Promise<void>;
   } = {},
 ): GroupProvisioner {
-  const { dockerHost, envFile, onDelivered, recordImage, ...bundleOptions } = options;
+  const { dockerHost, imageFromNamedBy, onDelivered, recordImage, ...bundleOptions } = options;
   // One verified bundle and one image source per process: every group of this environment reuses them.
   let bundle: Promise<BundleRef | null> | undefined = verified === null ? undefined : Promise.resolve(verified);
   const images = new Map<string, ImageSource>();
@@ -84,7 +84,7 @@ export function localGroupProvisioner(
     bundle.catch(() => (bundle = undefined));
     await bundle;
     if (!images.has(image)) {
-      const options = { ...(dockerHost !== undefined ? { dockerHost } : {}), ...(envFile !== undefined ? { envFile } : {}) };
+      const options = { ...(dockerHost !== undefined ? { dockerHost } : {}), ...(imageFromNamedBy !== undefined ? { imageFromNamedBy } : {}) };
       images.set(image, await resolveImageSource(image, paths.cacheDir, env, secrets, progress, options));
     }
   };

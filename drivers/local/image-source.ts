@@ -19,8 +19,8 @@ import { layeredImageSource } from "../../provisioner/layers/layered-source";
 export interface ImageSourceOptions {
   /** `DOCKER_HOST` (the `engine` source's engine). @default the engine's default socket */
   dockerHost?: string;
-  /** The environment file as the user names it, for errors about `app.imageFrom`. @default "environment" */
-  envFile?: string;
+  /** Where the image source was chosen, for errors about it. @default { source: "environment", key: "app.imageFrom" } */
+  imageFromNamedBy?: { source: string; key: string };
   /** Pins a registry image (injected by tests). @default resolveRegistryImage */
   resolve?: typeof resolveRegistryImage;
 }
@@ -58,7 +58,7 @@ export async function resolveImageSource(
     return layeredImageSource(from, image, {
       cacheDir,
       ...(options.dockerHost !== undefined ? { dockerHost: options.dockerHost } : {}),
-      namedBy: { source: options.envFile ?? "environment", key: "app.imageFrom" },
+      namedBy: options.imageFromNamedBy ?? { source: "environment", key: "app.imageFrom" },
     });
   }
   const pinned = await (options.resolve ?? resolveRegistryImage)(image, {

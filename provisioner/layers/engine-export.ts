@@ -12,8 +12,11 @@ import type { LayeredImage } from "./layered-image";
 /** The engine's socket when `DOCKER_HOST` says nothing. */
 export const DEFAULT_ENGINE_SOCKET = "/var/run/docker.sock";
 
-/** The engine cannot give the image (no engine, no such image, an API error): a precondition of the run. */
+/** The engine cannot give the image (no engine, an API error): a precondition of the run. */
 const EngineImageError = PreconditionError;
+
+/** The engine answers, but has no such image: the reference the user gave is wrong (input). */
+export class NoSuchEngineImageError extends PreconditionError {}
 
 /**
  * The socket path a `DOCKER_HOST` value names (`unix:///run/docker.sock`), the default when it is
@@ -54,7 +57,7 @@ async function engineGet(socketPath: string, urlPath: string, ref: string): Prom
   }
   if (res.statusCode === 404) {
     res.resume();
-    throw new EngineImageError(`the engine at ${socketPath} has no image ${ref}`, {
+    throw new NoSuchEngineImageError(`the engine at ${socketPath} has no image ${ref}`, {
       suggestion: `Build or tag it there first (\`docker image ls ${ref}\` shows what it has).`,
     });
   }

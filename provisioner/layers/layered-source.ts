@@ -10,7 +10,7 @@ import { archiveHolds } from "../../model/image-reference";
 import { DockerArchiveError } from "../image-archive";
 import type { ImageSource } from "../steps/engine-context";
 import { cacheArchive } from "./blob-cache";
-import { cacheEngineImage, engineSocketOf } from "./engine-export";
+import { cacheEngineImage, engineSocketOf, NoSuchEngineImageError } from "./engine-export";
 import type { LayeredImage } from "./layered-image";
 
 /** What a layered source needs from the outside. */
@@ -25,8 +25,19 @@ export interface LayeredSourceDeps {
 
 /** The blobs of `ref` from the operator's engine or an archive, in the controller's cache. */
 export async function layeredImageSource(from: Exclude<ImageFrom, "registry">, ref: string, deps: LayeredSourceDeps): Promise<Extract<ImageSource, { source: "layers" }>> {
-  const layers = from === "engine" ? await cacheEngineImage(deps.cacheDir, engineSocketOf(deps.dockerHost), ref) : await archiveLayers(from.archive, ref, deps);
+  const layers = from === "engine" ? await engineLayers(ref, deps) : await archiveLayers(from.archive, ref, deps);
   return { source: "layers", layers, cacheDir: deps.cacheDir, imageId: layers.imageId };
+}
+
+/** The engine's image; an image it does not have is the input's problem, at the key or flag that chose the engine. */
+async function engineLayers(ref: string, deps: LayeredSourceDeps): Promise<LayeredImage> {
+  try {
+    return await cacheEngineImage(deps.cacheDir, engineSocketOf(deps.dockerHost), ref);
+  } catch (e) {
+    if (!(e instanceof NoSuchEngineImageError)) throw e;
+    const by = deps.namedBy ?? { source: "--from", key: "--from" };
+    throw new ConfigError(by.source, [{ path: by.key, message: e.message }], { cause: e, ...(e.suggestion ? { suggestion: e.suggestion } : {}) });
+  }
 }
 
 async function archiveLayers(file: string, ref: string, deps: LayeredSourceDeps): Promise<LayeredImage> {

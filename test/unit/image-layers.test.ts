@@ -12,7 +12,8 @@ import * as path from "node:path";
 import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
-import { PreconditionError } from "../../core/errors";
+import { ConfigError, PreconditionError } from "../../core/errors";
+import { layeredImageSource } from "../../provisioner/layers/layered-source";
 import { demoImage } from "../../drivers/local/demo-app";
 import { writeTar } from "../../drivers/local/tar";
 import { imageFromFlag, imageFromText } from "../../model/image-from";
@@ -171,6 +172,10 @@ describe("the engine source", () => {
       expect(requests).toEqual(["GET /images/team%2Fapp%3A2/json", "GET /images/get?names=team%2Fapp%3A2", "GET /images/team%2Fapp%3A2/json"]);
       await expect(cacheEngineImage(cache, socket, "team/app:9")).rejects.toThrow(`the engine at ${socket} has no image team/app:9`);
       await expect(cacheEngineImage(cache, socket, "team/app:9")).rejects.toBeInstanceOf(PreconditionError);
+      // Through the layered source, a missing image is the input's problem, at the key or flag that chose the engine.
+      const bad = await layeredImageSource("engine", "team/app:9", { cacheDir: cache, dockerHost: `unix://${socket}`, namedBy: { source: "command line", key: "--from" } }).catch((e: unknown) => e);
+      expect(bad).toBeInstanceOf(ConfigError);
+      expect((bad as ConfigError).issues).toEqual([{ path: "--from", message: `the engine at ${socket} has no image team/app:9` }]);
     } finally {
       await new Promise((r) => server.close(r));
     }

@@ -164,7 +164,7 @@ describe("longshore provision", () => {
     expect(again.stdout.split("\n")[1]!.replace(/\d+\.\d s/, "T")).toBe("e2e-1   ok      0        11         0       0        T");
   });
 
-  it("app.imageFrom: engine reads the image from the engine DOCKER_HOST names, layer by layer; a missing image is exit 5 before any host", async () => {
+  it("app.imageFrom: engine reads the image from the engine DOCKER_HOST names, layer by layer; a missing image is exit 2 at app.imageFrom before any host", async () => {
     const socket = path.join(dir, "engine.sock");
     const requests: string[] = [];
     const server = http.createServer((req, res) => {
@@ -187,7 +187,7 @@ describe("longshore provision", () => {
       expect(requests.slice(2)).toEqual(["/images/longshore-demo%3Av1/json"]);
       const missing = harness({ "e2e-1": newDockerHost() }, { env: { DOCKER_HOST: `unix://${socket}` } });
       const m = await missing.run("provision", "-f", file, "--local-env", "e2e", "--image", ":v9");
-      expect([m.code, m.stderr.split("\n")[0]]).toEqual([5, `error [PRECONDITION_FAILED]: the engine at ${socket} has no image longshore-demo:v9`]);
+      expect([m.code, m.stderr.split("\n").slice(0, 2)]).toEqual([2, ["error [CONFIG_INVALID]: engine.yaml is invalid (1 problem):", `  app.imageFrom: the engine at ${socket} has no image longshore-demo:v9`]]);
       expect(missing.connected).toEqual([]);
     } finally {
       await new Promise((r) => server.close(r));
