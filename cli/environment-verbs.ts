@@ -318,7 +318,7 @@ export function statusText(env: Environment, status: EnvironmentStatus, health: 
       const p = health[slot].find((x) => x.host === h.name);
       const k = hostKeys[slot].find((x) => x.host === h.name);
       const http = p ? (p.ok ? "healthy" : `unhealthy (${p.status ?? "no response"})`) : "unknown";
-      lines.push(`  ${h.name.padEnd(24)} ${h.address.padEnd(15)} ${http.padEnd(23)} ${describeHostKey(k)}`);
+      lines.push(`  ${h.name.padEnd(24)} ${h.address.padEnd(15)} ${http.padEnd(23)} ${describeHostKey(k)}${h.hostImage ? `  host image ${h.hostImage}` : ""}`);
       if (k?.state === "mismatch") {
         warnings.push(`warning: ${h.name}'s SSH host key does not match its pin (${k.detail}): longshore will not connect to it; unless the host was rebuilt, treat this as an attack`);
       }

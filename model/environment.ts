@@ -38,6 +38,12 @@ export const rolloutPolicySchema = z.strictObject({
 export const localSchema = z.strictObject({
   /** Where HAProxy listens on this computer. @default "127.0.0.1:8080" */
   listen: listenAddressSchema.default({ address: "127.0.0.1", port: 8080 }),
+  /**
+   * Boot machines from a host image: the template with the engine installed from the bundle and
+   * configured (made once per bundle and engine options, then cached), so a rollout's fresh
+   * machines start with the engine ready. @default true
+   */
+  hostImage: z.boolean().default(true),
 });
 
 /** Schema of an environment file. Strict: an unknown key is an error, never ignored. */

@@ -14,6 +14,8 @@ export interface HostStatus {
   address: string;
   /** The image the host runs (as deployed, not as desired). */
   image: string;
+  /** The host image it booted from (the engine baked in), when it did. @default none: a bare base system */
+  hostImage?: string;
 }
 
 /** What a slot currently has. */

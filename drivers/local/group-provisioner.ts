@@ -18,6 +18,7 @@ import type { BundleRef, ImageSource } from "../../provisioner/steps/engine-cont
 import type { BlobDeliveryReport } from "../../provisioner/layers/blob-delivery";
 import { machineGroupSshTargets } from "./machine-group";
 import { resolveImageSource } from "./image-source";
+import { ensureHostImage, type HostImage } from "./host-image";
 import type { LocalPaths } from "./paths";
 import type { GroupProvisioner } from "./slot-driver";
 
@@ -72,6 +73,8 @@ export function localGroupProvisioner(
   // One verified bundle and one image source per process: every group of this environment reuses them.
   let bundle: Promise<BundleRef | null> | undefined = verified === null ? undefined : Promise.resolve(verified);
   const images = new Map<string, ImageSource>();
+  // The host image fresh groups boot from (env.local.hostImage), settled by prepare after the bundle.
+  let hostImage: HostImage | null = null;
   const arch = localDebianArch();
   const prepare = async (image: string, progress: (line: string) => void) => {
     bundle ??= (async () => {
@@ -82,7 +85,10 @@ export function localGroupProvisioner(
     })();
     // A failed bundle build is not remembered: the next rollout tries again.
     bundle.catch(() => (bundle = undefined));
-    await bundle;
+    const resolved = await bundle;
+    if (env.local.hostImage && resolved !== null && hostImage === null) {
+      hostImage = await ensureHostImage({ paths, engine: env.engine, bundle: resolved, progress });
+    }
     if (!images.has(image)) {
       const options = { ...(dockerHost !== undefined ? { dockerHost } : {}), ...(imageFromNamedBy !== undefined ? { imageFromNamedBy } : {}) };
       images.set(image, await resolveImageSource(image, paths.cacheDir, env, secrets, progress, options));
@@ -98,6 +104,7 @@ export function localGroupProvisioner(
   };
   return {
     prepare,
+    hostImage: () => hostImage,
     async provision(group, _hosts, image, slot, progress, lenders = []) {
       await prepare(image, progress);
       const targets = machineGroupSshTargets(group, paths);

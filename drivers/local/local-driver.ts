@@ -16,11 +16,12 @@ import { connectSsh } from "../../provisioner/transport/ssh2-transport";
 import { localHostKeys, type Connect } from "./host-keys";
 
 /** Machine groups as the slot driver's fleet: one group per slot generation. */
-export function localFleet(paths: LocalPaths): LocalFleet {
+export function localFleet(paths: LocalPaths, hostImage: () => { id: string; layer: string } | null = () => null): LocalFleet {
   return {
     async create(group, size, progress) {
-      const up = await upMachineGroup({ env: group, machines: size, paths, progress });
-      return up.machines.map((m): FleetHost => ({ name: m.name, address: m.address }));
+      const image = hostImage();
+      const up = await upMachineGroup({ env: group, machines: size, paths, progress, ...(image ? { hostImage: image } : {}) });
+      return up.machines.map((m): FleetHost => ({ name: m.name, address: m.address, ...(image ? { hostImage: image.id } : {}) }));
     },
     async destroy(group, progress) {
       await downMachineGroup({ env: group, paths, progress });
@@ -48,7 +49,7 @@ export function createLocalDriver(
     hostPort,
     health: env.app.health,
     url: `http://${listen.address}:${listen.port}/`,
-    fleet: localFleet(paths),
+    fleet: localFleet(paths, () => provisioner.hostImage?.() ?? null),
     provisioner,
     balancer: localBalancer({ env: env.name, paths, listen, hostPort, health: env.app.health }),
     appStates: (group) => machineGroupAppStates(group, env.app.name, paths, secretList),

@@ -43,6 +43,11 @@ export interface UpOptions {
   bootTimeoutMs?: number;
   /** Skip the tool checks (tests that checked already). */
   skipPreconditions?: boolean;
+  /**
+   * A host image (drivers/local/host-image.ts) the machines boot from: its layer sits between the
+   * template and each machine's own upper dir. @default none: the bare template
+   */
+  hostImage?: { id: string; layer: string };
 }
 
 /** A machine as `local ls` shows it. */
@@ -138,7 +143,10 @@ export async function upMachineGroup(options: UpOptions): Promise<UpResult> {
 
     try {
       const template = await ensureTemplate(paths, options.recipe ?? DEFAULT_RECIPE, progress);
-      store.update((s) => ({ ...s, template: { hash: template.hash, rootfs: template.rootfs } }));
+      store.update((s) => ({ ...s, template: { hash: template.hash, rootfs: template.rootfs }, ...(options.hostImage ? { hostImage: options.hostImage } : {}) }));
+      // overlayfs takes lower layers top first: the host image's layer above the template.
+      const image = store.state.hostImage;
+      const lowerDir = image ? `${image.layer}:${template.rootfs}` : template.rootfs;
       const key = await ensureKeyPair(path.join(dir, "id_ed25519"), `longshore-${env}`);
       store.update((s) => ({ ...s, clientKey: { privatePath: key.privatePath, publicPath: key.publicPath, fingerprint: key.fingerprint } }));
 
@@ -185,7 +193,7 @@ export async function upMachineGroup(options: UpOptions): Promise<UpResult> {
             await teardownMachine(m);
             progress(`machine ${m.name}: not running; booting it again`);
           }
-          await startOne(store, m.name, subnet.prefix, template.rootfs, bridge, key.publicKey, options.bootTimeoutMs ?? 90_000, progress, t0);
+          await startOne(store, m.name, subnet.prefix, lowerDir, bridge, key.publicKey, options.bootTimeoutMs ?? 90_000, progress, t0);
         }),
       );
 

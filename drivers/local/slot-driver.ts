@@ -15,6 +15,8 @@ import { probeHttp } from "../../rollout/http-probe";
 export interface FleetHost {
   name: string;
   address: string;
+  /** The host image it booted from (drivers/local/host-image.ts). @default none: the bare template */
+  hostImage?: string;
 }
 
 /** Creates and removes groups of machines (one group per slot generation). */
@@ -37,6 +39,8 @@ export interface GroupProvisioner {
    * environment's running ones) may lend the image's blobs they hold; nothing else on them changes.
    */
   provision(group: string, hosts: FleetHost[], image: string, slot: SlotName, progress: ProgressFn, lenders?: readonly string[]): Promise<void>;
+  /** The host image fresh groups boot from, once `prepare` settled it; null for the bare template. */
+  hostImage?(): { id: string; layer: string } | null;
 }
 
 /** The load balancer's view: which servers each slot has and which slot is live. */

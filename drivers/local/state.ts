@@ -86,6 +86,8 @@ export const EnvStateSchema = z.object({
   subnet: z.string(),
   gateway: z.string(),
   template: z.object({ hash: z.string(), rootfs: z.string() }).optional(),
+  /** The host image layer the machines boot from, above the template (drivers/local/host-image.ts). */
+  hostImage: z.object({ id: z.string(), layer: z.string() }).optional(),
   clientKey: z.object({ privatePath: z.string(), publicPath: z.string(), fingerprint: z.string() }).optional(),
   machines: z.array(MachineRecordSchema),
   firewall: z.array(FirewallRuleSchema),

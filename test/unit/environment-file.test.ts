@@ -48,7 +48,7 @@ describe("environment file", () => {
       slots: { blue: { image: null, size: 2 }, green: { image: null, size: 2 } },
       live: null,
       rollout: { healthDeadlineSeconds: 120, soakSeconds: 10, drainSeconds: 2, keepPrevious: true },
-      local: { listen: { address: "127.0.0.1", port: 8080 } },
+      local: { listen: { address: "127.0.0.1", port: 8080 }, hostImage: true },
     });
   });
 
@@ -58,7 +58,7 @@ describe("environment file", () => {
       { blue: { image: null, size: 2 }, green: { image: null, size: 2 } },
       null,
       { healthDeadlineSeconds: 120, soakSeconds: 30, drainSeconds: 5, keepPrevious: true },
-      { listen: { address: "127.0.0.1", port: 8080 } },
+      { listen: { address: "127.0.0.1", port: 8080 }, hostImage: true },
       undefined,
       undefined,
     ]);

@@ -89,7 +89,7 @@ describe("defaults", () => {
       slots: { blue: { image: null, size: 2 }, green: { image: null, size: 2 } },
       live: null,
       rollout: { healthDeadlineSeconds: 120, soakSeconds: 30, drainSeconds: 5, keepPrevious: true },
-      local: { listen: { address: "127.0.0.1", port: 8080 } },
+      local: { listen: { address: "127.0.0.1", port: 8080 }, hostImage: true },
     });
     expect([env.engine.channel, env.engine.bundle, env.engine.daemon["log-driver"]]).toEqual(["bundle", "debian-bookworm", "json-file"]);
   });
