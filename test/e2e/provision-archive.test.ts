@@ -182,8 +182,10 @@ describe("longshore provision on a fresh local machine (archive image, no regist
     const r = await cli("provision", "-f", environmentFile("3"), ...hostFlags(), "--json");
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout);
-    expect(doc.counts).toEqual({ unchanged: 10, changed: 0, "would-change": 0, failed: 0, "not-run": 0 });
-    expect(doc.hosts[0].steps.map((s: { id: string; status: string; uploaded: unknown[] }) => [s.id, s.status, s.uploaded.length])).toEqual(ALL_STEPS.map((id) => [id, "unchanged", 0]));
+    // The CLI delivers an --image-archive layer by layer: image.fetch (nothing to fetch: the engine has it) and image.layers.
+    const cliSteps = ALL_STEPS.flatMap((id) => (id === "image.load" ? ["image.fetch", "image.layers"] : [id]));
+    expect(doc.counts).toEqual({ unchanged: 11, changed: 0, "would-change": 0, failed: 0, "not-run": 0 });
+    expect(doc.hosts[0].steps.map((s: { id: string; status: string; uploaded: unknown[] }) => [s.id, s.status, s.uploaded.length])).toEqual(cliSteps.map((id) => [id, "unchanged", 0]));
     expect(await onMachine((t) => containerIdentity(t, "demo-v1"))).toEqual(before);
     expect((await sh("wc -l < /var/log/longshore/audit.log")).stdout.trim()).toBe("1");
   });
@@ -193,7 +195,8 @@ describe("longshore provision on a fresh local machine (archive image, no regist
     expect(r.code).toBe(0);
     const lines = r.stdout.split("\n");
     expect(lines.filter((l) => /^  [a-z]+\.[a-z]+ /.test(l)).map((l) => l.trim().replace(/^(\S+)\s+(unchanged|would change).*$/, "$1 $2"))).toEqual(
-      ALL_STEPS.map((id) => `${id} ${id === "engine.configure" || id === "engine.start" ? "would change" : "unchanged"}`),
+      // plan of an --image-archive: its image step is image.layers (image.fetch runs only when applying).
+      ALL_STEPS.map((id) => (id === "image.load" ? "image.layers" : id)).map((id) => `${id} ${id === "engine.configure" || id === "engine.start" ? "would change" : "unchanged"}`),
     );
     expect(lines).toContain('        -    "max-file": "3",');
     expect(lines).toContain('        +    "max-file": "4",');
