@@ -65,7 +65,9 @@ describe("host images", () => {
         "engine.start unchanged",
         "engine.verify unchanged",
       ]);
-      expect(result.report.hosts[i]!.steps.flatMap((s) => s.uploaded)).toEqual([]);
+      // Nothing of the engine was sent: only the app's own env file.
+      expect(result.report.hosts[i]!.steps.filter((s) => s.id.startsWith("engine.")).flatMap((s) => s.uploaded)).toEqual([]);
+      expect(result.report.hosts[i]!.steps.flatMap((s) => s.uploaded.map((u) => u.path))).toEqual(["/etc/longshore/apps/demo/demo-v1.env"]);
     }
     const ids: string[] = [];
     for (const i of [0, 1]) {
