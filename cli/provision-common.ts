@@ -70,6 +70,8 @@ export interface ProvisionFlags {
   image?: string;
   imageArchive?: string;
   json?: boolean;
+  /** Hash every bundle file on the hosts again. */
+  verify?: boolean;
   concurrency?: string;
 }
 
@@ -81,6 +83,7 @@ const flagsSchema = z.strictObject({
   image: z.string().min(1).optional(),
   imageArchive: z.string().min(1).optional(),
   json: z.boolean().optional(),
+  verify: z.boolean().optional(),
   concurrency: z
     .string()
     .regex(/^[1-9][0-9]{0,3}$/, "must be a whole number from 1 to 1000")
@@ -111,6 +114,7 @@ export function addProvisionOptions(cmd: Command): Command {
     .option("--slot <slot>", "the slot these hosts serve: blue or green (default: the live slot, else blue)")
     .option("--image <ref>", "the image to run (default: the slot's image, else app.image); :TAG means app.image's repository at TAG")
     .option("--image-archive <file>", "deliver the image from this `docker save` archive, layer by layer over SSH, instead of app.imageFrom; it must hold the image")
+    .option("--verify", "hash every engine bundle file on the hosts again (default: trust each host's record that it verified them)")
     .option("--json", "print one JSON document on stdout (no progress lines)")
     .option("--concurrency <n>", "hosts at once (default 16)");
 }
@@ -133,6 +137,7 @@ const FLAG_NAMES: Record<string, string> = {
   image: "--image",
   imageArchive: "--image-archive",
   json: "--json",
+  verify: "--verify",
   concurrency: "--concurrency",
 };
 
@@ -205,6 +210,7 @@ export async function prepareRun(raw: ProvisionFlags, deps: ProvisionCliDeps, mo
     mode,
     healthDeadlineMs: env.rollout.healthDeadlineSeconds * 1000,
     connect: deps.connect,
+    ...(flags.verify ? { rehashFiles: true } : {}),
     ...(flags.concurrency ? { concurrency: Number(flags.concurrency) } : {}),
     ...(deps.signal ? { signal: deps.signal } : {}),
   };

@@ -86,6 +86,8 @@ export interface ProvisionHostsInput {
    * else on it changes. @default none
    */
   lenders?: readonly SshTarget[];
+  /** Hash every bundle file on the hosts again instead of trusting their verified marker (`--verify`). @default false */
+  rehashFiles?: boolean;
   /** After the steps succeeded, read the engine's version and daemon.json's sha256 (Pulumi outputs). */
   readEngineState?: boolean;
   signal?: AbortSignal;
@@ -334,6 +336,7 @@ async function provisionOne(target: SshTarget, input: Resolved): Promise<{ repor
         hosts: [{ name: host, transport: keepOpen, steps: part.map((step) => ({ step, ctx })) }],
         mode: input.mode,
         concurrency: 1,
+        ...(input.rehashFiles ? { rehashFiles: true } : {}),
         // host-start was sent before connecting; host-done is sent below with the whole host's time.
         onEvent: (e) => {
           if (e.type === "step-start") emit({ ...e, index: e.index + offset, total });

@@ -42,6 +42,12 @@ export interface StepPlan {
   verify?: Command[];
   timeoutMs?: number;
   retry?: RetryPolicy;
+  /**
+   * When every check passes, take the files as matching without hashing them on the host: the
+   * check itself proves they were verified (the bundle's `.verified` marker, written only after
+   * `sha256sum --check` of every file). The runner's `rehashFiles` hashes them anyway. @default false
+   */
+  filesTrustedWhenChecked?: boolean;
 }
 
 /** One unit of provisioning, named `area.verb` (e.g. `engine.install`). */

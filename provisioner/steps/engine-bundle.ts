@@ -56,6 +56,9 @@ export const engineBundleStep: Step<ProvisionContext> = {
         },
       ],
       verify: [{ argv: ["test", "-f", marker], sudo: true }],
+      // The marker is written only after sha256sum checked every file: a re-run trusts it instead of
+      // hashing the whole bundle again on every host (`--rehash` does it anyway).
+      filesTrustedWhenChecked: true,
       timeoutMs: 15 * 60_000,
     };
   },

@@ -96,6 +96,27 @@ describe("runPlan: one host, apply mode", () => {
     expect(t.execs).toEqual(["c1", "a1"]);
   });
 
+  it("files a passing check vouches for are not hashed (the bundle's .verified marker), unless rehashFiles; a failing check hashes them", async () => {
+    const plan = (): StepPlan => ({
+      check: [cmd("test", "-f", "/b/.verified")],
+      files: [{ path: "/b/a.deb", source: { content: "deb\n" } }],
+      apply: [cmd("verify-all")],
+      filesTrustedWhenChecked: true,
+    });
+    const trusted = new FakeTransport("web-1", { files: { "/b/a.deb": "tampered\n" } });
+    const r1 = await runPlan({ hosts: [job("web-1", trusted, [step("engine.bundle", plan())])], mode: "apply" });
+    expect([r1.report.hosts[0]!.steps[0]!.status, trusted.log]).toEqual(["unchanged", ["exec: test -f /b/.verified", "close"]]);
+    const rehashed = new FakeTransport("web-1", { files: { "/b/a.deb": "tampered\n" } });
+    const r2 = await runPlan({ hosts: [job("web-1", rehashed, [step("engine.bundle", plan())])], mode: "apply", rehashFiles: true });
+    expect([r2.report.hosts[0]!.steps[0]!.status, rehashed.log]).toEqual([
+      "changed",
+      ["exec: test -f /b/.verified", "sha256: /b/a.deb", "exec: mkdir -p -- /b", "upload: /b/a.deb", "exec: verify-all", "close"],
+    ]);
+    const noMarker = new FakeTransport("web-1", { rules: [{ match: "test -f /b/.verified", result: { exitCode: 1 } }], files: { "/b/a.deb": "deb\n" } });
+    await runPlan({ hosts: [job("web-1", noMarker, [step("engine.bundle", plan())])], mode: "apply" });
+    expect(noMarker.log).toEqual(["exec: test -f /b/.verified", "sha256: /b/a.deb", "exec: verify-all", "close"]);
+  });
+
   it("uploads only the files whose remote sha256 differs or that are missing", async () => {
     const t = new FakeTransport("web-1", { files: { "/etc/same": "same\n", "/etc/old": "old\n" } });
     const a = step("files.write", {
