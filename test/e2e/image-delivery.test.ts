@@ -215,6 +215,11 @@ local: { listen: 127.0.0.1:${port} }
     const lock = parseLockFile(fs.readFileSync(path.join(dir, "longshore.lock"), "utf8"));
     expect(lock.ok && lock.value.images).toEqual({ "longshore-test-app:1": one.imageId });
     expect(lock.ok && Object.keys(lock.value.engine)).toEqual(["amd64"]);
+    // The new hosts booted from the host image (local.hostImage, the default): status names it.
+    const status = await runCli(dir, { LONGSHORE_LOCAL_STATE_DIR: paths.stateRoot }, ["status", "--json"]);
+    expect(status.code, status.stderr).toBe(0);
+    const live = JSON.parse(status.stdout) as { live: "blue" | "green"; slots: Record<string, { hosts: Array<{ hostImage?: string }> }> };
+    expect(live.slots[live.live]!.hosts.map((x) => x.hostImage)).toEqual([expect.stringMatching(/^[0-9a-f]{16}$/), expect.stringMatching(/^[0-9a-f]{16}$/)]);
     // The file keeps imageFrom as it was (default registry): --from is for this run only.
     expect(fs.readFileSync(path.join(dir, "longshore.yaml"), "utf8")).not.toContain("imageFrom");
   });

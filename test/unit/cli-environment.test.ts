@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { main } from "../../cli/main";
 import type { CliDeps, DriverTarget } from "../../cli/deps";
-import { rolloutImage } from "../../cli/environment-verbs";
+import { rolloutImage, statusText } from "../../cli/environment-verbs";
 import { EXIT } from "../../cli/exit-codes";
 import { acquireLock } from "../../core/lock";
 import { systemSecretReader, type SecretReader } from "../../core/secret-reader";
@@ -439,6 +439,25 @@ describe("environment verbs", () => {
       "longshore-demo:v1",
       [{ host: "blue-1", ok: true, status: 200, detail: "ok" }],
       [{ host: "green-1", ok: false, status: 404, detail: "longshore demo broken: unhealthy" }],
+    ]);
+  });
+
+  it("status names the host image a host booted from (and --json carries it as hostImage)", () => {
+    const parsed = parseEnvironment("name: demo\napp: { name: demo, image: longshore-demo:v1 }\nslots: { blue: { image: longshore-demo:v1 } }\nlive: blue\n");
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
+    const hosts = [
+      { name: "blue-1", address: "10.0.0.1", image: "longshore-demo:v1", hostImage: "0123456789abcdef" },
+      { name: "blue-2", address: "10.0.0.2", image: "longshore-demo:v1" },
+    ];
+    const text = statusText(
+      parsed.value,
+      { live: "blue", url: "http://127.0.0.1:8080/", slots: { blue: { image: "longshore-demo:v1", hosts }, green: { image: null, hosts: [] } } },
+      { blue: [], green: [] },
+      { blue: hosts.map((x) => ({ host: x.name, state: "match" as const, detail: "" })), green: [] },
+    );
+    expect(text.split("\n").slice(2, 4)).toEqual([
+      "  blue-1                   10.0.0.1        unknown                 host key ok  host image 0123456789abcdef",
+      "  blue-2                   10.0.0.2        unknown                 host key ok",
     ]);
   });
 
