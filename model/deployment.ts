@@ -51,7 +51,7 @@ export function volumeText(v: VolumeSpec): string {
  * `image` and the given secret values. Parsing it again gives the same app. Pure.
  */
 export function appInputOf<S>(app: AppSpec | ResolvedApp, image: string, secrets: Record<string, S>): Omit<ResolvedAppInput, "secrets"> & { secrets: Record<string, S> } {
-  const { volumes, secrets: _sources, ...rest } = app;
-  if ("imageFrom" in rest) delete (rest as { imageFrom?: unknown }).imageFrom;
+  // imageFrom (present on an AppSpec) is the controller's concern: the hosts' app has no such key.
+  const { volumes, secrets: _sources, imageFrom: _from, ...rest } = app as AppSpec;
   return { ...rest, image, volumes: volumes.map(volumeText), secrets };
 }

@@ -12,9 +12,6 @@ import type { LayeredImage } from "./layered-image";
 /** The engine's socket when `DOCKER_HOST` says nothing. */
 export const DEFAULT_ENGINE_SOCKET = "/var/run/docker.sock";
 
-/** The engine cannot give the image (no engine, an API error): a precondition of the run. */
-const EngineImageError = PreconditionError;
-
 /** The engine answers, but has no such image: the reference the user gave is wrong (input). */
 export class NoSuchEngineImageError extends PreconditionError {}
 
@@ -25,7 +22,7 @@ export class NoSuchEngineImageError extends PreconditionError {}
 export function engineSocketOf(dockerHost: string | undefined): string {
   if (dockerHost === undefined || dockerHost === "") return DEFAULT_ENGINE_SOCKET;
   if (dockerHost.startsWith("unix://")) return dockerHost.slice("unix://".length);
-  throw new EngineImageError(`DOCKER_HOST=${dockerHost}: longshore reads images only from an engine on a unix socket`, {
+  throw new PreconditionError(`DOCKER_HOST=${dockerHost}: longshore reads images only from an engine on a unix socket`, {
     suggestion: "Unset DOCKER_HOST or point it at unix:///path/to/docker.sock, or save the image (`docker save -o app.tar IMAGE`) and use --from app.tar.",
   });
 }
@@ -50,7 +47,7 @@ async function engineGet(socketPath: string, urlPath: string, ref: string): Prom
     res = await get(socketPath, urlPath);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new EngineImageError(`no container engine answers at ${socketPath} (${code ?? (e as Error).message}), so the image ${ref} cannot be read from it`, {
+    throw new PreconditionError(`no container engine answers at ${socketPath} (${code ?? (e as Error).message}), so the image ${ref} cannot be read from it`, {
       cause: e,
       suggestion: "Start the engine (or set DOCKER_HOST to its socket), or use --from FILE with a `docker save` archive.",
     });
@@ -63,7 +60,7 @@ async function engineGet(socketPath: string, urlPath: string, ref: string): Prom
   }
   if (res.statusCode !== 200) {
     const body = (await text(res)).trim().slice(0, 300);
-    throw new EngineImageError(`the engine at ${socketPath} answered ${res.statusCode} for the image ${ref}: ${body}`);
+    throw new PreconditionError(`the engine at ${socketPath} answered ${res.statusCode} for the image ${ref}: ${body}`);
   }
   return res;
 }
@@ -72,13 +69,13 @@ async function engineGet(socketPath: string, urlPath: string, ref: string): Prom
 export async function cacheEngineImage(cacheDir: string, socketPath: string, ref: string): Promise<LayeredImage> {
   const name = encodeURIComponent(ref);
   const inspect = JSON.parse(await text(await engineGet(socketPath, `/images/${name}/json`, ref))) as { Id?: string; RepoTags?: string[] | null };
-  if (typeof inspect.Id !== "string") throw new EngineImageError(`the engine at ${socketPath} gave no image ID for ${ref}`);
+  if (typeof inspect.Id !== "string") throw new PreconditionError(`the engine at ${socketPath} gave no image ID for ${ref}`);
   const hit = await cachedImage(cacheDir, inspect.Id);
   if (hit) return { ...hit, repoTags: [ref] };
   const saved = await engineGet(socketPath, `/images/get?names=${name}`, ref);
   const image = await importArchiveStream(cacheDir, saved, `engine image ${ref}`);
   if (image.imageId !== inspect.Id) {
-    throw new EngineImageError(`the engine's image ${ref} changed while it was read (${inspect.Id}, then ${image.imageId}): run again`);
+    throw new PreconditionError(`the engine's image ${ref} changed while it was read (${inspect.Id}, then ${image.imageId}): run again`);
   }
   return image;
 }
