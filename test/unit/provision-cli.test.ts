@@ -453,6 +453,14 @@ describe("provision and plan defaults", () => {
   };
   const slots = (blue: string, green: string, live: string) => `slots:\n  blue: { image: ${blue} }\n  green: { image: ${green} }\nlive: ${live}\n`;
 
+  it("--verify makes the hosts hash every bundle file again; without it they trust their .verified record", async () => {
+    for (const [argv, rehash] of [[[], undefined], [["--verify"], true]] as const) {
+      const h = harness({ "e2e-1": newDockerHost() }, { fakeProvision: true });
+      const r = await h.run("plan", "-f", envFile("verify.yaml"), "--local-env", "e2e", ...argv);
+      expect([r.code, h.inputs[0]!.rehashFiles]).toEqual([0, rehash]);
+    }
+  });
+
   it("with nothing running: slot blue, app.image, pulled by each host", async () => {
     expect(await run("")).toEqual({
       slot: "blue",
