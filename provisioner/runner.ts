@@ -16,6 +16,7 @@ import { renderCommand, secretsOf, type Command } from "./command";
 import { fileSha256 } from "./content-hash";
 import { mapWithConcurrency } from "./concurrency";
 import { countSteps, type FileDifference, type HostReport, type ReportedError, type RunReport, type StepReport, type StepStatus } from "./report";
+import { probeBatch, type ProbedStep } from "./probe-batch";
 import { STEP_PROGRESS_PREFIX, type RemoteFile, type Step, type StepPlan } from "./step";
 import type { ExecOptions, Transport } from "./transport/transport";
 
@@ -59,6 +60,12 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Hash every file on the host, also those a passing check vouches for (`filesTrustedWhenChecked`). @default false */
   rehashFiles?: boolean;
+  /**
+   * Ask each host for every step's probes in one command before the first step (probe-batch.ts),
+   * and decide each step from the answers until a step changes something; `false` probes step by
+   * step (one round trip per check and per file). @default true
+   */
+  batchProbes?: boolean;
   /** Waits between retries; injectable so tests do not sleep. */
   sleep?: (ms: number) => Promise<void>;
   /** In [0, 1): jitter for retry backoff. Default Math.random. */
@@ -92,6 +99,7 @@ export async function runPlan(options: RunOptions): Promise<RunResult> {
   const env: HostEnv = {
     mode: options.mode,
     rehashFiles: options.rehashFiles ?? false,
+    batchProbes: options.batchProbes ?? true,
     emit,
     now,
     sleep: options.sleep ?? defaultSleep,
@@ -114,6 +122,7 @@ export async function runPlan(options: RunOptions): Promise<RunResult> {
 interface HostEnv {
   mode: "apply" | "check";
   rehashFiles: boolean;
+  batchProbes: boolean;
   emit: (e: RunEvent) => void;
   now: () => number;
   sleep: (ms: number) => Promise<void>;
@@ -136,14 +145,21 @@ async function runHost(job: HostJob, env: HostEnv): Promise<{ report: HostReport
     failure = asError(err);
   }
   try {
-    for (const [index, { step, ctx }] of job.steps.entries()) {
+    // Plans are pure: made once, up front, for the batched probe and for the steps.
+    const plans = job.steps.map(({ step, ctx }) => planOf(step, ctx));
+    for (const p of plans) if ("plan" in p) secrets.push(...planSecrets(p.plan));
+    const probed = transport && !failure && env.batchProbes ? await probeAll(transport, plans, env) : new Map<number, ProbedStep>();
+    // The answers hold until a step changes the host; the steps after that probe for themselves.
+    let hostChanged = false;
+    for (const [index, { step }] of job.steps.entries()) {
       if (failure || !transport) {
         steps.push(notRun(step));
         continue;
       }
       env.emit({ type: "step-start", host, stepId: step.id, title: step.title, index, total: job.steps.length });
       const t0 = env.now();
-      const outcome = await runStep(transport, host, step, ctx, env, secrets);
+      const outcome = await runStep(transport, host, step, plans[index]!, env, secrets, hostChanged ? undefined : probed.get(index));
+      if (outcome.report.status === "changed") hostChanged = true;
       const durationMs = Math.round(env.now() - t0);
       const report: StepReport = { ...outcome.report, durationMs };
       if (outcome.error) {
@@ -180,27 +196,60 @@ async function runHost(job: HostJob, env: HostEnv): Promise<{ report: HostReport
 
 type StepOutcome = { report: Omit<StepReport, "durationMs">; error?: Error };
 
+/** A step's plan, or the error its plan function threw (reported when the step's turn comes). */
+type Planned = { plan: StepPlan } | { error: Error };
+
+function planOf(step: Step<any>, ctx: unknown): Planned {
+  try {
+    return { plan: step.plan(ctx) };
+  } catch (err) {
+    return { error: asError(err) };
+  }
+}
+
+/**
+ * Every step's probes in one command (probe-batch.ts): the answers by step index. Best effort: a
+ * batch that fails to run answers nothing, and each step then probes for itself (which reports the
+ * failure properly if the host is really unwell).
+ */
+async function probeAll(t: Transport, plans: readonly Planned[], env: HostEnv): Promise<Map<number, ProbedStep>> {
+  const items = plans.map((p) =>
+    "plan" in p
+      ? { plan: p.plan, trustFilesWhenChecked: p.plan.filesTrustedWhenChecked === true && !env.rehashFiles }
+      : { plan: { apply: [] }, trustFilesWhenChecked: false },
+  );
+  const batch = probeBatch(items, { mode: env.mode, needsSudo: t.needsSudo });
+  if (!batch) return new Map();
+  try {
+    const r = await t.exec(batch.command, { timeoutMs: batch.timeoutMs, ...(env.signal ? { signal: env.signal } : {}) });
+    if (r.exitCode !== 0) return new Map();
+    const answers = batch.parse(r.stdout);
+    // A step whose plan failed has nothing to answer.
+    for (const [i, p] of plans.entries()) if ("error" in p) answers.delete(i);
+    return answers;
+  } catch {
+    return new Map();
+  }
+}
+
 async function runStep(
   t: Transport,
   host: string,
   step: Step<any>,
-  ctx: unknown,
+  planned: Planned,
   env: HostEnv,
   secrets: Sensitive[],
+  probed: ProbedStep | undefined,
 ): Promise<StepOutcome> {
   const base = { id: step.id, title: step.title };
-  let plan: StepPlan;
-  try {
-    plan = step.plan(ctx);
-  } catch (err) {
-    return { report: { ...base, status: "failed", attempts: 0, uploaded: [] }, error: asError(err) };
-  }
-  secrets.push(...planSecrets(plan));
+  if ("error" in planned) return { report: { ...base, status: "failed", attempts: 0, uploaded: [] }, error: planned.error };
+  const plan = planned.plan;
   const maxAttempts = env.mode === "check" ? 1 : Math.max(1, Math.floor(plan.retry?.attempts ?? 1));
   const uploaded: Array<{ path: string; bytes: number }> = [];
   for (let attempt = 1; ; attempt++) {
     try {
-      const r = await attemptStep({ t, host, stepId: step.id, plan, env, secrets, uploaded });
+      // The batch's answers describe the host before this step's first attempt, not after a failed one.
+      const r = await attemptStep({ t, host, stepId: step.id, plan, env, secrets, uploaded, ...(attempt === 1 && probed ? { probed } : {}) });
       return { report: { ...base, ...r, attempts: attempt, uploaded } };
     } catch (err) {
       const error = scrub(asError(err), secrets);
@@ -234,6 +283,8 @@ interface AttemptArgs {
   env: HostEnv;
   secrets: readonly Sensitive[];
   uploaded: Array<{ path: string; bytes: number }>;
+  /** This step's answers from the batched probe: when set, the host is not asked again. */
+  probed?: ProbedStep;
 }
 
 async function attemptStep(a: AttemptArgs): Promise<Pick<StepReport, "status" | "wouldChange">> {
@@ -244,8 +295,9 @@ async function attemptStep(a: AttemptArgs): Promise<Pick<StepReport, "status" | 
 
   // Probes. In apply mode the first failing check settles it; check mode runs them all to report each.
   const failedChecks: string[] = [];
-  for (const c of checks) {
-    const ok = await runCommand(a, c, "check");
+  for (const [k, c] of checks.entries()) {
+    if (a.probed && k >= a.probed.checks.length) break;
+    const ok = a.probed ? a.probed.checks[k]! : await runCommand(a, c, "check");
     if (!ok) {
       failedChecks.push(summary(t, c));
       if (!checkMode) break;
@@ -253,8 +305,9 @@ async function attemptStep(a: AttemptArgs): Promise<Pick<StepReport, "status" | 
   }
   const differing: Array<{ file: RemoteFile; reason: FileDifference["reason"] }> = [];
   const vouched = plan.filesTrustedWhenChecked === true && checks.length > 0 && failedChecks.length === 0 && !env.rehashFiles;
-  for (const f of vouched ? [] : files) {
-    const remote = await t.sha256(f.path, { sudo: f.sudo ?? true });
+  for (const [k, f] of (vouched ? [] : files).entries()) {
+    const answered = a.probed?.files[k];
+    const remote = answered !== undefined ? answered : await t.sha256(f.path, { sudo: f.sudo ?? true });
     if (remote === null) differing.push({ file: f, reason: "missing" });
     else if (remote !== fileSha256(f)) differing.push({ file: f, reason: "different" });
   }

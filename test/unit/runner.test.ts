@@ -1,4 +1,5 @@
 // Runner against a scripted fake transport: does NOT prove anything about SSH, sudo or real hosts.
+// Most tests here cover step-by-step probing (`batchProbes: false`); the batched probe has its own block at the end and test/unit/probe-batch.test.ts.
 import { describe, expect, it } from "vitest";
 import { inspect } from "node:util";
 import { Readable } from "node:stream";
@@ -30,7 +31,7 @@ describe("runPlan: one host, apply mode", () => {
     });
     const b = step("b.start", { apply: [cmd("b1")] });
     const events: RunEvent[] = [];
-    const { report, error } = await runPlan({ hosts: [job("web-1", t, [a, b])], mode: "apply", onEvent: (e) => events.push(e) });
+    const { report, error } = await runPlan({ batchProbes: false, hosts: [job("web-1", t, [a, b])], mode: "apply", onEvent: (e) => events.push(e) });
 
     expect(error).toBeUndefined();
     expect(t.log).toEqual([
@@ -71,7 +72,7 @@ describe("runPlan: one host, apply mode", () => {
       apply: [cmd("a1")],
       verify: [cmd("v1")],
     });
-    const { report } = await runPlan({ hosts: [job("web-1", t, [a])], mode: "apply" });
+    const { report } = await runPlan({ batchProbes: false, hosts: [job("web-1", t, [a])], mode: "apply" });
     expect(t.log).toEqual(["exec: c1", "exec: c2", "sha256: /etc/a.conf", "close"]);
     expect(t.calls[2]).toEqual({ kind: "sha256", path: "/etc/a.conf", sudo: false });
     expect(report.hosts[0]!.steps[0]!.status).toBe("unchanged");
@@ -80,7 +81,7 @@ describe("runPlan: one host, apply mode", () => {
   it("stops at the first failing check in apply mode and applies", async () => {
     const t = new FakeTransport("web-1", { rules: [{ match: "c1", result: { exitCode: 3 } }] });
     const a = step("a.install", { check: [cmd("c1"), cmd("c2")], apply: [cmd("a1")] });
-    await runPlan({ hosts: [job("web-1", t, [a])], mode: "apply" });
+    await runPlan({ batchProbes: false, hosts: [job("web-1", t, [a])], mode: "apply" });
     expect(t.log).toEqual(["exec: c1", "exec: a1", "close"]);
   });
 
@@ -91,7 +92,7 @@ describe("runPlan: one host, apply mode", () => {
       apply: [cmd("never")],
     });
     const b = step("b.install", { apply: [{ argv: ["a1"], okExitCodes: [0, 10] }] });
-    const { report } = await runPlan({ hosts: [job("web-1", t, [a, b])], mode: "apply" });
+    const { report } = await runPlan({ batchProbes: false, hosts: [job("web-1", t, [a, b])], mode: "apply" });
     expect(report.hosts[0]!.steps.map((s) => s.status)).toEqual(["unchanged", "changed"]);
     expect(t.execs).toEqual(["c1", "a1"]);
   });
@@ -104,16 +105,16 @@ describe("runPlan: one host, apply mode", () => {
       filesTrustedWhenChecked: true,
     });
     const trusted = new FakeTransport("web-1", { files: { "/b/a.deb": "tampered\n" } });
-    const r1 = await runPlan({ hosts: [job("web-1", trusted, [step("engine.bundle", plan())])], mode: "apply" });
+    const r1 = await runPlan({ batchProbes: false, hosts: [job("web-1", trusted, [step("engine.bundle", plan())])], mode: "apply" });
     expect([r1.report.hosts[0]!.steps[0]!.status, trusted.log]).toEqual(["unchanged", ["exec: test -f /b/.verified", "close"]]);
     const rehashed = new FakeTransport("web-1", { files: { "/b/a.deb": "tampered\n" } });
-    const r2 = await runPlan({ hosts: [job("web-1", rehashed, [step("engine.bundle", plan())])], mode: "apply", rehashFiles: true });
+    const r2 = await runPlan({ batchProbes: false, hosts: [job("web-1", rehashed, [step("engine.bundle", plan())])], mode: "apply", rehashFiles: true });
     expect([r2.report.hosts[0]!.steps[0]!.status, rehashed.log]).toEqual([
       "changed",
       ["exec: test -f /b/.verified", "sha256: /b/a.deb", "exec: mkdir -p -- /b", "upload: /b/a.deb", "exec: verify-all", "close"],
     ]);
     const noMarker = new FakeTransport("web-1", { rules: [{ match: "test -f /b/.verified", result: { exitCode: 1 } }], files: { "/b/a.deb": "deb\n" } });
-    await runPlan({ hosts: [job("web-1", noMarker, [step("engine.bundle", plan())])], mode: "apply" });
+    await runPlan({ batchProbes: false, hosts: [job("web-1", noMarker, [step("engine.bundle", plan())])], mode: "apply" });
     expect(noMarker.log).toEqual(["exec: test -f /b/.verified", "sha256: /b/a.deb", "exec: verify-all", "close"]);
   });
 
@@ -127,7 +128,7 @@ describe("runPlan: one host, apply mode", () => {
       ],
       apply: [cmd("reload")],
     });
-    const { report } = await runPlan({ hosts: [job("web-1", t, [a])], mode: "apply" });
+    const { report } = await runPlan({ batchProbes: false, hosts: [job("web-1", t, [a])], mode: "apply" });
     expect(t.log).toEqual([
       "sha256: /etc/same",
       "sha256: /etc/old",
@@ -157,7 +158,7 @@ describe("runPlan: one host, apply mode", () => {
       files: [{ path: "/opt/bundle.tar", source: { localPath: "/nonexistent/bundle.tar", sha256: sha256("bundle-bytes") } }],
       apply: [cmd("unpack")],
     });
-    const { report } = await runPlan({ hosts: [job("web-1", t, [a])], mode: "apply" });
+    const { report } = await runPlan({ batchProbes: false, hosts: [job("web-1", t, [a])], mode: "apply" });
     expect(report.hosts[0]!.steps[0]!.status).toBe("unchanged");
     expect(t.log).toEqual(["sha256: /opt/bundle.tar", "close"]);
   });
@@ -166,7 +167,7 @@ describe("runPlan: one host, apply mode", () => {
     const state = newHostState();
     for (let run = 0; run < 2; run++) {
       const t = new FakeTransport("web-1", { state });
-      const { report } = await runPlan({ hosts: [job("web-1", t, [step("x.run", { apply: [cmd("x")] })])], mode: "apply" });
+      const { report } = await runPlan({ batchProbes: false, hosts: [job("web-1", t, [step("x.run", { apply: [cmd("x")] })])], mode: "apply" });
       expect(report.hosts[0]!.steps[0]!.status).toBe("changed");
       expect(t.execs).toEqual(["x"]);
     }
@@ -180,7 +181,7 @@ describe("runPlan: failures", () => {
     });
     const a = step("app.start", { apply: [cmd("start")], verify: [cmd("curl", "-fsS", "http://127.0.0.1/health")] });
     const b = step("app.tune", { apply: [cmd("tune")] });
-    const { report, error } = await runPlan({ hosts: [job("web-1", t, [a, b])], mode: "apply" });
+    const { report, error } = await runPlan({ batchProbes: false, hosts: [job("web-1", t, [a, b])], mode: "apply" });
 
     expect(t.log).toEqual(["exec: start", "exec: curl -fsS http://127.0.0.1/health", "close"]);
     expect(report.ok).toBe(false);
@@ -212,7 +213,7 @@ describe("runPlan: failures", () => {
         { match: "probe", result: { exitCode: null, signal: "SEGV" } },
       ],
     });
-    const r1 = await runPlan({
+    const r1 = await runPlan({ batchProbes: false,
       hosts: [job("web-1", t, [step("engine.install", { apply: [sudo("apt-get", "install", "-y", "docker.io")] })])],
       mode: "apply",
     });
@@ -222,7 +223,7 @@ describe("runPlan: failures", () => {
     expect((r1.error!.failures[0]!.error as CommandFailedError).signal).toBe("KILL");
 
     const t2 = new FakeTransport("web-1", { rules: [{ match: "probe", result: { exitCode: null, signal: "SEGV" } }] });
-    const r2 = await runPlan({ hosts: [job("web-1", t2, [step("x.check", { check: [cmd("probe")], apply: [cmd("x")] })])], mode: "check" });
+    const r2 = await runPlan({ batchProbes: false, hosts: [job("web-1", t2, [step("x.check", { check: [cmd("probe")], apply: [cmd("x")] })])], mode: "check" });
     expect(r2.report.hosts[0]!.steps[0]!.status).toBe("failed");
     expect(r2.report.hosts[0]!.steps[0]!.error!.message).toBe("web-1: x.check (check): `probe` was killed by signal SEGV");
   });
@@ -231,7 +232,7 @@ describe("runPlan: failures", () => {
     const ok = new FakeTransport("h2");
     const bad = new FakeTransport("h3", { rules: [{ match: "a1", result: { exitCode: 1, stderr: "boom" } }] });
     const steps = [step("s.one", { apply: [cmd("a1")] }), step("s.two", { apply: [cmd("a2")] })];
-    const { report, error } = await runPlan({
+    const { report, error } = await runPlan({ batchProbes: false,
       mode: "apply",
       hosts: [
         { name: "h1", connect: async () => Promise.reject(new TransportError("refused", "h1", "connection refused")), steps: steps.map((s) => ({ step: s, ctx: {} })) },
@@ -259,7 +260,7 @@ describe("runPlan: failures", () => {
   it("closes the transport once even when a step fails on a transport error, and does not retry it", async () => {
     const t = new FakeTransport("web-1", { rules: [{ match: "a1", error: new TransportError("disconnected", "web-1", "connection lost") }] });
     const sleeps: number[] = [];
-    const { report } = await runPlan({
+    const { report } = await runPlan({ batchProbes: false,
       hosts: [job("web-1", t, [step("s.one", { apply: [cmd("a1")], retry: { attempts: 3, backoffMs: 10 } })])],
       mode: "apply",
       sleep: async (ms) => void sleeps.push(ms),
@@ -275,7 +276,7 @@ describe("runPlan: failures", () => {
     const bad = step("x.plan", () => {
       throw new Error("image tag missing");
     });
-    const { report, error } = await runPlan({ hosts: [job("web-1", t, [bad, step("y.run", { apply: [cmd("y")] })])], mode: "apply" });
+    const { report, error } = await runPlan({ batchProbes: false, hosts: [job("web-1", t, [bad, step("y.run", { apply: [cmd("y")] })])], mode: "apply" });
     expect(t.log).toEqual(["close"]);
     expect(report.hosts[0]!.steps.map((s) => s.status)).toEqual(["failed", "not-run"]);
     expect(report.hosts[0]!.steps[0]!.error).toEqual({ code: "UNEXPECTED", message: "image tag missing" });
@@ -304,7 +305,7 @@ describe("runPlan: idempotence, retries, timeouts, concurrency", () => {
   it("a second run reports every step unchanged and makes no uploads and no applies", async () => {
     const state = newHostState();
     const first = new FakeTransport("web-1", { state, rules });
-    const r1 = await runPlan({ hosts: [job("web-1", first, [installStep])], mode: "apply" });
+    const r1 = await runPlan({ batchProbes: false, hosts: [job("web-1", first, [installStep])], mode: "apply" });
     expect(r1.report.hosts[0]!.steps[0]!.status).toBe("changed");
     expect(first.log).toEqual([
       "exec: test -x /usr/bin/dockerd",
@@ -317,7 +318,7 @@ describe("runPlan: idempotence, retries, timeouts, concurrency", () => {
     ]);
 
     const second = new FakeTransport("web-1", { state, rules });
-    const r2 = await runPlan({ hosts: [job("web-1", second, [installStep])], mode: "apply" });
+    const r2 = await runPlan({ batchProbes: false, hosts: [job("web-1", second, [installStep])], mode: "apply" });
     expect(r2.report.counts).toEqual({ unchanged: 1, changed: 0, "would-change": 0, failed: 0, "not-run": 0 });
     expect(second.log).toEqual(["exec: test -x /usr/bin/dockerd", "sha256: /etc/docker/daemon.json", "close"]);
     expect(second.calls.filter((c) => c.kind === "upload")).toEqual([]);
@@ -332,7 +333,7 @@ describe("runPlan: idempotence, retries, timeouts, concurrency", () => {
     });
     const sleeps: number[] = [];
     const events: RunEvent[] = [];
-    const { report, error } = await runPlan({
+    const { report, error } = await runPlan({ batchProbes: false,
       hosts: [job("web-1", t, [step("pkg.install", { check: [cmd("c1")], apply: [cmd("flaky")], retry: { attempts: 3, backoffMs: 100 } })])],
       mode: "apply",
       sleep: async (ms) => void sleeps.push(ms),
@@ -351,7 +352,7 @@ describe("runPlan: idempotence, retries, timeouts, concurrency", () => {
 
   it("gives up after the last attempt and reports how many were made", async () => {
     const t = new FakeTransport("web-1", { rules: [{ match: "flaky", result: { exitCode: 1 } }] });
-    const { report } = await runPlan({
+    const { report } = await runPlan({ batchProbes: false,
       hosts: [job("web-1", t, [step("pkg.install", { apply: [cmd("flaky")], retry: { attempts: 2, backoffMs: 10 } })])],
       mode: "apply",
       sleep: noSleep,
@@ -364,7 +365,7 @@ describe("runPlan: idempotence, retries, timeouts, concurrency", () => {
     const t = new FakeTransport("web-1", {
       rules: [{ match: "slow", error: ({ count }) => new TransportError(count === 0 ? "command-timeout" : "auth", "web-1", `failure ${count}`) }],
     });
-    const { report } = await runPlan({
+    const { report } = await runPlan({ batchProbes: false,
       hosts: [job("web-1", t, [step("s.slow", { apply: [cmd("slow")], retry: { attempts: 5, backoffMs: 1 } })])],
       mode: "apply",
       sleep: noSleep,
@@ -381,7 +382,7 @@ describe("runPlan: idempotence, retries, timeouts, concurrency", () => {
 
   it("passes the command's timeout, else the step's, to exec", async () => {
     const t = new FakeTransport("web-1", { rules: [{ match: "c", result: { exitCode: 1 } }] });
-    await runPlan({
+    await runPlan({ batchProbes: false,
       hosts: [
         job("web-1", t, [
           step("a.timed", { check: [cmd("c")], apply: [{ argv: ["fast"], timeoutMs: 100 }, cmd("slow")], timeoutMs: 5000 }),
@@ -401,7 +402,7 @@ describe("runPlan: idempotence, retries, timeouts, concurrency", () => {
   it("passes an abort signal through to exec and upload", async () => {
     const t = new FakeTransport("web-1");
     const ac = new AbortController();
-    await runPlan({
+    await runPlan({ batchProbes: false,
       hosts: [job("web-1", t, [step("a.x", { files: [{ path: "/f", source: { content: "x" } }], apply: [cmd("go")] })])],
       mode: "apply",
       signal: ac.signal,
@@ -427,7 +428,7 @@ describe("runPlan: idempotence, retries, timeouts, concurrency", () => {
         },
         steps: [{ step: step("s.one", { check: [cmd("c")], apply: [cmd("a")] }), ctx: {} }],
       }));
-      const { report } = await runPlan({ hosts: jobs, mode: "apply", ...(limit ? { concurrency: limit } : {}) });
+      const { report } = await runPlan({ batchProbes: false, hosts: jobs, mode: "apply", ...(limit ? { concurrency: limit } : {}) });
       expect(inFlight.max).toBe(expected);
       expect(inFlight.current).toBe(0);
       expect(fakes.length).toBe(hosts);
@@ -437,7 +438,7 @@ describe("runPlan: idempotence, retries, timeouts, concurrency", () => {
   });
 
   it("rejects a concurrency below 1", async () => {
-    await expect(runPlan({ hosts: [], mode: "apply", concurrency: 0 })).rejects.toThrow("concurrency must be a whole number >= 1 (got 0)");
+    await expect(runPlan({ batchProbes: false, hosts: [], mode: "apply", concurrency: 0 })).rejects.toThrow("concurrency must be a whole number >= 1 (got 0)");
   });
 });
 
@@ -461,7 +462,7 @@ describe("runPlan: check mode", () => {
       }),
       step("c.always", { apply: [cmd("c")] }),
     ];
-    const { report, error } = await runPlan({ hosts: [job("web-1", t, steps)], mode: "check" });
+    const { report, error } = await runPlan({ batchProbes: false, hosts: [job("web-1", t, steps)], mode: "check" });
     expect(error).toBeUndefined();
     expect(t.calls.filter((c) => c.kind === "upload")).toEqual([]);
     expect(t.log).toEqual([
@@ -497,7 +498,7 @@ describe("runPlan: check mode", () => {
 
   it("does not retry in check mode", async () => {
     const t = new FakeTransport("web-1", { rules: [{ match: "c", error: new TransportError("command-timeout", "web-1", "timed out") }] });
-    const { report } = await runPlan({
+    const { report } = await runPlan({ batchProbes: false,
       hosts: [job("web-1", t, [step("a.x", { check: [cmd("c")], apply: [cmd("a")], retry: { attempts: 3, backoffMs: 1 } })])],
       mode: "check",
       sleep: noSleep,
@@ -529,7 +530,7 @@ describe("runPlan: secrets", () => {
       step("secret.argv", { apply: [cmd("use", password)] }),
     ];
     const events: RunEvent[] = [];
-    const { report, error } = await runPlan({
+    const { report, error } = await runPlan({ batchProbes: false,
       hosts: [job("web-1", t, steps()), job("web-2", t2, steps())],
       mode: "apply",
       onEvent: (e) => events.push(e),
@@ -555,14 +556,14 @@ describe("runPlan: secrets", () => {
   it("shows a secret argv element as [redacted] in a failed command", async () => {
     const t = new FakeTransport("web-1", { rules: [{ match: /^login/, result: { exitCode: 2 } }] });
     const c: Command = { argv: ["login", "-p", sensitive("s3cr3t-value")] };
-    const { error } = await runPlan({ hosts: [job("web-1", t, [step("a.login", { apply: [c] })])], mode: "apply" });
+    const { error } = await runPlan({ batchProbes: false, hosts: [job("web-1", t, [step("a.login", { apply: [c] })])], mode: "apply" });
     expect(t.execs).toEqual(["login -p s3cr3t-value"]);
     expect((error!.failures[0]!.error as CommandFailedError).command).toBe("login -p [redacted]");
   });
 
   it("renders shell steps through the one quoting function", async () => {
     const t = new FakeTransport("web-1");
-    await runPlan({ hosts: [job("web-1", t, [step("a.sh", { apply: [shell("echo 'hi' | tee /tmp/x")] })])], mode: "apply" });
+    await runPlan({ batchProbes: false, hosts: [job("web-1", t, [step("a.sh", { apply: [shell("echo 'hi' | tee /tmp/x")] })])], mode: "apply" });
     expect(t.execs).toEqual([`sh -c 'echo '\\''hi'\\'' | tee /tmp/x'`]);
   });
 });
@@ -580,7 +581,7 @@ describe("runPlan: what the engine and app plans need (docs/engine.md, Wiring 5)
       ],
       apply: [],
     });
-    const { report } = await runPlan({ hosts: [job("web-1", t, [a])], mode: "apply" });
+    const { report } = await runPlan({ batchProbes: false, hosts: [job("web-1", t, [a])], mode: "apply" });
     expect(report.ok).toBe(true);
     expect(t.log.filter((l) => !l.startsWith("sha256"))).toEqual([
       "exec: mkdir -p -- /var/lib/b/debs /var/lib/b",
@@ -593,22 +594,22 @@ describe("runPlan: what the engine and app plans need (docs/engine.md, Wiring 5)
     ]);
     // Root files' directories are made as root; a needsSudo transport shows it.
     const s = new FakeTransport("web-2", { needsSudo: true });
-    await runPlan({ hosts: [job("web-2", s, [step("x.file", { files: [{ path: "/etc/x/y.conf", source: { content: "y" } }], apply: [] })])], mode: "apply" });
+    await runPlan({ batchProbes: false, hosts: [job("web-2", s, [step("x.file", { files: [{ path: "/etc/x/y.conf", source: { content: "y" } }], apply: [] })])], mode: "apply" });
     expect(s.execs).toEqual(["sudo -n -- mkdir -p -- /etc/x"]);
   });
 
   it("sends no mkdir when every file matches, and none in check mode", async () => {
     const t = new FakeTransport("web-1", { files: { "/etc/x/a": "a" } });
     const plan = { files: [{ path: "/etc/x/a", source: { content: "a" } }], apply: [] };
-    await runPlan({ hosts: [job("web-1", t, [step("x.file", plan)])], mode: "apply" });
+    await runPlan({ batchProbes: false, hosts: [job("web-1", t, [step("x.file", plan)])], mode: "apply" });
     const c = new FakeTransport("web-1");
-    await runPlan({ hosts: [job("web-1", c, [step("x.file", plan)])], mode: "check" });
+    await runPlan({ batchProbes: false, hosts: [job("web-1", c, [step("x.file", plan)])], mode: "check" });
     expect([...t.execs, ...c.execs]).toEqual([]);
   });
 
   it("fails the step when the parent directory cannot be made, naming the upload phase, and uploads nothing", async () => {
     const t = new FakeTransport("web-1", { rules: [{ match: /^mkdir/, result: { exitCode: 1, stderr: "mkdir: cannot create directory '/ro': Read-only file system\n" } }] });
-    const { error } = await runPlan({ hosts: [job("web-1", t, [step("x.file", { files: [{ path: "/ro/f", source: { content: "f" } }], apply: [] })])], mode: "apply" });
+    const { error } = await runPlan({ batchProbes: false, hosts: [job("web-1", t, [step("x.file", { files: [{ path: "/ro/f", source: { content: "f" } }], apply: [] })])], mode: "apply" });
     expect(error!.failures[0]!.error.message).toBe(
       "web-1: x.file (upload): `mkdir -p -- /ro` exited 1\n    mkdir: cannot create directory '/ro': Read-only file system",
     );
@@ -618,10 +619,10 @@ describe("runPlan: what the engine and app plans need (docs/engine.md, Wiring 5)
   it("hashes a Sensitive file on its revealed bytes: a matching secret file is left alone, a different one uploaded", async () => {
     const same = new FakeTransport("web-1", { files: { "/etc/app.env": "TOKEN=abc-123\n" } });
     const plan = { files: [{ path: "/etc/app.env", source: { content: sensitive("TOKEN=abc-123\n") }, mode: 0o600 }], apply: [] };
-    const r1 = await runPlan({ hosts: [job("web-1", same, [step("app.env", plan)])], mode: "apply" });
+    const r1 = await runPlan({ batchProbes: false, hosts: [job("web-1", same, [step("app.env", plan)])], mode: "apply" });
     expect(r1.report.hosts[0]!.steps[0]!.status).toBe("unchanged");
     const other = new FakeTransport("web-1", { files: { "/etc/app.env": "TOKEN=old-000\n" } });
-    const r2 = await runPlan({ hosts: [job("web-1", other, [step("app.env", plan)])], mode: "apply" });
+    const r2 = await runPlan({ batchProbes: false, hosts: [job("web-1", other, [step("app.env", plan)])], mode: "apply" });
     expect(r2.report.hosts[0]!.steps[0]!.status).toBe("changed");
     expect(other.state.files.get("/etc/app.env")!.toString()).toBe("TOKEN=abc-123\n");
     expect(JSON.stringify(r2.report)).not.toContain("abc-123");
@@ -630,12 +631,12 @@ describe("runPlan: what the engine and app plans need (docs/engine.md, Wiring 5)
   it("accepts apply: [] — a failing check then fails through verify, with verify's stderr", async () => {
     const assert = cmd("sh", "-c", "preflight");
     const healthy = new FakeTransport("web-1");
-    const ok = await runPlan({ hosts: [job("web-1", healthy, [step("engine.facts", { check: [assert], apply: [], verify: [assert] })])], mode: "apply" });
+    const ok = await runPlan({ batchProbes: false, hosts: [job("web-1", healthy, [step("engine.facts", { check: [assert], apply: [], verify: [assert] })])], mode: "apply" });
     expect(ok.report.hosts[0]!.steps[0]!.status).toBe("unchanged");
     expect(healthy.execs).toEqual(["sh -c preflight"]);
 
     const unfit = new FakeTransport("web-2", { rules: [{ match: "sh -c preflight", result: { exitCode: 1, stderr: "engine.facts: host architecture is arm64; the engine bundle is for amd64\n" } }] });
-    const bad = await runPlan({ hosts: [job("web-2", unfit, [step("engine.facts", { check: [assert], apply: [], verify: [assert] })])], mode: "apply" });
+    const bad = await runPlan({ batchProbes: false, hosts: [job("web-2", unfit, [step("engine.facts", { check: [assert], apply: [], verify: [assert] })])], mode: "apply" });
     expect(unfit.execs).toEqual(["sh -c preflight", "sh -c preflight"]);
     expect(bad.report.hosts[0]!.steps[0]!.error).toEqual({
       code: "COMMAND_FAILED",
@@ -662,7 +663,7 @@ describe("runPlan: what the engine and app plans need (docs/engine.md, Wiring 5)
       ],
     });
     const plan: StepPlan = { apply: [{ argv: ["docker", "load", "--quiet"], stdin: factory }], retry: { attempts: 2, backoffMs: 1 } };
-    const { report } = await runPlan({ hosts: [job("web-1", t, [step("image.load", plan)])], mode: "apply", sleep: noSleep });
+    const { report } = await runPlan({ batchProbes: false, hosts: [job("web-1", t, [step("image.load", plan)])], mode: "apply", sleep: noSleep });
     expect(report.hosts[0]!.steps[0]!.attempts).toBe(2);
     expect(seen).toEqual([factory, factory]);
     // The runner never calls it: reading it is the transport's job (the fake does not).
@@ -675,13 +676,13 @@ describe("runPlan: long scripts in messages", () => {
     const script = "# longshore app.health: GET the health path\nhost=127.0.0.1\nexit 1";
     const t = new FakeTransport("web-1", { rules: [{ match: /^bash -c/, result: { exitCode: 1, stderr: "app.health: HTTP/1.0 404 Not Found\n" } }] });
     const plan: StepPlan = { check: [cmd("bash", "-c", script)], apply: [cmd("bash", "-c", script)] };
-    const { error } = await runPlan({ hosts: [job("web-1", t, [step("app.health", plan)])], mode: "apply" });
+    const { error } = await runPlan({ batchProbes: false, hosts: [job("web-1", t, [step("app.health", plan)])], mode: "apply" });
     expect(error!.failures[0]!.error.message).toBe(
       "web-1: app.health (apply): `bash -c '# longshore app.health: GET the health path … (3 lines)'` exited 1\n    app.health: HTTP/1.0 404 Not Found",
     );
     // The host still got the whole script.
     expect(t.execs[0]).toBe(`bash -c '${script}'`);
-    const check = await runPlan({ hosts: [job("web-1", new FakeTransport("web-1", { rules: [{ match: /^bash/, result: { exitCode: 1 } }] }), [step("app.health", plan)])], mode: "check" });
+    const check = await runPlan({ batchProbes: false, hosts: [job("web-1", new FakeTransport("web-1", { rules: [{ match: /^bash/, result: { exitCode: 1 } }] }), [step("app.health", plan)])], mode: "check" });
     expect(check.report.hosts[0]!.steps[0]!.wouldChange!.failedChecks).toEqual(["bash -c '# longshore app.health: GET the health path … (3 lines)'"]);
   });
 });
@@ -691,7 +692,7 @@ describe("runPlan: progress a command reports", () => {
     const stderr = "longshore-progress: waiting for dpkg lock held by PID 4242 (apt-get)\nReading package lists...\nlongshore-progress: waiting for dpkg lock held by PID 4250 (dpkg)\n";
     const t = new FakeTransport("web-1", { rules: [{ match: /^sh -c/, result: { stderr } }] });
     const events: RunEvent[] = [];
-    const { error } = await runPlan({ hosts: [job("web-1", t, [step("engine.install", { apply: [shell("install")] })])], mode: "apply", onEvent: (e) => events.push(e) });
+    const { error } = await runPlan({ batchProbes: false, hosts: [job("web-1", t, [step("engine.install", { apply: [shell("install")] })])], mode: "apply", onEvent: (e) => events.push(e) });
     expect(error).toBeUndefined();
     expect(events.filter((e) => e.type.startsWith("step-"))).toEqual([
       { type: "step-start", host: "web-1", stepId: "engine.install", title: "title of engine.install", index: 0, total: 1 },
@@ -708,5 +709,45 @@ describe("runPlan: progress a command reports", () => {
     expect(seen).toEqual(["waiting"]);
     feed(Buffer.from(" done\n"));
     expect(seen).toEqual(["waiting", "half done"]);
+  });
+});
+
+describe("runPlan: the batched probe (default)", () => {
+  const batchRule = (stdout: string): FakeRule => ({ match: /^sh -s$/, result: { exitCode: 0, stdout } });
+
+  it("decides from the batch's answers, and a retry probes again instead of trusting them", async () => {
+    const t = new FakeTransport("web-1", {
+      rules: [
+        batchRule("@probe s0.c0 1\n"),
+        { match: "c1", result: { exitCode: 1 } },
+        { match: "flaky", result: ({ count }) => (count < 1 ? { exitCode: 100 } : { exitCode: 0 }) },
+      ],
+    });
+    const { report, error } = await runPlan({
+      hosts: [job("web-1", t, [step("pkg.install", { check: [cmd("c1")], apply: [cmd("flaky")], retry: { attempts: 2, backoffMs: 10 } })])],
+      mode: "apply",
+      sleep: noSleep,
+    });
+    expect(error).toBeUndefined();
+    // The batch said c1 fails: no c1 before the first attempt; the second attempt asks again.
+    expect(t.execs).toEqual(["sh -s", "flaky", "c1", "flaky"]);
+    expect(report.hosts[0]!.steps[0]).toMatchObject({ status: "changed", attempts: 2 });
+  });
+
+  it("a batch that cannot run (the connection fails it) leaves every step to probe for itself", async () => {
+    const t = new FakeTransport("web-1", { rules: [{ match: /^sh -s$/, error: new TransportError("command-timeout", "web-1", "no") }] });
+    const { report } = await runPlan({ hosts: [job("web-1", t, [step("a", { check: [cmd("c1")], apply: [cmd("a1")] })])], mode: "apply" });
+    expect(t.execs).toEqual(["sh -s", "c1"]);
+    expect(report.hosts[0]!.steps[0]!.status).toBe("unchanged");
+  });
+
+  it("a step whose plan throws fails in its turn; the batch covers the others", async () => {
+    const t = new FakeTransport("web-1", { rules: [batchRule("@probe s1.c0 0\n")] });
+    const bad: Step<unknown> = { id: "bad", title: "bad", plan: () => { throw new Error("no bundle"); } };
+    const { report } = await runPlan({ hosts: [job("web-1", t, [step("ok", { check: [cmd("c0")], apply: [] }), bad])], mode: "check" });
+    // Step 0 printed no answer: it asks for itself; the plan error is step 1's.
+    expect(t.execs).toEqual(["sh -s", "c0"]);
+    expect(report.hosts[0]!.steps.map((s) => [s.id, s.status])).toEqual([["ok", "unchanged"], ["bad", "failed"]]);
+    expect(report.hosts[0]!.steps[1]!.error!.message).toBe("no bundle");
   });
 });
