@@ -116,7 +116,8 @@ describe("engine.verify on the host (real sh, fake docker answering Go templates
     const docker = path.join(dir, "docker");
     writeFileSync(
       docker,
-      `#!/usr/bin/env node\nconst a = require(${JSON.stringify(file)}); const [src, flag, fmt] = process.argv.slice(2);\nif (flag !== "--format" || !(src + " " + fmt in a)) { console.error("fake docker: unexpected " + process.argv.slice(2).join(" ")); process.exit(2); }\nconsole.log(a[src + " " + fmt]);\n`,
+      // A Go template's literal newlines print as they are: the script asks for a fact per line.
+      `#!/usr/bin/env node\nconst a = require(${JSON.stringify(file)}); const [src, flag, fmt] = process.argv.slice(2);\nconst lines = (fmt || "").split("\\n");\nif (flag !== "--format" || !lines.every((l) => src + " " + l in a)) { console.error("fake docker: unexpected " + process.argv.slice(2).join(" ")); process.exit(2); }\nconsole.log(lines.map((l) => a[src + " " + l]).join("\\n"));\n`,
     );
     chmodSync(docker, 0o755);
     return dir;

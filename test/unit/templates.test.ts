@@ -10,6 +10,7 @@ import { parseEngineOptions } from "../../model/engine";
 import { healthCheckScript } from "../../provisioner/steps/app-health";
 import { installScript } from "../../provisioner/steps/engine-install";
 import { recordConfigScript } from "../../provisioner/steps/engine-start";
+import { verifyScriptData } from "../../provisioner/steps/engine-verify";
 import { canonicalJson, canonicalJsonCompact } from "../../templates/json";
 import { renderTemplate, renderTemplateText, TemplateError } from "../../templates/render";
 import { renderDaemonJson } from "../../templates/engine/daemon-json";
@@ -66,12 +67,14 @@ describe("golden templates", () => {
   it("engine/verify.sh", () => {
     golden(
       "verify.sh",
-      renderTemplate("engine/verify.sh", {
-        facts: [
+      renderTemplate(
+        "engine/verify.sh",
+        verifyScriptData([
           { label: "server version", expected: "20.10.24", source: "info", format: "{{.ServerVersion}}", upstream: true },
+          { label: "runc version", expected: "1.1.5", source: "version", format: '{{range .Server.Components}}{{if eq .Name "runc"}}{{.Version}}{{end}}{{end}}', upstream: true },
           { label: "storage driver", expected: "overlay2", source: "info", format: "{{.Driver}}", upstream: false },
-        ],
-      }),
+        ]),
+      ),
     );
   });
 

@@ -1,4 +1,5 @@
 # longshore engine.verify: the running engine is the one planned. Changes nothing.
+# One `docker info` and one `docker version` (each a round trip to the daemon), every fact a line.
 fail=0
 check() {
   if [ "$3" != "$2" ]; then
@@ -8,6 +9,12 @@ check() {
 }
 # Upstream part of a version as the engine reports it: 20.10.24+dfsg1 -> 20.10.24, v1.6.28 -> 1.6.28.
 upstream() { v=${1#v}; v=${v%%[+~-]*}; printf '%s' "$v"; }
-check 'server version' 20.10.24 "$(upstream "$(docker info --format '{{.ServerVersion}}' 2>&1)")"
-check 'storage driver' overlay2 "$(docker info --format '{{.Driver}}' 2>&1)"
+# Line $2 of $1 (a daemon that does not answer leaves its error on line 1 and nothing after).
+line() { printf '%s\n' "$1" | sed -n "$2p"; }
+info=$(docker info --format '{{.ServerVersion}}
+{{.Driver}}' 2>&1)
+version=$(docker version --format '{{range .Server.Components}}{{if eq .Name "runc"}}{{.Version}}{{end}}{{end}}' 2>&1)
+check 'server version' 20.10.24 "$(upstream "$(line "$info" 1)")"
+check 'runc version' 1.1.5 "$(upstream "$(line "$version" 1)")"
+check 'storage driver' overlay2 "$(line "$info" 2)"
 exit $fail
