@@ -22,7 +22,7 @@ import { parseWith } from "../model/zod-issues";
 import { machineGroupSshTargets } from "../drivers/local/machine-group";
 import { defaultPaths } from "../drivers/local/paths";
 import type { BuildBundleOptions, BuildBundleResult } from "../provisioner/bundle/build";
-import type { VerifiedBundle } from "../provisioner/bundle/verify";
+import { verifyBundle as verifyBundleDir, type VerifiedBundle, type VerifyBundleOptions } from "../provisioner/bundle/verify";
 import { provisionHosts, type ProvisionEvent, type ProvisionHostsInput, type ProvisionResult } from "../provisioner/apply-host";
 import {
   bundleLockOf,
@@ -56,7 +56,7 @@ export interface ProvisionOverrides {
   /** Written into bundles built from a recipe name. */
   createdBy?: string;
   buildBundle?(options: BuildBundleOptions): Promise<BuildBundleResult>;
-  verifyBundle?(dir: string): Promise<VerifiedBundle>;
+  verifyBundle?(dir: string, options?: VerifyBundleOptions): Promise<VerifiedBundle>;
   /** The provisioning entry point; default provisioner/apply-host.ts. */
   provision?(input: ProvisionHostsInput): Promise<ProvisionResult>;
 }
@@ -114,7 +114,7 @@ export function addProvisionOptions(cmd: Command): Command {
     .option("--slot <slot>", "the slot these hosts serve: blue or green (default: the live slot, else blue)")
     .option("--image <ref>", "the image to run (default: the slot's image, else app.image); :TAG means app.image's repository at TAG")
     .option("--image-archive <file>", "deliver the image from this `docker save` archive, layer by layer over SSH, instead of app.imageFrom; it must hold the image")
-    .option("--verify", "hash every engine bundle file on the hosts again (default: trust each host's record that it verified them)")
+    .option("--verify", "hash every engine bundle file again, here and on the hosts (default: trust the records of earlier verifications)")
     .option("--json", "print one JSON document on stdout (no progress lines)")
     .option("--concurrency <n>", "hosts at once (default 16)");
 }
@@ -167,6 +167,8 @@ export async function prepareRun(raw: ProvisionFlags, deps: ProvisionCliDeps, mo
   // hosts (and their key files), the archive and a bundle directory; every problem reported at once.
   const name = displayName(loaded, deps.cwd);
   const source = bundleSourceOf(env.engine);
+  // --verify hashes the bundle here too, instead of trusting the stamp of an earlier verification.
+  const verify = flags.verify ? (dir: string) => (deps.verifyBundle ?? verifyBundleDir)(dir, { rehash: true }) : deps.verifyBundle;
   const [secrets, targets, image, bundleDir, lock] = await allInputs([
     readSecrets(loaded, deps),
     flags.inventory !== undefined ? inventoryTargets(path.resolve(deps.cwd, flags.inventory), deps) : Promise.resolve().then(() => localTargets(flags.localEnv!, deps)),
@@ -176,7 +178,7 @@ export async function prepareRun(raw: ProvisionFlags, deps: ProvisionCliDeps, mo
       ...(deps.env["DOCKER_HOST"] !== undefined ? { dockerHost: deps.env["DOCKER_HOST"] } : {}),
       file: name,
     }),
-    source !== null && typeof source !== "function" && "dir" in source ? verifyBundleInput(source.dir, name, deps.verifyBundle) : Promise.resolve(null),
+    source !== null && typeof source !== "function" && "dir" in source ? verifyBundleInput(source.dir, name, verify) : Promise.resolve(null),
     readLock(loaded, deps.cwd),
   ]);
   log(
@@ -191,7 +193,7 @@ export async function prepareRun(raw: ProvisionFlags, deps: ProvisionCliDeps, mo
     log,
     readFile: deps.readFile,
     ...(deps.buildBundle ? { build: deps.buildBundle } : {}),
-    ...(deps.verifyBundle ? { verify: deps.verifyBundle } : {}),
+    ...(verify ? { verify } : {}),
     // A recipe's bundle follows the environment's lock, and a first resolution is pinned in it.
     lock: bundleLockOf(lock),
   };
@@ -327,7 +329,7 @@ function firstLine(text: string): string {
 }
 
 
-/** The `--json` document: the run report with each host's facts, plan hash and (plan) file diffs. */
+/** The `--json` document: the run report with each host's facts, plan hash, image delivery (layers) and (plan) file diffs. */
 export function resultJson(result: ProvisionResult): Record<string, unknown> {
   return {
     mode: result.report.mode,
@@ -340,6 +342,7 @@ export function resultJson(result: ProvisionResult): Record<string, unknown> {
         ...h,
         facts: o.facts,
         planHash: o.planHash,
+        ...(o.delivery ? { delivery: o.delivery } : {}),
         ...(result.report.mode === "check" ? { files: o.files } : {}),
       };
     }),
