@@ -6,7 +6,9 @@
  * Immutable hosts: the slot's image is part of every instance's user data and of its host key's
  * keepers, and user data is replace-on-change. A new image therefore REPLACES this slot's
  * instances (new ones are created before the old ones are deleted) and never patches them in
- * place; the other slot's fleet has its own inputs and is untouched.
+ * place; the other slot's fleet has its own inputs and is untouched. A new `amiId` (a new
+ * HostImage, modules/host-image.ts) replaces them the same way; their host keys stay (same
+ * image, same hosts).
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
@@ -37,7 +39,8 @@ export interface HostFleetArgs {
   /**
    * The machine image. Default: the newest Debian 12 AMI (owner {@link DEBIAN_AMI_OWNER}, name
    * `amiNameFilter`), looked up at each deployment; pin it for production, or a new Debian release
-   * replaces the hosts at the next `pulumi up`.
+   * replaces the hosts at the next `pulumi up`. A changed id replaces every host, create before
+   * delete (a HostImage's `amiId` goes here).
    */
   amiId?: pulumi.Input<string>;
   /** Name filter of the AMI lookup. Default {@link DEBIAN_12_AMI_NAME}. */
@@ -178,9 +181,12 @@ export class HostFleet extends pulumi.ComponentResource {
             "longshore:image": args.image,
           },
         },
-        // Replace, never patch: a changed user data (a new image) gets a new instance, created
-        // before the old one is deleted so the slot is never empty while it is rebuilt.
-        { parent: this, replaceOnChanges: ["userData"], deleteBeforeReplace: false },
+        // Replace, never patch: a changed user data (a new image) or a changed AMI (a new host
+        // image, a newer Debian) gets a new instance, created before the old one is deleted so the
+        // slot is never empty while it is rebuilt. The AWS provider already replaces an instance
+        // whose `ami` changes (ForceNew); naming it here makes that this module's contract, checked
+        // by its tests, rather than a property of a provider schema nothing here can see.
+        { parent: this, replaceOnChanges: ["userData", "ami"], deleteBeforeReplace: false },
       );
     });
 

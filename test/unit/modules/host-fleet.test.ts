@@ -96,4 +96,25 @@ describe("HostFleet", () => {
     expect(await promiseOf(empty.amiId)).toBeNull();
     expect(empty.hostNames).toEqual([]);
   });
+
+  it("replaces every host when its AMI changes, creating the new one before deleting the old", async () => {
+    const build = async (amiId: string) => {
+      resetRegistrations();
+      const fleet = new HostFleet("r", args({ size: 2, amiId }));
+      await settle();
+      return { ids: await Promise.all(fleet.instanceIds.map((i) => promiseOf(i))), instances: ofType("aws:ec2/instance:Instance") };
+    };
+    const before = await build("ami-0123456789abcdef0");
+    const after = await build("ami-0fedcba9876543210");
+    for (const r of after.instances) {
+      // Declared replace-on-change (the provider's ForceNew `ami` says the same), never delete-first.
+      expect(r.replaceOnChanges).toEqual(["userData", "ami"]);
+      expect(r.deleteBeforeReplace).toBe(false);
+      expect(r.inputs.ami).toBe("ami-0fedcba9876543210");
+    }
+    // New instances (the mocks give a replaced instance a new id), and nothing else about them changed.
+    expect(after.ids.filter((id) => before.ids.includes(id))).toEqual([]);
+    const differing = Object.keys(after.instances[0]!.inputs).filter((k) => JSON.stringify(after.instances[0]!.inputs[k]) !== JSON.stringify(before.instances[0]!.inputs[k]));
+    expect(differing).toEqual(["ami"]);
+  });
 });

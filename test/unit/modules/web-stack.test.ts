@@ -698,7 +698,7 @@ describe("changes between two runs", () => {
       expect(differing.sort()).toEqual(["tags", "userData"]);
       expect(String(reveal(r.inputs.userData))).toContain("registry.example.com/shop:1.2.0");
       expect(r.inputs.userDataReplaceOnChange).toBe(true);
-      expect(r.replaceOnChanges).toEqual(["userData"]);
+      expect(r.replaceOnChanges).toEqual(["userData", "ami"]);
       expect(r.deleteBeforeReplace).toBe(false);
     }
     for (const r of after.filter((x) => x.type === T.provisionedDyn && x.name.startsWith("web-green"))) {
