@@ -2,10 +2,10 @@
  * HostImage: an AMI made from one instance whose engine was provisioned from the environment's
  * bundle, for {@link HostFleet}'s `amiId`, so a slot's fresh instances boot with the engine ready
  * (the provisioner's engine steps then find nothing to do). The AMI is named and tagged with the
- * bundle id: a new bundle id declares a new AMI (a new child name), and the fleets that take its
- * id replace their instances, create before delete. The old AMI is retained when it leaves the
- * program (`retainOnDelete`), so a slot still running it keeps its image; removing unused ones is
- * the operator's (issue 14's prune).
+ * bundle id (its AWS name also with the source instance's id, unique per source): a new bundle id
+ * declares a new AMI (a new child name), and the fleets that take its id replace their instances,
+ * create before delete. The old AMI is retained when it leaves the program (`retainOnDelete`), so
+ * a slot still running it keeps its image; removing unused ones is the operator's (issue 14's prune).
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
@@ -52,7 +52,10 @@ export class HostImage extends pulumi.ComponentResource {
       `${name}-${short}`,
       {
         sourceInstanceId: args.sourceInstanceId,
-        name: `longshore-${args.environment}-${short}`,
+        // AMI names are unique per account and region, and a replaced AMI is created before the
+        // old one leaves (which, retained, stays): a new source instance with the same bundle (a
+        // newer Debian under the builder) must not take the same name. The instance id tells them apart.
+        name: pulumi.interpolate`longshore-${args.environment}-${short}-${args.sourceInstanceId}`,
         description: `longshore host image: Debian 12 with the engine of bundle ${args.bundleId}`,
         // The instance is stopped for the snapshot: its file systems are consistent.
         snapshotWithoutReboot: false,

@@ -36,7 +36,7 @@ describe("HostImage", () => {
     const ami = find("aws:ec2/amiFromInstance:AmiFromInstance", `img-${A.slice(0, 12)}`);
     expect(ami.inputs).toMatchObject({
       sourceInstanceId: await promiseOf(p.builder.instanceIds[0]!),
-      name: `longshore-prod-${A.slice(0, 12)}`,
+      name: `longshore-prod-${A.slice(0, 12)}-${await promiseOf(p.builder.instanceIds[0]!)}`,
       snapshotWithoutReboot: false,
       tags: { "longshore:environment": "prod", "longshore:bundle": A, "longshore:role": "host-image" },
     });
@@ -57,6 +57,19 @@ describe("HostImage", () => {
     // ... creating the new ones before deleting the old (the default: no deleteBeforeReplace).
     expect(ofType("aws:ec2/instance:Instance").every((r) => !r.deleteBeforeReplace)).toBe(true);
     expect(registrations.length).toBeGreaterThan(0);
+  });
+
+  it("names the AMI in AWS after its source instance too: a new builder with the same bundle gets a name of its own", async () => {
+    resetRegistrations();
+    const image = (source: string) => new HostImage(`img-${source}`, { environment: "prod", bundleId: A, sourceInstanceId: source });
+    image("i-0aaaaaaaaaaaaaaaa");
+    image("i-0bbbbbbbbbbbbbbbb");
+    await settle();
+    // AMI names are unique per account and region, and the replaced (retained) AMI is still there.
+    expect(ofType("aws:ec2/amiFromInstance:AmiFromInstance").map((r) => r.inputs.name)).toEqual([
+      `longshore-prod-${A.slice(0, 12)}-i-0aaaaaaaaaaaaaaaa`,
+      `longshore-prod-${A.slice(0, 12)}-i-0bbbbbbbbbbbbbbbb`,
+    ]);
   });
 
   it("refuses bad arguments before declaring anything", () => {
