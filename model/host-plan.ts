@@ -8,11 +8,18 @@
 import { z } from "zod";
 import { Sensitive } from "../core/sensitive";
 import { resolvedAppSchema } from "./app";
-import { engineOptionsSchema } from "./engine";
+import { DEB_ARCHES, engineOptionsSchema } from "./engine";
+import { bundlePinSchema } from "./lock-file";
 import { slotNameSchema } from "./names";
 import { absolutePathSchema, hostAddressSchema, portSchema } from "./net";
 import { resolvedRegistrySchema } from "./registry";
 import { FINGERPRINT_PATTERN } from "./inventory";
+
+/**
+ * One architecture's engine bundle as `longshore.lock` pins it (`engine.<arch>`), with the
+ * architecture: the bundle a host must get, whatever the recipe resolves to today.
+ */
+export const hostBundlePinSchema = bundlePinSchema.extend({ arch: z.enum(DEB_ARCHES) });
 
 /** What one host runs: the same blocks as the environment file, secrets resolved. */
 export const hostPlanSchema = z.strictObject({
@@ -29,6 +36,19 @@ export const hostPlanSchema = z.strictObject({
    * The plan hash covers its path, not its bytes: name archives by version. @default none (pull)
    */
   imageArchive: absolutePathSchema.optional(),
+  /**
+   * Engine steps only: the app's steps (image, run, health, audit) are left out and `app` is not
+   * used. For a host image's builder, whose disk becomes every host's: no app image, container or
+   * secret may end up in it. @default false (every step)
+   */
+  engineOnly: z.boolean().optional(),
+  /**
+   * The engine bundle this host must get (the web program passes longshore.lock's pin with
+   * `aws.hostImage`, whose AMI is named by it): the pinned bundle from the cache, else built from
+   * the recipe and refused unless it comes out with the pinned id; a host of another architecture
+   * is refused. @default none: the recipe's bundle as built or reused now
+   */
+  bundlePin: hostBundlePinSchema.optional(),
 });
 
 /** How the provider reaches a host. */
@@ -60,6 +80,8 @@ export const applyHostSchema = hostPlanSchema.extend({
 export type HostPlanInput = z.input<typeof hostPlanSchema>;
 /** A validated host plan: secrets {@link Sensitive}, defaults filled in. */
 export type HostPlan = z.output<typeof hostPlanSchema>;
+/** A bundle pin with its architecture. */
+export type HostBundlePin = z.output<typeof hostBundlePinSchema>;
 /** Connection details as JSON. */
 export type HostConnectionInput = z.input<typeof hostConnectionSchema>;
 /** Everything `applyHost` gets, as JSON. */

@@ -83,6 +83,8 @@ function toApplyInput(p: ProvisionedHostInputs): ApplyHostInput {
     ...(p.healthDeadlineSeconds !== undefined ? { healthDeadlineSeconds: p.healthDeadlineSeconds } : {}),
     planHash: p.planHash,
     ...(p.imageArchive !== undefined ? { imageArchive: p.imageArchive } : {}),
+    ...(p.engineOnly !== undefined ? { engineOnly: p.engineOnly } : {}),
+    ...(p.bundlePin !== undefined ? { bundlePin: p.bundlePin } : {}),
   };
 }
 
@@ -196,6 +198,17 @@ export interface ProvisionedHostArgs {
    * value to `planHostHash`.
    */
   imageArchive?: pulumi.Input<string>;
+  /**
+   * Engine steps only (a host image's builder): `app` is a placeholder the provisioner does not
+   * use, and no image, container or secret is left on the host. Pass the same to `planHostHash`.
+   * @default false
+   */
+  engineOnly?: boolean;
+  /**
+   * The engine bundle the host must get, as longshore.lock pins it; any other is refused. Pass the
+   * same to `planHostHash`. @default none (the recipe's bundle as built or reused now)
+   */
+  bundlePin?: NonNullable<HostPlanInput["bundlePin"]>;
   /** Another provider (tests). Default: the real one. */
   provider?: pulumi.dynamic.ResourceProvider;
 }
@@ -227,6 +240,8 @@ export class ProvisionedHost extends pulumi.ComponentResource {
         planHash: args.planHash,
         ...(args.secretsDigest !== undefined ? { secretsDigest: args.secretsDigest } : {}),
         ...(args.imageArchive !== undefined ? { imageArchive: args.imageArchive } : {}),
+        ...(args.engineOnly !== undefined ? { engineOnly: args.engineOnly } : {}),
+        ...(args.bundlePin !== undefined ? { bundlePin: args.bundlePin } : {}),
         appliedPlanHash: undefined,
         engineVersion: undefined,
         daemonJsonSha256: undefined,

@@ -20,13 +20,15 @@ import { z } from "zod";
 import { ConfigError, PreconditionError } from "../core/errors";
 import { REDACTED_TEXT, Sensitive } from "../core/sensitive";
 import { DEB_ARCHES, isBundleDirectory, parseBundleRecipe } from "../model/engine";
-import { applyHostSchema, hostPlanSchema, type HostPlan } from "../model/host-plan";
+import { applyHostSchema, hostPlanSchema, type HostBundlePin, type HostPlan } from "../model/host-plan";
+import { LOCK_FILE_NAME } from "../model/lock-file";
 import type { SshTarget } from "../model/ssh-target";
 import { formatIssues, friendlyErrorMap, sortByDocumentOrder, zodPathIssues, type PathIssue } from "../model/zod-issues";
 import { canonicalJsonCompact } from "../templates/json";
 import type { ApplyHostInput, ApplyHostResult, HostPlanInput, InspectHostResult } from "./apply-host-contract";
 import { provisionHosts, readEngineState, type ConnectFn } from "./provision-hosts";
-import { readArchiveInput, resolveBundle } from "./provision-inputs";
+import { readArchiveInput, resolveBundle, type BundleDeps } from "./provision-inputs";
+import { appSteps, STEP_ORDER } from "./steps/index";
 import type { BundleRef, ImageSource } from "./steps/engine-context";
 import type { SshConnectOptions } from "./transport/connect-options";
 import { defaultCacheDir } from "../core/cache-dir";
@@ -57,17 +59,40 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-/** The provider builds its engine bundle from a recipe: a directory would be a path of one machine, stored in state. */
-function bundleProblems(plan: { engine: { channel: string; bundle: string } }): PathIssue[] {
+/** What the schema cannot say about a plan the provider is given. */
+type PlanShape = Pick<HostPlan, "engineOnly" | "bundlePin" | "registry" | "imageArchive"> & { engine: { channel: string; bundle: string } };
+
+/**
+ * The provider builds its engine bundle from a recipe: a directory would be a path of one machine,
+ * stored in state. A pin goes with the bundle channel, and its recipe is the one `engine.bundle`
+ * names for its architecture. An engine-only host gets no image: credentials or an archive for
+ * one would be a mistake.
+ */
+function planProblems(plan: PlanShape): PathIssue[] {
+  const issues: PathIssue[] = [];
   if (plan.engine.channel === "bundle" && isBundleDirectory(plan.engine.bundle)) {
-    return [{ path: ["engine", "bundle"], message: "must be a recipe name such as debian-bookworm here: the Pulumi provider builds its bundle itself (bundle directories are for `longshore provision`)" }];
+    issues.push({ path: ["engine", "bundle"], message: "must be a recipe name such as debian-bookworm here: the Pulumi provider builds its bundle itself (bundle directories are for `longshore provision`)" });
   }
-  return [];
+  const pin = plan.bundlePin;
+  if (pin !== undefined) {
+    const recipe = plan.engine.channel === "bundle" ? parseBundleRecipe(plan.engine.bundle) : null;
+    if (plan.engine.channel !== "bundle") issues.push({ path: ["bundlePin"], message: "goes with engine.channel: bundle" });
+    else if (recipe !== null && (recipe.arch ?? pin.arch) !== pin.arch) {
+      issues.push({ path: ["bundlePin", "arch"], message: `is ${pin.arch}, but engine.bundle is ${plan.engine.bundle}` });
+    } else if (recipe !== null && pin.recipe !== `debian-${recipe.suite}-${pin.arch}`) {
+      issues.push({ path: ["bundlePin", "recipe"], message: `is ${pin.recipe}, but engine.bundle asks for debian-${recipe.suite}-${pin.arch}` });
+    }
+  }
+  if (plan.engineOnly) {
+    if (plan.registry !== undefined) issues.push({ path: ["registry"], message: "goes with an app: an engine-only host pulls no image" });
+    if (plan.imageArchive !== undefined) issues.push({ path: ["imageArchive"], message: "goes with an app: an engine-only host gets no image" });
+  }
+  return issues;
 }
 
-function parseOrRefuse<T extends { engine: { channel: string; bundle: string } }>(schema: z.ZodType<T>, data: unknown, source: string): T {
+function parseOrRefuse<T extends PlanShape>(schema: z.ZodType<T>, data: unknown, source: string): T {
   const r = schema.safeParse(data, { error: friendlyErrorMap });
-  const issues: PathIssue[] = r.success ? bundleProblems(r.data) : zodPathIssues(r.error.issues);
+  const issues: PathIssue[] = r.success ? planProblems(r.data) : zodPathIssues(r.error.issues);
   if (r.success && issues.length === 0) return r.data;
   throw new ConfigError(source, formatIssues(sortByDocumentOrder(issues, data)), {
     suggestion: "Fix the listed inputs of the host's plan (the environment file's app, registry and engine blocks; docs/environment.md).",
@@ -109,7 +134,8 @@ function redacted(value: unknown): unknown {
  * What the plan hash is taken over, as compact canonical JSON (keys sorted, secrets as
  * `[redacted]`): the format, slot, validated app, registry and engine options (defaults filled in,
  * so `{}` and the spelled-out defaults are the same plan), where the image comes from and which
- * bundle recipe applies. Exported to explain a changed hash. Pure.
+ * bundle recipe applies; `engineOnly` and `bundlePin` only when set, so plans without them hash
+ * as they always did. Exported to explain a changed hash. Pure.
  */
 export function hostPlanDocument(plan: HostPlan): string {
   return canonicalJsonCompact({
@@ -120,6 +146,8 @@ export function hostPlanDocument(plan: HostPlan): string {
     engine: plan.engine,
     image: plan.imageArchive !== undefined ? { archive: plan.imageArchive } : { pull: plan.app.image },
     healthDeadlineSeconds: plan.healthDeadlineSeconds,
+    ...(plan.engineOnly ? { engineOnly: true } : {}),
+    ...(plan.bundlePin !== undefined ? { bundlePin: plan.bundlePin } : {}),
   });
 }
 
@@ -165,9 +193,40 @@ export function cachedBundle(suite: string, arch: (typeof DEB_ARCHES)[number], c
   return hit;
 }
 
+/**
+ * The pinned bundle for `arch`, as resolveBundle follows a lock: from the cache when it holds the
+ * pinned id (no apt-get, no network), else built from this computer's Debian sources and refused
+ * unless it comes out with the pinned id. Never records anything (the lock is the program's input).
+ */
+export function pinnedBundle(pin: HostBundlePin, cacheDir = defaultCacheDir(), deps: Omit<BundleDeps, "cacheDir" | "createdBy" | "lock"> = {}): Promise<BundleRef> {
+  const key = `${cacheDir}\0pin\0${pin.recipe}\0${pin.id}`;
+  let hit = bundles.get(key);
+  if (!hit) {
+    const suite = parseBundleRecipe(pin.recipe)?.suite ?? "bookworm";
+    hit = resolveBundle(
+      { recipe: { name: pin.recipe, source: "debian", suite, arch: pin.arch } },
+      {
+        ...deps,
+        cacheDir,
+        createdBy: "longshore (ProvisionedHost)",
+        lock: { name: LOCK_FILE_NAME, engine: { [pin.arch]: { recipe: pin.recipe, id: pin.id, packages: pin.packages } }, record: async () => undefined },
+      },
+    );
+    hit.catch(() => bundles.delete(key));
+    bundles.set(key, hit);
+  }
+  return hit;
+}
+
+/** The app steps' ids (every image source's), in the order they run: what an engine-only host leaves out. */
+export const APP_STEP_IDS: readonly string[] = ((app: Set<string>) => STEP_ORDER.filter((id) => app.has(id)))(
+  new Set((["archive", "layers", "registry"] as const).flatMap((source) => appSteps(source).map((s) => s.id))),
+);
+
 /** The image the host gets: the archive (its ID read here, its tags checked against app.image), or app.image pulled. */
 async function imageFor(plan: HostPlan, host: string): Promise<ImageSource> {
-  if (plan.imageArchive === undefined) return { source: "registry", ref: plan.app.image };
+  // An engine-only host runs no image step: the reference is never pulled.
+  if (plan.imageArchive === undefined || plan.engineOnly) return { source: "registry", ref: plan.app.image };
   const read = await readArchiveInput(plan.imageArchive);
   if (!read.ok) throw new ConfigError(`host ${host}`, [{ path: "imageArchive", message: read.message }]);
   const resolved = read.value;
@@ -195,7 +254,8 @@ export async function applyHost(input: ApplyHostInput, deps: SingleHostDeps = {}
   const image = await imageFor(plan, target.name);
   // A directory was refused by the parse above: on the bundle channel this is a recipe name.
   const recipe = parseBundleRecipe(plan.engine.bundle) ?? { suite: "bookworm", arch: null };
-  const bundleFor = deps.bundleFor ?? ((arch: (typeof DEB_ARCHES)[number]) => cachedBundle(recipe.suite, arch));
+  const pin = plan.bundlePin;
+  const bundleFor = deps.bundleFor ?? ((arch: (typeof DEB_ARCHES)[number]) => (pin ? pinnedBundle(pin) : cachedBundle(recipe.suite, arch)));
   const result = await provisionHosts({
     targets: [target],
     engine: plan.engine,
@@ -211,10 +271,22 @@ export async function applyHost(input: ApplyHostInput, deps: SingleHostDeps = {}
                 suggestion: `Use debian-${recipe.suite} to build the bundle for each host's architecture.`,
               });
             }
-            return bundleFor(arch);
+            if (pin && pin.arch !== arch) {
+              throw new PreconditionError(`${target.name}: the host's architecture is ${arch}, but its engine bundle is pinned for ${pin.arch} (${pin.recipe} ${pin.id.slice(0, 12)})`, {
+                suggestion: `Pin the bundle of the hosts' architecture: \`longshore engine update -f FILE --arch ${arch}\`.`,
+              });
+            }
+            const bundle = await bundleFor(arch);
+            // Checked here whatever resolved it: a host image is named by this id, so the host must hold exactly it.
+            if (pin && bundle.manifest.id !== pin.id) {
+              throw new PreconditionError(`${target.name}: the engine bundle is ${bundle.manifest.id}, not the pinned ${pin.id}`);
+            }
+            return bundle;
           }
         : null,
     slot: plan.slot,
+    // The app's steps would leave its image, container and secrets on an engine-only host.
+    ...(plan.engineOnly ? { omitSteps: APP_STEP_IDS } : {}),
     mode: "apply",
     healthDeadlineMs: plan.healthDeadlineSeconds * 1000,
     readEngineState: true,

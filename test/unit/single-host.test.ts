@@ -13,6 +13,7 @@ import { createManifest, DEBS_DIR, MANIFEST_FILE, renderManifest, type BundlePac
 import { verifyBundle } from "../../provisioner/bundle/verify";
 import { SWAP_SCRIPT } from "../../provisioner/steps/app-run";
 import {
+  APP_STEP_IDS,
   APPLY_CONNECT_DEADLINE_MS,
   applyHost,
   defaultCacheDir,
@@ -21,9 +22,11 @@ import {
   INSPECT_CONNECT_DEADLINE_MS,
   inspectHost,
   parseHostPlan,
+  pinnedBundle,
   planHostHash,
   type SingleHostDeps,
 } from "../../provisioner/single-host";
+import { STEP_ORDER } from "../../provisioner/steps/index";
 import type { SshTarget } from "../../model/ssh-target";
 import type { SshConnectOptions } from "../../provisioner/transport/connect-options";
 import { dockerHostRules, newDockerHost, type DockerHostState } from "../helpers/fake-docker-host";
@@ -443,6 +446,95 @@ describe("applyHost", () => {
     expect(arches).toEqual([]);
     expect(host.installed).toBe(true);
     expect(connections[0]!.transport.calls.filter((c) => c.kind === "upload" && c.path.startsWith("/var/lib/longshore/bundle/"))).toEqual([]);
+  });
+});
+
+describe("engine-only hosts and pinned bundles (a host image's builder, aws.hostImage)", () => {
+  /** The fixture bundle as longshore.lock would pin it for amd64. */
+  async function pinOf(id?: string) {
+    const m = (await verifyBundle(bundleDir)).manifest;
+    return { arch: "amd64" as const, recipe: "debian-bookworm-amd64", id: id ?? m.id, packages: Object.fromEntries(m.packages.map((p) => [p.name, p.version])) };
+  }
+  /** The builder's plan: a placeholder app (unused), engine steps only, the pinned bundle. */
+  const builderPlan = (pin: HostPlanInput["bundlePin"], more: Partial<HostPlanInput> = {}): HostPlanInput => ({
+    slot: "blue",
+    app: { name: "host-image", image: "longshore-host-image:none" },
+    engine: { daemon: { "log-opts": { "max-file": "3" } } },
+    engineOnly: true,
+    bundlePin: pin,
+    ...more,
+  });
+  const builderInput = (p: HostPlanInput): ApplyHostInput => ({ ...p, connection: input().connection, planHash: planHostHash(p) });
+
+  it("the app steps are every step that is not the engine's", () => {
+    expect(APP_STEP_IDS).toEqual(STEP_ORDER.filter((id) => !id.startsWith("engine.")));
+  });
+
+  it("engine-only: installs, configures and verifies the engine with the pinned bundle, and leaves no image, container, secret or audit line", async () => {
+    const { host, deps, connections, arches } = fakeHost();
+    const result = await applyHost(builderInput(builderPlan(await pinOf())), deps);
+    expect(result.engineVersion).toBe("20.10.24+dfsg1");
+    expect([host.installed, host.active]).toEqual([true, true]);
+    expect(arches).toEqual(["amd64"]);
+    expect([host.images.size, host.container, host.containerRuns, host.audit]).toEqual([0, null, 0, []]);
+    const execs = connections[0]!.transport.execs.join("\n");
+    expect(execs).not.toMatch(/docker pull|docker load|app\.health|longshore-host-image/);
+    expect([...host.base.files.keys()].filter((f) => f.startsWith("/etc/longshore/apps"))).toEqual([]);
+  });
+
+  it("refuses a bundle other than the pinned one, and a host of another architecture, before installing anything", async () => {
+    const other = fakeHost();
+    const err = await applyHost(builderInput(builderPlan(await pinOf("f".repeat(64)))), other.deps).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PreconditionError);
+    expect((err as Error).message).toBe(`web-1: the engine bundle is ${(await pinOf()).id}, not the pinned ${"f".repeat(64)}`);
+    expect(other.host.installed).toBe(false);
+
+    const arm = newDockerHost();
+    arm.facts.dpkgArch = "arm64";
+    const onArm = fakeHost(arm);
+    const archErr = await applyHost(builderInput(builderPlan(await pinOf())), onArm.deps).catch((e: unknown) => e);
+    expect(archErr).toBeInstanceOf(PreconditionError);
+    expect((archErr as Error).message).toBe(`web-1: the host's architecture is arm64, but its engine bundle is pinned for amd64 (debian-bookworm-amd64 ${(await pinOf()).id.slice(0, 12)})`);
+    expect(onArm.arches).toEqual([]);
+    expect(arm.installed).toBe(false);
+  });
+
+  it("pinnedBundle takes the pinned bundle from the cache without running apt", async () => {
+    const pin = await pinOf();
+    const cache = path.join(dir, "cache");
+    fs.cpSync(bundleDir, path.join(cache, "bundles", `debian-bookworm-amd64-${pin.id.slice(0, 12)}`), { recursive: true });
+    const build = async () => {
+      throw new Error("must not build");
+    };
+    const ref = await pinnedBundle(pin, cache, { build, readFile: build });
+    expect(ref.manifest.id).toBe(pin.id);
+    // Not in the cache: built, and refused unless it is the pinned bundle (here the build fails first).
+    await expect(pinnedBundle({ ...pin, id: "0".repeat(64) }, cache, { build, readFile: build })).rejects.toThrow("must not build");
+  });
+
+  it("hashes engineOnly and the pin only when set (plans without them keep their hash), and refuses what does not fit them", async () => {
+    const pin = await pinOf();
+    const doc = JSON.parse(hostPlanDocument(parseHostPlan(builderPlan(pin))));
+    expect([doc.engineOnly, doc.bundlePin]).toEqual([true, pin]);
+    expect("engineOnly" in JSON.parse(hostPlanDocument(parseHostPlan(plan())))).toBe(false);
+    expect(planHostHash(plan({ bundlePin: pin }))).not.toBe(planHostHash(plan()));
+    expect(planHostHash(builderPlan({ ...pin, id: "0".repeat(64) }))).not.toBe(planHostHash(builderPlan(pin)));
+    const bad = (p: HostPlanInput) => {
+      try {
+        planHostHash(p);
+        return [];
+      } catch (e) {
+        return issuesOf(e);
+      }
+    };
+    expect(bad(builderPlan(pin, { registry: { server: "r.example:5000", username: "ci", password: "pw-1234" }, imageArchive: archive }))).toEqual([
+      "registry: goes with an app: an engine-only host pulls no image",
+      "imageArchive: goes with an app: an engine-only host gets no image",
+    ]);
+    expect(bad(builderPlan(pin, { engine: { bundle: "debian-trixie" } }))).toEqual(["bundlePin.recipe: is debian-bookworm-amd64, but engine.bundle asks for debian-trixie-amd64"]);
+    expect(bad(builderPlan(pin, { engine: { bundle: "debian-bookworm-arm64" } }))).toEqual(["bundlePin.arch: is amd64, but engine.bundle is debian-bookworm-arm64"]);
+    expect(bad(builderPlan(pin, { engine: { channel: "distro" } }))).toEqual(["bundlePin: goes with engine.channel: bundle"]);
+    expect(bad(builderPlan({ ...pin, id: "xyz" }))).toEqual(["bundlePin.id: must be a bundle id: 64 lower-case hex digits"]);
   });
 });
 

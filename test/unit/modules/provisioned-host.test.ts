@@ -109,6 +109,16 @@ describe("the ProvisionedHost provider, with an injected entry", () => {
     expect(Object.keys(plain.calls[0]![1]).sort()).toEqual(["app", "connection", "engine", "healthDeadlineSeconds", "planHash", "slot"]);
   });
 
+  it("passes engineOnly and a bundle pin on to the entry when set (a host image's builder)", async () => {
+    const { entry, calls } = fakeEntry();
+    const bundlePin = { arch: "amd64" as const, recipe: "debian-bookworm-amd64", id: "a".repeat(64), packages: { "docker.io": "20.10.24+dfsg1-1+deb12u1+b6" } };
+    const builder = inputs({ engineOnly: true, bundlePin });
+    const r = await provisionedHostProvider({ entry }).create(builder);
+    expect(calls).toEqual([["apply", applyInput({ engineOnly: true, bundlePin })]]);
+    expect(applyHostSchema.safeParse(calls[0]![1]).success).toBe(true);
+    expect(r.outs).toEqual(applied(builder));
+  });
+
   it("create fails with the entry's error, unchanged", async () => {
     const boom = new Error("prod-blue-0: engine.install (apply): `apt-get install` exited 100");
     const p = provisionedHostProvider({ entry: { ...fakeEntry().entry, applyHost: async () => Promise.reject(boom) } });
