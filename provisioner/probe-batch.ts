@@ -12,7 +12,10 @@
  *     @probe <step>.f<k> <exit code> <sha256sum's first line>
  *
  * Checks run with stdin, stdout and stderr on /dev/null (the runner only reads their exit code),
- * each under coreutils' `timeout` with its own or its step's limit. The answers are only a fast
+ * each under coreutils' `timeout` with its own or its step's limit. Steps are probed in parallel,
+ * each in its own background subshell (probes only read, by the step contract), so the batch
+ * takes as long as its slowest step, not the sum; each answer is one short `printf`, one write
+ * to the pipe, so lines never interleave. The answers are only a fast
  * path: anything the batch cannot answer exactly as the runner's own probe would (a timeout, a
  * signal, a command that could not run, a check that reads stdin, a missing line) leaves that
  * step to probe for itself.
@@ -83,11 +86,12 @@ export function probeBatch(items: readonly BatchItem[], o: { mode: "apply" | "ch
     if (!checks.length && !files.length) return;
     if (!checks.every(batchable)) return;
     covered.push(i);
-    lines.push(`ok=1`);
+    let stepMs = 0;
+    lines.push(`{`, `ok=1`);
     checks.forEach((c, k) => {
       secrets.push(...secretsOf(c));
       const ms = c.timeoutMs ?? item.plan.timeoutMs ?? CHECK_DEFAULT_TIMEOUT_MS;
-      timeoutMs += ms;
+      stepMs += ms;
       const run = `t ${Math.max(1, Math.ceil(ms / 1000))} ${renderCommand(c, { mode: "exec", useSudo: o.needsSudo })} </dev/null >/dev/null 2>&1; r=$?; p s${i}.c${k} $r`;
       const okCodes = (c.okExitCodes ?? [0]).join("|");
       const fail = `case $r in ${okCodes}) ;; *) ok=0 ;; esac`;
@@ -100,8 +104,12 @@ export function probeBatch(items: readonly BatchItem[], o: { mode: "apply" | "ch
       const hash = `h s${i}.f${k} ${sudo}env LC_ALL=C sha256sum -- ${quoteArg(f.path)}`;
       lines.push(vouched ? `if [ $ok = 0 ]; then ${hash}; fi` : hash);
     });
+    lines.push(`} &`);
+    // In parallel: the whole batch is bounded by its slowest step.
+    timeoutMs = Math.max(timeoutMs, 30_000 + stepMs);
   });
   if (!covered.length) return null;
+  lines.push("wait");
   const script = `${lines.join("\n")}\n`;
   return {
     command: { argv: ["sh", "-s"], stdin: secrets.length ? new Sensitive(script) : script },

@@ -21,7 +21,8 @@ import { mapWithConcurrency } from "./concurrency";
 import { gatherFacts } from "./facts";
 import { planHashOf } from "./plan-hash";
 import { countSteps, type HostReport, type RunReport } from "./report";
-import { DEFAULT_CONCURRENCY, runPlan, type RunEvent, type RunResult } from "./runner";
+import type { ProbedStep } from "./probe-batch";
+import { DEFAULT_CONCURRENCY, probeSteps, runPlan, type RunEvent, type RunResult } from "./runner";
 import type { RemoteFile, Step } from "./step";
 import type { BundleRef, HostFacts, ImageSource, ProvisionContext } from "./steps/engine-context";
 import { HOST_PATHS } from "./steps/engine-context";
@@ -331,9 +332,13 @@ async function provisionOne(target: SshTarget, input: Resolved): Promise<{ repor
     // image.layers: the steps run in two parts around that phase, reported as step image.fetch.
     const split = input.exchange ? steps.findIndex((st) => st.id === "image.layers") : -1;
     const total = steps.length + (split >= 0 ? 1 : 0);
-    const runPart = async (part: ReadonlyArray<Step<ProvisionContext>>, offset: number) => {
+    // One batched probe for both parts: the second part's answers hold while nothing has changed.
+    const answers = split >= 0 && input.exchange ? await probeSteps(keepOpen, steps.map((step) => ({ step, ctx })), { mode: input.mode, rehashFiles: input.rehashFiles ?? false, ...(input.signal ? { signal: input.signal } : {}) }) : undefined;
+    const answersFrom = (offset: number, count: number) =>
+      answers ? new Map([...answers].filter(([i]) => i >= offset && i < offset + count).map(([i, a]) => [i - offset, a])) : undefined;
+    const runPart = async (part: ReadonlyArray<Step<ProvisionContext>>, offset: number, probed?: ReadonlyMap<number, ProbedStep>) => {
       const run = await runPlan({
-        hosts: [{ name: host, transport: keepOpen, steps: part.map((step) => ({ step, ctx })) }],
+        hosts: [{ name: host, transport: keepOpen, steps: part.map((step) => ({ step, ctx })), ...(probed ? { probed } : {}) }],
         mode: input.mode,
         concurrency: 1,
         ...(input.rehashFiles ? { rehashFiles: true } : {}),
@@ -351,7 +356,7 @@ async function provisionOne(target: SshTarget, input: Resolved): Promise<{ repor
     if (split < 0 || !input.exchange) {
       ({ report, error } = await runPart(steps, 0));
     } else {
-      const first = await runPart(steps.slice(0, split), 0);
+      const first = await runPart(steps.slice(0, split), 0, answersFrom(0, split));
       const notRun = (st: { id: string; title: string }): StepReport => ({ id: st.id, title: st.title, status: "not-run", durationMs: 0, attempts: 0, uploaded: [] });
       const fetchTitle = "Fetch the image's missing blobs (from peers, else the controller)";
       if (first.error) {
@@ -395,7 +400,9 @@ async function provisionOne(target: SshTarget, input: Resolved): Promise<{ repor
           report = { ...first.report, status: "failed", steps: [...first.report.steps, fetchReport, ...steps.slice(split).map(notRun)], error: fetchReport.error! };
           error = fetched.error;
         } else {
-          const second = await runPart(steps.slice(split), split + 1);
+          // Nothing changed so far (a re-run): the batch's answers still hold for the second part.
+          const untouched = status === "unchanged" && first.report.steps.every((st) => st.status === "unchanged");
+          const second = await runPart(steps.slice(split), split + 1, untouched ? answersFrom(split, steps.length - split) : undefined);
           report = { ...second.report, steps: [...first.report.steps, fetchReport, ...second.report.steps] };
           error = second.error;
         }

@@ -31,6 +31,11 @@ export type HostJob = {
   /** The host's name in reports and errors. */
   name: string;
   steps: ReadonlyArray<StepWithContext<any>>;
+  /**
+   * Answers of a batched probe the caller made for these steps (by index, see {@link probeSteps}):
+   * the runner then makes none of its own. @default the runner probes (with `batchProbes`)
+   */
+  probed?: ReadonlyMap<number, ProbedStep>;
 } & (
   | { /** An already open transport; the runner closes it. */ transport: Transport; connect?: never }
   | { /** Opens the host's transport; called inside the concurrency slot. */ connect: () => Promise<Transport>; transport?: never }
@@ -148,7 +153,7 @@ async function runHost(job: HostJob, env: HostEnv): Promise<{ report: HostReport
     // Plans are pure: made once, up front, for the batched probe and for the steps.
     const plans = job.steps.map(({ step, ctx }) => planOf(step, ctx));
     for (const p of plans) if ("plan" in p) secrets.push(...planSecrets(p.plan));
-    const probed = transport && !failure && env.batchProbes ? await probeAll(transport, plans, env) : new Map<number, ProbedStep>();
+    const probed = job.probed ?? (transport && !failure && env.batchProbes ? await probeAll(transport, plans, env) : new Map<number, ProbedStep>());
     // The answers hold until a step changes the host; the steps after that probe for themselves.
     let hostChanged = false;
     for (const [index, { step }] of job.steps.entries()) {
@@ -208,11 +213,24 @@ function planOf(step: Step<any>, ctx: unknown): Planned {
 }
 
 /**
+ * Every step's probes in one command, for a caller that runs the steps in parts (provision-hosts.ts
+ * runs a layered delivery between them) and gives each part its answers as {@link HostJob.probed}.
+ */
+export function probeSteps(
+  t: Transport,
+  steps: ReadonlyArray<StepWithContext<any>>,
+  options: Pick<RunOptions, "mode" | "rehashFiles" | "signal">,
+): Promise<Map<number, ProbedStep>> {
+  const env = { mode: options.mode, rehashFiles: options.rehashFiles ?? false, ...(options.signal ? { signal: options.signal } : {}) };
+  return probeAll(t, steps.map(({ step, ctx }) => planOf(step, ctx)), env);
+}
+
+/**
  * Every step's probes in one command (probe-batch.ts): the answers by step index. Best effort: a
  * batch that fails to run answers nothing, and each step then probes for itself (which reports the
  * failure properly if the host is really unwell).
  */
-async function probeAll(t: Transport, plans: readonly Planned[], env: HostEnv): Promise<Map<number, ProbedStep>> {
+async function probeAll(t: Transport, plans: readonly Planned[], env: Pick<HostEnv, "mode" | "rehashFiles" | "signal">): Promise<Map<number, ProbedStep>> {
   const items = plans.map((p) =>
     "plan" in p
       ? { plan: p.plan, trustFilesWhenChecked: p.plan.filesTrustedWhenChecked === true && !env.rehashFiles }

@@ -196,6 +196,19 @@ describe("the batched probe against a real sshd", () => {
     expect(r.batched.calls[1]).toBe("exec sh -c read x; [ \"$x\" = yes ]");
   });
 
+  it("probes the steps in parallel: three checks that each wait for all three to have started all pass", async () => {
+    const dir = join(scratch, "parallel");
+    mkdirSync(dir, { recursive: true });
+    // Run one after another, the first would wait for the others in vain and fail after 5 s.
+    const meet = (k: number): Command => ({
+      argv: ["sh", "-c", `touch "$1/s${k}"; for _ in $(seq 50); do [ -e "$1/s1" ] && [ -e "$1/s2" ] && [ -e "$1/s3" ] && exit 0; sleep 0.1; done; exit 1`, "sh", dir],
+    });
+    const { t, calls } = await recording();
+    const { report } = await runPlan({ hosts: [{ name: "h", transport: t, steps: [1, 2, 3].map((k) => ({ step: step(`p.${k}`, { check: [meet(k)], apply: [cmd("false")] }), ctx: {} })) }], mode: "apply" });
+    expect(report.hosts[0]!.steps.map((s) => s.status)).toEqual(["unchanged", "unchanged", "unchanged"]);
+    expect(calls).toEqual(["exec sh -s"]);
+  });
+
   it("a non-root login: root-only files are hashed through sudo -n, as the step-by-step probe does", async () => {
     const build = (dir: string) => [
       step("s.root", { check: [sudo("test", "-r", join(dir, "secret", "k"))], files: [{ path: join(dir, "secret", "k"), source: { content: "k\n" }, mode: 0o600 }], apply: [cmd("false")] }),
