@@ -179,7 +179,12 @@ export async function deliverBlobs(o: BlobDeliveryOptions): Promise<BlobDelivery
     report.present = lines.includes("present");
     const had = new Set(lines.filter((l) => l.startsWith("blob ")).map((l) => `sha256:${l.slice(5)}`));
     report.had = blobs.filter((b) => had.has(b.digest)).length;
-    if (o.exchange.shared && o.address !== null && lines.includes("busybox")) {
+    const needs = !report.present && report.had < blobs.length;
+    o.exchange.probed(host, needs);
+    // A host that needs blobs serves at once (it will hold them); one that needs none serves only
+    // when another host of the delivery does (decided once every host has probed).
+    const serve = o.exchange.shared && o.address !== null && lines.includes("busybox") && (needs || (await o.exchange.anyoneNeeds()));
+    if (serve && o.address !== null) {
       const r = await exec(sh(SERVE_STORE_SCRIPT, [STORE, o.address, String(port), BLOB_SERVER_UNIT, PEER_GET_SCRIPT], { stdin: httpdAllowList(o.peers) }), 60_000);
       if (r.exitCode === 0) {
         report.served = true;

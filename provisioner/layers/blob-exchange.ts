@@ -41,13 +41,38 @@ export class BlobExchange {
   readonly #load = new Map<string, number>();
   readonly #done = new Set<string>();
   readonly #allDone = deferred<void>();
+  /** Hosts that probed their store, and whether they need any blob. */
+  readonly #needs = new Map<string, boolean>();
+  readonly #allProbed = deferred<boolean>();
   /** What a host waits for before its first question: lenders registering their stores. */
   #ready: Promise<unknown> = Promise.resolve();
 
   /** `hosts`: every host of this delivery, by name. */
   constructor(hosts: readonly string[]) {
     this.#hosts = new Set(hosts);
-    if (this.#hosts.size === 0) this.#allDone.resolve();
+    if (this.#hosts.size === 0) {
+      this.#allDone.resolve();
+      this.#allProbed.resolve(false);
+    }
+  }
+
+  /** `host` probed its store: `needs` when it lacks the image and at least one blob. */
+  probed(host: string, needs: boolean): void {
+    this.#needs.set(host, needs);
+    this.#checkProbed();
+  }
+
+  /**
+   * Resolves once every host has probed its store (or is done): whether any of them needs a blob.
+   * A host that has the image serves its store only then, and only when someone needs it: a re-run
+   * of an in-sync fleet starts no server at all.
+   */
+  anyoneNeeds(): Promise<boolean> {
+    return this.#allProbed.promise;
+  }
+
+  #checkProbed(): void {
+    if ([...this.#hosts].every((h) => this.#needs.has(h) || this.#done.has(h))) this.#allProbed.resolve([...this.#needs.values()].some(Boolean));
   }
 
   /** More than one host: peers can help each other (else nobody needs a server). */
@@ -129,6 +154,7 @@ export class BlobExchange {
   done(host: string): void {
     this.#done.add(host);
     if ([...this.#hosts].every((h) => this.#done.has(h))) this.#allDone.resolve();
+    this.#checkProbed();
   }
 
   /** Resolves once every host is {@link done}: servers may stop then. */

@@ -229,6 +229,25 @@ describe("the blob exchange", () => {
     expect(done).toBe(true);
     expect(new BlobExchange(["solo"]).shared).toBe(false);
   });
+
+  it("anyoneNeeds waits for every host's probe (a failed host counts as probed) and says whether one needs a blob", async () => {
+    const settled = async (x: BlobExchange) => {
+      let v: boolean | undefined;
+      void x.anyoneNeeds().then((r) => (v = r));
+      await new Promise((r) => setImmediate(r));
+      return v;
+    };
+    const rerun = new BlobExchange(["a", "b", "c"]);
+    rerun.probed("a", false);
+    rerun.probed("b", false);
+    expect(await settled(rerun)).toBeUndefined();
+    rerun.done("c");
+    expect(await settled(rerun)).toBe(false);
+    const mixed = new BlobExchange(["a", "b"]);
+    mixed.probed("a", false);
+    mixed.probed("b", true);
+    expect(await settled(mixed)).toBe(true);
+  });
 });
 
 describe("the host scripts", () => {
