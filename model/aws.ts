@@ -87,6 +87,15 @@ export const awsSchema = z
     hostEgressPorts: z.array(portSchema).min(1).default([80, 443]),
     /** Run the provisioner on each host (`false`: hosts only, e.g. to debug cloud-init). @default true */
     provision: z.boolean().default(true),
+    /**
+     * Boot the slots' hosts from a host image: an AMI of one builder instance (`instanceType`, booted
+     * from `amiId` or the Debian lookup) whose engine the provisioner installed from the bundle
+     * `longshore.lock` pins, made once per pinned bundle; every host then gets that pinned bundle.
+     * Off by default: the builder is one more instance that keeps running (it is the AMI's source
+     * in the program) and the lock must pin the hosts' bundle, so it is opted into.
+     * @default false
+     */
+    hostImage: z.boolean().default(false),
     /** Extra tags on every resource that takes tags. @default {} */
     tags: z.record(z.string().regex(/^[\w .:/=+@-]{1,128}$/, "must be a valid AWS tag key"), z.string().max(256)).default({}),
   })
@@ -108,6 +117,9 @@ export const awsSchema = z
       }
     }
     if (blue === green) ctx.addIssue({ code: "custom", path: ["testListenerPorts", "green"], message: "must differ from testListenerPorts.blue" });
+    if (a.hostImage === true && a.provision === false) {
+      ctx.addIssue({ code: "custom", path: ["hostImage"], message: "needs provision: true (the provisioner installs the image's engine on its builder)" });
+    }
   });
 
 /** A validated `aws:` block, defaults filled in. */

@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { appSpecSchema } from "./app";
 import { awsSchema, MAX_AWS_SLOT_SIZE } from "./aws";
-import { engineOptionsSchema } from "./engine";
+import { engineOptionsSchema, isBundleDirectory } from "./engine";
 import { imageReferenceSchema, isRegistryOf, parseImageReference, registryOf } from "./image-reference";
 import { environmentNameSchema, SLOTS, slotNameSchema } from "./names";
 import { listenAddressSchema } from "./net";
@@ -93,6 +93,12 @@ export const environmentSchema = z
         ctx.addIssue({ code: "custom", path: ["app", "health", "status"], message: "must be from 200 to 499 with driver: aws (what a load balancer's health check accepts)" });
       }
       if (env.aws === undefined) ctx.addIssue({ code: "custom", path: ["aws"], message: "is required with driver: aws (region, sshPublicKey, adminCidrs...)" });
+      // A host image is named by the bundle longshore.lock pins for the recipe: it needs both.
+      if (env.aws?.hostImage === true && env.engine.channel !== "bundle") {
+        ctx.addIssue({ code: "custom", path: ["aws", "hostImage"], message: "needs engine.channel: bundle (the image holds the pinned engine bundle; distro has none)" });
+      } else if (env.aws?.hostImage === true && typeof env.engine.bundle === "string" && isBundleDirectory(env.engine.bundle)) {
+        ctx.addIssue({ code: "custom", path: ["aws", "hostImage"], message: "needs engine.bundle to be a recipe name such as debian-bookworm (the image holds the bundle longshore.lock pins for it)" });
+      }
       const w = env.aws?.weights;
       if (w !== undefined) {
         if (env.live === null) ctx.addIssue({ code: "custom", path: ["aws", "weights"], message: "needs live: a split is between the live slot and the other one" });

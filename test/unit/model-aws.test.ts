@@ -39,6 +39,7 @@ describe("aws: defaults", () => {
       testListenerPorts: { blue: 8081, green: 8082 },
       hostEgressPorts: [80, 443],
       provision: true,
+      hostImage: false,
       tags: {},
     });
   });
@@ -62,7 +63,8 @@ describe("aws: defaults", () => {
         testListenerPorts: { blue: 9001, green: 9002 },
         certificateArn: "arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012",
         hostEgressPorts: [443],
-        provision: false,
+        provision: true,
+        hostImage: true,
         tags: { team: "shop", "cost:center": "42" },
       };
     });
@@ -200,6 +202,7 @@ describe("aws: every problem, with its path", () => {
           certificateArn: "arn:aws:iam::123456789012:server-certificate/x",
           hostEgressPorts: [],
           provision: "yes",
+          hostImage: "on",
           tags: { "bad,key": "x" },
           instancetype: "t3.small",
         };
@@ -217,6 +220,7 @@ describe("aws: every problem, with its path", () => {
         "longshore.yaml: aws.certificateArn: must be an ACM certificate ARN",
         "longshore.yaml: aws.hostEgressPorts: must not be empty",
         "longshore.yaml: aws.provision: must be true or false (got a string)",
+        "longshore.yaml: aws.hostImage: must be true or false (got a string)",
         'longshore.yaml: aws.tags["bad,key"]: must be a valid AWS tag key',
         "longshore.yaml: aws.instancetype: unknown key",
       ],
@@ -294,6 +298,30 @@ describe("aws: every problem, with its path", () => {
         raw.aws.weights = { blue: 100 };
       },
       ["longshore.yaml: aws.weights.green: is required"],
+    ],
+    [
+      "a host image without the provisioner to install its engine",
+      (raw) => {
+        raw.aws.hostImage = true;
+        raw.aws.provision = false;
+      },
+      ["longshore.yaml: aws.hostImage: needs provision: true (the provisioner installs the image's engine on its builder)"],
+    ],
+    [
+      "a host image without a bundle: the distro channel",
+      (raw) => {
+        raw.aws.hostImage = true;
+        raw.engine = { channel: "distro" };
+      },
+      ["longshore.yaml: aws.hostImage: needs engine.channel: bundle (the image holds the pinned engine bundle; distro has none)"],
+    ],
+    [
+      "a host image of a bundle directory",
+      (raw) => {
+        raw.aws.hostImage = true;
+        raw.engine = { bundle: "./bundles/engine" };
+      },
+      ["longshore.yaml: aws.hostImage: needs engine.bundle to be a recipe name such as debian-bookworm (the image holds the bundle longshore.lock pins for it)"],
     ],
     [
       "driver: aws without an aws block",

@@ -453,6 +453,7 @@ describe("stacks/web/longshore.example.yaml", () => {
       testListenerPorts: { blue: 8081, green: 8082 },
       hostEgressPorts: [80, 443],
       provision: true,
+      hostImage: false,
       tags: {},
     });
   });
