@@ -2,8 +2,9 @@
  * The `web` stack program. It reads the environment file, the same `longshore.yaml` the CLI and
  * the local driver read (its path from the stack config `web:environmentFile`, default the
  * repository's `longshore.yaml`), parses it into the model (every problem at once, with its path),
- * reads its secrets (`{ pulumi: KEY }` ones from the stack's encrypted config), declares the
- * environment and returns its public outputs. Run it through Pulumi after `npm run build` (see
+ * reads its secrets (`{ pulumi: KEY }` ones from the stack's encrypted config) and, with
+ * `aws.hostImage`, the engine pins of the `longshore.lock` beside it, declares the environment and
+ * returns its public outputs. Run it through Pulumi after `npm run build` (see
  * Pulumi.yaml and docs/aws.md); `longshore rollout` with `driver: aws` runs it for you.
  */
 import * as fs from "node:fs";
@@ -14,8 +15,9 @@ import { systemSecretReader } from "../../core/secret-reader";
 import type { Sensitive } from "../../core/sensitive";
 import type { Environment } from "../../model/environment";
 import { loadEnvironment } from "../../model/environment-file";
+import { lockFilePath, readLockFile } from "../../model/lock-file";
 import { resolveEnvironmentSecrets } from "../../model/secret-resolve";
-import { buildWebStack, type AwsEnvironment, type WebSecrets } from "./web-stack";
+import { buildWebStack, hostImagePin, type AwsEnvironment, type WebSecrets, type WebStackDeps } from "./web-stack";
 
 /** The stack config keys of this program (everything else is in the environment file). */
 const ENVIRONMENT_FILE_KEY = "environmentFile";
@@ -78,7 +80,7 @@ function pulumiSecrets(env: Environment, file: string): Map<string, pulumi.Outpu
 }
 
 /** Reads and validates everything before any resource is declared. */
-async function load(): Promise<{ env: AwsEnvironment; secrets: WebSecrets }> {
+async function load(): Promise<{ env: AwsEnvironment; secrets: WebSecrets; lock: WebStackDeps["lock"] }> {
   const config = new pulumi.Config();
   const file = environmentFile(config);
   const { env, baseDir } = await loadEnvironment(file, {
@@ -95,13 +97,21 @@ async function load(): Promise<{ env: AwsEnvironment; secrets: WebSecrets }> {
       suggestion: `Run \`pulumi config set aws:region ${env.aws.region}\` (the aws driver does it for you).`,
     });
   }
+  // Only a host image reads the lock (its AMI is named by the pinned bundle); the pin is checked
+  // here too, so a missing one is a message with its key, not a stack trace.
+  let lock: WebStackDeps["lock"];
+  if (env.aws.hostImage) {
+    const loaded = await readLockFile(lockFilePath(file), lockFilePath(file));
+    lock = { name: loaded.name, engine: loaded.lock.engine };
+    hostImagePin(env as AwsEnvironment, lock);
+  }
   const fromStack = pulumiSecrets(env, file);
   const read = await resolveEnvironmentSecrets(env, { baseDir, reader: systemSecretReader(process.env), file, deferPulumi: true });
   const value = (v: Sensitive) => pulumi.secret(v.reveal());
   const app: WebSecrets["app"] = {};
   for (const key of Object.keys(env.app.secrets)) app[key] = fromStack.get(`app.secrets.${key}`) ?? value(read.app[key]!);
   const registryPassword = env.registry === undefined ? null : (fromStack.get("registry.password") ?? value(read.registryPassword!));
-  return { env: env as AwsEnvironment, secrets: { app, registryPassword } };
+  return { env: env as AwsEnvironment, secrets: { app, registryPassword }, lock };
 }
 
 /** The program: Pulumi calls it and exports what it returns. */
@@ -115,5 +125,5 @@ export = async () => {
     throw e;
   }
   // The stack's outputs are exactly the environment's public outputs.
-  return buildWebStack(loaded.env, loaded.secrets).outputs;
+  return buildWebStack(loaded.env, loaded.secrets, loaded.lock ? { lock: loaded.lock } : {}).outputs;
 };

@@ -7,22 +7,27 @@
  *
  * Logical names (a public contract: renaming one replaces real infrastructure): `web-net`,
  * `web-sg`, `web-deploy`, `web-blue`/`web-green` (fleets; their hosts `web-<slot>-<i>`),
- * `web-<slot>-<i>` (ProvisionedHost), `web-lb`.
+ * `web-<slot>-<i>` (ProvisionedHost), `web-lb`; with `aws.hostImage`, `web-image-builder` (a
+ * one-host fleet), `web-image-builder-0` (its ProvisionedHost) and `web-image` (the HostImage).
  */
 import { createHmac } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
+import { ConfigError } from "../../core/errors";
 import { Sensitive } from "../../core/sensitive";
 import { appInputOf, registryFor } from "../../model/deployment";
 import { hostPortOf } from "../../model/app";
 import type { AwsSpec } from "../../model/aws";
+import { parseBundleRecipe } from "../../model/engine";
 import type { Environment } from "../../model/environment";
 import { targetGroupHealth } from "../../model/health";
-import type { HostPlanInput } from "../../model/host-plan";
+import type { HostBundlePin, HostPlanInput } from "../../model/host-plan";
+import { LOCK_FILE_NAME, type LockFile } from "../../model/lock-file";
 import { SLOTS, type SlotName } from "../../model/names";
 import type { ApplyHostEntry } from "../../provisioner/apply-host-contract";
 import { BlueGreenLoadBalancer } from "../../modules/blue-green-load-balancer";
 import { DeployKey } from "../../modules/host-key";
 import { HostFleet } from "../../modules/host-fleet";
+import { HostImage } from "../../modules/host-image";
 import { Network } from "../../modules/network";
 import { DEFAULT_APPLY_HOST_ENTRY, ProvisionedHost } from "../../modules/provisioned-host";
 import { WebSecurityGroups } from "../../modules/security-groups";
@@ -46,6 +51,11 @@ export interface WebStackDeps {
   /** Providers for the dynamic resources (tests). Default: the real ones. */
   provisionedHostProvider?: pulumi.dynamic.ResourceProvider;
   healthGateProvider?: pulumi.dynamic.ResourceProvider;
+  /**
+   * The engine pins of the environment's `longshore.lock` (`name`: the file as messages call it).
+   * Read only with `aws.hostImage`, whose AMI is made from the pinned bundle. @default nothing pinned
+   */
+  lock?: { name: string; engine: LockFile["engine"] };
 }
 
 /** The stack's outputs. Public values only; private keys never appear here. */
@@ -60,8 +70,21 @@ export interface WebStackOutputs {
   sshUser: string;
   deployPublicKey: pulumi.Output<string>;
   amiIds: Record<SlotName, pulumi.Output<string | null>>;
+  /** With `aws.hostImage` (and hosts): the AMI the slots boot from and the bundle it holds; else null. */
+  hostImage: { amiId: pulumi.Output<string>; bundleId: string } | null;
   testEndpoints: Partial<Record<SlotName, pulumi.Output<string>>>;
   vpcId: pulumi.Output<string>;
+}
+
+/** The host image and what makes it (see {@link buildWebStack}). */
+export interface WebHostImage {
+  /** The bundle pin it is made from (longshore.lock's, for the hosts' architecture). */
+  pin: HostBundlePin;
+  /** One host, `<environment>-builder-0`, that the image is taken of. */
+  builder: HostFleet;
+  /** The builder's engine-only provisioning. */
+  provisioned: ProvisionedHost;
+  image: HostImage;
 }
 
 /** What the stack builds, for tests and for the outputs. */
@@ -71,6 +94,8 @@ export interface WebStack {
   deployKey: DeployKey;
   fleets: Record<SlotName, HostFleet>;
   provisioned: Record<SlotName, ProvisionedHost[]>;
+  /** With `aws.hostImage` and hosts in a slot; else null. */
+  hostImage: WebHostImage | null;
   loadBalancer: BlueGreenLoadBalancer;
   outputs: WebStackOutputs;
 }
@@ -79,7 +104,7 @@ export interface WebStack {
  * One slot's host plan, secret values given as `S` (Pulumi inputs for the resource, placeholders
  * for the plan hash). Credentials go only with an image from their own registry. Pure.
  */
-export function hostPlanFor<S>(env: AwsEnvironment, slot: SlotName, secrets: { app: Record<string, S>; registryPassword: S | null }) {
+export function hostPlanFor<S>(env: AwsEnvironment, slot: SlotName, secrets: { app: Record<string, S>; registryPassword: S | null }, bundlePin: HostBundlePin | null = null) {
   const image = env.slots[slot].image;
   if (image === null) throw new Error(`slots.${slot}.image is not set`);
   const registry = registryFor(env.registry, secrets.registryPassword, image);
@@ -89,16 +114,62 @@ export function hostPlanFor<S>(env: AwsEnvironment, slot: SlotName, secrets: { a
     ...(registry ? { registry } : {}),
     engine: env.engine,
     healthDeadlineSeconds: env.rollout.healthDeadlineSeconds,
+    // Hosts booted from a host image get its bundle, so their engine steps find it there.
+    ...(bundlePin ? { bundlePin } : {}),
   };
 }
 
 /** The same plan with every secret a placeholder: what the plan hash is computed from (secrets hash as placeholders anyway). */
-function hashablePlan(env: AwsEnvironment, slot: SlotName): HostPlanInput {
+function hashablePlan(env: AwsEnvironment, slot: SlotName, bundlePin: HostBundlePin | null): HostPlanInput {
   const placeholder = new Sensitive("(secret)");
-  return hostPlanFor(env, slot, {
-    app: Object.fromEntries(Object.keys(env.app.secrets).map((k) => [k, placeholder])),
-    registryPassword: env.registry ? placeholder : null,
-  }) as HostPlanInput;
+  return hostPlanFor(
+    env,
+    slot,
+    {
+      app: Object.fromEntries(Object.keys(env.app.secrets).map((k) => [k, placeholder])),
+      registryPassword: env.registry ? placeholder : null,
+    },
+    bundlePin,
+  ) as HostPlanInput;
+}
+
+/**
+ * The builder's plan: the engine only (no app, image or secret may end up in an AMI every host
+ * boots from), from the pinned bundle. `slot` and `app` are placeholders the provisioner does not
+ * use with `engineOnly`; the app has no secrets and names no real image. Pure.
+ */
+export function builderPlanFor(env: AwsEnvironment, bundlePin: HostBundlePin) {
+  return {
+    slot: "blue" as const,
+    app: { name: "host-image", image: "longshore-host-image:none" },
+    engine: env.engine,
+    engineOnly: true,
+    bundlePin,
+  };
+}
+
+/**
+ * The pin a host image is made from, or null when none is made (`aws.hostImage` off, or no slot
+ * has hosts): longshore.lock's bundle for the hosts' architecture, amd64 (the Debian lookup's)
+ * unless `engine.bundle` names one. Throws a {@link ConfigError} at the lock's key when it pins
+ * nothing there or another recipe, before anything is declared. Pure.
+ */
+export function hostImagePin(env: AwsEnvironment, lock: { name: string; engine: LockFile["engine"] } = { name: LOCK_FILE_NAME, engine: {} }): HostBundlePin | null {
+  if (!env.aws.hostImage || !SLOTS.some((slot) => env.slots[slot].image !== null)) return null;
+  // The model refuses aws.hostImage without a recipe name: this parses.
+  const recipe = parseBundleRecipe(env.engine.bundle);
+  if (recipe === null) throw new Error(`aws.hostImage: engine.bundle ${env.engine.bundle} is not a recipe name`);
+  const arch = recipe.arch ?? "amd64";
+  const expected = `debian-${recipe.suite}-${arch}`;
+  const pin = lock.engine[arch];
+  const suggestion = `Run \`longshore engine update -f <environment file> --arch ${arch}\`, review the packages it prints and commit ${lock.name}.`;
+  if (pin === undefined) {
+    throw new ConfigError(lock.name, [{ path: `${lock.name}: engine.${arch}`, message: `pins no bundle: aws.hostImage makes the hosts' AMI from the bundle pinned here` }], { suggestion });
+  }
+  if (pin.recipe !== expected) {
+    throw new ConfigError(lock.name, [{ path: `${lock.name}: engine.${arch}.recipe`, message: `pins ${pin.recipe}, but engine.bundle now asks for ${expected}` }], { suggestion });
+  }
+  return { arch, ...pin };
 }
 
 function defaultLoadEntry(): Pick<ApplyHostEntry, "planHostHash"> {
@@ -136,6 +207,8 @@ export function buildWebStack(env: AwsEnvironment, secrets: WebSecrets, deps: We
   const hostPort = hostPortOf(env.app);
   // A slot without an image has no hosts.
   const sizeOf = (slot: SlotName) => (env.slots[slot].image === null ? 0 : env.slots[slot].size);
+  // Before anything is declared: a missing pin fails the preview with the lock's key, not halfway.
+  const imagePin = hostImagePin(env, deps.lock);
 
   const network = new Network("web-net", {
     cidrBlock: aws.vpcCidr,
@@ -156,6 +229,62 @@ export function buildWebStack(env: AwsEnvironment, secrets: WebSecrets, deps: We
 
   const deployKey = new DeployKey("web-deploy", { comment: `longshore-deploy@${name}` });
 
+  const needsEntry = aws.provision && SLOTS.some((slot) => sizeOf(slot) > 0);
+  const entry = needsEntry ? (deps.loadEntry ?? defaultLoadEntry)() : undefined;
+  const connectionOf = (fleet: HostFleet, i: number) =>
+    pulumi.all([fleet.publicIps[i]!, fleet.hostKeyFingerprints[i]!]).apply(([address, hostKeyFingerprint]) => ({
+      name: fleet.hostNames[i]!,
+      address,
+      port: 22,
+      user: aws.sshUser,
+      hostKeyFingerprint,
+    }));
+
+  // The host image: one builder host, provisioned with the engine only, and an AMI of it. The
+  // builder stays while aws.hostImage is on: the AMI resource takes its instance id as an input,
+  // so a program without it would replace the AMI. Its `image` is the pinned bundle's id, not an
+  // app image: a new pin changes its user data, so a fresh builder (never one upgraded in place)
+  // is provisioned and imaged, under a new AMI name. The old AMI is retained (HostImage).
+  let hostImage: WebHostImage | null = null;
+  if (imagePin !== null) {
+    const builder = new HostFleet("web-image-builder", {
+      environment: name,
+      slot: "builder",
+      image: `longshore-host-image:${imagePin.id}`,
+      size: 1,
+      instanceType: aws.instanceType,
+      subnetIds: network.publicSubnetIds,
+      securityGroupIds: [securityGroups.hostsSecurityGroupId],
+      authorizedKeys: [aws.sshPublicKey, deployKey.publicKey],
+      // The base the image is made from: the file's AMI, else the newest Debian 12.
+      ...(aws.amiId ? { amiId: aws.amiId } : {}),
+      // The AMI's root snapshot has this size; the slots' hosts take the same, never smaller.
+      rootVolumeGb: aws.rootVolumeGb,
+      tags: { ...tags, "longshore:role": "host-image-builder" },
+    });
+    const plan = builderPlanFor(env, imagePin);
+    const provisioned = new ProvisionedHost("web-image-builder-0", {
+      connection: connectionOf(builder, 0),
+      privateKey: deployKey.privateKey,
+      slot: plan.slot,
+      app: plan.app,
+      engine: plan.engine,
+      planHash: entry!.planHostHash(plan),
+      engineOnly: true,
+      bundlePin: imagePin,
+      ...(deps.provisionedHostProvider ? { provider: deps.provisionedHostProvider } : {}),
+    });
+    const image = new HostImage("web-image", {
+      environment: name,
+      bundleId: imagePin.id,
+      sourceInstanceId: builder.instanceIds[0]!,
+      // Taken once the engine is on the builder (the dynamic resource: a component's own
+      // registration does not wait for its children).
+      after: [provisioned.resource],
+    });
+    hostImage = { pin: imagePin, builder, provisioned, image };
+  }
+
   const fleets = {} as Record<SlotName, HostFleet>;
   for (const slot of SLOTS) {
     fleets[slot] = new HostFleet(`web-${slot}`, {
@@ -167,7 +296,9 @@ export function buildWebStack(env: AwsEnvironment, secrets: WebSecrets, deps: We
       subnetIds: network.publicSubnetIds,
       securityGroupIds: [securityGroups.hostsSecurityGroupId],
       authorizedKeys: [aws.sshPublicKey, deployKey.publicKey],
-      ...(aws.amiId ? { amiId: aws.amiId } : {}),
+      // A new host image replaces the slots' hosts, create before delete (HostFleet); with a host
+      // image, aws.amiId is the builder's base only.
+      ...(hostImage ? { amiId: hostImage.image.amiId } : aws.amiId ? { amiId: aws.amiId } : {}),
       rootVolumeGb: aws.rootVolumeGb,
       tags,
     });
@@ -175,26 +306,18 @@ export function buildWebStack(env: AwsEnvironment, secrets: WebSecrets, deps: We
 
   const provisioned: Record<SlotName, ProvisionedHost[]> = { blue: [], green: [] };
   if (aws.provision) {
-    const needsEntry = SLOTS.some((slot) => sizeOf(slot) > 0);
-    const entry = needsEntry ? (deps.loadEntry ?? defaultLoadEntry)() : undefined;
     for (const slot of SLOTS) {
       const fleet = fleets[slot];
       if (fleet.hostNames.length === 0) continue;
       // Computed here, before anything is declared for the slot: a plan the provisioner refuses
       // fails the preview, not a host.
-      const planHash = entry!.planHostHash(hashablePlan(env, slot));
-      const plan = hostPlanFor(env, slot, secrets);
+      const planHash = entry!.planHostHash(hashablePlan(env, slot, imagePin));
+      const plan = hostPlanFor(env, slot, secrets, imagePin);
       const digest = secretsDigest(deployKey.privateKey, plan.app.secrets, plan.registry?.password ?? null);
       provisioned[slot] = fleet.hostNames.map(
-        (name, i) =>
+        (_name, i) =>
           new ProvisionedHost(`web-${slot}-${i}`, {
-            connection: pulumi.all([fleet.publicIps[i]!, fleet.hostKeyFingerprints[i]!]).apply(([address, hostKeyFingerprint]) => ({
-              name,
-              address,
-              port: 22,
-              user: aws.sshUser,
-              hostKeyFingerprint,
-            })),
+            connection: connectionOf(fleet, i),
             privateKey: deployKey.privateKey,
             slot,
             app: pulumi.all(plan.app.secrets).apply((values) => ({ ...plan.app, secrets: values })),
@@ -205,6 +328,7 @@ export function buildWebStack(env: AwsEnvironment, secrets: WebSecrets, deps: We
             healthDeadlineSeconds: plan.healthDeadlineSeconds,
             planHash,
             secretsDigest: digest,
+            ...(plan.bundlePin ? { bundlePin: plan.bundlePin } : {}),
             ...(deps.provisionedHostProvider ? { provider: deps.provisionedHostProvider } : {}),
           }),
       );
@@ -248,8 +372,9 @@ export function buildWebStack(env: AwsEnvironment, secrets: WebSecrets, deps: We
     sshUser: aws.sshUser,
     deployPublicKey: deployKey.publicKey,
     amiIds: perSlot((s) => fleets[s].amiId),
+    hostImage: hostImage ? { amiId: hostImage.image.amiId, bundleId: hostImage.pin.id } : null,
     testEndpoints: loadBalancer.testEndpoints,
     vpcId: network.vpcId,
   };
-  return { network, securityGroups, deployKey, fleets, provisioned, loadBalancer, outputs };
+  return { network, securityGroups, deployKey, fleets, provisioned, hostImage, loadBalancer, outputs };
 }

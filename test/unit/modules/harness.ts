@@ -28,6 +28,8 @@ export interface Registration {
   inputs: Record<string, unknown>;
   replaceOnChanges: string[];
   deleteBeforeReplace: boolean;
+  /** Whether the engine leaves the cloud resource in place when it leaves the program. */
+  retainOnDelete: boolean;
   additionalSecretOutputs: string[];
   /** `type::name` of each resource this one depends on (explicitly or through inputs). */
   dependencies: string[];
@@ -94,6 +96,12 @@ function outputsFor(args: pulumi.runtime.MockResourceArgs): { id: string; state:
         // differ in it exactly when the engine would replace it. (Addresses stay derived from the name.)
         id: `i-${digest(JSON.stringify([name, ...INSTANCE_REPLACING_INPUTS.map((k) => reveal(inputs[k]) ?? null)])).toString("hex").slice(0, 17)}`,
         state: { ...inputs, arn, publicIp: fakeIp(name, "public"), privateIp: fakeIp(name, "private") },
+      };
+    case "aws:ec2/amiFromInstance:AmiFromInstance":
+      // A new source or name makes a new AMI (both replace it), with a new id, as in EC2.
+      return {
+        id: `ami-${digest(JSON.stringify([name, reveal(inputs.sourceInstanceId) ?? null, reveal(inputs.name) ?? null])).toString("hex").slice(0, 17)}`,
+        state: { ...inputs, arn },
       };
     case "aws:ec2/securityGroup:SecurityGroup":
       return { id: `sg-${digest(name).toString("hex").slice(0, 17)}`, state: { ...inputs, arn } };
@@ -169,6 +177,7 @@ export function installMocks(): void {
       inputs: pulumi.runtime.deserializeProperties(req.getObject()) as Record<string, unknown>,
       replaceOnChanges: req.getReplaceonchangesList(),
       deleteBeforeReplace: req.getDeletebeforereplace(),
+      retainOnDelete: req.getRetainondelete() ?? false,
       additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
       dependencies: req.getDependenciesList().map((u) => short(u)!),
     });
@@ -184,6 +193,7 @@ interface RegisterRequest {
   getObject(): Parameters<typeof pulumi.runtime.deserializeProperties>[0];
   getReplaceonchangesList(): string[];
   getDeletebeforereplace(): boolean;
+  getRetainondelete(): boolean | undefined;
   getAdditionalsecretoutputsList(): string[];
   getDependenciesList(): string[];
 }

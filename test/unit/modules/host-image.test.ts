@@ -41,6 +41,8 @@ describe("HostImage", () => {
       tags: { "longshore:environment": "prod", "longshore:bundle": A, "longshore:role": "host-image" },
     });
     expect(ami.parent).toBe("longshore:fleet:HostImage::img");
+    // Left in the account when it leaves the program: a slot may still run it.
+    expect(ami.retainOnDelete).toBe(true);
     expect(ami.dependencies).toContain("aws:ec2/instance:Instance::builder-0");
     expect(ofType("aws:ec2/instance:Instance").filter((r) => r.name.startsWith("green-")).map((r) => r.inputs.ami)).toEqual([p.amiId, p.amiId]);
     expect(p.image.bundleId).toBe(A);

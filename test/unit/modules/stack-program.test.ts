@@ -8,6 +8,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { stringify } from "yaml";
 import { parseEnvironment } from "../../../model/environment-file";
+import { serializeLockFile } from "../../../model/lock-file";
 import { buildWebStack, type AwsEnvironment } from "../../../stacks/web/web-stack";
 
 // The built provisioner entry is not there under vitest: the program loads this fixture instead
@@ -96,7 +97,7 @@ describe("stacks/web/index.ts", () => {
     );
     expect(registrations.filter((r) => r.type === "aws:ec2/instance:Instance").map((r) => r.name).sort()).toEqual(["web-blue-0", "web-blue-1"]);
     expect(Object.keys(outputs).sort()).toEqual(
-      ["amiIds", "deployPublicKey", "hostAddresses", "hostKeyFingerprints", "hostNames", "liveSlot", "loadBalancerDnsName", "sshUser", "testEndpoints", "url", "vpcId", "weights"].sort(),
+      ["amiIds", "deployPublicKey", "hostAddresses", "hostImage", "hostKeyFingerprints", "hostNames", "liveSlot", "loadBalancerDnsName", "sshUser", "testEndpoints", "url", "vpcId", "weights"].sort(),
     );
     expect([outputs.liveSlot, outputs.weights, outputs.hostNames, outputs.sshUser]).toEqual(["blue", null, { blue: ["test-blue-0", "test-blue-1"], green: [] }, "admin"]);
     expect(await resolve(outputs.url)).toBe("http://web-lb-1234567890.eu-west-1.elb.amazonaws.com/");
@@ -201,6 +202,26 @@ describe("stacks/web/index.ts", () => {
     );
     await runProgram({ "aws:region": "us-east-1", "web:environmentFile": unset });
     expect(registrations.filter((r) => r.type === "aws:ec2/instance:Instance")).toHaveLength(2);
+  });
+
+  it("with aws.hostImage, reads the bundle pin from the longshore.lock beside the file: none is an error at its key, before anything is declared", async () => {
+    const sub = path.join(dir, "image");
+    fs.mkdirSync(sub, { recursive: true });
+    const file = path.join(sub, "longshore.yaml");
+    fs.writeFileSync(file, environmentText((raw) => void (raw.aws.hostImage = true)));
+    const lockFile = path.join(sub, "longshore.lock");
+    expect(await failure({ "aws:region": "eu-west-1", "web:environmentFile": file })).toBe(
+      `${lockFile} is invalid (1 problem):\n` +
+        `  ${lockFile}: engine.amd64: pins no bundle: aws.hostImage makes the hosts' AMI from the bundle pinned here\n` +
+        `Run \`longshore engine update -f <environment file> --arch amd64\`, review the packages it prints and commit ${lockFile}.`,
+    );
+    const id = "c".repeat(64);
+    fs.writeFileSync(lockFile, serializeLockFile({ version: 1, engine: { amd64: { recipe: "debian-bookworm-amd64", id, packages: { "docker.io": "20.10.24+dfsg1-1+deb12u1+b6" } } }, images: {} }));
+    const outputs = await runProgram({ "aws:region": "eu-west-1", "web:environmentFile": file });
+    const ami = registrations.find((r) => r.type === "aws:ec2/amiFromInstance:AmiFromInstance")!;
+    expect(ami.name).toBe(`web-image-${id.slice(0, 12)}`);
+    expect((outputs.hostImage as { bundleId: string }).bundleId).toBe(id);
+    expect(registrations.find((r) => r.type === DYN && r.name === "web-image-builder-0")!.inputs.bundlePin).toMatchObject({ arch: "amd64", id });
   });
 
   it("lists every { pulumi: KEY } secret the stack lacks or holds in clear, with its path", async () => {
