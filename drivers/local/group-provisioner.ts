@@ -111,6 +111,9 @@ export function localGroupProvisioner(
       const deployment = deploymentOf(env, secrets, image);
       progress(`provisioning ${targets.map((t) => t.name).join(", ")} with ${image}`);
       const delivered: Array<BlobDeliveryReport & { host: string }> = [];
+      // What each host's steps did, for its summary line: on a host booted from a host image the
+      // engine steps are all unchanged, and the line says so.
+      const done = new Map<string, { changed: string[]; unchanged: number }>();
       const result = await provisionHosts({
         targets,
         engine: env.engine,
@@ -124,7 +127,16 @@ export function localGroupProvisioner(
         omitSteps: ["app.health"],
         lenders: lenders.flatMap((g) => lenderTargets(g)),
         onEvent: (e) => {
-          if (e.type === "host-done") progress(`${e.host}: ${e.status} in ${(e.durationMs / 1000).toFixed(1)} s`);
+          if (e.type === "step-done") {
+            const d = done.get(e.host) ?? { changed: [], unchanged: 0 };
+            done.set(e.host, d);
+            if (e.status === "changed") d.changed.push(e.stepId);
+            else if (e.status === "unchanged") d.unchanged++;
+          } else if (e.type === "host-done") {
+            const d = done.get(e.host);
+            const what = d ? ` (changed: ${d.changed.join(", ") || "nothing"}; ${d.unchanged} unchanged)` : "";
+            progress(`${e.host}: ${e.status} in ${(e.durationMs / 1000).toFixed(1)} s${what}`);
+          }
           else if (e.type === "step-progress") progress(`${e.host}: ${e.stepId}: ${e.message}`);
           else if (e.type === "image-delivered") delivered.push({ host: e.host, ...e.delivery });
         },

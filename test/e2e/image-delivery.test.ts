@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cachedHostImage, hostImageDirs } from "../../drivers/local/host-image";
 import { destroyLocalEnvironment } from "../../drivers/local/local-driver";
 import { downMachineGroup, upMachineGroup } from "../../drivers/local/machine-group";
 import type { EnvState } from "../../drivers/local/state";
@@ -60,10 +61,15 @@ beforeAll(async () => {
   state = (await upMachineGroup({ env: ENV, machines: 2, paths })).state;
 }, 900_000);
 
+/** The host image made by the engine-option test, removed after the run. */
+let madeHostImage: string | undefined;
+
 afterAll(async () => {
   await destroyLocalEnvironment(CLI_ENV, () => undefined, paths).catch((e: unknown) => console.error(e));
   await downMachineGroup({ env: ENV, paths }).catch((e: unknown) => console.error(e));
   await engine?.stop().catch((e: unknown) => console.error(e));
+  // The host image the engine-option test made (its machines are gone now): the next run makes it again.
+  if (madeHostImage) fs.rmSync(hostImageDirs(paths, madeHostImage).root, { recursive: true, force: true });
   for (const d of [blobCache, dir, paths.stateRoot]) fs.rmSync(d, { recursive: true, force: true });
   process.env = savedEnv;
 }, 300_000);
@@ -215,6 +221,15 @@ local: { listen: 127.0.0.1:${port} }
     const lock = parseLockFile(fs.readFileSync(path.join(dir, "longshore.lock"), "utf8"));
     expect(lock.ok && lock.value.images).toEqual({ "longshore-test-app:1": one.imageId });
     expect(lock.ok && Object.keys(lock.value.engine)).toEqual(["amd64"]);
+    // Booted from the host image, the fresh hosts' engine steps all find nothing to do (no bundle
+    // byte is sent: engine.bundle is unchanged), on both hosts.
+    const summaries = [...r.stderr.matchAll(/: ok in [\d.]+ s \(changed: ([^;]*); (\d+) unchanged\)/g)];
+    expect(summaries, r.stderr).toHaveLength(2);
+    for (const m of summaries) {
+      expect(m[1]!.split(", ").filter((id) => id.startsWith("engine."))).toEqual([]);
+      // engine.facts, bundle, install, configure, start, verify.
+      expect(Number(m[2])).toBeGreaterThanOrEqual(6);
+    }
     // The new hosts booted from the host image (local.hostImage, the default): status names it.
     const status = await runCli(dir, { LONGSHORE_LOCAL_STATE_DIR: paths.stateRoot }, ["status", "--json"]);
     expect(status.code, status.stderr).toBe(0);
@@ -239,5 +254,35 @@ local: { listen: 127.0.0.1:${port} }
     expect(lines.reduce((n, m) => n + Number(m[1]), 0)).toBe(2 * blobsOf(two).length - fresh.length);
     const port = /listen: 127\.0\.0\.1:(\d+)/.exec(fs.readFileSync(path.join(dir, "longshore.yaml"), "utf8"))![1];
     expect((await httpGet(`http://127.0.0.1:${port}/`)).body).toBe(testAppRootBody("2"));
+  });
+
+  it("another engine option: the next rollout makes one new host image and its hosts boot from it, engine steps unchanged", async () => {
+    type Status = { live: "blue" | "green"; slots: Record<string, { hosts: Array<{ hostImage?: string }> }> };
+    const statusOf = async () => JSON.parse((await runCli(dir, { LONGSHORE_LOCAL_STATE_DIR: paths.stateRoot }, ["status", "--json"])).stdout) as Status;
+    const before = await statusOf();
+    const oldImage = before.slots[before.live]!.hosts[0]!.hostImage;
+    const file = path.join(dir, "longshore.yaml");
+    fs.writeFileSync(file, `${fs.readFileSync(file, "utf8")}engine: { daemon: { log-opts: { max-file: "5" } } }\n`);
+    const r = await runCli(dir, { DOCKER_HOST: engine!.host, LONGSHORE_LOCAL_STATE_DIR: paths.stateRoot }, ["rollout", ":1", "--from", "engine"]);
+    expect(r.code, r.stderr).toBe(0);
+    madeHostImage = /host image ([0-9a-f]{16}): made in/.exec(r.stderr)?.[1];
+    expect(r.stderr.match(/host image [0-9a-f]{16}: made in/g), r.stderr).toHaveLength(1);
+    const summaries = [...r.stderr.matchAll(/: ok in [\d.]+ s \(changed: ([^;]*); (\d+) unchanged\)/g)];
+    expect(summaries, r.stderr).toHaveLength(2);
+    for (const m of summaries) expect(m[1]!.split(", ").filter((id) => id.startsWith("engine."))).toEqual([]);
+    const after = await statusOf();
+    const images = after.slots[after.live]!.hosts.map((h) => h.hostImage);
+    expect(images).toHaveLength(2);
+    expect(new Set(images).size).toBe(1);
+    expect(images[0]).not.toBe(oldImage);
+    // The new option came with the image: its daemon.json has it (and engine.configure and
+    // engine.verify, unchanged above, found the running engine as configured).
+    const made = cachedHostImage(paths, images[0]!);
+    expect(made, `host image ${images[0]} in ${paths.cacheDir}`).not.toBeNull();
+    expect(JSON.parse(fs.readFileSync(path.join(made!.layer, "etc/docker/daemon.json"), "utf8"))["log-opts"]).toMatchObject({ "max-file": "5" });
+    // The next rollout with the same options makes none.
+    const again = await runCli(dir, { DOCKER_HOST: engine!.host, LONGSHORE_LOCAL_STATE_DIR: paths.stateRoot }, ["rollout", ":2", "--from", "engine"]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).not.toMatch(/host image [0-9a-f]{16}: made in/);
   });
 });
