@@ -35,6 +35,7 @@ import { unifiedDiff } from "./unified-diff";
 import { isPrivateIPv4 } from "../model/net";
 import { BlobExchange } from "./layers/blob-exchange";
 import { deliverBlobs, FETCH_STEP_ID, lendStore, type BlobDeliveryReport, type LentStore } from "./layers/blob-delivery";
+import { blobsOf } from "./layers/layered-image";
 import type { StepReport } from "./report";
 
 /** Opens one host's transport (the SSH adapter in production, fakes in tests). */
@@ -366,9 +367,21 @@ async function provisionOne(target: SshTarget, input: Resolved): Promise<{ repor
       } else {
         const f0 = performance.now();
         emit({ type: "step-start", host, stepId: FETCH_STEP_ID, title: fetchTitle, index: split, total });
-        const fetched = await deliverBlobs({
+        const layered = (ctx.image as Extract<ImageSource, { source: "layers" }>).layers;
+        // The batch already asked the engine for the image (image.layers' check): a host that has
+        // it fetches nothing and need not even look at its store (a re-run's usual case).
+        const present = answers?.get(split)?.checks;
+        const fetched = present?.length && present.every(Boolean)
+          ? (() => {
+              input.exchange!.probed(host, false);
+              input.exchange!.done(host);
+              emit({ type: "step-progress", host, stepId: FETCH_STEP_ID, message: "image present: 0 blob bytes" });
+              const delivery: BlobDeliveryReport = { present: true, blobs: blobsOf(layered).length, had: 0, fromPeers: 0, peerBytes: 0, fromController: 0, controllerBytes: 0, wireBytes: 0, refused: 0, served: false };
+              return { delivery, error: undefined };
+            })()
+          : await deliverBlobs({
           transport,
-          image: (ctx.image as Extract<ImageSource, { source: "layers" }>).layers,
+          image: layered,
           cacheDir: (ctx.image as Extract<ImageSource, { source: "layers" }>).cacheDir,
           exchange: input.exchange,
           address: isPrivateIPv4(target.address) ? target.address : null,

@@ -6,7 +6,7 @@ import { Readable } from "node:stream";
 import { AggregateHostError, CommandFailedError, TransportError } from "../../core/errors";
 import { sensitive } from "../../core/sensitive";
 import { cmd, shell, sudo, type Command } from "../../provisioner/command";
-import { runPlan, backoff, progressLines, type HostJob, type RunEvent } from "../../provisioner/runner";
+import { runPlan, backoff, progressLines, UPLOADS_IN_FLIGHT, type HostJob, type RunEvent } from "../../provisioner/runner";
 import type { Step, StepPlan } from "../../provisioner/step";
 import { FakeTransport, InFlight, newHostState, sha256, type FakeRule } from "../helpers/fake-transport";
 
@@ -749,5 +749,26 @@ describe("runPlan: the batched probe (default)", () => {
     expect(t.execs).toEqual(["sh -s", "c0"]);
     expect(report.hosts[0]!.steps.map((s) => [s.id, s.status])).toEqual([["ok", "unchanged"], ["bad", "failed"]]);
     expect(report.hosts[0]!.steps[1]!.error!.message).toBe("no bundle");
+  });
+});
+
+describe("runPlan: a step's uploads", () => {
+  it("go a few at once over the connection, reported in the plan's order", async () => {
+    const t = new FakeTransport("web-1", { delayMs: 5 });
+    let now = 0;
+    let max = 0;
+    const upload = t.upload.bind(t);
+    t.upload = async (...args) => {
+      max = Math.max(max, ++now);
+      try {
+        return await upload(...args);
+      } finally {
+        now--;
+      }
+    };
+    const files = Array.from({ length: 9 }, (_, i) => ({ path: `/b/f${i}`, source: { content: `${i}\n` } }));
+    const { report } = await runPlan({ hosts: [job("web-1", t, [step("engine.bundle", { files, apply: [] })])], mode: "apply" });
+    expect(max).toBe(UPLOADS_IN_FLIGHT);
+    expect(report.hosts[0]!.steps[0]!.uploaded.map((u) => u.path)).toEqual(files.map((f) => f.path));
   });
 });
