@@ -1,44 +1,57 @@
 /**
- * Benchmark: `provision` from bare local machines to a healthy demo app, for N = 1, 4 and 8
- * machines (hosts in parallel, one SSH connection each), then the idempotent re-run and a `plan`
- * of the in-sync fleet; and the bytes sent to each host (uploads plus stdin, counted by a
- * wrapping transport).
+ * Benchmark: longshore's `provision` against a plain OpenSSH + bash script doing the same install
+ * (bench/baseline/provision.sh), on N = 1, 4 and 8 bare local machines (systemd-nspawn, Debian
+ * bookworm minbase), in one run. Per N and per tool: fresh machines from the same template, the
+ * first run (bare -> healthy app), then three idempotent re-runs (median); for longshore also a
+ * `plan` of the in-sync fleet. Same bytes: the cached bookworm amd64 bundle (uncompressed, as
+ * SFTP/tar) and the demo image v1's archive (gzip -1 stream for the script, layer by layer for
+ * longshore). longshore runs as its CLI (`node dist/cli/main.js provision --json`), what a user
+ * runs, so its times include Node's start, the bundle and image checks on the controller; the
+ * script's include ssh's. Hosts in parallel for both (one process per host for the script).
  *
- * Run as root after `npx tsc -p .`:  node dist/bench/provision.js [--sizes 1,4,8]
+ * Run as root after `npx tsc -p .`:  node dist/bench/provision.js [--sizes 1,4,8] [--reruns 3]
  * Writes bench/out/provision.json and prints a Markdown table for BENCHMARKS.md.
  */
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { pipeline, Transform } from "node:stream";
-import { parseResolvedApp } from "../model/app";
 import { parseEngineOptions } from "../model/engine";
+import { EMPTY_LOCK, lockFilePath, serializeLockFile, withBundle } from "../model/lock-file";
 import { buildDemoImage } from "../drivers/local/demo-app";
 import { downMachineGroup, upMachineGroup } from "../drivers/local/machine-group";
-import { sshTargets } from "../drivers/local/inventory";
-import { defaultPaths } from "../drivers/local/paths";
+import { defaultPaths, type LocalPaths } from "../drivers/local/paths";
+import type { EnvState } from "../drivers/local/state";
 import { buildBundle } from "../provisioner/bundle/build";
+import { renderSha256Sums } from "../provisioner/bundle/manifest";
 import { debianRecipe, HOST_DEBIAN_SOURCES, parseDeb822Sources } from "../provisioner/bundle/recipe";
 import { verifyBundle } from "../provisioner/bundle/verify";
-import type { Command } from "../provisioner/command";
-import { provisionHosts, type ConnectFn } from "../provisioner/provision-hosts";
-import { Sensitive } from "../core/sensitive";
-import { connectSsh } from "../provisioner/transport/ssh2-transport";
+import { engineConfigFiles } from "../provisioner/steps/engine-configure";
+import { expectedDpkgState } from "../provisioner/steps/engine-install";
+
+interface ToolSample {
+  freshMs: number;
+  /** The script's first run: mean time of each phase over the hosts (ms). */
+  freshPhaseMs?: Record<string, number>;
+  /** Every re-run's wall time, in order; the table shows the median. */
+  rerunMs: number[];
+}
 
 interface Sample {
   machines: number;
-  freshMs: number;
-  rerunMs: number;
-  planMs: number;
-  /** Bytes sent per host on the fresh run (mean), and on the re-run (max). */
-  freshBytesPerHost: number;
-  rerunBytesPerHost: number;
-  freshUploads: number;
-  rerunUploads: number;
-  changedFresh: number;
-  unchangedRerun: number;
-  /** First run: mean duration of each step over the hosts (ms), in step order. */
-  freshStepMs: Record<string, number>;
+  script: ToolSample;
+  longshore: ToolSample & {
+    planMs: number;
+    /** First run, per host (mean): bytes uploaded by steps plus the image's bytes on the wire from the controller. */
+    freshBytesPerHost: number;
+    /** Re-runs: steps not unchanged (must be 0), and bytes sent (must be 0). */
+    rerunChanged: number;
+    rerunBytes: number;
+    /** First run: mean duration of each step over the hosts (ms), in step order. */
+    freshStepMs: Record<string, number>;
+    /** Last re-run: mean duration of each step (ms). */
+    rerunStepMs: Record<string, number>;
+  };
 }
 
 function arg(name: string): string | undefined {
@@ -46,122 +59,180 @@ function arg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
-/** Counts what goes to each host: upload bytes and stdin bytes. */
-function countingConnect(counts: Map<string, { bytes: number; uploads: number }>): ConnectFn {
-  return async (target, options) => {
-    const t = await connectSsh(target, options);
-    const c = counts.get(target.name) ?? { bytes: 0, uploads: 0 };
-    counts.set(target.name, c);
-    const countStdin = (cmd: Command): Command => {
-      const s = cmd.stdin;
-      if (s === undefined) return cmd;
-      if (typeof s === "function") {
-        return {
-          ...cmd,
-          stdin: () => {
-            const counter = new Transform({
-              transform(chunk: Buffer, _enc, cb) {
-                c.bytes += chunk.length;
-                cb(null, chunk);
-              },
-            });
-            pipeline(s(), counter, () => undefined);
-            return counter;
-          },
-        };
-      }
-      c.bytes += s instanceof Sensitive ? Buffer.byteLength(s.reveal()) : typeof s === "string" ? Buffer.byteLength(s) : s.byteLength;
-      return cmd;
-    };
-    return {
-      host: t.host,
-      needsSudo: t.needsSudo,
-      exec: (cmd, o) => t.exec(countStdin(cmd), o),
-      upload: async (src, p, o) => {
-        const r = await t.upload(src, p, o);
-        if (r.uploaded) {
-          c.bytes += r.bytes;
-          c.uploads++;
-        }
-        return r;
-      },
-      sha256: (p, o) => t.sha256(p, o),
-      close: () => t.close(),
-    };
-  };
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** Runs a process to its end; rejects with its stderr when it fails. */
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  return runBoth(cmd, args, env).then((r) => r.out);
+}
+
+function runBoth(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    p.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    p.stderr.on("data", (c: Buffer) => (err += c.toString()));
+    p.on("error", reject);
+    p.on("close", (code) => (code === 0 ? resolve({ out, err }) : reject(new Error(`${cmd} ${args.slice(0, 2).join(" ")} exited ${code}: ${err.slice(-2000)}`))));
+  });
+}
+
+async function timed(f: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await f();
+  return performance.now() - t0;
+}
+
+type StepJson = { id: string; status: string; durationMs: number; uploaded: Array<{ bytes: number }> };
+type ReportJson = { ok: boolean; counts: Record<string, number>; hosts: Array<{ steps: StepJson[]; delivery?: { wireBytes: number } }> };
+
+function meanStepMs(r: ReportJson): Record<string, number> {
+  const first = r.hosts[0]!.steps;
+  return Object.fromEntries(first.map((st, k) => [st.id, Math.round(r.hosts.reduce((s, h) => s + h.steps[k]!.durationMs, 0) / r.hosts.length)]));
+}
+
+function sentBytes(h: ReportJson["hosts"][number]): number {
+  return h.steps.reduce((s, st) => s + st.uploaded.reduce((a, u) => a + u.bytes, 0), 0) + (h.delivery?.wireBytes ?? 0);
 }
 
 async function main(): Promise<void> {
   const sizes = (arg("--sizes") ?? "1,4,8").split(",").map(Number);
-  const cacheDir = process.env["LONGSHORE_CACHE_DIR"] ?? path.resolve(__dirname, "..", "..", ".longshore", "cache");
+  const reruns = Number(arg("--reruns") ?? "3");
+  const root = path.resolve(__dirname, "..", "..");
+  const cacheDir = process.env["LONGSHORE_CACHE_DIR"] ?? path.join(root, ".longshore", "cache");
   const recipe = debianRecipe({ suite: "bookworm", arch: "amd64", hostSources: parseDeb822Sources(fs.readFileSync(HOST_DEBIAN_SOURCES, "utf8")) });
   const bundle = await verifyBundle((await buildBundle({ recipe, cacheDir, createdBy: "longshore/bench" })).dir);
-  const paths = { ...defaultPaths(), stateRoot: fs.mkdtempSync(path.join(os.tmpdir(), "ls-bench-prov-")) };
-  const img = buildDemoImage("v1", { cacheDir: paths.cacheDir });
-  const app = parseResolvedApp({ name: "demo", image: "longshore-demo:v1", port: 8080 });
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "ls-bench-prov-"));
+  const paths: LocalPaths = { ...defaultPaths(), cacheDir, stateRoot: path.join(work, "state") };
+  const img = buildDemoImage("v1", { cacheDir });
+
+  // The script's inputs, from the same bundle: its files plus SHA256SUMS, daemon.json as longshore writes it.
+  const scriptBundle = path.join(work, path.basename(bundle.dir));
+  fs.mkdirSync(path.join(scriptBundle, "debs"), { recursive: true });
+  for (const f of fs.readdirSync(path.join(bundle.dir, "debs"))) fs.linkSync(path.join(bundle.dir, "debs", f), path.join(scriptBundle, "debs", f));
+  fs.copyFileSync(path.join(bundle.dir, "manifest.json"), path.join(scriptBundle, "manifest.json"));
+  fs.writeFileSync(path.join(scriptBundle, "SHA256SUMS"), renderSha256Sums(bundle.manifest));
   const engine = parseEngineOptions({});
+  const daemonJson = path.join(work, "daemon.json");
+  fs.writeFileSync(daemonJson, engineConfigFiles({ engine, bundle }).daemonJson);
+  const wanted = bundle.manifest.recipe.packages.map((name) => ({ name, version: bundle.manifest.packages.find((p) => p.name === name)!.version }));
+  const scriptEnv = { ...process.env, PACKAGES: [...bundle.manifest.recipe.packages].sort().join(" "), EXPECTED_DPKG: expectedDpkgState(wanted) };
+  const script = path.join(root, "bench", "baseline", "provision.sh");
+
+  // longshore's inputs: an environment file naming the demo app; the image from the same archive.
+  const envFile = path.join(work, "longshore.yaml");
+  fs.writeFileSync(envFile, "name: bench\napp:\n  name: demo\n  image: longshore-demo:v1\n  port: 8080\n");
+  // Pinned as after a first run (longshore.lock beside the file): the bundle comes from the cache
+  // without resolving the recipe against the archive, as the script's pre-built directory does.
+  fs.writeFileSync(
+    lockFilePath(envFile),
+    serializeLockFile(
+      withBundle(EMPTY_LOCK, "amd64", {
+        recipe: "debian-bookworm-amd64",
+        id: bundle.manifest.id,
+        packages: Object.fromEntries(bundle.manifest.packages.map((p) => [p.name, p.version])),
+      }),
+    ),
+  );
+  const cli = path.join(root, "dist", "cli", "main.js");
+  const cliEnv = { ...process.env, LONGSHORE_LOCAL_STATE_DIR: paths.stateRoot, LONGSHORE_CACHE_DIR: cacheDir, NO_COLOR: "1" };
+  const provision = async (env: string, mode: "provision" | "plan"): Promise<ReportJson> => {
+    const args = [cli, mode, "-f", envFile, "--local-env", env, "--image-archive", img.file, "--json"];
+    // plan exits 1 when something would change; an in-sync fleet exits 0.
+    return JSON.parse(await run(process.execPath, args, cliEnv)) as ReportJson;
+  };
+
   const samples: Sample[] = [];
   try {
     for (const n of sizes) {
-      const env = `bench-prov-${n}`;
-      process.stderr.write(`N=${n}: machines...\n`);
-      const { state } = await upMachineGroup({ env, machines: n, paths });
+      // The script, on its own fresh machines.
+      let env = `bench-sh-${n}`;
+      process.stderr.write(`N=${n}: script: machines...\n`);
+      let { state } = await upMachineGroup({ env, machines: n, paths });
+      const scriptSample: ToolSample = { freshMs: 0, rerunMs: [] };
       try {
-        const base = { targets: sshTargets(state), engine, app, bundle, slot: "blue", image: { source: "archive" as const, localPath: img.file, imageId: img.imageId }, auditUser: "bench@controller" };
-        const fresh = new Map<string, { bytes: number; uploads: number }>();
-        let t0 = performance.now();
-        const r1 = await provisionHosts({ ...base, mode: "apply", connect: countingConnect(fresh) });
-        const freshMs = performance.now() - t0;
-        if (r1.error) throw r1.error;
-        const rerun = new Map<string, { bytes: number; uploads: number }>();
-        t0 = performance.now();
-        const r2 = await provisionHosts({ ...base, mode: "apply", connect: countingConnect(rerun) });
-        const rerunMs = performance.now() - t0;
-        if (r2.error) throw r2.error;
-        t0 = performance.now();
-        const r3 = await provisionHosts({ ...base, mode: "check", connect: connectSsh });
-        const planMs = performance.now() - t0;
-        if (r3.error) throw r3.error;
-        const freshVals = [...fresh.values()];
-        const rerunVals = [...rerun.values()];
+        const phases: Array<Record<string, number>> = [];
+        const once = (st: EnvState) =>
+          Promise.all(
+            st.machines.map(async (m) => {
+              const r = await runBoth("bash", [script, m.address, st.clientKey!.privatePath, st.knownHostsFile!, scriptBundle, daemonJson, img.file, img.imageId, "8080"], scriptEnv);
+              phases.push(Object.fromEntries([...r.err.matchAll(/^phase (\S+) (\d+)$/gm)].map((x) => [x[1]!, Number(x[2])])));
+              return r.out;
+            }),
+          );
+        scriptSample.freshMs = await timed(() => once(state));
+        scriptSample.freshPhaseMs = Object.fromEntries(Object.keys(phases[0] ?? {}).map((k) => [k, Math.round(phases.reduce((a, p) => a + (p[k] ?? 0), 0) / phases.length)]));
+        for (let k = 0; k < reruns; k++) {
+          let outs: string[] = [];
+          scriptSample.rerunMs.push(await timed(async () => (outs = await once(state))));
+          // A re-run of the script must find nothing to do, or it is not the same work.
+          if (outs.some((o) => o.trim() !== "did:")) throw new Error(`the script's re-run did something: ${outs.join(" | ")}`);
+        }
+      } finally {
+        await downMachineGroup({ env, paths });
+      }
+      process.stderr.write(`N=${n}: script: fresh ${(scriptSample.freshMs / 1000).toFixed(1)} s, re-run ${(median(scriptSample.rerunMs) / 1000).toFixed(2)} s\n`);
+
+      // longshore, on fresh machines from the same template.
+      env = `bench-ls-${n}`;
+      process.stderr.write(`N=${n}: longshore: machines...\n`);
+      ({ state } = await upMachineGroup({ env, machines: n, paths }));
+      try {
+        let fresh: ReportJson | undefined;
+        const freshMs = await timed(async () => (fresh = await provision(env, "provision")));
+        const rerunMs: number[] = [];
+        let rerunChanged = 0;
+        let rerunBytes = 0;
+        let last: ReportJson | undefined;
+        for (let k = 0; k < reruns; k++) {
+          rerunMs.push(await timed(async () => (last = await provision(env, "provision"))));
+          rerunChanged += last!.hosts.reduce((s, h) => s + h.steps.filter((st) => st.status !== "unchanged").length, 0);
+          rerunBytes += last!.hosts.reduce((s, h) => s + sentBytes(h), 0);
+        }
+        const planMs = await timed(() => provision(env, "plan"));
         samples.push({
           machines: n,
-          freshMs,
-          rerunMs,
-          planMs,
-          freshBytesPerHost: freshVals.reduce((s, v) => s + v.bytes, 0) / freshVals.length,
-          rerunBytesPerHost: Math.max(...rerunVals.map((v) => v.bytes)),
-          freshUploads: freshVals.reduce((s, v) => s + v.uploads, 0) / freshVals.length,
-          rerunUploads: rerunVals.reduce((s, v) => s + v.uploads, 0),
-          changedFresh: r1.report.counts.changed,
-          freshStepMs: Object.fromEntries(
-            r1.report.hosts[0]!.steps.map((st, k) => [st.id, Math.round(r1.report.hosts.reduce((sum, h) => sum + h.steps[k]!.durationMs, 0) / r1.report.hosts.length)]),
-          ),
-          unchangedRerun: r2.report.counts.unchanged,
+          script: scriptSample,
+          longshore: {
+            freshMs,
+            rerunMs,
+            planMs,
+            freshBytesPerHost: fresh!.hosts.reduce((s, h) => s + sentBytes(h), 0) / fresh!.hosts.length,
+            rerunChanged,
+            rerunBytes,
+            freshStepMs: meanStepMs(fresh!),
+            rerunStepMs: meanStepMs(last!),
+          },
         });
-        process.stderr.write(`N=${n}: fresh ${(freshMs / 1000).toFixed(1)} s, re-run ${(rerunMs / 1000).toFixed(2)} s, plan ${(planMs / 1000).toFixed(2)} s\n`);
+        process.stderr.write(`N=${n}: longshore: fresh ${(freshMs / 1000).toFixed(1)} s, re-run ${(median(rerunMs) / 1000).toFixed(2)} s, plan ${(planMs / 1000).toFixed(2)} s\n`);
       } finally {
         await downMachineGroup({ env, paths });
       }
     }
   } finally {
-    fs.rmSync(paths.stateRoot, { recursive: true, force: true });
+    fs.rmSync(work, { recursive: true, force: true });
   }
-  const outDir = path.resolve(__dirname, "..", "..", "bench", "out");
+  const outDir = path.join(root, "bench", "out");
   fs.mkdirSync(outDir, { recursive: true });
   fs.writeFileSync(path.join(outDir, "provision.json"), JSON.stringify({ when: new Date().toISOString(), bundleBytes: bundle.manifest.totalSize, imageId: img.imageId, samples }, null, 2));
-  const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
-  const kib = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
+  const s1 = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  const s2 = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
   const rows = [
-    "| machines | bare → healthy app | idempotent re-run | plan (in sync) | sent per host, first run | sent per host, re-run | steps changed / unchanged |",
-    "|---|---|---|---|---|---|---|",
-    ...samples.map(
-      (s) =>
-        `| ${s.machines} | ${(s.freshMs / 1000).toFixed(1)} s | ${(s.rerunMs / 1000).toFixed(2)} s | ${(s.planMs / 1000).toFixed(2)} s | ${mib(s.freshBytesPerHost)} (${s.freshUploads} files) | ${kib(s.rerunBytesPerHost)} (${s.rerunUploads} files) | ${s.changedFresh} / ${s.unchangedRerun} |`,
-    ),
+    "| machines | fresh: script / longshore (ratio) | re-run: script / longshore (ratio) | plan (in sync) | longshore sent per host, fresh / re-runs |",
+    "|---|---|---|---|---|",
+    ...samples.map((s) => {
+      const sr = median(s.script.rerunMs);
+      const lr = median(s.longshore.rerunMs);
+      return `| ${s.machines} | ${s1(s.script.freshMs)} / ${s1(s.longshore.freshMs)} (${(s.longshore.freshMs / s.script.freshMs).toFixed(2)}x) | ${s2(sr)} / ${s2(lr)} (${(lr / sr).toFixed(2)}x) | ${s2(s.longshore.planMs)} | ${(s.longshore.freshBytesPerHost / 2 ** 20).toFixed(1)} MiB / ${s.longshore.rerunBytes} B (${s.longshore.rerunChanged} steps not unchanged) |`;
+    }),
   ];
-  process.stdout.write(`${rows.join("\n")}\n\nfirst run, mean step time per host (ms):\n`);
-  for (const s of samples) process.stdout.write(`N=${s.machines}: ${Object.entries(s.freshStepMs).map(([k, v]) => `${k} ${v}`).join(", ")}\n`);
+  process.stdout.write(`${rows.join("\n")}\n\nmean step time per host (ms), first run | last re-run:\n`);
+  for (const s of samples) {
+    process.stdout.write(`N=${s.machines} script: ${Object.entries(s.script.freshPhaseMs ?? {}).map(([k, v]) => `${k} ${v}`).join(", ")}\n`);
+    process.stdout.write(`N=${s.machines}: ${Object.entries(s.longshore.freshStepMs).map(([k, v]) => `${k} ${v}`).join(", ")}\n`);
+    process.stdout.write(`N=${s.machines}: ${Object.entries(s.longshore.rerunStepMs).map(([k, v]) => `${k} ${v}`).join(", ")}\n`);
+  }
 }
 
 main().catch((e: unknown) => {
