@@ -46,14 +46,39 @@ export const localSchema = z.strictObject({
   hostImage: z.boolean().default(true),
 });
 
+/** The host operating systems longshore provisions, and the Debian release (suite) of each. */
+export const HOST_OS = { "debian-12": "bookworm", "debian-13": "trixie" } as const;
+
+/** A host operating system. */
+export type HostOs = keyof typeof HOST_OS;
+
+/** `hosts:`: what every host of the environment runs. */
+export const hostsSchema = z.strictObject({
+  /**
+   * The hosts' operating system: the local driver's machine template, the AWS fleets' AMI, and
+   * the default engine bundle recipe (`debian-bookworm` or `debian-trixie`: Debian 13's engine
+   * 26 with the real Compose v2). Files without it keep Debian 12, so an existing environment
+   * and its `longshore.lock` pins do not move; `longshore local demo` writes `debian-13`.
+   * @default "debian-12"
+   */
+  os: z.enum(Object.keys(HOST_OS) as [HostOs, ...HostOs[]]).default("debian-12"),
+});
+
+/** The engine bundle recipe a host OS defaults to. */
+export function defaultBundleRecipe(os: HostOs): string {
+  return `debian-${HOST_OS[os]}`;
+}
+
 /** Schema of an environment file. Strict: an unknown key is an error, never ignored. */
-export const environmentSchema = z
+export const environmentSchema = z.preprocess(defaultBundleFromOs, z
   .strictObject({
     /** 1-12 lower-case letters, digits or '-': names machines, state, stacks and tags. */
     name: environmentNameSchema,
     /** `local` (machines on this computer) or `aws` (the `web` Pulumi program). @default "local" */
     driver: z.enum(["local", "aws"]).default("local"),
     app: appSpecSchema,
+    /** What the hosts run. @default { os: debian-12 } */
+    hosts: hostsSchema.prefault({}),
     /** Credentials for pulling the app's image. @default none (public images, or images delivered as archives) */
     registry: registrySpecSchema.optional(),
     /** How the engine is installed and configured on every host. @default { channel: bundle, daemon: {} } */
@@ -68,6 +93,11 @@ export const environmentSchema = z
     aws: awsSchema.optional(),
   })
   .superRefine((env, ctx) => {
+    // A recipe for another release than the hosts' would be refused by every host's facts probe.
+    const recipe = env.engine.channel === "bundle" && !isBundleDirectory(env.engine.bundle) ? /^debian-([a-z]+)/.exec(env.engine.bundle)?.[1] : undefined;
+    if (recipe !== undefined && recipe !== HOST_OS[env.hosts.os]) {
+      ctx.addIssue({ code: "custom", path: ["engine", "bundle"], message: `is for Debian ${recipe}; hosts.os is ${env.hosts.os} (${HOST_OS[env.hosts.os]}): use ${defaultBundleRecipe(env.hosts.os)}, or leave engine.bundle out` });
+    }
     if (env.live !== null && env.slots[env.live].image === null) {
       ctx.addIssue({ code: "custom", path: ["live"], message: `the live slot (${env.live}) has no image` });
     }
@@ -121,7 +151,23 @@ export const environmentSchema = z
       }
       if (env.registry && "pulumi" in env.registry.password) ctx.addIssue({ code: "custom", path: ["registry", "password"], message: pulumiOnly });
     }
-  });
+  }));
+
+/**
+ * `engine.bundle` left out follows `hosts.os` (the engine schema alone defaults to bookworm's).
+ * Only fills a gap in well-shaped input: anything else is left for the schema to report.
+ */
+function defaultBundleFromOs(input: unknown): unknown {
+  if (input === null || typeof input !== "object" || Array.isArray(input)) return input;
+  const raw = input as Record<string, unknown>;
+  const os = (raw["hosts"] as Record<string, unknown> | undefined)?.["os"];
+  if (typeof os !== "string" || !(os in HOST_OS)) return input;
+  const engine = raw["engine"] ?? {};
+  if (engine === null || typeof engine !== "object" || Array.isArray(engine)) return input;
+  const e = engine as Record<string, unknown>;
+  if (e["bundle"] !== undefined || (e["channel"] ?? "bundle") !== "bundle") return input;
+  return { ...raw, engine: { ...e, bundle: defaultBundleRecipe(os as HostOs) } };
+}
 
 /** A parsed environment, defaults filled in; secrets are still sources. */
 export type Environment = z.output<typeof environmentSchema>;

@@ -62,18 +62,43 @@ export function parseDeb822Sources(text: string): Deb822Source[] {
   }));
 }
 
+/** Debian's releases by codename, oldest first: what a mirror of one serves for the others. */
+export const DEBIAN_RELEASES: Readonly<Record<string, string>> = { bullseye: "11", bookworm: "12", trixie: "13" };
+
+/**
+ * The stanzas for `suite` when the file names only another Debian release: the same mirrors,
+ * components and keyrings, each suite renamed (`bookworm-security` -> `trixie-security`). A
+ * Debian mirror serves every release under the same paths, and Debian's archive keyring holds
+ * the next release's keys (Debian 12's holds 13's), so a bookworm controller resolves a trixie
+ * bundle from its own sources file. Stanzas with no Debian codename are left out.
+ */
+export function deriveSuiteSources(stanzas: readonly Deb822Source[], suite: string): Deb822Source[] {
+  if (!(suite in DEBIAN_RELEASES)) return [];
+  const rename = (su: string) => {
+    const m = /^([a-z]+)(-updates|-security|-backports)?$/.exec(su);
+    return m && m[1]! in DEBIAN_RELEASES ? `${suite}${m[2] ?? ""}` : null;
+  };
+  return stanzas.flatMap((st) => {
+    const suites = st.suites.map(rename).filter((x): x is string => x !== null);
+    return suites.length ? [{ ...st, suites }] : [];
+  });
+}
+
 /**
  * The apt sources for `suite` (and its `-updates` and `-security` suites) found in a deb822
- * file, restricted to `components`. Throws a PreconditionError when the file has no source for
- * the suite itself or a source has no keyring.
+ * file, restricted to `components`; when the file names another Debian release only, the same
+ * mirrors for `suite` ({@link deriveSuiteSources}). Throws a PreconditionError when there is
+ * no source for the suite itself or a source has no keyring.
  */
 export function sourcesForSuite(
-  stanzas: readonly Deb822Source[],
+  given: readonly Deb822Source[],
   suite: string,
   components: readonly string[],
   fileName: string,
 ): AptSource[] {
   const wanted = [suite, `${suite}-updates`, `${suite}-security`];
+  const names = (list: readonly Deb822Source[]) => list.some((s) => s.enabled && s.types.includes("deb") && s.suites.includes(suite));
+  const stanzas = names(given) ? given : deriveSuiteSources(given, suite);
   const out: AptSource[] = [];
   for (const s of stanzas) {
     if (!s.enabled || !s.types.includes("deb")) continue;
@@ -105,6 +130,12 @@ export function sourcesForSuite(
  * hosts' blob server and client for image deliveries between peers (provisioner/layers/); a host
  * without it gets every blob from the controller.
  */
+/**
+ * Packages a Debian release adds to the engine: trixie's `docker-compose` is the real Compose v2
+ * (Go, 2.26); bookworm only has the Python Compose 1.29, which longshore does not ship.
+ */
+export const RELEASE_EXTRA_PACKAGES: Readonly<Record<string, readonly string[]>> = { trixie: ["docker-compose"] };
+
 export const ENGINE_PACKAGES = {
   debian: { packages: ["docker.io", "containerd", "runc", "tini", "busybox-static"], enginePackage: "docker.io" },
   ubuntu: { packages: ["docker.io", "containerd", "runc", "tini", "busybox-static"], enginePackage: "docker.io" },
@@ -127,7 +158,7 @@ export function debianRecipe(target: RecipeTarget & { hostSources: readonly Deb8
     suite: target.suite,
     arch: target.arch,
     sources: sourcesForSuite(target.hostSources, target.suite, ["main"], target.sourcesFile ?? HOST_DEBIAN_SOURCES),
-    packages: [...e.packages],
+    packages: [...e.packages, ...(RELEASE_EXTRA_PACKAGES[target.suite] ?? [])],
     enginePackage: e.enginePackage,
     baseline: target.baseline ?? "minbase",
   }, "bundle recipe");

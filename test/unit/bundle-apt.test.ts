@@ -53,10 +53,19 @@ describe("deb822 sources", () => {
     ]);
   });
 
-  it("refuses a file without the suite, or a source without a keyring file", () => {
-    const stanzas = parseDeb822Sources(DEBIAN_SOURCES);
+  it("another Debian release comes from the same mirrors and keyring, each suite renamed", () => {
+    expect(sourcesForSuite(parseDeb822Sources(DEBIAN_SOURCES), "trixie", ["main"], "debian.sources")).toEqual([
+      { uri: "http://deb.debian.org/debian", suite: "trixie", components: ["main"], signedBy: KEYRING },
+      { uri: "http://deb.debian.org/debian", suite: "trixie-updates", components: ["main"], signedBy: KEYRING },
+      { uri: "http://deb.debian.org/debian-security", suite: "trixie-security", components: ["main"], signedBy: KEYRING },
+    ]);
+  });
+
+  it("refuses a file without the suite (and no Debian release to derive it from), or a source without a keyring file", () => {
+    const stanzas = parseDeb822Sources("Types: deb\nURIs: http://x.example/ubuntu\nSuites: noble\nComponents: main\nSigned-By: /k.gpg\n");
     expect(() => sourcesForSuite(stanzas, "trixie", ["main"], "debian.sources")).toThrow(PreconditionError);
     expect(() => sourcesForSuite(stanzas, "trixie", ["main"], "debian.sources")).toThrow('debian.sources has no enabled "deb" source for trixie with component main');
+    expect(() => sourcesForSuite(parseDeb822Sources(DEBIAN_SOURCES), "sid", ["main"], "debian.sources")).toThrow('debian.sources has no enabled "deb" source for sid');
     const unsigned = parseDeb822Sources("Types: deb\nURIs: http://x.example/debian\nSuites: bookworm\nComponents: main\n");
     expect(() => sourcesForSuite(unsigned, "bookworm", ["main"], "x.sources")).toThrow("x.sources: the source http://x.example/debian bookworm has no Signed-By keyring file");
   });
@@ -64,6 +73,12 @@ describe("deb822 sources", () => {
 
 describe("recipes", () => {
   const hostSources = parseDeb822Sources(DEBIAN_SOURCES);
+
+  it("debian trixie adds the real Compose (docker-compose 2.x); bookworm's Python Compose is not shipped", () => {
+    const r = debianRecipe({ suite: "trixie", arch: "arm64", hostSources });
+    expect(r.packages).toEqual(["docker.io", "containerd", "runc", "tini", "busybox-static", "docker-compose"]);
+    expect(r.sources.map((x) => x.suite)).toEqual(["trixie", "trixie-updates", "trixie-security"]);
+  });
 
   it("debian: docker.io, containerd, runc, tini, busybox-static from this computer's mirror", () => {
     expect(debianRecipe({ suite: "bookworm", arch: "amd64", hostSources })).toEqual({

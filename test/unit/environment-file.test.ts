@@ -44,6 +44,7 @@ describe("environment file", () => {
         restart: "unless-stopped",
         init: false,
       },
+      hosts: { os: "debian-12" },
       engine: { channel: "bundle", bundle: "debian-bookworm", daemon: DAEMON_DEFAULTS },
       slots: { blue: { image: null, size: 2 }, green: { image: null, size: 2 } },
       live: null,
@@ -136,7 +137,7 @@ describe("environment file", () => {
     expect(r.ok && r.value.engine.bundle).toBe("/srv/env/bundles/x");
     const unresolved = parseEnvironment(dir, "e.yaml");
     expect(unresolved.ok && unresolved.value.engine.bundle).toBe("./bundles/x");
-    const recipe = parseEnvironment("name: a\napp: { name: a, image: a:v1 }\nengine: { bundle: debian-trixie }\n", "e.yaml", "/srv/env");
+    const recipe = parseEnvironment("name: a\napp: { name: a, image: a:v1 }\nhosts: { os: debian-13 }\nengine: { bundle: debian-trixie }\n", "e.yaml", "/srv/env");
     expect(recipe.ok && recipe.value.engine.bundle).toBe("debian-trixie");
   });
 

@@ -85,6 +85,7 @@ describe("defaults", () => {
         restart: "unless-stopped",
         init: false,
       },
+      hosts: { os: "debian-12" },
       engine: env.engine,
       slots: { blue: { image: null, size: 2 }, green: { image: null, size: 2 } },
       live: null,
@@ -93,6 +94,13 @@ describe("defaults", () => {
     });
     expect([env.engine.channel, env.engine.bundle, env.engine.daemon["log-driver"]]).toEqual(["bundle", "debian-bookworm", "json-file"]);
   });
+
+  it("hosts.os debian-13 makes the engine bundle default Debian 13's (trixie); distro and a given bundle stay as written", () => {
+    expect(environmentSchema.parse({ ...BASE, hosts: { os: "debian-13" } }).engine.bundle).toBe("debian-trixie");
+    expect(environmentSchema.parse({ ...BASE, hosts: { os: "debian-13" }, engine: { bundle: "debian-trixie-arm64" } }).engine.bundle).toBe("debian-trixie-arm64");
+    expect(environmentSchema.parse({ ...BASE, hosts: { os: "debian-13" }, engine: { channel: "distro" } }).engine).toMatchObject({ channel: "distro", bundle: "debian-bookworm" });
+    expect(environmentSchema.parse({ ...BASE, hosts: { os: "debian-13" }, engine: { bundle: "./bundles/x" } }).engine.bundle).toBe("./bundles/x");
+  });
 });
 
 describe("every problem, with its path and an exact message", () => {
@@ -100,6 +108,12 @@ describe("every problem, with its path and an exact message", () => {
     ["an empty object", {}, [`${FILE}: name: is required`, `${FILE}: app: is required`]],
     ["a name too long", { ...BASE, name: "a-very-long-name" }, [`${FILE}: name: must be a lower-case name of 1-12 letters, digits or '-', starting with a letter`]],
     ["an unknown driver", { ...BASE, driver: "gcp" }, [`${FILE}: driver: must be one of "local", "aws"`]],
+    ["an unknown host OS", { ...BASE, hosts: { os: "ubuntu-24.04" } }, [`${FILE}: hosts.os: must be one of "debian-12", "debian-13"`]],
+    [
+      "a bundle recipe for another release than the hosts'",
+      { ...BASE, hosts: { os: "debian-13" }, engine: { bundle: "debian-bookworm-amd64" } },
+      [`${FILE}: engine.bundle: is for Debian bookworm; hosts.os is debian-13 (trixie): use debian-trixie, or leave engine.bundle out`],
+    ],
     ["an unknown top-level key", { ...BASE, bogus: 1 }, [`${FILE}: bogus: unknown key`]],
     ["an unknown app key", withApp({ healthPath: "/x" }), [`${FILE}: app.healthPath: unknown key`]],
     ["a port over 65535", withApp({ port: 99999 }), [`${FILE}: app.port: must be a whole number from 1 to 65535`]],

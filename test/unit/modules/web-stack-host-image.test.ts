@@ -203,7 +203,7 @@ describe("aws.hostImage: true", () => {
     expect(failure(environment(true), { name: "envs/longshore.lock", engine: { arm64: lock(A, "debian-bookworm-arm64").engine.amd64! } })[0]).toEqual([
       "envs/longshore.lock: engine.amd64: pins no bundle: aws.hostImage makes the hosts' AMI from the bundle pinned here",
     ]);
-    expect(failure(environment(true, (raw) => void (raw.engine = { bundle: "debian-trixie" })), lock(A))[0]).toEqual([
+    expect(failure(environment(true, (raw) => void ((raw.engine = { bundle: "debian-trixie" }), (raw.hosts = { os: "debian-13" }))), lock(A))[0]).toEqual([
       "longshore.lock: engine.amd64.recipe: pins debian-bookworm-amd64, but engine.bundle now asks for debian-trixie-amd64",
     ]);
     // A recipe for one architecture reads that architecture's pin.
