@@ -4,12 +4,14 @@
  * running this file directly (`node dist/cli/local.js local up`) works too, until cli/main.ts
  * registers it.
  */
-import { Command, InvalidArgumentError } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import * as path from "node:path";
 import { ConfigError } from "../core/errors";
 import { buildDemoImage, DEMO_VERSIONS, type DemoVersion } from "../drivers/local/demo-app";
 import { downMachineGroup, listMachineGroups, machineStatuses, readMachineGroup, upMachineGroup } from "../drivers/local/machine-group";
 import { defaultPaths, type LocalPaths } from "../drivers/local/paths";
+import { templateRecipeFor } from "../drivers/local/template-recipe";
+import { HOST_OS, type HostOs } from "../model/environment";
 import { exitCodeFor } from "./exit-codes";
 import { printError } from "./output";
 
@@ -47,12 +49,14 @@ export function register(program: Command, deps: LocalCliDeps): Command {
     .option("--machines <n>", "how many machines", intOption, 3)
     .option("--subnet <cidr>", "the bridge's private subnet", "10.213.47.0/24")
     .option("--boot-timeout <seconds>", "how long each machine may take until sshd answers", intOption, 90)
-    .action(async (o: { env: string; machines: number; subnet: string; bootTimeout: number }) => {
+    .addOption(new Option("--os <os>", "the machines' operating system (an environment file's hosts.os)").choices(Object.keys(HOST_OS)).default("debian-12"))
+    .action(async (o: { env: string; machines: number; subnet: string; bootTimeout: number; os: HostOs }) => {
       const r = await upMachineGroup({
         env: o.env,
         machines: o.machines,
         subnet: o.subnet,
         paths: paths(),
+        recipe: templateRecipeFor(o.os),
         progress: stamp(deps),
         bootTimeoutMs: o.bootTimeout * 1000,
       });

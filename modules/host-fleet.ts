@@ -19,6 +19,13 @@ import { HostKey } from "./host-key";
 export const DEBIAN_AMI_OWNER = "136693071363";
 /** Debian 12 (bookworm) on x86_64. */
 export const DEBIAN_12_AMI_NAME = "debian-12-amd64-*";
+/** Debian 13 (trixie) on x86_64. */
+export const DEBIAN_13_AMI_NAME = "debian-13-amd64-*";
+
+/** The AMI name filter of a host OS (`hosts.os`), for {@link HostFleetArgs.amiNameFilter}. */
+export function debianAmiName(os: "debian-12" | "debian-13"): string {
+  return os === "debian-13" ? DEBIAN_13_AMI_NAME : DEBIAN_12_AMI_NAME;
+}
 
 /** Arguments of {@link HostFleet}. */
 export interface HostFleetArgs {

@@ -18,6 +18,7 @@ import type { BundleRef, ImageSource } from "../../provisioner/steps/engine-cont
 import type { BlobDeliveryReport } from "../../provisioner/layers/blob-delivery";
 import { machineGroupSshTargets } from "./machine-group";
 import { resolveImageSource } from "./image-source";
+import { templateRecipeFor } from "./template-recipe";
 import { ensureHostImage, type HostImage } from "./host-image";
 import type { LocalPaths } from "./paths";
 import type { GroupProvisioner } from "./slot-driver";
@@ -87,7 +88,7 @@ export function localGroupProvisioner(
     bundle.catch(() => (bundle = undefined));
     const resolved = await bundle;
     if (env.local.hostImage && resolved !== null && hostImage === null) {
-      hostImage = await ensureHostImage({ paths, engine: env.engine, bundle: resolved, progress });
+      hostImage = await ensureHostImage({ paths, engine: env.engine, bundle: resolved, recipe: templateRecipeFor(env.hosts.os), progress });
     }
     if (!images.has(image)) {
       const options = { ...(dockerHost !== undefined ? { dockerHost } : {}), ...(imageFromNamedBy !== undefined ? { imageFromNamedBy } : {}) };

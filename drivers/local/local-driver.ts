@@ -14,13 +14,14 @@ import type { Environment } from "../../model/environment";
 import { hostPortOf } from "../../model/app";
 import { connectSsh } from "../../provisioner/transport/ssh2-transport";
 import { localHostKeys, type Connect } from "./host-keys";
+import { DEFAULT_RECIPE, templateRecipeFor, type TemplateRecipe } from "./template-recipe";
 
 /** Machine groups as the slot driver's fleet: one group per slot generation. */
-export function localFleet(paths: LocalPaths, hostImage: () => { id: string; layer: string } | null = () => null): LocalFleet {
+export function localFleet(paths: LocalPaths, hostImage: () => { id: string; layer: string } | null = () => null, recipe: TemplateRecipe = DEFAULT_RECIPE): LocalFleet {
   return {
     async create(group, size, progress) {
       const image = hostImage();
-      const up = await upMachineGroup({ env: group, machines: size, paths, progress, ...(image ? { hostImage: image } : {}) });
+      const up = await upMachineGroup({ env: group, machines: size, paths, progress, recipe, ...(image ? { hostImage: image } : {}) });
       return up.machines.map((m): FleetHost => ({ name: m.name, address: m.address, ...(image ? { hostImage: image.id } : {}) }));
     },
     async destroy(group, progress) {
@@ -49,7 +50,7 @@ export function createLocalDriver(
     hostPort,
     health: env.app.health,
     url: `http://${listen.address}:${listen.port}/`,
-    fleet: localFleet(paths, () => provisioner.hostImage?.() ?? null),
+    fleet: localFleet(paths, () => provisioner.hostImage?.() ?? null, templateRecipeFor(env.hosts.os)),
     provisioner,
     balancer: localBalancer({ env: env.name, paths, listen, hostPort, health: env.app.health }),
     appStates: (group) => machineGroupAppStates(group, env.app.name, paths, secretList),

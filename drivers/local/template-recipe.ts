@@ -5,7 +5,8 @@
  */
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import { parseDeb822Sources } from "../../provisioner/bundle/recipe";
+import { HOST_OS, type HostOs } from "../../model/environment";
+import { deriveSuiteSources, parseDeb822Sources } from "../../provisioner/bundle/recipe";
 
 /** Bump when the customisation below changes in a way its file contents do not show. */
 export const CUSTOMISATION_VERSION = 1;
@@ -37,6 +38,11 @@ export type TemplateRecipe = z.infer<typeof TemplateRecipeSchema>;
 
 /** The default recipe: Debian 12 minbase. */
 export const DEFAULT_RECIPE: TemplateRecipe = { suite: "bookworm", variant: "minbase", extraPackages: [] };
+
+/** The machines' template for a host OS (`hosts.os`): Debian's minbase of its release. */
+export function templateRecipeFor(os: HostOs): TemplateRecipe {
+  return { ...DEFAULT_RECIPE, suite: HOST_OS[os] };
+}
 
 /** A file the customisation writes into the template. */
 export interface TemplateFile {
@@ -133,7 +139,10 @@ export function recipeHash(recipe: TemplateRecipe): string {
  * include `suite`, not the security archive). Null when there is none.
  */
 export function mirrorFromSources(deb822: string, suite: string): string | null {
-  const main = parseDeb822Sources(deb822).find((s) => s.enabled && s.types.includes("deb") && s.suites.includes(suite) && s.uris.length > 0);
+  const stanzas = parseDeb822Sources(deb822);
+  const find = (list: typeof stanzas) => list.find((s) => s.enabled && s.types.includes("deb") && s.suites.includes(suite) && s.uris.length > 0);
+  // A Debian 12 computer's mirror serves Debian 13 too (deriveSuiteSources).
+  const main = find(stanzas) ?? find(deriveSuiteSources(stanzas, suite));
   return main?.uris[0] ?? null;
 }
 

@@ -131,10 +131,12 @@ export function sourcesForSuite(
  * without it gets every blob from the controller.
  */
 /**
- * Packages a Debian release adds to the engine: trixie's `docker-compose` is the real Compose v2
- * (Go, 2.26); bookworm only has the Python Compose 1.29, which longshore does not ship.
+ * Packages a Debian release adds to the engine. Trixie split the `docker` CLI out of `docker.io`
+ * into `docker-cli` (only recommended, and bundles install no recommends), and its
+ * `docker-compose` is the real Compose v2 (Go, 2.26); bookworm only has the Python Compose 1.29,
+ * which longshore does not ship.
  */
-export const RELEASE_EXTRA_PACKAGES: Readonly<Record<string, readonly string[]>> = { trixie: ["docker-compose"] };
+export const RELEASE_EXTRA_PACKAGES: Readonly<Record<string, readonly string[]>> = { trixie: ["docker-cli", "docker-compose"] };
 
 export const ENGINE_PACKAGES = {
   debian: { packages: ["docker.io", "containerd", "runc", "tini", "busybox-static"], enginePackage: "docker.io" },

@@ -26,7 +26,7 @@ import { SLOTS, type SlotName } from "../../model/names";
 import type { ApplyHostEntry } from "../../provisioner/apply-host-contract";
 import { BlueGreenLoadBalancer } from "../../modules/blue-green-load-balancer";
 import { DeployKey } from "../../modules/host-key";
-import { HostFleet } from "../../modules/host-fleet";
+import { debianAmiName, HostFleet } from "../../modules/host-fleet";
 import { HostImage } from "../../modules/host-image";
 import { Network } from "../../modules/network";
 import { DEFAULT_APPLY_HOST_ENTRY, ProvisionedHost } from "../../modules/provisioned-host";
@@ -256,8 +256,8 @@ export function buildWebStack(env: AwsEnvironment, secrets: WebSecrets, deps: We
       subnetIds: network.publicSubnetIds,
       securityGroupIds: [securityGroups.hostsSecurityGroupId],
       authorizedKeys: [aws.sshPublicKey, deployKey.publicKey],
-      // The base the image is made from: the file's AMI, else the newest Debian 12.
-      ...(aws.amiId ? { amiId: aws.amiId } : {}),
+      // The base the image is made from: the file's AMI, else the newest Debian of hosts.os.
+      ...(aws.amiId ? { amiId: aws.amiId } : { amiNameFilter: debianAmiName(env.hosts.os) }),
       // The AMI's root snapshot has this size; the slots' hosts take the same, never smaller.
       rootVolumeGb: aws.rootVolumeGb,
       tags: { ...tags, "longshore:role": "host-image-builder" },
@@ -298,7 +298,7 @@ export function buildWebStack(env: AwsEnvironment, secrets: WebSecrets, deps: We
       authorizedKeys: [aws.sshPublicKey, deployKey.publicKey],
       // A new host image replaces the slots' hosts, create before delete (HostFleet); with a host
       // image, aws.amiId is the builder's base only.
-      ...(hostImage ? { amiId: hostImage.image.amiId } : aws.amiId ? { amiId: aws.amiId } : {}),
+      ...(hostImage ? { amiId: hostImage.image.amiId } : aws.amiId ? { amiId: aws.amiId } : { amiNameFilter: debianAmiName(env.hosts.os) }),
       rootVolumeGb: aws.rootVolumeGb,
       tags,
     });

@@ -74,9 +74,9 @@ describe("deb822 sources", () => {
 describe("recipes", () => {
   const hostSources = parseDeb822Sources(DEBIAN_SOURCES);
 
-  it("debian trixie adds the real Compose (docker-compose 2.x); bookworm's Python Compose is not shipped", () => {
+  it("debian trixie adds the docker CLI (its own package there) and the real Compose (docker-compose 2.x); bookworm's Python Compose is not shipped", () => {
     const r = debianRecipe({ suite: "trixie", arch: "arm64", hostSources });
-    expect(r.packages).toEqual(["docker.io", "containerd", "runc", "tini", "busybox-static", "docker-compose"]);
+    expect(r.packages).toEqual(["docker.io", "containerd", "runc", "tini", "busybox-static", "docker-cli", "docker-compose"]);
     expect(r.sources.map((x) => x.suite)).toEqual(["trixie", "trixie-updates", "trixie-security"]);
   });
 

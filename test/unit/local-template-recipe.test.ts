@@ -46,7 +46,9 @@ Components: main
   it("reads the main archive of the suite from deb822 and from sources.list", () => {
     expect(mirrorFromSources(DEB822, "bookworm")).toBe("http://deb.debian.org/debian");
     expect(mirrorFromSources(DEB822, "bookworm-security")).toBe("http://deb.debian.org/debian-security");
-    expect(mirrorFromSources(DEB822, "trixie")).toBeNull();
+    // Another Debian release: the same mirror (a Debian 12 computer builds Debian 13 machines).
+    expect(mirrorFromSources(DEB822, "trixie")).toBe("http://deb.debian.org/debian");
+    expect(mirrorFromSources(DEB822, "noble")).toBeNull();
     expect(mirrorFromSourcesList("# x\ndeb [arch=amd64] http://mirror.example/debian bookworm main\n", "bookworm")).toBe("http://mirror.example/debian");
   });
 });

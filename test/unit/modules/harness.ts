@@ -144,6 +144,8 @@ function callFor(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
 
 /** Data source calls made, by token. */
 export const calls: string[] = [];
+/** The same calls with their inputs (the AMI lookup's filters, ...). */
+export const callInputs: Array<{ token: string; inputs: Record<string, unknown> }> = [];
 
 let installed = false;
 
@@ -156,6 +158,7 @@ export function installMocks(): void {
       newResource: (args) => outputsFor(args),
       call: (args) => {
         calls.push(args.token);
+        callInputs.push({ token: args.token, inputs: args.inputs as Record<string, unknown> });
         return callFor(args);
       },
     },

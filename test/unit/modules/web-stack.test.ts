@@ -1,7 +1,7 @@
 // Mocks: does not prove that AWS accepts these resources, that cloud-init boots the hosts, or that the dynamic providers run against real hosts.
 import { beforeAll, describe, expect, it } from "vitest";
 // The harness installs Pulumi's mocks when imported: it must stay the first import of the code under test.
-import { calls, find, isSecret, ofType, promiseOf, registrations, resetRegistrations, reveal, settle, type Registration } from "./harness";
+import { callInputs, calls, find, isSecret, ofType, promiseOf, registrations, resetRegistrations, reveal, settle, type Registration } from "./harness";
 import { createHash, createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
@@ -856,5 +856,21 @@ describe("changes between two runs", () => {
     const tg = byKey(regs).get(`${T.tg}::web-lb-green`)!;
     expect(tg.inputs.healthCheck).toMatchObject({ path: "/ready", matcher: "204", interval: 5, timeout: 2, healthyThreshold: 2, unhealthyThreshold: 2 });
     expect(byKey(regs).get(`${T.gateDyn}::web-lb-gate-green`)!.inputs.matcher).toBe("204");
+  });
+});
+
+// Last: it builds the stack again, replacing the registrations the blocks above read.
+describe("hosts.os on aws", () => {
+  it("hosts.os picks the Debian release of the slots' AMI lookup: debian-12 by default, debian-13 when asked", async () => {
+    const amiNames = async (env: AwsEnvironment) => {
+      const before = callInputs.length;
+      await buildAndRecord(env);
+      return callInputs
+        .slice(before)
+        .filter((c) => c.token === "aws:ec2/getAmi:getAmi")
+        .map((c) => (c.inputs["filters"] as Array<{ name: string; values: string[] }>).find((f) => f.name === "name")!.values);
+    };
+    expect(await amiNames(environment())).toEqual([["debian-12-amd64-*"], ["debian-12-amd64-*"]]);
+    expect(await amiNames(environment((raw) => void (raw.hosts = { os: "debian-13" })))).toEqual([["debian-13-amd64-*"], ["debian-13-amd64-*"]]);
   });
 });
