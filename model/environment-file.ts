@@ -140,6 +140,8 @@ export function demoEnvironmentText(image: string): string {
 # Every key and its default: docs/environment.md. Check it with \`longshore check\`.
 name: demo
 driver: local
+hosts:
+  os: debian-13       # Debian 13 hosts: engine 26 with Compose v2 (debian-12 works too)
 app:
   name: demo
   image: ${image}     # what \`longshore up\` (and \`rollout\` with no argument) deploys

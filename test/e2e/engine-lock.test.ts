@@ -71,6 +71,8 @@ beforeAll(async () => {
   fs.writeFileSync(
     envFile,
     demoEnvironmentText("longshore-demo:v1")
+      // This test pins bookworm's bundle (the one the cache has); the demo defaults to Debian 13.
+      .replace("os: debian-13", "os: debian-12")
       .replace("name: demo", `name: ${ENV}`)
       .replace("listen: 127.0.0.1:8080", `listen: 127.0.0.1:${port}`)
       .replace("soakSeconds: 10", "soakSeconds: 1")
