@@ -75,6 +75,55 @@ export interface BuildBundleResult {
   phases: Record<string, number>;
 }
 
+/** What a recipe resolves to against the archive, before anything is downloaded. */
+export interface ResolvedRecipe {
+  /** Every package the bundle would hold (the recipe's and their dependencies beyond the baseline), with version and size. */
+  packages: Array<{ name: string; version: string; arch: string; size: number }>;
+}
+
+/**
+ * Resolves `options.recipe` against the archive's lists (apt-get update into longshore's own apt
+ * tree, then a simulated install onto the baseline) without downloading a package: what a bundle
+ * for another release or architecture would hold, cheaply.
+ */
+export async function resolveRecipe(options: Omit<BuildBundleOptions, "createdBy" | "outDir">): Promise<ResolvedRecipe> {
+  const r = await resolvePhase(options);
+  return { packages: r.resolved.map((x) => ({ name: x.name, version: x.version, arch: x.arch, size: x.size })) };
+}
+
+async function resolvePhase(options: Omit<BuildBundleOptions, "createdBy" | "outDir">) {
+  const log = options.log ?? (() => {});
+  const run = options.run ?? spawnRun;
+  const recipe = options.recipe;
+  const phases: Record<string, number> = {};
+  const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } finally {
+      phases[name] = Math.round(performance.now() - t0);
+    }
+  };
+  const key = createHash("sha256").update(canonicalJsonCompact(recipe)).digest("hex").slice(0, 16);
+  const dirs = aptDirs(path.join(options.cacheDir, "apt", `${recipe.distribution}-${recipe.suite}-${recipe.arch}-${key}`));
+  await prepareAptTree(dirs, recipe);
+  const listsPresent = (await fs.readdir(dirs.lists).catch(() => [])).some((f) => f.endsWith("Packages") || f.includes("Packages."));
+  if (options.refresh !== false || !listsPresent) {
+    log(`apt-get update (${recipe.sources.map((s) => `${s.uri} ${s.suite}`).join(", ")})`);
+    // Error-Mode=any: an index that cannot be fetched fails the update (apt's default only warns and
+    // keeps the old lists, so a build, or `engine update`, would silently resolve against stale ones).
+    await timed("update", () => run(["apt-get", ...aptOptions(dirs, recipe.arch), "-o", "APT::Update::Error-Mode=any", "-q", "update"]));
+  }
+  if (recipe.baseline === "minbase") {
+    await timed("baseline", () => writeMinbaseStatus(dirs, recipe.arch, run, log));
+  } else {
+    await fs.writeFile(dirs.status, "");
+  }
+  const resolved = await timed("resolve", () => resolve(dirs, recipe, run));
+  log(`resolved ${resolved.length} packages, ${mib(resolved.reduce((s, u) => s + u.size, 0))}`);
+  return { dirs, resolved, phases };
+}
+
 /** Builds (or reuses) the bundle for `options.recipe`. */
 export async function buildBundle(options: BuildBundleOptions): Promise<BuildBundleResult> {
   const log = options.log ?? (() => {});
@@ -91,27 +140,9 @@ export async function buildBundle(options: BuildBundleOptions): Promise<BuildBun
     }
   };
 
-  const key = createHash("sha256").update(canonicalJsonCompact(recipe)).digest("hex").slice(0, 16);
-  const dirs = aptDirs(path.join(options.cacheDir, "apt", `${recipe.distribution}-${recipe.suite}-${recipe.arch}-${key}`));
-  await prepareAptTree(dirs, recipe);
-  const listsPresent = (await fs.readdir(dirs.lists).catch(() => [])).some((f) => f.endsWith("Packages") || f.includes("Packages."));
-
-  if (options.refresh !== false || !listsPresent) {
-    log(`apt-get update (${recipe.sources.map((s) => `${s.uri} ${s.suite}`).join(", ")})`);
-    // Error-Mode=any: an index that cannot be fetched fails the update (apt's default only warns and
-    // keeps the old lists, so a build, or `engine update`, would silently resolve against stale ones).
-    await timed("update", () => run(["apt-get", ...aptOptions(dirs, recipe.arch), "-o", "APT::Update::Error-Mode=any", "-q", "update"]));
-  }
-
-  if (recipe.baseline === "minbase") {
-    await timed("baseline", () => writeMinbaseStatus(dirs, recipe.arch, run, log));
-  } else {
-    await fs.writeFile(dirs.status, "");
-  }
-
+  const { dirs, resolved, phases: resolvePhases } = await resolvePhase(options);
+  Object.assign(phases, resolvePhases);
   const install = ["apt-get", ...aptOptions(dirs, recipe.arch), "install", "--no-install-recommends", "-y"];
-  const resolved = await timed("resolve", () => resolve(dirs, recipe, run));
-  log(`resolved ${resolved.length} packages, ${mib(resolved.reduce((s, u) => s + u.size, 0))}`);
 
   const existing = await timed("reuse", () => findExistingBundle(outDir, recipe, resolved));
   if (existing) {
