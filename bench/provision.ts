@@ -9,7 +9,10 @@
  * runs, so its times include Node's start, the bundle and image checks on the controller; the
  * script's include ssh's. Hosts in parallel for both (one process per host for the script).
  *
- * Run as root after `npx tsc -p .`:  node dist/bench/provision.js [--sizes 1,4,8] [--reruns 3]
+ * With `--debian13`, longshore also provisions N Debian 13 machines (trixie's bundle, engine 26) after
+ * each Debian 12 pair, for issue 13's comparison of the two releases.
+ *
+ * Run as root after `npx tsc -p .`:  node dist/bench/provision.js [--sizes 1,4,8] [--reruns 3] [--debian13]
  * Writes bench/out/provision.json and prints a Markdown table for BENCHMARKS.md.
  */
 import { spawn } from "node:child_process";
@@ -21,6 +24,7 @@ import { EMPTY_LOCK, lockFilePath, serializeLockFile, withBundle } from "../mode
 import { buildDemoImage } from "../drivers/local/demo-app";
 import { downMachineGroup, upMachineGroup } from "../drivers/local/machine-group";
 import { defaultPaths, type LocalPaths } from "../drivers/local/paths";
+import { DEFAULT_RECIPE, templateRecipeFor, type TemplateRecipe } from "../drivers/local/template-recipe";
 import type { EnvState } from "../drivers/local/state";
 import { buildBundle } from "../provisioner/bundle/build";
 import { renderSha256Sums } from "../provisioner/bundle/manifest";
@@ -137,19 +141,70 @@ async function main(): Promise<void> {
   );
   const cli = path.join(root, "dist", "cli", "main.js");
   const cliEnv = { ...process.env, LONGSHORE_LOCAL_STATE_DIR: paths.stateRoot, LONGSHORE_CACHE_DIR: cacheDir, NO_COLOR: "1" };
-  const provision = async (env: string, mode: "provision" | "plan"): Promise<ReportJson> => {
-    const args = [cli, mode, "-f", envFile, "--local-env", env, "--image-archive", img.file, "--json"];
+  const provision = async (env: string, mode: "provision" | "plan", file = envFile): Promise<ReportJson> => {
+    const args = [cli, mode, "-f", file, "--local-env", env, "--image-archive", img.file, "--json"];
     // plan exits 1 when something would change; an in-sync fleet exits 0.
     return JSON.parse(await run(process.execPath, args, cliEnv)) as ReportJson;
   };
+
+  /** longshore on `n` fresh machines of `recipe`: first run, re-runs, plan. */
+  const measureLongshore = async (env: string, n: number, file: string, machineRecipe: TemplateRecipe): Promise<Sample["longshore"]> => {
+    process.stderr.write(`N=${n}: longshore (${machineRecipe.suite}): machines...\n`);
+    await upMachineGroup({ env, machines: n, paths, recipe: machineRecipe });
+    try {
+      let fresh: ReportJson | undefined;
+      const freshMs = await timed(async () => (fresh = await provision(env, "provision", file)));
+      const rerunMs: number[] = [];
+      let rerunChanged = 0;
+      let rerunBytes = 0;
+      let last: ReportJson | undefined;
+      for (let k = 0; k < reruns; k++) {
+        rerunMs.push(await timed(async () => (last = await provision(env, "provision", file))));
+        rerunChanged += last!.hosts.reduce((s, h) => s + h.steps.filter((st) => st.status !== "unchanged").length, 0);
+        rerunBytes += last!.hosts.reduce((s, h) => s + sentBytes(h), 0);
+      }
+      const planMs = await timed(() => provision(env, "plan", file));
+      process.stderr.write(`N=${n}: longshore (${machineRecipe.suite}): fresh ${(freshMs / 1000).toFixed(1)} s, re-run ${(median(rerunMs) / 1000).toFixed(2)} s, plan ${(planMs / 1000).toFixed(2)} s\n`);
+      return {
+        freshMs,
+        rerunMs,
+        planMs,
+        freshBytesPerHost: fresh!.hosts.reduce((s, h) => s + sentBytes(h), 0) / fresh!.hosts.length,
+        rerunChanged,
+        rerunBytes,
+        freshStepMs: meanStepMs(fresh!),
+        rerunStepMs: meanStepMs(last!),
+      };
+    } finally {
+      await downMachineGroup({ env, paths });
+    }
+  };
+
+  // Debian 13 hosts (--debian13): the same app and bytes of image, trixie's bundle (engine 26), longshore only.
+  const trixie = process.argv.includes("--debian13")
+    ? await (async () => {
+        const r = debianRecipe({ suite: "trixie", arch: "amd64", hostSources: parseDeb822Sources(fs.readFileSync(HOST_DEBIAN_SOURCES, "utf8")) });
+        const b = await verifyBundle((await buildBundle({ recipe: r, cacheDir, createdBy: "longshore/bench" })).dir);
+        const dir13 = path.join(work, "debian13");
+        fs.mkdirSync(dir13);
+        const file = path.join(dir13, "longshore.yaml");
+        fs.writeFileSync(file, "name: bench\nhosts: { os: debian-13 }\napp:\n  name: demo\n  image: longshore-demo:v1\n  port: 8080\n");
+        fs.writeFileSync(
+          lockFilePath(file),
+          serializeLockFile(withBundle(EMPTY_LOCK, "amd64", { recipe: "debian-trixie-amd64", id: b.manifest.id, packages: Object.fromEntries(b.manifest.packages.map((p) => [p.name, p.version])) })),
+        );
+        return { file, bytes: b.manifest.totalSize };
+      })()
+    : null;
+  const debian13: Array<{ machines: number; longshore: Sample["longshore"] }> = [];
 
   const samples: Sample[] = [];
   try {
     for (const n of sizes) {
       // The script, on its own fresh machines.
-      let env = `bench-sh-${n}`;
+      const env = `bench-sh-${n}`;
       process.stderr.write(`N=${n}: script: machines...\n`);
-      let { state } = await upMachineGroup({ env, machines: n, paths });
+      const { state } = await upMachineGroup({ env, machines: n, paths });
       const scriptSample: ToolSample = { freshMs: 0, rerunMs: [] };
       try {
         const phases: Array<Record<string, number>> = [];
@@ -174,48 +229,15 @@ async function main(): Promise<void> {
       }
       process.stderr.write(`N=${n}: script: fresh ${(scriptSample.freshMs / 1000).toFixed(1)} s, re-run ${(median(scriptSample.rerunMs) / 1000).toFixed(2)} s\n`);
 
-      // longshore, on fresh machines from the same template.
-      env = `bench-ls-${n}`;
-      process.stderr.write(`N=${n}: longshore: machines...\n`);
-      ({ state } = await upMachineGroup({ env, machines: n, paths }));
-      try {
-        let fresh: ReportJson | undefined;
-        const freshMs = await timed(async () => (fresh = await provision(env, "provision")));
-        const rerunMs: number[] = [];
-        let rerunChanged = 0;
-        let rerunBytes = 0;
-        let last: ReportJson | undefined;
-        for (let k = 0; k < reruns; k++) {
-          rerunMs.push(await timed(async () => (last = await provision(env, "provision"))));
-          rerunChanged += last!.hosts.reduce((s, h) => s + h.steps.filter((st) => st.status !== "unchanged").length, 0);
-          rerunBytes += last!.hosts.reduce((s, h) => s + sentBytes(h), 0);
-        }
-        const planMs = await timed(() => provision(env, "plan"));
-        samples.push({
-          machines: n,
-          script: scriptSample,
-          longshore: {
-            freshMs,
-            rerunMs,
-            planMs,
-            freshBytesPerHost: fresh!.hosts.reduce((s, h) => s + sentBytes(h), 0) / fresh!.hosts.length,
-            rerunChanged,
-            rerunBytes,
-            freshStepMs: meanStepMs(fresh!),
-            rerunStepMs: meanStepMs(last!),
-          },
-        });
-        process.stderr.write(`N=${n}: longshore: fresh ${(freshMs / 1000).toFixed(1)} s, re-run ${(median(rerunMs) / 1000).toFixed(2)} s, plan ${(planMs / 1000).toFixed(2)} s\n`);
-      } finally {
-        await downMachineGroup({ env, paths });
-      }
+      samples.push({ machines: n, script: scriptSample, longshore: await measureLongshore(`bench-ls-${n}`, n, envFile, DEFAULT_RECIPE) });
+      if (trixie) debian13.push({ machines: n, longshore: await measureLongshore(`bench-13-${n}`, n, trixie.file, templateRecipeFor("debian-13")) });
     }
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
   const outDir = path.join(root, "bench", "out");
   fs.mkdirSync(outDir, { recursive: true });
-  fs.writeFileSync(path.join(outDir, "provision.json"), JSON.stringify({ when: new Date().toISOString(), bundleBytes: bundle.manifest.totalSize, imageId: img.imageId, samples }, null, 2));
+  fs.writeFileSync(path.join(outDir, "provision.json"), JSON.stringify({ when: new Date().toISOString(), bundleBytes: bundle.manifest.totalSize, imageId: img.imageId, samples, debian13 }, null, 2));
   const s1 = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
   const s2 = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
   const rows = [
@@ -227,7 +249,21 @@ async function main(): Promise<void> {
       return `| ${s.machines} | ${s1(s.script.freshMs)} / ${s1(s.longshore.freshMs)} (${(s.longshore.freshMs / s.script.freshMs).toFixed(2)}x) | ${s2(sr)} / ${s2(lr)} (${(lr / sr).toFixed(2)}x) | ${s2(s.longshore.planMs)} | ${(s.longshore.freshBytesPerHost / 2 ** 20).toFixed(1)} MiB / ${s.longshore.rerunBytes} B (${s.longshore.rerunChanged} steps not unchanged) |`;
     }),
   ];
-  process.stdout.write(`${rows.join("\n")}\n\nmean step time per host (ms), first run | last re-run:\n`);
+  process.stdout.write(`${rows.join("\n")}\n`);
+  if (debian13.length) {
+    const d13 = [
+      "",
+      "| machines | first run: Debian 12 / Debian 13 | re-run: Debian 12 / Debian 13 | plan: Debian 12 / Debian 13 | sent per host, first run: Debian 12 / Debian 13 |",
+      "|---|---|---|---|---|",
+      ...debian13.map((d) => {
+        const b = samples.find((x) => x.machines === d.machines)!.longshore;
+        return `| ${d.machines} | ${s1(b.freshMs)} / ${s1(d.longshore.freshMs)} | ${s2(median(b.rerunMs))} / ${s2(median(d.longshore.rerunMs))} (${d.longshore.rerunChanged} steps not unchanged) | ${s2(b.planMs)} / ${s2(d.longshore.planMs)} | ${(b.freshBytesPerHost / 2 ** 20).toFixed(1)} / ${(d.longshore.freshBytesPerHost / 2 ** 20).toFixed(1)} MiB |`;
+      }),
+    ];
+    process.stdout.write(`${d13.join("\n")}\n`);
+    for (const d of debian13) process.stdout.write(`N=${d.machines} debian-13: ${Object.entries(d.longshore.freshStepMs).map(([k, v]) => `${k} ${v}`).join(", ")}\n`);
+  }
+  process.stdout.write(`\nmean step time per host (ms), first run | last re-run:\n`);
   for (const s of samples) {
     process.stdout.write(`N=${s.machines} script: ${Object.entries(s.script.freshPhaseMs ?? {}).map(([k, v]) => `${k} ${v}`).join(", ")}\n`);
     process.stdout.write(`N=${s.machines}: ${Object.entries(s.longshore.freshStepMs).map(([k, v]) => `${k} ${v}`).join(", ")}\n`);

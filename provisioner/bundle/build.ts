@@ -75,6 +75,18 @@ export interface BuildBundleResult {
   phases: Record<string, number>;
 }
 
+/** Runs a phase and records its milliseconds in `phases` under its name. */
+function phaseTimer(phases: Record<string, number>) {
+  return async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } finally {
+      phases[name] = Math.round(performance.now() - t0);
+    }
+  };
+}
+
 /** What a recipe resolves to against the archive, before anything is downloaded. */
 export interface ResolvedRecipe {
   /** Every package the bundle would hold (the recipe's and their dependencies beyond the baseline), with version and size. */
@@ -96,14 +108,7 @@ async function resolvePhase(options: Omit<BuildBundleOptions, "createdBy" | "out
   const run = options.run ?? spawnRun;
   const recipe = options.recipe;
   const phases: Record<string, number> = {};
-  const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
-    const t0 = performance.now();
-    try {
-      return await fn();
-    } finally {
-      phases[name] = Math.round(performance.now() - t0);
-    }
-  };
+  const timed = phaseTimer(phases);
   const key = createHash("sha256").update(canonicalJsonCompact(recipe)).digest("hex").slice(0, 16);
   const dirs = aptDirs(path.join(options.cacheDir, "apt", `${recipe.distribution}-${recipe.suite}-${recipe.arch}-${key}`));
   await prepareAptTree(dirs, recipe);
@@ -131,14 +136,7 @@ export async function buildBundle(options: BuildBundleOptions): Promise<BuildBun
   const recipe = options.recipe;
   const outDir = options.outDir ?? path.join(options.cacheDir, "bundles");
   const phases: Record<string, number> = {};
-  const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
-    const t0 = performance.now();
-    try {
-      return await fn();
-    } finally {
-      phases[name] = Math.round(performance.now() - t0);
-    }
-  };
+  const timed = phaseTimer(phases);
 
   const { dirs, resolved, phases: resolvePhases } = await resolvePhase(options);
   Object.assign(phases, resolvePhases);
