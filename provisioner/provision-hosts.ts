@@ -369,9 +369,11 @@ async function provisionOne(target: SshTarget, input: Resolved): Promise<{ repor
         emit({ type: "step-start", host, stepId: FETCH_STEP_ID, title: fetchTitle, index: split, total });
         const layered = (ctx.image as Extract<ImageSource, { source: "layers" }>).layers;
         // The batch already asked the engine for the image (image.layers' check): a host that has
-        // it fetches nothing and need not even look at its store (a re-run's usual case).
+        // it fetches nothing and need not even look at its store (a re-run's usual case). Only while
+        // the engine steps changed nothing: a new storage driver, say, would no longer see it.
         const present = answers?.get(split)?.checks;
-        const fetched = present?.length && present.every(Boolean)
+        const engineUntouched = first.report.steps.every((st) => st.status === "unchanged");
+        const fetched = engineUntouched && present?.length && present.every(Boolean)
           ? (() => {
               input.exchange!.probed(host, false);
               input.exchange!.done(host);
@@ -414,7 +416,7 @@ async function provisionOne(target: SshTarget, input: Resolved): Promise<{ repor
           error = fetched.error;
         } else {
           // Nothing changed so far (a re-run): the batch's answers still hold for the second part.
-          const untouched = status === "unchanged" && first.report.steps.every((st) => st.status === "unchanged");
+          const untouched = status === "unchanged" && engineUntouched;
           const second = await runPart(steps.slice(split), split + 1, untouched ? answersFrom(split, steps.length - split) : undefined);
           report = { ...second.report, steps: [...first.report.steps, fetchReport, ...second.report.steps] };
           error = second.error;
