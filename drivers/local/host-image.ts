@@ -27,7 +27,7 @@ import { ensureTemplate, type Progress } from "./template";
 import { DEFAULT_RECIPE, type TemplateRecipe } from "./template-recipe";
 
 /** Bump when what goes into a host image changes in a way its inputs do not show. */
-export const HOST_IMAGE_VERSION = 1;
+export const HOST_IMAGE_VERSION = 2;
 
 /** A host image: its id (a hash of its inputs) and the read-only layer machines mount. */
 export interface HostImage {
@@ -78,6 +78,7 @@ export const SCRUBBED = [
   "var/lib/systemd/credential.secret",
   "var/lib/docker",
   "var/lib/longshore/engine/running-config",
+  "var/lib/longshore/engine/running-facts",
   "tmp",
   "var/tmp",
 ] as const;

@@ -101,6 +101,12 @@ export const HOST_PATHS = {
    * starts, then `reload <digest>` per reload (engine-start.ts). Never written by a step itself.
    */
   runningConfig: "/var/lib/longshore/engine/running-config",
+  /**
+   * What the running dockerd reported right after its start (`pid <MainPID>`, then the facts of
+   * engine-verify.ts's ENGINE_FACT_FORMATS, a line each): written by the recorder after each start
+   * (ExecStartPost), removed at each start and reload, read by engine.verify for the same PID.
+   */
+  runningFacts: "/var/lib/longshore/engine/running-facts",
   /** The script systemd runs at each docker start and reload to write {@link HOST_PATHS.runningConfig}. */
   recordConfigScript: "/var/lib/longshore/engine/record-config.sh",
   daemonJson: "/etc/docker/daemon.json",

@@ -26,6 +26,7 @@ import type { RemoteFile, Step } from "../step";
 import { renderTemplate } from "../../templates/render";
 import { engineConfigDigest } from "./engine-configure";
 import { HOST_PATHS, type ProvisionContext } from "./engine-context";
+import { ENGINE_FACT_FORMATS } from "./engine-verify";
 
 /** The iptables chain (nat and filter) that holds published ports while dockerd restarts. */
 export const HOLD_CHAIN = "LONGSHORE-HOLD";
@@ -35,11 +36,21 @@ export interface RecordPaths {
   recordPath: string;
   daemonJson: string;
   hostsDropIn: string;
+  /** The daemon's reported facts after its start (engine.verify reads them). @default HOST_PATHS.runningFacts */
+  factsPath?: string;
 }
 
-/** The script systemd runs at each docker start (`start`) and reload (`reload`). */
+/**
+ * The script systemd runs at each docker start (`start`, before; `facts`, after the daemon is up)
+ * and reload (`reload`).
+ */
 export function recordConfigScript(paths: RecordPaths = { recordPath: HOST_PATHS.runningConfig, daemonJson: HOST_PATHS.daemonJson, hostsDropIn: HOST_PATHS.hostsDropIn }): string {
-  return renderTemplate("engine/record-config.sh", { ...paths });
+  return renderTemplate("engine/record-config.sh", {
+    factsPath: HOST_PATHS.runningFacts,
+    ...paths,
+    infoFormat: ENGINE_FACT_FORMATS.info.join("\n"),
+    versionFormat: ENGINE_FACT_FORMATS.version.join("\n"),
+  });
 }
 
 /**
@@ -53,12 +64,27 @@ export function runningConfigCheck(recordPath: string, digest: string): Command 
   };
 }
 
+/**
+ * Exits 0 when docker.service is active; while it is activating (or reloading) it waits, up to 60
+ * s, for it to settle. Read-only.
+ */
+export const ACTIVE_SCRIPT = `for _ in $(seq 300); do
+  case "$(systemctl show -p ActiveState --value docker.service)" in
+    active) exit 0 ;;
+    activating|reloading) sleep 0.2 ;;
+    *) exit 3 ;;
+  esac
+done
+exit 3`;
+
 /** `engine.start`: enable and (re)start docker when it is down or runs another config than the planned one. */
 export const engineStartStep: Step<ProvisionContext> = {
   id: "engine.start",
   title: "Start the container engine",
   plan(ctx) {
-    const active = { argv: ["systemctl", "is-active", "--quiet", "docker.service"], sudo: true };
+    // A daemon still starting (a machine that just booted; the recorder's ExecStartPost) is not
+    // down: wait for it to settle, up to a minute, before calling it inactive and restarting it.
+    const active = { argv: ["sh", "-c", ACTIVE_SCRIPT], sudo: true };
     const recorded = runningConfigCheck(HOST_PATHS.runningConfig, engineConfigDigest(ctx));
     const files: RemoteFile[] = [
       { path: HOST_PATHS.recordConfigScript, source: { content: recordConfigScript() }, mode: 0o755, sudo: true },

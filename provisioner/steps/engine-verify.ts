@@ -14,7 +14,7 @@ import type { Command } from "../command";
 import type { Step } from "../step";
 import { renderTemplate } from "../../templates/render";
 import { upstreamVersion } from "../bundle/manifest";
-import type { ProvisionContext } from "./engine-context";
+import { HOST_PATHS, type ProvisionContext } from "./engine-context";
 
 /** What the engine must report. A null field is not checked. */
 export interface ExpectedEngineFacts {
@@ -147,17 +147,50 @@ export function engineFactsCommands(): { info: Command; version: Command } {
 }
 
 /**
- * The verify script's data: each source's facts joined into one Go template, a line per fact, so
- * the host asks the daemon once per source (each `docker` call is ~35 ms of a re-run), and each
- * fact's line number in its source's output. Exported for tests.
+ * Every fact the engine is ever checked for, per source, in a fixed order: what the recorder asks
+ * the daemon once at its start (record-config.sh `facts`) and what the verify script asks when
+ * that record is missing or stale. The order is the record's line order.
  */
-export function verifyScriptData(rows: ReadonlyArray<Pick<FactRow, "label" | "expected" | "source" | "format" | "upstream">>) {
-  const formats: Record<FactRow["source"], string[]> = { info: [], version: [] };
+export const ENGINE_FACT_FORMATS: Readonly<Record<FactRow["source"], readonly string[]>> = {
+  info: ["{{.ServerVersion}}", "{{.Driver}}", "{{.CgroupDriver}}", "{{.LiveRestoreEnabled}}", "{{.LoggingDriver}}"],
+  version: [
+    '{{range .Server.Components}}{{if eq .Name "containerd"}}{{.Version}}{{end}}{{end}}',
+    '{{range .Server.Components}}{{if eq .Name "runc"}}{{.Version}}{{end}}{{end}}',
+  ],
+};
+
+/**
+ * The verify script's data: each source's facts as one Go template, a line per fact
+ * ({@link ENGINE_FACT_FORMATS}), so the host asks the daemon once per source (each `docker` call
+ * is ~35 ms of a re-run), each fact's line number, and the record the recorder wrote at the
+ * daemon's start, read instead of asking when it is the running daemon's (same PID). A fact a
+ * row names that the table lacks is added to its source's template. Exported for tests.
+ */
+export function verifyScriptData(
+  rows: ReadonlyArray<Pick<FactRow, "label" | "expected" | "source" | "format" | "upstream">>,
+  factsRecord: string = HOST_PATHS.runningFacts,
+) {
+  const formats: Record<FactRow["source"], string[]> = { info: [...ENGINE_FACT_FORMATS.info], version: [...ENGINE_FACT_FORMATS.version] };
   const facts = rows.map((r) => {
-    formats[r.source].push(r.format);
-    return { label: r.label, expected: r.expected, source: r.source, line: formats[r.source].length, upstream: r.upstream };
+    if (!formats[r.source].includes(r.format)) formats[r.source].push(r.format);
+    return { label: r.label, expected: r.expected, source: r.source, line: formats[r.source].indexOf(r.format) + 1, upstream: r.upstream };
   });
-  return { facts, infoFormat: formats.info.join("\n"), versionFormat: formats.version.join("\n") };
+  // Only the table's own facts are recorded: a row outside it always asks the daemon.
+  const recordable = rows.every((r) => ENGINE_FACT_FORMATS[r.source].includes(r.format));
+  return {
+    facts,
+    infoFormat: formats.info.join("\n"),
+    versionFormat: formats.version.join("\n"),
+    // The record: `pid N`, then the info facts, then the version facts, a line each.
+    record: recordable
+      ? {
+          path: factsRecord,
+          infoLast: 1 + ENGINE_FACT_FORMATS.info.length,
+          versionFirst: 2 + ENGINE_FACT_FORMATS.info.length,
+          lines: 1 + ENGINE_FACT_FORMATS.info.length + ENGINE_FACT_FORMATS.version.length,
+        }
+      : null,
+  };
 }
 
 /** `engine.verify`: the read-only host-side comparison; fails naming every mismatching fact. */

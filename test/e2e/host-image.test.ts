@@ -78,6 +78,12 @@ describe("host images", () => {
         const opts = await t.exec({ argv: ["cat", "/etc/docker/daemon.json"] });
         expect(JSON.parse(opts.stdout)["log-opts"]).toEqual({ "max-size": "10m", "max-file": "3" });
         ids.push((await t.exec({ argv: ["cat", "/etc/machine-id"] })).stdout.trim());
+        // The daemon that booted with the machine recorded what it reports (ExecStartPost), under
+        // its own PID: engine.verify read that instead of asking it.
+        const pid = (await t.exec({ argv: ["systemctl", "show", "-p", "MainPID", "--value", "docker.service"] })).stdout.trim();
+        const facts = (await t.exec({ argv: ["cat", "/var/lib/longshore/engine/running-facts"] })).stdout.split("\n");
+        expect(facts[0]).toBe(`pid ${pid}`);
+        expect(facts.slice(1, 6)).toEqual([expect.stringMatching(/^20\.10\./), "overlay2", "cgroupfs", "true", "json-file"]);
       } finally {
         await t.close();
       }

@@ -140,7 +140,8 @@ export function dockerHostRules(h: DockerHostState, imageId: string): FakeRule[]
     { match: /^test '!' -e /, result: ok },
     { match: /^mkdir -p -- /, result: ok },
     { match: /^rm -f \/etc\/systemd\/system\/docker\.service\.d\/longshore-hosts\.conf$/, result: ok },
-    { match: /^systemctl is-active --quiet docker\.service$/, result: () => (h.active ? ok : { exitCode: 3 }) },
+    // engine.start's check: ACTIVE_SCRIPT (waits while docker is activating).
+    { match: (t) => t.includes("systemctl show -p ActiveState --value docker.service"), result: () => (h.active ? ok : { exitCode: 3 }) },
     { match: /^sh -c '\[ "\$\(systemctl show -p NeedDaemonReload --value docker\.service\)" = no \]'$/, result: () => (needDaemonReload(h) ? no : ok) },
     {
       match: /^sh -c 'f=\$1; d=\$2; \[ "\$\(head -n 1 /,

@@ -9,7 +9,7 @@ import { engineBundleStep, remoteBundleDir } from "../../provisioner/steps/engin
 import { engineConfigDigest, engineConfigDigestOf, engineConfigureStep } from "../../provisioner/steps/engine-configure";
 import { engineFactsStep } from "../../provisioner/steps/engine-facts";
 import { dpkgStateCheck, engineInstallStep, expectedDpkgState, installScript } from "../../provisioner/steps/engine-install";
-import { engineStartStep, recordConfigScript, runningConfigCheck } from "../../provisioner/steps/engine-start";
+import { ACTIVE_SCRIPT, engineStartStep, recordConfigScript, runningConfigCheck } from "../../provisioner/steps/engine-start";
 import { appSteps, engineSteps, provisionSteps, STEP_ORDER } from "../../provisioner/steps/index";
 import { renderTemplate } from "../../templates/render";
 import { renderDaemonJson } from "../../templates/engine/daemon-json";
@@ -203,7 +203,7 @@ describe("engine.start", () => {
       sudo: true,
     });
     expect(plan.check).toEqual([
-      { argv: ["systemctl", "is-active", "--quiet", "docker.service"], sudo: true },
+      { argv: ["sh", "-c", ACTIVE_SCRIPT], sudo: true },
       { argv: ["sh", "-c", '[ "$(systemctl show -p NeedDaemonReload --value docker.service)" = no ]'], sudo: true },
       recorded,
     ]);
@@ -222,16 +222,17 @@ describe("engine.start", () => {
       { argv: ["sh", "-c", renderTemplate("engine/restart.sh", { holdChain: "LONGSHORE-HOLD", waitSeconds: 60 })], sudo: true, timeoutMs: 180_000 },
     ]);
     expect(plan.verify).toEqual([
-      { argv: ["systemctl", "is-active", "--quiet", "docker.service"], sudo: true },
+      { argv: ["sh", "-c", ACTIVE_SCRIPT], sudo: true },
       recorded,
       { argv: ["docker", "version", "--format", "{{.Server.Version}}"], sudo: true },
     ]);
   });
 
-  it("the drop-in runs the recorder before each start and after each reload, never failing the start", () => {
+  it("the drop-in runs the recorder before each start, once the daemon is up, and after each reload, never failing the start", () => {
     expect(renderTemplate("engine/docker-record.conf", { recordScript: RECORDER }).split("\n").filter((l) => !l.startsWith("#"))).toEqual([
       "[Service]",
       `ExecStartPre=-/bin/sh ${RECORDER} start`,
+      `ExecStartPost=-/bin/sh ${RECORDER} facts`,
       `ExecReload=-/bin/sh ${RECORDER} reload`,
       "",
     ]);
@@ -293,3 +294,32 @@ describe("engine.start", () => {
   });
 });
 
+
+describe("engine.start's active check (real sh, a fake systemctl)", () => {
+  /** Runs ACTIVE_SCRIPT against a systemctl that answers `states` in turn (the last one from then on). */
+  function activeWith(states: string[]) {
+    const dir = execFileSync("mktemp", ["-d"], { encoding: "utf8" }).trim();
+    const seq = `${dir}/n`;
+    execFileSync("sh", ["-c", `printf 0 > ${seq}; cat > ${dir}/systemctl <<'EOS'
+#!/bin/sh
+n=$(cat ${seq}); echo $((n + 1)) > ${seq}
+set -- ${states.join(" ")}
+shift $(( n < $# ? n : $# - 1 ))
+echo "$1"
+EOS
+chmod +x ${dir}/systemctl`]);
+    const r = spawnSync("sh", ["-c", ACTIVE_SCRIPT], { env: { ...process.env, PATH: `${dir}:${process.env["PATH"]}` } });
+    const asked = Number(execFileSync("cat", [seq], { encoding: "utf8" }));
+    execFileSync("rm", ["-rf", dir]);
+    return { code: r.status, asked };
+  }
+
+  it("waits while docker is activating (a machine just booted, the recorder's ExecStartPost), then passes", () => {
+    expect(activeWith(["activating", "activating", "active"])).toEqual({ code: 0, asked: 3 });
+  });
+
+  it("fails at once for a stopped or failed docker", () => {
+    expect(activeWith(["inactive"])).toEqual({ code: 3, asked: 1 });
+    expect(activeWith(["failed"])).toEqual({ code: 3, asked: 1 });
+  });
+});

@@ -1,17 +1,21 @@
 // Does not prove a live Docker 20.10 prints exactly these fixtures (they are hand-written from its JSON shape); the host-side script runs against a fake docker that answers its Go templates.
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseEngineOptions } from "../../model/engine";
+import { renderTemplate } from "../../templates/render";
+import { recordConfigScript } from "../../provisioner/steps/engine-start";
 import {
+  ENGINE_FACT_FORMATS,
   engineFactRows,
   engineFactsCommands,
   engineVerifyStep,
   expectedEngineFacts,
   reportedUpstream,
   verifyEngineFacts,
+  verifyScriptData,
   type ExpectedEngineFacts,
 } from "../../provisioner/steps/engine-verify";
 import { makeContext } from "./fixtures/engine-context";
@@ -137,6 +141,74 @@ describe("engine.verify on the host (real sh, fake docker answering Go templates
   it("passes for the planned engine", () => {
     const r = runStep(EXPECTED, fakeDocker(INFO, VERSION));
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: "" });
+  });
+
+  /** The step's verify script for the planned facts, with its record at `rec`, run with `bin` first on PATH. */
+  function runWithRecord(rec: string, bin: string) {
+    const script = renderTemplate("engine/verify.sh", verifyScriptData(engineFactRows(EXPECTED), rec));
+    return spawnSync("sh", ["-c", script], { env: { ...process.env, PATH: `${bin}:${process.env["PATH"]}` }, encoding: "utf8" });
+  }
+
+  /** A bin dir with a `systemctl` that says dockerd runs as `pid`, and a `docker` that must not be asked. */
+  function recordBin(pid: string): string {
+    const bin = mkdtempSync(path.join(dir, "rec-bin-"));
+    writeFileSync(path.join(bin, "systemctl"), `#!/bin/sh\n[ "$*" = "show -p MainPID --value docker.service" ] && echo ${pid}\n`);
+    writeFileSync(path.join(bin, "docker"), "#!/bin/sh\necho asked the daemon >&2\nexit 9\n");
+    chmodSync(path.join(bin, "systemctl"), 0o755);
+    chmodSync(path.join(bin, "docker"), 0o755);
+    return bin;
+  }
+
+  /** The record the recorder writes for this engine (facts in ENGINE_FACT_FORMATS order). */
+  const recordOf = (pid: string, info: Record<string, unknown>) => {
+    const comps = ((VERSION["Server"] as Record<string, unknown>)["Components"] as Array<Record<string, unknown>>) ?? [];
+    const comp = (n: string) => String(comps.find((c) => c["Name"] === n)?.["Version"] ?? "");
+    return `pid ${pid}\n${[info["ServerVersion"], info["Driver"], info["CgroupDriver"], info["LiveRestoreEnabled"], info["LoggingDriver"], comp("containerd"), comp("runc")].join("\n")}\n`;
+  };
+
+  it("reads the facts the daemon reported at its start, for the same PID, without asking it", () => {
+    const rec = path.join(dir, "facts-same");
+    writeFileSync(rec, recordOf("4242", INFO));
+    expect(ENGINE_FACT_FORMATS.info).toHaveLength(5);
+    const ok = runWithRecord(rec, recordBin("4242"));
+    expect({ status: ok.status, stderr: ok.stderr }).toEqual({ status: 0, stderr: "" });
+    // A record that says vfs is drift, found without the daemon too.
+    writeFileSync(rec, recordOf("4242", { ...INFO, Driver: "vfs" }));
+    const drift = runWithRecord(rec, recordBin("4242"));
+    expect({ status: drift.status, stderr: drift.stderr }).toEqual({ status: 1, stderr: "engine.verify: storage driver: expected overlay2, got vfs\n" });
+  });
+
+  it("the recorder (ExecStartPost) writes the record the verify script reads; start and reload remove it", () => {
+    const facts = path.join(dir, "facts-recorded");
+    const recorder = recordConfigScript({ recordPath: path.join(dir, "running-config"), daemonJson: path.join(dir, "daemon.json"), hostsDropIn: path.join(dir, "none"), factsPath: facts });
+    const bin = fakeDocker(INFO, VERSION);
+    const run = (mode: string) => spawnSync("sh", ["-c", recorder, "sh", mode], { env: { ...process.env, MAINPID: "5151", PATH: `${bin}:${process.env["PATH"]}` }, encoding: "utf8" });
+    expect(run("facts").status).toBe(0);
+    expect(readFileSync(facts, "utf8")).toBe(recordOf("5151", INFO));
+    // What it wrote passes the verify script for dockerd 5151, with no daemon to ask.
+    const r = runWithRecord(facts, recordBin("5151"));
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: "" });
+    for (const mode of ["reload", "start"]) {
+      expect(run("facts").status).toBe(0);
+      expect(run(mode).status).toBe(0);
+      expect(existsSync(facts), mode).toBe(false);
+    }
+  });
+
+  it("asks the daemon when the record is another daemon's (another PID), partial, or missing", () => {
+    const rec = path.join(dir, "facts-other");
+    writeFileSync(rec, recordOf("4242", INFO));
+    for (const [name, setup] of [
+      ["another PID", () => undefined],
+      ["partial", () => writeFileSync(rec, recordOf("4243", INFO).split("\n").slice(0, 4).join("\n"))],
+      ["missing", () => rmSync(rec, { force: true })],
+    ] as const) {
+      setup();
+      const r = runWithRecord(rec, recordBin("4243"));
+      // The fake docker refuses: asked, every fact reads its error or nothing.
+      expect(r.status, name).toBe(1);
+      expect(r.stderr, name).toContain("engine.verify: server version: expected 20.10.24, got asked the daemon");
+    }
   });
 
   it("fails with the same messages as verifyEngineFacts", () => {
