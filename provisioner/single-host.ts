@@ -28,7 +28,7 @@ import { canonicalJsonCompact } from "../templates/json";
 import type { ApplyHostInput, ApplyHostResult, HostPlanInput, InspectHostResult } from "./apply-host-contract";
 import { provisionHosts, readEngineState, type ConnectFn } from "./provision-hosts";
 import { readArchiveInput, resolveBundle, type BundleDeps } from "./provision-inputs";
-import { appSteps, STEP_ORDER } from "./steps/index";
+import { APP_STEP_IDS } from "./steps/index";
 import type { BundleRef, ImageSource } from "./steps/engine-context";
 import type { SshConnectOptions } from "./transport/connect-options";
 import { defaultCacheDir } from "../core/cache-dir";
@@ -218,10 +218,8 @@ export function pinnedBundle(pin: HostBundlePin, cacheDir = defaultCacheDir(), d
   return hit;
 }
 
-/** The app steps' ids (every image source's), in the order they run: what an engine-only host leaves out. */
-export const APP_STEP_IDS: readonly string[] = ((app: Set<string>) => STEP_ORDER.filter((id) => app.has(id)))(
-  new Set((["archive", "layers", "registry"] as const).flatMap((source) => appSteps(source).map((s) => s.id))),
-);
+/** What an engine-only host leaves out (re-exported from the step list, where it is defined). */
+export { APP_STEP_IDS };
 
 /** The image the host gets: the archive (its ID read here, its tags checked against app.image), or app.image pulled. */
 async function imageFor(plan: HostPlan, host: string): Promise<ImageSource> {

@@ -20,6 +20,7 @@ import { parseResolvedApp } from "../../model/app";
 import type { EngineOptions } from "../../model/engine";
 import { provisionHosts } from "../../provisioner/provision-hosts";
 import type { BundleRef } from "../../provisioner/steps/engine-context";
+import { APP_STEP_IDS } from "../../provisioner/steps/index";
 import { runLocal } from "./exec";
 import { downMachineGroup, machineGroupSshTargets, upMachineGroup } from "./machine-group";
 import type { LocalPaths } from "./paths";
@@ -83,8 +84,6 @@ export const SCRUBBED = [
   "var/tmp",
 ] as const;
 
-/** The steps that are the app's, not the engine's: left out when a host image is made. */
-const APP_STEPS = ["image.load", "image.layers", "image.pull", "app.run", "app.health", "audit.append"];
 
 /** The host image for `inputs` when the cache has it complete, else null. */
 export function cachedHostImage(paths: LocalPaths, id: string): HostImage | null {
@@ -129,7 +128,7 @@ export async function ensureHostImage(o: EnsureHostImageOptions): Promise<HostIm
       bundle: o.bundle,
       slot: "blue",
       mode: "apply",
-      omitSteps: APP_STEPS,
+      omitSteps: APP_STEP_IDS, // a host image holds the engine only
       auditUser: "longshore@host-image",
     });
     if (result.error) throw new PreconditionError(`host image ${id}: provisioning its engine failed: ${result.error.message}`, { cause: result.error });

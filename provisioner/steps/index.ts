@@ -39,6 +39,12 @@ export const STEP_ORDER = [
   "audit.append",
 ] as const;
 
+/**
+ * The app's step ids, every image source's (image, run, health, audit), in the order they run:
+ * what an engine-only run leaves out (a host image's builder, locally or on AWS).
+ */
+export const APP_STEP_IDS: readonly string[] = STEP_ORDER.filter((id) => !id.startsWith("engine."));
+
 /** The engine steps for a channel (facts through verify). */
 export function engineSteps(channel: ProvisionContext["engine"]["channel"]): Step<ProvisionContext>[] {
   return [

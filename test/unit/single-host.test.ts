@@ -26,7 +26,7 @@ import {
   planHostHash,
   type SingleHostDeps,
 } from "../../provisioner/single-host";
-import { STEP_ORDER } from "../../provisioner/steps/index";
+import { appSteps, STEP_ORDER } from "../../provisioner/steps/index";
 import type { SshTarget } from "../../model/ssh-target";
 import type { SshConnectOptions } from "../../provisioner/transport/connect-options";
 import { dockerHostRules, newDockerHost, type DockerHostState } from "../helpers/fake-docker-host";
@@ -468,6 +468,9 @@ describe("engine-only hosts and pinned bundles (a host image's builder, aws.host
 
   it("the app steps are every step that is not the engine's", () => {
     expect(APP_STEP_IDS).toEqual(STEP_ORDER.filter((id) => !id.startsWith("engine.")));
+    // ...which are exactly the steps appSteps gives for some image source (none is forgotten).
+    const fromSources = new Set((["archive", "layers", "registry"] as const).flatMap((src) => appSteps(src).map((st) => st.id)));
+    expect(APP_STEP_IDS).toEqual(STEP_ORDER.filter((id) => fromSources.has(id)));
   });
 
   it("engine-only: installs, configures and verifies the engine with the pinned bundle, and leaves no image, container, secret or audit line", async () => {
