@@ -244,10 +244,8 @@ async function probeAll(t: Transport, plans: readonly Planned[], env: Pick<HostE
   try {
     const r = await t.exec(batch.command, { timeoutMs: batch.timeoutMs, ...(env.signal ? { signal: env.signal } : {}) });
     if (r.exitCode !== 0) return new Map();
-    const answers = batch.parse(r.stdout);
-    // A step whose plan failed has nothing to answer.
-    for (const [i, p] of plans.entries()) if ("error" in p) answers.delete(i);
-    return answers;
+    // A step whose plan failed went in with nothing to probe: the batch has no answer for it.
+    return batch.parse(r.stdout);
   } catch {
     return new Map();
   }

@@ -68,19 +68,30 @@ function component(version: Json, name: string): unknown {
   return comps.find((c) => c["Name"] === name)?.["Version"];
 }
 
+/** The Go template of each fact, for `docker info` or `docker version --format`: one place for the rows and the recorder. */
+const FORMAT = {
+  serverVersion: "{{.ServerVersion}}",
+  driver: "{{.Driver}}",
+  cgroupDriver: "{{.CgroupDriver}}",
+  liveRestore: "{{.LiveRestoreEnabled}}",
+  loggingDriver: "{{.LoggingDriver}}",
+  containerd: '{{range .Server.Components}}{{if eq .Name "containerd"}}{{.Version}}{{end}}{{end}}',
+  runc: '{{range .Server.Components}}{{if eq .Name "runc"}}{{.Version}}{{end}}{{end}}',
+} as const;
+
 /** The fact table for `expected` (rows with a null expectation are left out). */
 export function engineFactRows(expected: ExpectedEngineFacts): FactRow[] {
   const rows: Array<FactRow | null> = [
     expected.serverVersion === null
       ? null
-      : { label: "server version", expected: expected.serverVersion, source: "info", format: "{{.ServerVersion}}", upstream: true, read: (i) => i["ServerVersion"] },
+      : { label: "server version", expected: expected.serverVersion, source: "info", format: FORMAT.serverVersion, upstream: true, read: (i) => i["ServerVersion"] },
     expected.containerdVersion === null
       ? null
       : {
           label: "containerd version",
           expected: expected.containerdVersion,
           source: "version",
-          format: '{{range .Server.Components}}{{if eq .Name "containerd"}}{{.Version}}{{end}}{{end}}',
+          format: FORMAT.containerd,
           upstream: true,
           read: (_i, v) => component(v, "containerd"),
         },
@@ -90,14 +101,14 @@ export function engineFactRows(expected: ExpectedEngineFacts): FactRow[] {
           label: "runc version",
           expected: expected.runcVersion,
           source: "version",
-          format: '{{range .Server.Components}}{{if eq .Name "runc"}}{{.Version}}{{end}}{{end}}',
+          format: FORMAT.runc,
           upstream: true,
           read: (_i, v) => component(v, "runc"),
         },
-    { label: "storage driver", expected: expected.storageDriver, source: "info", format: "{{.Driver}}", upstream: false, read: (i) => i["Driver"] },
-    { label: "cgroup driver", expected: expected.cgroupDriver, source: "info", format: "{{.CgroupDriver}}", upstream: false, read: (i) => i["CgroupDriver"] },
-    { label: "live restore", expected: String(expected.liveRestore), source: "info", format: "{{.LiveRestoreEnabled}}", upstream: false, read: (i) => i["LiveRestoreEnabled"] },
-    { label: "logging driver", expected: expected.loggingDriver, source: "info", format: "{{.LoggingDriver}}", upstream: false, read: (i) => i["LoggingDriver"] },
+    { label: "storage driver", expected: expected.storageDriver, source: "info", format: FORMAT.driver, upstream: false, read: (i) => i["Driver"] },
+    { label: "cgroup driver", expected: expected.cgroupDriver, source: "info", format: FORMAT.cgroupDriver, upstream: false, read: (i) => i["CgroupDriver"] },
+    { label: "live restore", expected: String(expected.liveRestore), source: "info", format: FORMAT.liveRestore, upstream: false, read: (i) => i["LiveRestoreEnabled"] },
+    { label: "logging driver", expected: expected.loggingDriver, source: "info", format: FORMAT.loggingDriver, upstream: false, read: (i) => i["LoggingDriver"] },
   ];
   return rows.filter((r): r is FactRow => r !== null);
 }
@@ -152,44 +163,33 @@ export function engineFactsCommands(): { info: Command; version: Command } {
  * that record is missing or stale. The order is the record's line order.
  */
 export const ENGINE_FACT_FORMATS: Readonly<Record<FactRow["source"], readonly string[]>> = {
-  info: ["{{.ServerVersion}}", "{{.Driver}}", "{{.CgroupDriver}}", "{{.LiveRestoreEnabled}}", "{{.LoggingDriver}}"],
-  version: [
-    '{{range .Server.Components}}{{if eq .Name "containerd"}}{{.Version}}{{end}}{{end}}',
-    '{{range .Server.Components}}{{if eq .Name "runc"}}{{.Version}}{{end}}{{end}}',
-  ],
+  info: [FORMAT.serverVersion, FORMAT.driver, FORMAT.cgroupDriver, FORMAT.liveRestore, FORMAT.loggingDriver],
+  version: [FORMAT.containerd, FORMAT.runc],
 };
 
 /**
  * The verify script's data: each source's facts as one Go template, a line per fact
  * ({@link ENGINE_FACT_FORMATS}), so the host asks the daemon once per source (each `docker` call
  * is ~35 ms of a re-run), each fact's line number, and the record the recorder wrote at the
- * daemon's start, read instead of asking when it is the running daemon's (same PID). A fact a
- * row names that the table lacks is added to its source's template. Exported for tests.
+ * daemon's start, read instead of asking when it is the running daemon's (same PID). Every row's
+ * format is one of the table's (a row outside it is a programming error). Exported for tests.
  */
 export function verifyScriptData(
   rows: ReadonlyArray<Pick<FactRow, "label" | "expected" | "source" | "format" | "upstream">>,
   factsRecord: string = HOST_PATHS.runningFacts,
 ) {
-  const formats: Record<FactRow["source"], string[]> = { info: [...ENGINE_FACT_FORMATS.info], version: [...ENGINE_FACT_FORMATS.version] };
   const facts = rows.map((r) => {
-    if (!formats[r.source].includes(r.format)) formats[r.source].push(r.format);
-    return { label: r.label, expected: r.expected, source: r.source, line: formats[r.source].indexOf(r.format) + 1, upstream: r.upstream };
+    const line = ENGINE_FACT_FORMATS[r.source].indexOf(r.format) + 1;
+    if (line === 0) throw new Error(`engine.verify: ${r.label}'s format is not in ENGINE_FACT_FORMATS.${r.source}`);
+    return { label: r.label, expected: r.expected, source: r.source, line, upstream: r.upstream };
   });
-  // Only the table's own facts are recorded: a row outside it always asks the daemon.
-  const recordable = rows.every((r) => ENGINE_FACT_FORMATS[r.source].includes(r.format));
+  const info = ENGINE_FACT_FORMATS.info.length;
   return {
     facts,
-    infoFormat: formats.info.join("\n"),
-    versionFormat: formats.version.join("\n"),
+    infoFormat: ENGINE_FACT_FORMATS.info.join("\n"),
+    versionFormat: ENGINE_FACT_FORMATS.version.join("\n"),
     // The record: `pid N`, then the info facts, then the version facts, a line each.
-    record: recordable
-      ? {
-          path: factsRecord,
-          infoLast: 1 + ENGINE_FACT_FORMATS.info.length,
-          versionFirst: 2 + ENGINE_FACT_FORMATS.info.length,
-          lines: 1 + ENGINE_FACT_FORMATS.info.length + ENGINE_FACT_FORMATS.version.length,
-        }
-      : null,
+    record: { path: factsRecord, infoLast: 1 + info, versionFirst: 2 + info, lines: 1 + info + ENGINE_FACT_FORMATS.version.length },
   };
 }
 
