@@ -17,6 +17,7 @@ import { register as registerProvision } from "../../cli/provision";
 import type { ProvisionCliDeps } from "../../cli/provision-common";
 import { repoTagOf } from "../../model/image-reference";
 import { createManifest, DEBS_DIR, MANIFEST_FILE, renderManifest, type BundlePackage } from "../../provisioner/bundle/manifest";
+import { VERIFIED_STAMP } from "../../provisioner/bundle/verify";
 import type { SshTarget } from "../../model/ssh-target";
 import { runCli, Sink } from "../helpers/cli-harness";
 import { dockerHostRules, newDockerHost, systemctlRestartDocker, type DockerHostState } from "../helpers/fake-docker-host";
@@ -459,6 +460,27 @@ describe("provision and plan defaults", () => {
       const r = await h.run("plan", "-f", envFile("verify.yaml"), "--local-env", "e2e", ...argv);
       expect([r.code, h.inputs[0]!.rehashFiles]).toEqual([0, rehash]);
     }
+  });
+
+  it("--verify hashes the bundle on this computer again too, instead of trusting the stamp of its last verification", async () => {
+    const stamped = path.join(dir, "bundles", "stamped");
+    fs.cpSync(bundleDir, stamped, { recursive: true });
+    const file = envFile("stamped.yaml", { bundle: "./bundles/stamped" });
+    const plan = (...argv: string[]) => harness({ "e2e-1": newDockerHost() }, { fakeProvision: true }).run("plan", "-f", file, "--local-env", "e2e", ...argv);
+    expect((await plan()).code).toBe(0);
+    // A stamp forged to match a tampered .deb (the file system cannot produce one: any write moves
+    // the ctime): trusted without --verify, found with it.
+    const deb = path.join(stamped, DEBS_DIR, "runc_1.0_amd64.deb");
+    fs.writeFileSync(deb, "tampered");
+    const stampFile = path.join(stamped, VERIFIED_STAMP);
+    const forged = JSON.parse(fs.readFileSync(stampFile, "utf8")) as { files: string[] };
+    const st = fs.statSync(deb, { bigint: true });
+    forged.files = forged.files.map((f) => (f.startsWith("runc_1.0_amd64.deb ") ? `runc_1.0_amd64.deb ${st.size}:${st.ino}:${st.ctimeNs}` : f));
+    fs.writeFileSync(stampFile, JSON.stringify(forged));
+    expect((await plan()).code).toBe(0);
+    const checked = await plan("--verify");
+    expect(checked.code).toBe(2);
+    expect(checked.stderr).toContain(`${stamped}/debs/runc_1.0_amd64.deb: sha256 mismatch`);
   });
 
   it("with nothing running: slot blue, app.image, pulled by each host", async () => {
