@@ -227,7 +227,8 @@ app:x:1000:
 nogroup:x:65534:
 `;
 
-interface RootfsEntry {
+/** One file or directory of a busybox image's rootfs, relative to its root; see {@link writeBusyboxRootfs}. */
+export interface RootfsEntry {
   path: string;
   kind: "dir" | "file";
   mode: number;
@@ -255,6 +256,14 @@ const ROOTFS: readonly RootfsEntry[] = [
   { path: "www/cgi-bin/env", kind: "file", mode: 0o755, uid: 0, content: ENV_CGI },
   { path: "www/cgi-bin/whoami", kind: "file", mode: 0o755, uid: 0, content: WHOAMI_CGI },
 ];
+
+/**
+ * The test app's scripts and user files, for other busybox images that must behave the same way
+ * (test/helpers/compose-app-images.ts): `serve` is `/app/serve` (saves the environment, runs httpd
+ * on /www), `envCgi` and `healthzCgi` the `/cgi-bin/env` and `/cgi-bin/healthz` scripts, both
+ * reading what `serve` saved. Changing one changes the recipe hash of every image that uses it.
+ */
+export const TEST_APP_SCRIPTS = { serve: SERVE, envCgi: ENV_CGI, healthzCgi: HEALTHZ_CGI, passwd: PASSWD, group: GROUP } as const;
 
 const IMPORT_CHANGES = ['CMD ["/app/serve"]', `EXPOSE ${TEST_APP_PORT}`, "WORKDIR /"];
 
@@ -286,7 +295,11 @@ export interface DockerCallOptions {
   check?: boolean;
 }
 
-function run(
+/**
+ * Runs `command` (no shell) and collects its output; rejects only when it cannot be started or
+ * was killed (by PID, SIGKILL) after `timeoutMs` (default 120 s). A non-zero exit resolves.
+ */
+export function run(
   command: string,
   args: readonly string[],
   opts: { env: NodeJS.ProcessEnv; input?: string | Buffer; timeoutMs?: number; cwd?: string },
@@ -697,7 +710,7 @@ function mountsUnder(dir: string): string[] {
  * killed engine can leave overlay mounts: unmount them, so that removing the directory never
  * reaches into another filesystem.
  */
-function unmountUnder(dir: string): void {
+export function unmountUnder(dir: string): void {
   for (const mountPoint of mountsUnder(dir)) {
     if (spawnSync("umount", [mountPoint], { stdio: "ignore" }).status !== 0) {
       spawnSync("umount", ["-l", mountPoint], { stdio: "ignore" });
@@ -781,7 +794,7 @@ function sha256(data: string | Buffer): string {
 }
 
 /** Throws unless `file` is an ELF executable without a PT_INTERP program header (statically linked). */
-function assertStaticElf(file: string): void {
+export function assertStaticElf(file: string): void {
   const buf = fs.readFileSync(file);
   if (buf.length < 64 || buf.readUInt32BE(0) !== 0x7f454c46) throw new Error(`${file} is not an ELF file`);
   const is64 = buf[4] === 2;
@@ -832,9 +845,10 @@ function readComplete(dir: string, cacheDir: string, recipeHash: string): TestAp
 /**
  * An exclusive `flock` on `lockFile`, held by a child process for as long as `fn` runs. The child
  * holds it through `cat` on a pipe from us, so the lock goes away with this process even if it
- * dies without cleaning up (the pipe closes, cat and flock exit).
+ * dies without cleaning up (the pipe closes, cat and flock exit). `label` prefixes the "waiting"
+ * log line.
  */
-async function withFileLock<T>(lockFile: string, log: (line: string) => void, fn: () => Promise<T>): Promise<T> {
+export async function withFileLock<T>(lockFile: string, log: (line: string) => void, fn: () => Promise<T>, label = "test-app"): Promise<T> {
   const holder = spawn("flock", ["-x", lockFile, "sh", "-c", "echo locked; exec cat"], { stdio: ["pipe", "pipe", "pipe"] });
   liveChildren.add(holder);
   holder.once("exit", () => liveChildren.delete(holder));
@@ -842,7 +856,7 @@ async function withFileLock<T>(lockFile: string, log: (line: string) => void, fn
   try {
     await new Promise<void>((resolve, reject) => {
       let stderr = "";
-      const waiting = setTimeout(() => log(`test-app: waiting for ${lockFile} (another build holds it)`), 1000);
+      const waiting = setTimeout(() => log(`${label}: waiting for ${lockFile} (another build holds it)`), 1000);
       const giveUp = setTimeout(() => reject(new Error(`no lock on ${lockFile} within 20 minutes`)), 20 * 60_000);
       const done = () => {
         clearTimeout(waiting);
@@ -987,8 +1001,17 @@ async function buildInto(work: string, recipeHash: string, busyboxSha256: string
   }
 }
 
-/** v1's rootfs: busybox with a link per applet in /bin, plus {@link ROOTFS}; owned by root except /home/app. */
+/** v1's rootfs: busybox with a link per applet in /bin, plus {@link ROOTFS}. */
 function writeRootfs(root: string): void {
+  writeBusyboxRootfs(root, ROOTFS);
+}
+
+/**
+ * Fills the empty directory `root` with a busybox-static rootfs: `/bin/busybox` (copied from this
+ * computer's `/bin/busybox`) with a symlink per applet in `/bin`, plus `entries` in order. Everything
+ * is owned by root, except entries with another `uid` (uid = gid); modes are set exactly.
+ */
+export function writeBusyboxRootfs(root: string, entries: readonly RootfsEntry[]): void {
   fs.chmodSync(root, 0o755);
   fs.mkdirSync(path.join(root, "bin"));
   fs.chmodSync(path.join(root, "bin"), 0o755);
@@ -1001,7 +1024,7 @@ function writeRootfs(root: string): void {
     if (applet === "" || applet === "busybox" || applet.includes("/")) continue;
     fs.symlinkSync("busybox", path.join(root, "bin", applet));
   }
-  for (const entry of ROOTFS) {
+  for (const entry of entries) {
     const target = path.join(root, entry.path);
     if (entry.kind === "dir") fs.mkdirSync(target);
     else fs.writeFileSync(target, entry.content ?? "");
@@ -1014,5 +1037,5 @@ function writeRootfs(root: string): void {
     if (fs.lstatSync(p).isDirectory()) for (const name of fs.readdirSync(p)) chownTree(path.join(p, name));
   };
   chownTree(root);
-  for (const entry of ROOTFS) if (entry.uid !== 0) fs.lchownSync(path.join(root, entry.path), entry.uid, entry.uid);
+  for (const entry of entries) if (entry.uid !== 0) fs.lchownSync(path.join(root, entry.path), entry.uid, entry.uid);
 }
