@@ -35,6 +35,9 @@ export function checkReport(loaded: LoadedEnvironment, secrets: ResolvedSecrets,
   const entries = [
     ...Object.entries(env.app.secrets).map(([k, s]) => ({ path: `app.secrets.${k}`, source: describeSecretSource(s) })),
     ...(env.registry ? [{ path: "registry.password", source: describeSecretSource(env.registry.password) }] : []),
+    ...Object.entries(env.accessories).flatMap(([name, a]) =>
+      Object.entries(a.secrets).map(([k, s]) => ({ path: `accessories.${name}.secrets.${k}`, source: describeSecretSource(s) })),
+    ),
   ];
   const redact = (path: string, source: string) => ({ from: source, value: deferred.has(path) ? "(read by pulumi up)" : REDACTED_TEXT });
   const environment: Record<string, unknown> = {
@@ -45,6 +48,16 @@ export function checkReport(loaded: LoadedEnvironment, secrets: ResolvedSecrets,
       secrets: Object.fromEntries(Object.entries(env.app.secrets).map(([k, s]) => [k, redact(`app.secrets.${k}`, describeSecretSource(s))])),
     },
     ...(env.registry ? { registry: { ...env.registry, password: redact("registry.password", describeSecretSource(env.registry.password)) } } : {}),
+    accessories: Object.fromEntries(
+      Object.entries(env.accessories).map(([name, a]) => [
+        name,
+        {
+          ...a,
+          volumes: a.volumes.map(volumeText),
+          secrets: Object.fromEntries(Object.entries(a.secrets).map(([k, s]) => [k, redact(`accessories.${name}.secrets.${k}`, describeSecretSource(s))])),
+        },
+      ]),
+    ),
     local: { listen: `${env.local.listen.address}:${env.local.listen.port}` },
   };
   return {

@@ -8,6 +8,7 @@ import type { SshConnectOptions } from "../provisioner/transport/connect-options
 import type { ExitCode } from "./exit-codes";
 import type { OutStream } from "./output";
 import type { DemoSshd } from "./demo-sshd";
+import type { ResolvedCompose } from "../model/app";
 import type { Environment } from "../model/environment";
 import type { SlotDriver } from "../rollout/driver";
 import type { SecretReader } from "../core/secret-reader";
@@ -38,13 +39,23 @@ export interface CliDeps {
    */
   environmentDriver(target: DriverTarget, progress: (line: string) => void): Promise<SlotDriver>;
   /** Removes every host and the load balancer of an environment; returns the groups removed. */
-  destroyEnvironment(env: Environment, progress: (line: string) => void): Promise<string[]>;
+  destroyEnvironment(env: Environment, progress: (line: string) => void, options?: DestroyOptions): Promise<string[]>;
+  /** The environment's accessory data directories on this computer (`destroy` asks before removing them). @default none */
+  accessoryData?(env: Environment): string[];
+  /** `up`: makes sure the environment's accessories run (created when missing; running ones untouched). @default nothing to do */
+  ensureAccessories?(target: DriverTarget, progress: (line: string) => void): Promise<void>;
   /** Where an environment's operation lock lives (machine state, not in git). */
   operationLockDir(env: Environment): string;
   /** Git's `user.email` as seen from `dir`, or null (no git, not set): the operator when `$LONGSHORE_OPERATOR` is unset. */
   gitUserEmail(dir: string): Promise<string | null>;
   /** `user@host` of this computer: the operator when neither `$LONGSHORE_OPERATOR` nor git's `user.email` is set. */
   userAtHost(): string;
+}
+
+/** How `destroy` treats accessory data. */
+export interface DestroyOptions {
+  /** `keep`: the data directories stay (a later `up` uses them); `delete`: removed too. @default "none" (there is none) */
+  data?: "none" | "keep" | "delete";
 }
 
 /** What a driver is made for: the environment, where its file is, and its secrets when hosts may be created. */
@@ -64,6 +75,8 @@ export interface DriverTarget {
   dockerHost?: string;
   /** The environment file as the user names it (`longshore.yaml`), for messages. @default file */
   displayName?: string;
+  /** A Compose app's file (`app.compose`), read and checked with the environment. @default none (a single-container app) */
+  compose?: ResolvedCompose | null;
   /** Where the image source was chosen when not `app.imageFrom` (`--from`), for errors about it. @default app.imageFrom in the file */
   imageFromNamedBy?: { source: string; key: string };
   /**

@@ -10,12 +10,16 @@ import type { SlotDriver } from "../rollout/driver";
 import { createLocalDriver, destroyLocalEnvironment } from "../drivers/local/local-driver";
 import { defaultPaths } from "../drivers/local/paths";
 import { localGroupProvisioner } from "../drivers/local/group-provisioner";
-import { bundleLockOf } from "../provisioner/provision-inputs";
-import { recordImage } from "../model/lock-file";
+import { bundleLockOf, type BundleLock } from "../provisioner/provision-inputs";
+import { recordImage, type LoadedLock } from "../model/lock-file";
 import type { GroupProvisioner } from "../drivers/local/slot-driver";
 import { AwsSlotDriver } from "../drivers/aws/aws-driver";
 import { automationWorkspace } from "../stacks/web/workspace";
-import type { CliDeps, DriverTarget } from "./deps";
+import type { CliDeps, DestroyOptions, DriverTarget } from "./deps";
+import { destroyAccessories, ensureAccessories, withAccessories, type AccessoryContext } from "../drivers/local/accessories";
+import { accessoryDataDirs } from "../drivers/local/accessory-layout";
+import type { LocalPaths } from "../drivers/local/paths";
+import type { ResolvedSecrets } from "../model/secret-resolve";
 
 /** For verbs that create no host (status, rollback): provisioning is a bug there, said so. */
 const NO_PROVISIONING: GroupProvisioner = {
@@ -39,21 +43,70 @@ export async function environmentDriver(target: DriverTarget, progress: (line: s
     ? localGroupProvisioner(env, target.secrets, paths, target.bundle, {
         ...(target.dockerHost !== undefined ? { dockerHost: target.dockerHost } : {}),
         imageFromNamedBy: target.imageFromNamedBy ?? { source: target.displayName ?? target.file, key: "app.imageFrom" },
-        ...(target.lock ? { lock: bundleLockOf(target.lock), recordImage: (ref: string, id: string) => recordImage(target.lock!.file, ref, id) } : {}),
+        ...(target.compose ? { compose: target.compose } : {}),
+        // The accessories' provisioning reads the same lock: a bundle the app's pins is their cache hit (no second apt-get).
+        ...(target.lock ? { lock: sharedBundleLock(target.lock), recordImage: (ref: string, id: string) => recordImage(target.lock!.file, ref, id) } : {}),
       })
     : NO_PROVISIONING;
-  return createLocalDriver(env, provisioner, paths, { secrets, connect });
+  // Accessories run before any slot is prepared (made when missing, never touched when running).
+  const withAcc = target.secrets ? withAccessories(provisioner, accessoryContextOf(target, target.secrets, paths)) : provisioner;
+  return createLocalDriver(env, withAcc, paths, { secrets, connect });
 }
 
-/** Removes an environment's hosts and load balancer. */
-export async function destroyEnvironment(env: Environment, progress: (line: string) => void): Promise<string[]> {
+/** What the accessory operations of the local driver need, from a driver target whose secrets were read. */
+export function accessoryContextOf(target: DriverTarget, secrets: ResolvedSecrets, paths: LocalPaths = defaultPaths()): AccessoryContext {
+  return {
+    env: target.env,
+    secrets,
+    paths,
+    ...(target.bundle ? { verified: target.bundle } : {}),
+    ...(target.dockerHost !== undefined ? { dockerHost: target.dockerHost } : {}),
+    imageFromNamedBy: target.imageFromNamedBy ?? { source: target.displayName ?? target.file, key: "app.imageFrom" },
+    ...(target.lock ? { bundleOptions: { lock: sharedBundleLock(target.lock) }, recordImage: (ref: string, id: string) => recordImage(target.lock!.file, ref, id) } : {}),
+  };
+}
+
+/**
+ * The lock's bundle pins as the provisioners see them: a pin recorded (written to the file) also
+ * goes into `loaded`'s own map, so every reader of the same `loaded` sees it from then on.
+ */
+function sharedBundleLock(loaded: LoadedLock): BundleLock {
+  const lock = bundleLockOf(loaded);
+  return {
+    ...lock,
+    record: async (arch, pin) => {
+      await lock.record(arch, pin);
+      loaded.lock.engine[arch] = pin;
+    },
+  };
+}
+
+/** `up`: makes sure the environment's accessories run (local driver; secrets read). */
+export async function ensureEnvironmentAccessories(target: DriverTarget, progress: (line: string) => void): Promise<void> {
+  if (target.env.driver !== "local" || target.secrets === null || Object.keys(target.env.accessories).length === 0) return;
+  await ensureAccessories(accessoryContextOf(target, target.secrets), progress);
+}
+
+/** The accessory data directories of an environment on this computer (what `destroy` asks about). */
+export function environmentAccessoryData(env: Environment): string[] {
+  return env.driver === "local" ? accessoryDataDirs(defaultPaths(), env.name) : [];
+}
+
+/** Removes an environment's hosts and load balancer, then its accessories' machines (their data as `options.data` says). */
+export async function destroyEnvironment(env: Environment, progress: (line: string) => void, options: DestroyOptions = {}): Promise<string[]> {
   if (env.driver === "aws") {
     throw new ConfigError("environment", [{ path: "driver", message: "destroy an aws environment with `pulumi destroy` in stacks/web" }]);
   }
-  return destroyLocalEnvironment(env.name, progress);
+  const slots = await destroyLocalEnvironment(env.name, progress);
+  const accessories = await destroyAccessories(env.name, defaultPaths(), options.data ?? "none", progress);
+  return [...slots, ...accessories.groups];
 }
 
-/** Operation locks live with the machine's state, never in the git checkout. */
+/**
+ * Operation locks live with the machine's state, never in the git checkout. On the local driver in
+ * `<stateRoot>/.locks`: `<stateRoot>/<name>.lock` is the lock of the environment's own machine
+ * group (its load balancer's state), which `destroy` takes while it holds the operation lock.
+ */
 export function operationLockDir(env: Environment): string {
-  return env.driver === "local" ? defaultPaths().stateRoot : path.join(os.homedir(), ".longshore", "locks");
+  return env.driver === "local" ? path.join(defaultPaths().stateRoot, ".locks") : path.join(os.homedir(), ".longshore", "locks");
 }

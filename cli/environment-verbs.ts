@@ -23,6 +23,8 @@ import type { EnvironmentStatus, HostKeyResult, ProbeResult, SlotDriver, SlotNam
 import { environmentFiles, runRollback, runRollout, runUp, type OperationInput } from "../rollout/operations";
 import type { RolloutEvent, RolloutReport } from "../rollout/rollout";
 import { checkReport, checkText } from "./check";
+import { quoteArg } from "../core/quote";
+import { destroyDataDecision } from "../drivers/local/accessory-layout";
 import type { DriverTarget, VerbDeps } from "./deps";
 import { EXIT } from "./exit-codes";
 import type { OutStream } from "./output";
@@ -85,12 +87,19 @@ function printReport(report: RolloutReport, now: EnvironmentStatus, json: boolea
           : `failed: traffic ${live === report.fromSlot ? "stays" : "is"} on ${where}`;
     deps.stdout.write(`${head}\n`);
     for (const p of report.phases) deps.stdout.write(`  ${p.name.padEnd(12)} ${seconds(p.ms)}\n`);
+    if (report.hook) deps.stdout.write(`hook: ${describeHookRun(report.hook)}\n`);
     if (report.reason) deps.stdout.write(`reason: ${report.reason}\n`);
     for (const p of report.failedProbes ?? []) deps.stdout.write(`  ${describeProbe(p)}\n`);
     for (const w of report.warnings) deps.stdout.write(`warning: ${w}\n`);
     if (url && report.outcome === "succeeded") deps.stdout.write(`url: ${url}\n`);
   }
   if (report.outcome !== "succeeded") deps.setExitCode(EXIT.rolloutFailed);
+}
+
+/** One line on a hook that ran: `bin/migrate up on green-1: exit 0 after 2.1 s`. */
+function describeHookRun(hook: NonNullable<RolloutReport["hook"]>): string {
+  const how = hook.timedOut ? "stopped at its timeout" : hook.exitCode !== null ? `exit ${hook.exitCode}` : `signal ${hook.signal ?? "?"}`;
+  return `${hook.command.map(quoteArg).join(" ")} on ${hook.host}: ${how} after ${seconds(hook.durationMs)}`;
 }
 
 /**
@@ -144,10 +153,8 @@ async function operationInput(
     ? await allInputs([readSecrets(loaded, deps, { deferPulumi: loaded.env.driver === "aws" }), bundleInput(loaded, deps), readLock(loaded, deps.cwd)])
     : [null, null, null];
   const dockerHost = deps.env["DOCKER_HOST"];
-  const driver = await deps.environmentDriver(
-    { env: loaded.env, file: loaded.file, baseDir: loaded.baseDir, secrets, bundle, lock, displayName: displayName(loaded, deps.cwd), ...(dockerHost !== undefined ? { dockerHost } : {}), ...target },
-    progress.line,
-  );
+  const driverTarget: DriverTarget = { env: loaded.env, file: loaded.file, baseDir: loaded.baseDir, secrets, bundle, lock, compose: loaded.compose, displayName: displayName(loaded, deps.cwd), ...(dockerHost !== undefined ? { dockerHost } : {}), ...target };
+  const driver = await deps.environmentDriver(driverTarget, progress.line);
   const input: OperationInput = {
     env: loaded.env,
     envText: loaded.text,
@@ -156,7 +163,7 @@ async function operationInput(
     onEvent: progress.onEvent,
     actor: await operatorOf(deps, loaded.baseDir),
   };
-  return { driver, input };
+  return { driver, input, target: driverTarget };
 }
 
 /**
@@ -207,8 +214,17 @@ export function register(program: Command, deps: VerbDeps): void {
       await writeEnvironmentText(file, demoEnvironmentText(DEMO_IMAGE));
       progress.line(`created ${file}: the local demo environment (${DEMO_IMAGE})`);
     }
-    const { driver, input } = await operationInput(await openEnvironment(flags.file, deps), deps, progress, true);
+    const { driver, input, target } = await operationInput(await openEnvironment(flags.file, deps), deps, progress, true);
     const { plan, report } = await runUp(input);
+    // Accessories are made before a rollout's slot; with nothing to roll out, `up` still makes the missing ones.
+    if (plan.action === "none" && deps.ensureAccessories && Object.keys(input.env.accessories).length > 0) {
+      const held = await acquireLock(input.files.lockFile, { what: `environment ${input.env.name}`, operation: "up", removeOnRelease: true });
+      try {
+        await deps.ensureAccessories(target, progress.line);
+      } finally {
+        await held.release();
+      }
+    }
     const status = await driver.status();
     if (!report) {
       if (plan.action === "refuse") throw new RolloutError(plan.reason);
@@ -222,7 +238,7 @@ export function register(program: Command, deps: VerbDeps): void {
   addEnvOptions(
     program
       .command("rollout")
-      .description("put IMAGE on fresh hosts in the idle slot, prove it healthy, move traffic, soak; or go back")
+      .description("put IMAGE on fresh hosts in the idle slot, prove it healthy, run rollout.beforeSwitch (if set), move traffic, soak; or go back")
       .argument("[image]", "image reference, or :TAG for app.image's repository at TAG (default: app.image)"),
   )
     .option("--size <n>", "hosts in the new slot (default: the slot's size in the file)")
@@ -276,7 +292,9 @@ export function register(program: Command, deps: VerbDeps): void {
 
   addEnvOptions(program.command("destroy").description("remove every host and the load balancer of an environment"))
     .option("--yes", "do not ask (required when stdin is not a terminal)")
-    .action(async (flags: EnvFlags & { yes?: boolean }) => {
+    .option("--keep-data", "remove the accessories' machines but keep their data directories (a later up uses them again)")
+    .option("--delete-data", "remove the accessories' data directories too")
+    .action(async (flags: EnvFlags & { yes?: boolean; keepData?: boolean; deleteData?: boolean }) => {
       const json = flags.json === true;
       if (!flags.yes) {
         throw new ConfigError("command line", [{ path: "--yes", message: "destroy removes every host of the environment: confirm with --yes" }]);
@@ -287,12 +305,20 @@ export function register(program: Command, deps: VerbDeps): void {
       const files = environmentFiles(loaded.file, deps.operationLockDir(env), env.name);
       const lock = await acquireLock(files.lockFile, { what: `environment ${env.name}`, operation: "destroy", removeOnRelease: true });
       try {
-        const removed = await deps.destroyEnvironment(env, progress.line);
+        // Asked under the lock, so no accessory's data appears between the question and the removal.
+        const dataDirs = deps.accessoryData?.(env) ?? [];
+        const decision = destroyDataDecision(dataDirs, flags);
+        if (!decision.ok) throw new ConfigError("command line", decision.issues);
+        const removed = await deps.destroyEnvironment(env, progress.line, { data: decision.data });
+        const data = dataDirs.length === 0 ? {} : { data: decision.data === "delete" ? { kept: [], deleted: dataDirs } : { kept: dataDirs, deleted: [] } };
         // Like every operation, the file follows what is now true: nothing is live and no slot has hosts.
         const current = await deps.readFile(loaded.file).catch(() => loaded.text);
         await writeEnvironmentText(loaded.file, updateEnvironmentText(current, { live: null, images: { blue: null, green: null } }));
-        if (json) deps.stdout.write(JSON.stringify({ environment: env.name, removed }, null, 2) + "\n");
-        else deps.stdout.write(`environment ${env.name}: removed (${removed.length ? removed.join(", ") : "no hosts"})\n`);
+        if (json) deps.stdout.write(JSON.stringify({ environment: env.name, removed, ...data }, null, 2) + "\n");
+        else {
+          deps.stdout.write(`environment ${env.name}: removed (${removed.length ? removed.join(", ") : "no hosts"})\n`);
+          if (data.data) deps.stdout.write(`accessory data ${data.data.kept.length ? `kept: ${data.data.kept.join(", ")}` : `removed: ${data.data.deleted.join(", ")}`}\n`);
+        }
       } finally {
         await lock.release();
       }

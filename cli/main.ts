@@ -16,17 +16,19 @@ import { printError } from "./output";
 import { register as registerExec } from "./exec";
 import { register as registerFacts } from "./facts";
 import { register as registerEnvironment } from "./environment-verbs";
+import { register as registerAccessory } from "./accessory";
 import { register as registerProvision } from "./provision";
 import { register as registerPlan } from "./plan";
 import { register as registerLocal } from "./local";
 import { register as registerEngine, defaultEngineCliDeps } from "./engine";
-import { destroyEnvironment, environmentDriver, operationLockDir } from "./environment-deps";
+import { destroyEnvironment, ensureEnvironmentAccessories, environmentAccessoryData, environmentDriver, operationLockDir } from "./environment-deps";
 import { gitUserEmail, userAtHost } from "./operator";
 import { defaultPaths } from "../drivers/local/paths";
 
 /** Every verb, in help order. A new verb is one line here. */
 const VERBS: ReadonlyArray<(program: Command, deps: VerbDeps) => void> = [
   registerEnvironment,
+  registerAccessory,
   registerProvision,
   registerPlan,
   registerFacts,
@@ -90,6 +92,8 @@ export function realDeps(signal?: AbortSignal): CliDeps {
     secretReader: systemSecretReader(process.env),
     startDemoSshd,
     destroyEnvironment,
+    accessoryData: environmentAccessoryData,
+    ensureAccessories: ensureEnvironmentAccessories,
     operationLockDir,
     gitUserEmail,
     userAtHost,

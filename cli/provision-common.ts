@@ -8,6 +8,7 @@
 import * as path from "node:path";
 import type { Command } from "commander";
 import { z } from "zod";
+import { addComposeCompanions } from "../drivers/local/image-source";
 import { allInputs, ConfigError } from "../core/errors";
 import { archiveHolds, parseImageReference, resolveImageArgument } from "../model/image-reference";
 import { loadInventory } from "../model/inventory";
@@ -169,7 +170,10 @@ export async function prepareRun(raw: ProvisionFlags, deps: ProvisionCliDeps, mo
   const source = bundleSourceOf(env.engine);
   // --verify hashes the bundle here too, instead of trusting the stamp of an earlier verification.
   const verify = flags.verify ? (dir: string) => (deps.verifyBundle ?? verifyBundleDir)(dir, { rehash: true }) : deps.verifyBundle;
-  const [secrets, targets, image, bundleDir, lock] = await allInputs([
+  if (loaded.compose && flags.imageArchive !== undefined) {
+    throw new ConfigError("command line", [{ path: "--image-archive", message: "holds one image; a Compose app's images come from app.imageFrom (engine or registry)" }]);
+  }
+  const [secrets, targets, appImage, bundleDir, lock] = await allInputs([
     readSecrets(loaded, deps),
     flags.inventory !== undefined ? inventoryTargets(path.resolve(deps.cwd, flags.inventory), deps) : Promise.resolve().then(() => localTargets(flags.localEnv!, deps)),
     imageSourceFor(imageRef, flags.imageArchive === undefined ? undefined : path.resolve(deps.cwd, flags.imageArchive), {
@@ -181,6 +185,13 @@ export async function prepareRun(raw: ProvisionFlags, deps: ProvisionCliDeps, mo
     source !== null && typeof source !== "function" && "dir" in source ? verifyBundleInput(source.dir, name, verify) : Promise.resolve(null),
     readLock(loaded, deps.cwd),
   ]);
+  // A Compose app's other services' images come from where the app's does (before any host is touched).
+  const image = loaded.compose
+    ? await addComposeCompanions(appImage, loaded.compose, deps.cacheDir ?? defaultCacheDir(deps.env as NodeJS.ProcessEnv), env, secrets, log, {
+        ...(deps.env["DOCKER_HOST"] !== undefined ? { dockerHost: deps.env["DOCKER_HOST"] } : {}),
+        imageFromNamedBy: { source: name, key: "app.imageFrom" },
+      })
+    : appImage;
   log(
     image.source === "registry"
       ? `image    ${image.ref} (pulled by each host)`
@@ -200,7 +211,7 @@ export async function prepareRun(raw: ProvisionFlags, deps: ProvisionCliDeps, mo
   if (bundleDir !== null) logBundle(bundleDir, log);
   // A recipe is built (or reused from the cache) only once the input is known to be good.
   const bundle = bundleDir ?? (await bundleFor(source, bundleDeps, log));
-  const deployment = deploymentOf(env, secrets, imageRef);
+  const deployment = deploymentOf(env, secrets, imageRef, loaded.compose);
   const input: ProvisionHostsInput = {
     targets,
     engine: env.engine,

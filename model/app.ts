@@ -147,16 +147,36 @@ export const RESTART_POLICIES = ["no", "always", "unless-stopped", "on-failure"]
  * values in the provisioner. Everything else is the same.
  */
 export function appSchemaWith<S extends z.ZodType>(secret: S) {
-  return z.strictObject(appShape(secret)).superRefine(refineApp);
+  return z.strictObject({ ...appShape(secret), compose: resolvedComposeSchema.optional() }).superRefine(refineApp);
 }
 
-/** The keys of the app, with a given schema for secret values. */
-function appShape<S extends z.ZodType>(secret: S) {
+/**
+ * A Compose app's file as the hosts get it: its exact text, and the name the user knows it by (for
+ * messages). Checked by model/compose.ts when the environment was loaded.
+ */
+export const resolvedComposeSchema = z.strictObject({
+  /** The file as the user named it (`compose.yaml`). */
+  file: z.string().min(1),
+  /** Its exact text. */
+  text: z.string().min(1),
+});
+
+/** The keys of the app, with a given schema for secret values (accessories, model/accessory.ts, take theirs from here too). */
+export function appShape<S extends z.ZodType>(secret: S) {
   return {
     /** The app's name: names containers, env files and labels. A DNS label. */
     name: dnsLabelSchema,
-    /** The image to deploy: `longshore up` and `longshore rollout` with no argument put it on the idle slot. */
+    /**
+     * The image to deploy: `longshore up` and `longshore rollout` with no argument put it on the
+     * idle slot. For a Compose app, the image of `app.service` (and of every service of the same
+     * repository, which follow it).
+     */
     image: imageReferenceSchema,
+    /**
+     * Compose apps: the service that receives traffic (its `app.port` is published on the host
+     * and health-gated). Required with `app.compose`. @default none (a single-container app)
+     */
+    service: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, "must be a Compose service name (letters, digits, '_', '.', '-')").optional(),
     /** Replaces the image's ENTRYPOINT (`[]` clears it). @default the image's */
     entrypoint: argv.optional(),
     /** Replaces the image's CMD. @default the image's */
@@ -191,8 +211,23 @@ function appShape<S extends z.ZodType>(secret: S) {
     };
 }
 
-/** The rules across keys: a secret is not also an env value, the env file fits, one volume per target. */
-function refineApp(app: { env: Record<string, string>; secrets: Record<string, unknown>; volumes: VolumeSpec[] }, ctx: z.RefinementCtx): void {
+/** The single-container keys a Compose app says in its Compose file instead, and what it is called there. */
+const CONTAINER_ONLY_KEYS = { entrypoint: "entrypoint", command: "command", user: "user", logging: "logging", volumes: "volumes", resources: "deploy.resources or mem_limit/cpus", init: "init" } as const;
+
+/** The rules across keys: a secret is not also an env value, the env file fits, one volume per target; Compose or not. */
+export function refineApp(
+  app: { env: Record<string, string>; secrets: Record<string, unknown>; volumes: VolumeSpec[]; compose?: unknown; service?: string | undefined } & Partial<Record<keyof typeof CONTAINER_ONLY_KEYS, unknown>>,
+  ctx: z.RefinementCtx,
+): void {
+    if (app.compose !== undefined && app.service === undefined) ctx.addIssue({ code: "custom", path: ["service"], message: "is required with app.compose: the Compose service that receives traffic" });
+    if (app.compose === undefined && app.service !== undefined) ctx.addIssue({ code: "custom", path: ["service"], message: "is for Compose apps: set app.compose too, or leave app.service out" });
+    if (app.compose !== undefined) {
+      for (const [key, there] of Object.entries(CONTAINER_ONLY_KEYS)) {
+        const v = app[key as keyof typeof CONTAINER_ONLY_KEYS];
+        const given = v !== undefined && v !== false && !(Array.isArray(v) && v.length === 0) && !(typeof v === "object" && v !== null && !Array.isArray(v) && Object.keys(v).length === 0);
+        if (given) ctx.addIssue({ code: "custom", path: [key], message: `is for single-container apps: with app.compose, set ${there} on the services in the Compose file` });
+      }
+    }
     const secrets = app.secrets as Record<string, unknown>;
     for (const key of Object.keys(secrets)) {
       if (Object.hasOwn(app.env, key)) ctx.addIssue({ code: "custom", path: ["secrets", key], message: "is also set in env" });
@@ -228,6 +263,12 @@ export const appSpecSchema = z
   .strictObject({
     ...appShape(secretSourceSchema),
     /**
+     * Run the app as a Compose project: a Compose file (relative to the environment file) that
+     * Compose itself runs on every host (`docker compose up`), instead of one container. Needs
+     * `hosts.os: debian-13` and `app.service`. @default none (one container from app.image)
+     */
+    compose: z.string().min(1, "must name a Compose file, e.g. ./compose.yaml").regex(/^[^\0]*$/, NO_NUL).optional(),
+    /**
      * Where the hosts get the image: `registry` (they pull it), `engine` (the operator's own
      * engine) or `{ archive: FILE }`; `rollout --from` overrides it. @default "registry"
      */
@@ -243,6 +284,9 @@ export type AppSpec = z.output<typeof appSpecSchema>;
 export type ResolvedApp = z.output<typeof resolvedAppSchema>;
 /** What a resolved app may be given as (plain JSON; secrets as clear strings are wrapped at once). */
 export type ResolvedAppInput = z.input<typeof resolvedAppSchema>;
+
+/** A Compose app's file as the hosts get it. */
+export type ResolvedCompose = z.output<typeof resolvedComposeSchema>;
 
 /** The host port traffic reaches the app on. */
 export function hostPortOf(app: Pick<AppSpec, "port" | "hostPort">): number {

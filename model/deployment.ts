@@ -5,7 +5,7 @@
  * provider) builds its hosts' desired state with these functions.
  */
 import type { Sensitive } from "../core/sensitive";
-import type { AppSpec, ResolvedApp, ResolvedAppInput, VolumeSpec } from "./app";
+import type { AppSpec, ResolvedApp, ResolvedAppInput, ResolvedCompose, VolumeSpec } from "./app";
 import type { Environment } from "./environment";
 import { isRegistryOf } from "./image-reference";
 import type { ResolvedRegistry } from "./registry";
@@ -35,10 +35,16 @@ export function deploymentOf(
   env: Pick<Environment, "app" | "registry">,
   secrets: { app: Readonly<Record<string, Sensitive>>; registryPassword: Sensitive | null },
   image: string,
+  compose: ResolvedCompose | null = null,
 ): Deployment {
-  // imageFrom is the controller's concern (how the image is delivered), not part of the hosts' app.
-  const { imageFrom: _from, ...app } = env.app;
-  return { app: { ...app, image, secrets: { ...secrets.app } }, registry: registryFor(env.registry, secrets.registryPassword, image) };
+  // imageFrom is the controller's concern (how the image is delivered), not part of the hosts' app;
+  // a Compose app's hosts get the file's text (read and checked when the environment was loaded).
+  const { imageFrom: _from, compose: composePath, ...app } = env.app;
+  if (composePath !== undefined && compose === null) throw new Error(`app.compose names ${composePath}, but its text was not given to the deployment`);
+  return {
+    app: { ...app, image, secrets: { ...secrets.app }, ...(compose !== null ? { compose } : {}) },
+    registry: registryFor(env.registry, secrets.registryPassword, image),
+  };
 }
 
 /** A volume as the environment file writes it (`SOURCE:TARGET[:ro]`). */
@@ -52,6 +58,6 @@ export function volumeText(v: VolumeSpec): string {
  */
 export function appInputOf<S>(app: AppSpec | ResolvedApp, image: string, secrets: Record<string, S>): Omit<ResolvedAppInput, "secrets"> & { secrets: Record<string, S> } {
   // imageFrom (present on an AppSpec) is the controller's concern: the hosts' app has no such key.
-  const { volumes, secrets: _sources, imageFrom: _from, ...rest } = app as AppSpec;
+  const { volumes, secrets: _sources, imageFrom: _from, compose: _compose, ...rest } = app as AppSpec;
   return { ...rest, image, volumes: volumes.map(volumeText), secrets };
 }

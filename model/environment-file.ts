@@ -8,6 +8,8 @@ import * as path from "node:path";
 import { writeFileAtomic } from "../core/atomic-write";
 import { ConfigError } from "../core/errors";
 import { fsErrorProblem } from "../core/input-files";
+import { hostPortOf, type ResolvedCompose } from "./app";
+import { parseComposeFile } from "./compose";
 import { environmentSchema, type Environment } from "./environment";
 import { isBundleDirectory } from "./engine";
 import { SLOTS, type SlotName } from "./names";
@@ -38,6 +40,8 @@ export function parseEnvironment(text: string, file?: string, baseDir?: string):
 /** A loaded environment file. */
 export interface LoadedEnvironment {
   env: Environment;
+  /** A Compose app's file (`app.compose`), read and checked; null for a single-container app. */
+  compose: ResolvedCompose | null;
   /** The file's text, for rewriting it with a new desired state. */
   text: string;
   /** The file's absolute path. */
@@ -70,7 +74,30 @@ export async function loadEnvironment(file: string, options: LoadOptions = {}): 
   const baseDir = path.dirname(absolute);
   const r = parseEnvironment(text, file, baseDir);
   if (!r.ok) throw new ConfigError(file, r.issues, { suggestion: "Fix the listed problems; docs/environment.md describes every key." });
-  return { env: r.value, text, file: absolute, baseDir };
+  const compose = r.value.app.compose === undefined ? null : await loadComposeFile(r.value, file, baseDir);
+  return { env: r.value, compose, text, file: absolute, baseDir };
+}
+
+/**
+ * Reads and checks `app.compose` (relative to the environment file), before any host; every
+ * problem is reported with its path in the Compose file (`compose.yaml: services.web.build`).
+ */
+export async function loadComposeFile(env: Environment, envFile: string, baseDir: string): Promise<ResolvedCompose> {
+  const name = env.app.compose!;
+  const display = path.isAbsolute(name) ? name : path.normalize(name);
+  let text: string;
+  try {
+    text = await fs.readFile(path.resolve(baseDir, name), "utf8");
+  } catch (e) {
+    throw new ConfigError(envFile, [{ path: `${envFile}: app.compose`, message: `${name} ${fsErrorProblem(e)}` }], { suggestion: "Name the app's Compose file, relative to the environment file." });
+  }
+  const r = parseComposeFile(text, { service: env.app.service!, image: env.app.image, hostPort: hostPortOf(env.app), secretKeys: Object.keys(env.app.secrets) }, display);
+  if (!r.ok) throw new ConfigError(display, r.issues, { suggestion: "Fix the listed problems; docs/compose.md says what a Compose app may use." });
+  const hookService = env.rollout.beforeSwitch?.service;
+  if (hookService !== undefined && !Object.hasOwn(r.value.services, hookService)) {
+    throw new ConfigError(envFile, [{ path: `${envFile}: rollout.beforeSwitch.service`, message: `is not a service of ${display} (${Object.keys(r.value.services).join(", ")})` }]);
+  }
+  return { file: display, text };
 }
 
 /** A change to the desired state. */
@@ -80,6 +107,8 @@ export interface DesiredStateChange {
   images?: Partial<Record<SlotName, string | null>>;
   /** Each slot's size. */
   sizes?: Partial<Record<SlotName, number>>;
+  /** Accessories' images by name (`accessories.<name>.image`, written by `longshore accessory upgrade`). */
+  accessoryImages?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -99,6 +128,7 @@ export function updateEnvironmentText(text: string, change: DesiredStateChange):
     const size = change.sizes?.[slot];
     if (size !== undefined) values.push([["slots", slot, "size"], size]);
   }
+  for (const [name, image] of Object.entries(change.accessoryImages ?? {})) values.push([["accessories", name, "image"], image]);
   const edits: Array<{ start: number; end: number; text: string }> = [];
   for (const [key, value] of values) {
     const node = y.doc.getIn(key, true);

@@ -4,6 +4,7 @@
  * it through this schema; nothing else describes the app, its engine or its registry.
  */
 import { z } from "zod";
+import { accessoriesSchema, accessoryNameProblems } from "./accessory";
 import { appSpecSchema } from "./app";
 import { awsSchema, MAX_AWS_SLOT_SIZE } from "./aws";
 import { engineOptionsSchema, isBundleDirectory } from "./engine";
@@ -22,6 +23,35 @@ const slotSchema = z.strictObject({
   size: z.number().int().min(1).max(MAX_AWS_SLOT_SIZE).default(2),
 });
 
+/** Longest a `rollout.beforeSwitch` hook may run: a day. */
+export const MAX_HOOK_TIMEOUT_SECONDS = 86_400;
+
+/**
+ * `rollout.beforeSwitch`: a command run once before traffic moves (docs/rollouts.md, "The
+ * before-switch hook"), e.g. the app's database migration.
+ */
+export const beforeSwitchSchema = z.strictObject({
+  /**
+   * The whole argv, run instead of the image's ENTRYPOINT and CMD (`docker run --entrypoint
+   * PROGRAM IMAGE ARGS...`): `[bin/rails, db:migrate]`. To go through an entrypoint script, name
+   * it first.
+   */
+  command: z
+    .array(z.string().regex(/^[^\0]*$/, "must not contain a NUL character"))
+    .min(1, "must name a program: [PROGRAM, ARGS...]")
+    .refine((argv) => argv[0] !== "", "must name a program: [PROGRAM, ARGS...] (the program is empty)"),
+  /** Compose apps only (`app.compose`): the service whose container the hook is like. @default app.service */
+  service: z
+    .string()
+    .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, "must be a Compose service name (letters, digits, '_', '.', '-')")
+    .optional(),
+  /** How long the hook may run before it is stopped and the rollout aborted. @default 600 */
+  timeoutSeconds: z.number().positive().max(MAX_HOOK_TIMEOUT_SECONDS).default(600),
+});
+
+/** A parsed `rollout.beforeSwitch`, defaults filled in. */
+export type BeforeSwitchHook = z.output<typeof beforeSwitchSchema>;
+
 /** How rollouts behave (`rollout:`). */
 export const rolloutPolicySchema = z.strictObject({
   /** How long new hosts may take to pass the health gate. @default 120 */
@@ -32,6 +62,12 @@ export const rolloutPolicySchema = z.strictObject({
   drainSeconds: z.number().min(0).max(3600).default(5),
   /** Keep the old slot's hosts after a rollout for an instant `longshore rollback`. @default true */
   keepPrevious: z.boolean().default(true),
+  /**
+   * A command (a migration) run once, in a new container like the app's, on the first new host,
+   * after the health gate and before the traffic switch; a failure aborts the rollout.
+   * @default none (no hook)
+   */
+  beforeSwitch: beforeSwitchSchema.optional(),
 });
 
 /** `local:`: the local driver's load balancer. */
@@ -77,6 +113,12 @@ export const environmentSchema = z.preprocess(defaultBundleFromOs, z
     /** `local` (machines on this computer) or `aws` (the `web` Pulumi program). @default "local" */
     driver: z.enum(["local", "aws"]).default("local"),
     app: appSpecSchema,
+    /**
+     * Stateful services beside the app (a database, a cache): each on a long-lived host of its
+     * own that rollouts never replace, reached by the app under its name (model/accessory.ts).
+     * @default {} (none)
+     */
+    accessories: accessoriesSchema.default({}),
     /** What the hosts run. @default { os: debian-12 } */
     hosts: hostsSchema.prefault({}),
     /** Credentials for pulling the app's image. @default none (public images, or images delivered as archives) */
@@ -98,6 +140,19 @@ export const environmentSchema = z.preprocess(defaultBundleFromOs, z
     if (recipe !== undefined && recipe !== HOST_OS[env.hosts.os]) {
       ctx.addIssue({ code: "custom", path: ["engine", "bundle"], message: `is for Debian ${recipe}; hosts.os is ${env.hosts.os} (${HOST_OS[env.hosts.os]}): use ${defaultBundleRecipe(env.hosts.os)}, or leave engine.bundle out` });
     }
+    if (env.app.compose !== undefined && env.hosts.os === "debian-12") {
+      ctx.addIssue({ code: "custom", path: ["app", "compose"], message: "needs hosts.os: debian-13 (Debian 12 has no Compose v2: only the old Python docker-compose 1.29)" });
+    }
+    if (env.app.compose !== undefined && env.engine.channel === "distro") {
+      ctx.addIssue({ code: "custom", path: ["engine", "channel"], message: "must be bundle for a Compose app (app.compose): the debian-trixie bundle carries Compose v2; the distro channel installs the engine only" });
+    }
+    if (env.app.compose !== undefined && env.driver === "aws") {
+      ctx.addIssue({ code: "custom", path: ["app", "compose"], message: "is not supported by the aws driver yet: Compose apps run on the local driver" });
+    }
+    if (env.rollout.beforeSwitch?.service !== undefined && env.app.compose === undefined) {
+      ctx.addIssue({ code: "custom", path: ["rollout", "beforeSwitch", "service"], message: "is for Compose apps (app.compose): a single-container app's hook runs like its one container; leave it out" });
+    }
+    for (const p of accessoryNameProblems(env.name, env.app.name, Object.keys(env.accessories))) ctx.addIssue({ code: "custom", ...p });
     if (env.live !== null && env.slots[env.live].image === null) {
       ctx.addIssue({ code: "custom", path: ["live"], message: `the live slot (${env.live}) has no image` });
     }
@@ -123,6 +178,13 @@ export const environmentSchema = z.preprocess(defaultBundleFromOs, z
         ctx.addIssue({ code: "custom", path: ["app", "health", "status"], message: "must be from 200 to 499 with driver: aws (what a load balancer's health check accepts)" });
       }
       if (env.aws === undefined) ctx.addIssue({ code: "custom", path: ["aws"], message: "is required with driver: aws (region, sshPublicKey, adminCidrs...)" });
+      if (Object.keys(env.accessories).length > 0) {
+        ctx.addIssue({ code: "custom", path: ["accessories"], message: "is not supported by the aws driver yet (accessories run on the local driver)" });
+      }
+      // The rollout engine refuses it too (before any host exists); said here, with the file's path.
+      if (env.rollout.beforeSwitch !== undefined) {
+        ctx.addIssue({ code: "custom", path: ["rollout", "beforeSwitch"], message: "is not supported by the aws driver yet (the local driver runs it)" });
+      }
       // A host image is named by the bundle longshore.lock pins for the recipe: it needs both.
       if (env.aws?.hostImage === true && env.engine.channel !== "bundle") {
         ctx.addIssue({ code: "custom", path: ["aws", "hostImage"], message: "needs engine.channel: bundle (the image holds the pinned engine bundle; distro has none)" });
@@ -150,6 +212,11 @@ export const environmentSchema = z.preprocess(defaultBundleFromOs, z
         if ("pulumi" in source) ctx.addIssue({ code: "custom", path: ["app", "secrets", key], message: pulumiOnly });
       }
       if (env.registry && "pulumi" in env.registry.password) ctx.addIssue({ code: "custom", path: ["registry", "password"], message: pulumiOnly });
+      for (const [name, accessory] of Object.entries(env.accessories)) {
+        for (const [key, source] of Object.entries(accessory.secrets)) {
+          if ("pulumi" in source) ctx.addIssue({ code: "custom", path: ["accessories", name, "secrets", key], message: pulumiOnly });
+        }
+      }
     }
   }));
 

@@ -4,6 +4,7 @@
  * HAProxy or AWS would refuse is refused here first, with the user's key path.
  */
 import { z } from "zod";
+import { PEER_BLOB_PORT } from "./image-from";
 
 const PORT_MESSAGE = "must be a whole number from 1 to 65535";
 
@@ -258,3 +259,9 @@ export function isPrivateIPv4(text: string): boolean {
   const [a, b] = text.split(".").map(Number) as [number, number];
   return a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168);
 }
+
+/**
+ * Ports longshore itself uses on every host it provisions, and what for: neither a Compose
+ * service nor an accessory may publish them.
+ */
+export const RESERVED_HOST_PORTS: Readonly<Record<number, string>> = { 22: "the host's SSH server", [PEER_BLOB_PORT]: "longshore's blob exchange between hosts" };

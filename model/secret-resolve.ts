@@ -102,6 +102,8 @@ export async function resolveSecretSource(key: string, source: SecretSource, opt
 /** The environment's secrets, read: app secrets by name, and the registry password. */
 export interface ResolvedSecrets {
   app: Record<string, Sensitive>;
+  /** Each accessory's secrets by name (`accessories.<name>.secrets`). @default {} (none read) */
+  accessories?: Record<string, Record<string, Sensitive>>;
   registryPassword: Sensitive | null;
   /** Key paths left unread (`{ pulumi }` sources with `deferPulumi`). */
   deferred: string[];
@@ -123,6 +125,9 @@ export async function resolveEnvironmentSecrets(
   const all: Array<{ path: string; key: string; source: SecretSource }> = [
     ...Object.entries(env.app.secrets).map(([key, source]) => ({ path: `app.secrets.${key}`, key, source })),
     ...(env.registry ? [{ path: "registry.password", key: "REGISTRY_PASSWORD", source: env.registry.password }] : []),
+    ...Object.entries(env.accessories).flatMap(([name, a]) =>
+      Object.entries(a.secrets).map(([key, source]) => ({ path: `accessories.${name}.secrets.${key}`, key, source })),
+    ),
   ];
   const jobs = all.filter((j) => !(options.deferPulumi && "pulumi" in j.source));
   const outcomes = await Promise.all(jobs.map(async (j) => ({ job: j, outcome: await resolveSecretSource(j.key, j.source, options) })));
@@ -134,6 +139,12 @@ export async function resolveEnvironmentSecrets(
     const secretLines = outcomes.flatMap(({ job, outcome }) => (outcome.ok && job.path.startsWith("app.secrets.") ? [[job.key, outcome.value.reveal()] as const] : []));
     const size = envFileSizeProblem([...Object.entries(env.app.env), ...secretLines]);
     if (size) issues.push({ path: `${options.file}: app.secrets`, message: size });
+    for (const [name, a] of Object.entries(env.accessories)) {
+      const prefix = `accessories.${name}.secrets.`;
+      const lines = outcomes.flatMap(({ job, outcome }) => (outcome.ok && job.path.startsWith(prefix) ? [[job.key, outcome.value.reveal()] as const] : []));
+      const problem = envFileSizeProblem([...Object.entries(a.env), ...lines]);
+      if (problem) issues.push({ path: `${options.file}: accessories.${name}.secrets`, message: problem });
+    }
   }
   if (issues.length) {
     throw new ConfigError(`the secrets of ${options.file}`, issues, { suggestion: "Fix the sources listed; docs/environment.md (Secrets) describes them." });
@@ -147,8 +158,17 @@ export async function resolveEnvironmentSecrets(
     const v = value(`app.secrets.${k}`);
     if (v) app[k] = v;
   }
+  const accessories: Record<string, Record<string, Sensitive>> = {};
+  for (const [name, a] of Object.entries(env.accessories)) {
+    accessories[name] = {};
+    for (const k of Object.keys(a.secrets)) {
+      const v = value(`accessories.${name}.secrets.${k}`);
+      if (v) accessories[name][k] = v;
+    }
+  }
   return {
     app,
+    accessories,
     registryPassword: value("registry.password") ?? null,
     deferred: all.filter((j) => !jobs.includes(j)).map((j) => j.path),
   };

@@ -24,7 +24,7 @@ import { countSteps, type HostReport, type RunReport } from "./report";
 import type { ProbedStep } from "./probe-batch";
 import { DEFAULT_CONCURRENCY, probeSteps, runPlan, type RunEvent, type RunResult } from "./runner";
 import type { RemoteFile, Step } from "./step";
-import type { BundleRef, HostFacts, ImageSource, ProvisionContext } from "./steps/engine-context";
+import type { BundleRef, ExtraHost, HostFacts, ImageSource, ProvisionContext } from "./steps/engine-context";
 import { HOST_PATHS } from "./steps/engine-context";
 import { engineHostFacts, hostFactsProblems } from "./steps/engine-facts";
 import { provisionSteps } from "./steps/index";
@@ -57,6 +57,8 @@ export interface ProvisionHostsInput {
   registry?: ResolvedRegistry | null;
   /** How the image reaches the hosts. */
   image: ImageSource;
+  /** Names the app's containers resolve to fixed addresses (the accessories). @default [] */
+  extraHosts?: readonly ExtraHost[];
   /**
    * The verified bundle (`verifyBundle`), or null for the distro channel, or a function that
    * gives the bundle for a host's architecture (known only once its facts are in).
@@ -158,10 +160,12 @@ export function defaultAuditUser(): string {
  * re-creates the container. Secrets enter as `[redacted]`: a rotated secret changes the env file,
  * which re-creates the container by itself.
  */
-export function appStateHash(ctx: Pick<ProvisionContext, "app" | "image" | "slot" | "release">): string {
+export function appStateHash(ctx: Pick<ProvisionContext, "app" | "image" | "slot" | "release" | "extraHosts">): string {
   const image = ctx.image.source !== "registry" ? { id: ctx.image.imageId } : { ref: ctx.image.ref, id: ctx.image.imageId ?? null };
+  // Extra hosts enter only when there are some, so the hash of an app without accessories is unchanged.
+  const extra = ctx.extraHosts?.length ? { extraHosts: ctx.extraHosts } : {};
   return createHash("sha256")
-    .update(JSON.stringify({ app: ctx.app, image, slot: ctx.slot, release: ctx.release }))
+    .update(JSON.stringify({ app: ctx.app, image, slot: ctx.slot, release: ctx.release, ...extra }))
     .digest("hex")
     .slice(0, 16);
 }
@@ -261,7 +265,7 @@ async function provisionOne(target: SshTarget, input: Resolved): Promise<{ repor
   const t0 = performance.now();
   emit({ type: "host-start", host });
   const outcome: HostOutcome = { host, facts: null, planHash: null, files: [] };
-  const planned = selectSteps(provisionSteps({ engine: input.engine, image: input.image }), input.omitSteps);
+  const planned = selectSteps(provisionSteps({ engine: input.engine, image: input.image, app: input.app }), input.omitSteps);
   const fail = (error: Error) => {
     // Peers waiting for this host's blobs or its end must not wait for a host that is gone.
     input.exchange?.done(host);
@@ -322,6 +326,7 @@ async function provisionOne(target: SshTarget, input: Resolved): Promise<{ repor
         healthDeadlineMs: input.healthDeadlineMs ?? DEFAULT_HEALTH_DEADLINE_MS,
         auditUser: input.auditUser,
         now: input.now,
+        ...(input.extraHosts?.length ? { extraHosts: input.extraHosts } : {}),
       };
       ctx.planHash = appStateHash(ctx);
       outcome.planHash = stablePlanHash(ctx);

@@ -47,6 +47,27 @@ export interface AuditFinished extends AuditLineBase {
   reason?: string;
   /** Milliseconds per phase, in order (empty when it threw). */
   phases: Record<string, number>;
+  /** The before-switch hook, when it ran. @default none (no hook ran) */
+  hook?: AuditHook;
+}
+
+/** Output lines of a hook the audit log keeps (the newest; the report keeps more). */
+export const AUDIT_HOOK_LINES = 20;
+
+/** What the audit log says of a before-switch hook that ran. */
+export interface AuditHook {
+  /** The argv as the environment file gives it. */
+  command: string[];
+  host: string;
+  /** Null when it died on a signal or was stopped at its timeout. */
+  exitCode: number | null;
+  /** The signal that ended it. @default none */
+  signal?: string;
+  /** Stopped at its timeout. @default false */
+  timedOut?: boolean;
+  durationMs: number;
+  /** Its last {@link AUDIT_HOOK_LINES} output lines, redacted of the app's secrets. */
+  outputTail: string[];
 }
 
 /** One line of the log. */
@@ -67,8 +88,22 @@ export function formatAuditLine(entry: AuditEntry): string {
       outcome: entry.outcome,
       ...(entry.reason !== undefined ? { reason: entry.reason } : {}),
       phases: entry.phases,
+      ...(entry.hook !== undefined ? { hook: auditHookOf(entry.hook) } : {}),
     }) + "\n"
   );
+}
+
+/** A hook's record in stable key order, its output cut to the newest {@link AUDIT_HOOK_LINES} lines. */
+export function auditHookOf(hook: AuditHook): AuditHook {
+  return {
+    command: hook.command,
+    host: hook.host,
+    exitCode: hook.exitCode,
+    ...(hook.signal !== undefined ? { signal: hook.signal } : {}),
+    ...(hook.timedOut ? { timedOut: true } : {}),
+    durationMs: Math.round(hook.durationMs),
+    outputTail: hook.outputTail.slice(-AUDIT_HOOK_LINES),
+  };
 }
 
 /** Appends one entry (O_APPEND: concurrent writers never interleave within a line this short). */

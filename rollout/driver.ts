@@ -75,8 +75,35 @@ export interface HostKeyResult {
 /** Progress lines from a driver (per host, per phase); never carries secrets. */
 export type ProgressFn = (message: string) => void;
 
+/** A command run once before traffic moves (`rollout.beforeSwitch`, see {@link SlotDriver.runHook}). */
+export interface HookSpec {
+  /** The whole argv (it replaces the image's ENTRYPOINT and CMD). */
+  command: string[];
+  /** Compose apps only: the service whose container the hook is like. @default the served service (`app.service`) */
+  service?: string;
+  /** Stopped and failed after this long. */
+  timeoutMs: number;
+}
+
+/** What a hook did. Its output is already redacted of the app's secrets. */
+export interface HookResult {
+  /** The host it ran on. */
+  host: string;
+  /** Its exit code; null when it died on a signal or was stopped at its timeout. */
+  exitCode: number | null;
+  /** The signal that ended it (`KILL`...), when one did. @default none */
+  signal?: string;
+  /** True when it was stopped because it ran past its timeout. @default false */
+  timedOut?: boolean;
+  durationMs: number;
+  /** Its last output lines (stdout and stderr, as they came), oldest first. */
+  outputTail: string[];
+}
+
 /** What a rollout needs from the infrastructure. */
 export interface SlotDriver {
+  /** How messages name the driver (`the aws driver`). @default "this driver" */
+  readonly name?: string;
   /** The current state of both slots and the live slot. */
   status(): Promise<EnvironmentStatus>;
   /**
@@ -100,6 +127,14 @@ export interface SlotDriver {
    * cannot look inside hosts leaves it out.
    */
   appStates?(slot: SlotName): Promise<AppState[]>;
+  /**
+   * Runs `hook` once, in a new container like the app's (same image, env file, volumes and user)
+   * on the first prepared host of `slot`, streaming each output line (secrets redacted) to
+   * `progress`, and stops it at its timeout. Resolves with what it did for any exit code; rejects
+   * only when it could not be run or watched. Optional: a driver without it cannot run hooks, and
+   * the engine refuses a configured hook before it prepares anything.
+   */
+  runHook?(slot: SlotName, hook: HookSpec, progress: ProgressFn): Promise<HookResult>;
   /**
    * Checks the SSH host key of every host of `slot` against its pin: one handshake each, with the
    * pinned host-key policy, changing nothing. A driver that cannot check yet says `unknown` for

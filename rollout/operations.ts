@@ -7,11 +7,11 @@ import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import * as path from "node:path";
 import { acquireLock } from "../core/lock";
-import type { Environment } from "../model/environment";
+import type { BeforeSwitchHook, Environment } from "../model/environment";
 import { updateEnvironmentText, writeEnvironmentText } from "../model/environment-file";
 import { otherSlot } from "../model/names";
-import { appendAudit, type AuditAction, type AuditFinished } from "./audit-log";
-import type { SlotDriver } from "./driver";
+import { appendAudit, auditHookOf, type AuditAction, type AuditFinished } from "./audit-log";
+import type { HookSpec, SlotDriver } from "./driver";
 import { rollback, rollout, type Clock, type RolloutEvent, type RolloutPolicy, type RolloutReport } from "./rollout";
 
 /** Where an environment keeps its operational files. */
@@ -37,9 +37,15 @@ export function policyOf(env: Environment): Partial<RolloutPolicy> {
     soakMs: env.rollout.soakSeconds * 1000,
     drainMs: env.rollout.drainSeconds * 1000,
     keepPrevious: env.rollout.keepPrevious,
+    ...(env.rollout.beforeSwitch ? { beforeSwitch: hookSpecOf(env.rollout.beforeSwitch) } : {}),
     healthyRounds: env.app.health.healthyRounds,
     probeIntervalMs: env.app.health.intervalSeconds * 1000,
   };
+}
+
+/** `rollout.beforeSwitch` as the engine takes it (milliseconds). */
+export function hookSpecOf(hook: BeforeSwitchHook): HookSpec {
+  return { command: [...hook.command], ...(hook.service !== undefined ? { service: hook.service } : {}), timeoutMs: hook.timeoutSeconds * 1000 };
 }
 
 /** Inputs shared by the operations. */
@@ -114,6 +120,7 @@ async function recorded(input: OperationInput, action: AuditAction, image: strin
       outcome: report.outcome,
       ...(report.reason ? { reason: report.reason } : {}),
       phases: Object.fromEntries(report.phases.map((p) => [p.name, Math.round(p.ms)])),
+      ...(report.hook ? { hook: auditHookOf(report.hook) } : {}),
     }),
   );
   return report;

@@ -5,7 +5,8 @@
  * local driver and AWS.
  */
 import { ConfigError, RegistryError, RolloutError } from "../core/errors";
-import { otherSlot, type AppState, type ProbeResult, type SlotDriver, type SlotName } from "./driver";
+import { quoteArg } from "../core/quote";
+import { otherSlot, type AppState, type HookResult, type HookSpec, type ProbeResult, type SlotDriver, type SlotName } from "./driver";
 
 /** Time, injected so tests do not sleep. */
 export interface Clock {
@@ -35,6 +36,11 @@ export interface RolloutPolicy {
   soakFailureRounds: number;
   /** Keep the old slot's hosts after success, for an instant `rollback` (until the next rollout). */
   keepPrevious: boolean;
+  /**
+   * Run once on the first new host after the gate and before the switch (`rollout.beforeSwitch`);
+   * a failure aborts the rollout with traffic untouched. @default none
+   */
+  beforeSwitch?: HookSpec;
 }
 
 /** Safe defaults: a short gate, a 30 s soak, old hosts kept for instant rollback. */
@@ -49,7 +55,10 @@ export const DEFAULT_ROLLOUT_POLICY: RolloutPolicy = {
 };
 
 /** The phases, in order. */
-export type PhaseName = "prepare" | "health-gate" | "switch" | "soak" | "retire" | "rollback";
+export type PhaseName = "prepare" | "health-gate" | "before-switch" | "switch" | "soak" | "retire" | "rollback";
+
+/** What the before-switch hook did, in a report: its command and {@link HookResult}. */
+export type HookReport = { command: string[] } & HookResult;
 
 /** What happened, for the CLI, `--json` and the audit log. */
 export interface RolloutReport {
@@ -68,6 +77,8 @@ export interface RolloutReport {
   appStates?: AppState[];
   /** How many probe rounds the health gate ran (each `app.health.intervalSeconds` apart). */
   gateRounds?: number;
+  /** The before-switch hook, when it ran (its output redacted of the app's secrets). @default none (no hook ran) */
+  hook?: HookReport;
   /** Problems that did not change the outcome (e.g. retiring old hosts failed). */
   warnings: string[];
 }
@@ -108,6 +119,12 @@ export async function rollout(input: RolloutInput): Promise<RolloutReport> {
   const clock = input.clock ?? systemClock;
   const emit = input.onEvent ?? (() => {});
   const { driver } = input;
+  // Said before anything is read or made: a hook that cannot run must not leave new hosts behind.
+  if (policy.beforeSwitch && !driver.runHook) {
+    throw new ConfigError("environment", [
+      { path: "rollout.beforeSwitch", message: `is not supported by ${driver.name ?? "this driver"} yet` },
+    ]);
+  }
 
   const before = await driver.status();
   const from = before.live;
@@ -190,7 +207,25 @@ export async function rollout(input: RolloutInput): Promise<RolloutReport> {
     );
   }
 
-  // 3. Switch: the new hosts become the slot's (the version it kept goes), then new traffic goes to
+  // 3. The before-switch hook (a migration), once, on one new host: the new version is healthy, and
+  //    the old one still serves every request. If it fails, nothing has moved.
+  if (policy.beforeSwitch) {
+    const hook = policy.beforeSwitch;
+    let result: HookResult;
+    try {
+      result = await phase("before-switch", () => runHook(driver, to, hook, say), (r) => r.exitCode === 0);
+    } catch (e) {
+      await discardPrepared();
+      return fail("failed", `the before-switch hook \`${commandText(hook.command)}\` could not run on the ${to} slot: ${(e as Error).message}`);
+    }
+    report.hook = { command: [...hook.command], ...result };
+    if (result.exitCode !== 0) {
+      await discardPrepared();
+      return fail("failed", describeHookFailure(report.hook, hook.timeoutMs));
+    }
+  }
+
+  // 4. Switch: the new hosts become the slot's (the version it kept goes), then new traffic goes to
   //    the new slot and the old slot drains.
   try {
     await phase("switch", async () => {
@@ -204,7 +239,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutReport> {
     return fail("failed", `switching traffic to ${to} failed: ${(e as Error).message}`);
   }
 
-  // 4. Soak: the new slot serves real traffic while we watch it. Any sustained failure => back.
+  // 5. Soak: the new slot serves real traffic while we watch it. Any sustained failure => back.
   const soak = await phase("soak", () => watchSoak(driver, to, policy, clock), (w) => w.ok);
   if (!soak.ok && from === null) {
     // Nothing ran before: there is no slot to put traffic back on, and a driver never removes the
@@ -222,7 +257,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutReport> {
     return fail("rolled-back", `the ${to} slot failed during the soak: ${describeProbes(soak.last)}`, soak.last);
   }
 
-  // 5. Retire the old slot, unless it is kept for an instant rollback.
+  // 6. Retire the old slot, unless it is kept for an instant rollback.
   if (from !== null && !policy.keepPrevious) {
     try {
       await phase("retire", () => driver.retireSlot(from, say));
@@ -231,6 +266,37 @@ export async function rollout(input: RolloutInput): Promise<RolloutReport> {
     }
   }
   return report;
+}
+
+/** The driver's hook runner (checked to exist before the rollout began). */
+function runHook(driver: SlotDriver, slot: SlotName, hook: HookSpec, say: (m: string) => void): Promise<HookResult> {
+  if (!driver.runHook) throw new Error("the driver cannot run hooks");
+  return driver.runHook(slot, hook, say);
+}
+
+/** A command as a shell would read it (`sh -c 'exit 3'`). */
+function commandText(argv: readonly string[]): string {
+  return argv.map(quoteArg).join(" ");
+}
+
+/** Output lines a failed hook's reason quotes. */
+const HOOK_REASON_LINES = 5;
+
+/**
+ * Why a hook failed, in one line: its command, host, how it ended and its last output lines
+ * (`the before-switch hook \`bin/migrate\` on green-1 exited 3; last output: boom | bye`).
+ */
+export function describeHookFailure(hook: HookReport, timeoutMs: number): string {
+  const how = hook.timedOut
+    ? `did not finish within ${timeoutMs / 1000} s and was stopped`
+    : hook.exitCode !== null
+      ? `exited ${hook.exitCode}`
+      : hook.signal
+        ? `was killed by signal ${hook.signal}`
+        : "ended without an exit status";
+  const lines = hook.outputTail.slice(-HOOK_REASON_LINES).map((l) => l.slice(0, 200));
+  const output = lines.length ? `; last output: ${lines.join(" | ")}` : "; it printed nothing";
+  return `the before-switch hook \`${commandText(hook.command)}\` on ${hook.host} ${how}${output}`;
 }
 
 /** Result of waiting on health. */

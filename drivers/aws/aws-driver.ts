@@ -43,6 +43,8 @@ export interface AwsDriverOptions {
 
 /** Drives the `web` stack through the environment file. */
 export class AwsSlotDriver implements SlotDriver {
+  readonly name = "the aws driver";
+
   constructor(private readonly options: AwsDriverOptions) {}
 
   /** The file's slot images as they are now (this driver edits them during an operation). */

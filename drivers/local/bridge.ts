@@ -23,7 +23,7 @@ import {
 } from "./network";
 import type { LocalPaths } from "./paths";
 import { withSharedState } from "./shared-state";
-import type { StateStore } from "./state";
+import type { FirewallRule, StateStore } from "./state";
 import { gatewayOf, type parseSubnet } from "./subnet";
 import type { Progress } from "./template";
 
@@ -33,7 +33,16 @@ function sameRule(a: { table: string; chain: string; spec: string[] }, b: { tabl
 
 /** Adds the group's FORWARD rules on the bridge: each recorded in the group's state first, then added. */
 export async function openFirewall(store: StateStore, bridge: string, group: string): Promise<void> {
-  for (const rule of bridgeForwardRules(bridge, group)) {
+  await addFirewallRules(store, bridgeForwardRules(bridge, group));
+}
+
+/**
+ * Adds `rules` in order (each inserted at the top of its chain), each recorded in the group's
+ * state first, so the group's `down` removes it whatever point this reached. A rule already in
+ * the kernel is left where it is.
+ */
+export async function addFirewallRules(store: StateStore, rules: readonly FirewallRule[]): Promise<void> {
+  for (const rule of rules) {
     const known = store.state.firewall.some((r) => sameRule(r, rule));
     if (!known) store.update((s) => ({ ...s, firewall: [...s.firewall, rule] }));
     await addRule(rule);

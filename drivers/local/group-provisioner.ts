@@ -8,6 +8,7 @@
  */
 import * as os from "node:os";
 import { ConfigError } from "../../core/errors";
+import type { ResolvedCompose } from "../../model/app";
 import { deploymentOf } from "../../model/deployment";
 import { DEB_ARCHES } from "../../model/engine";
 import type { Environment } from "../../model/environment";
@@ -17,6 +18,7 @@ import { bundleSourceOf, resolveBundle, verifyBundleInput, type BundleDeps } fro
 import type { BundleRef, ImageSource } from "../../provisioner/steps/engine-context";
 import type { BlobDeliveryReport } from "../../provisioner/layers/blob-delivery";
 import { machineGroupSshTargets } from "./machine-group";
+import { accessoryExtraHosts } from "./accessory-layout";
 import { resolveImageSource } from "./image-source";
 import { templateRecipeFor } from "./template-recipe";
 import { ensureHostImage, type HostImage } from "./host-image";
@@ -68,9 +70,11 @@ export function localGroupProvisioner(
      * hosts are provisioned. @default nothing is recorded
      */
     recordImage?: (ref: string, imageId: string) => Promise<void>;
+    /** A Compose app's file (`app.compose`), read and checked with the environment. @default none */
+    compose?: ResolvedCompose | null;
   } = {},
 ): GroupProvisioner {
-  const { dockerHost, imageFromNamedBy, onDelivered, recordImage, ...bundleOptions } = options;
+  const { dockerHost, imageFromNamedBy, onDelivered, recordImage, compose, ...bundleOptions } = options;
   // One verified bundle and one image source per process: every group of this environment reuses them.
   let bundle: Promise<BundleRef | null> | undefined = verified === null ? undefined : Promise.resolve(verified);
   const images = new Map<string, ImageSource>();
@@ -91,7 +95,7 @@ export function localGroupProvisioner(
       hostImage = await ensureHostImage({ paths, engine: env.engine, bundle: resolved, recipe: templateRecipeFor(env.hosts.os), progress });
     }
     if (!images.has(image)) {
-      const options = { ...(dockerHost !== undefined ? { dockerHost } : {}), ...(imageFromNamedBy !== undefined ? { imageFromNamedBy } : {}) };
+      const options = { ...(dockerHost !== undefined ? { dockerHost } : {}), ...(imageFromNamedBy !== undefined ? { imageFromNamedBy } : {}), ...(compose ? { compose } : {}) };
       images.set(image, await resolveImageSource(image, paths.cacheDir, env, secrets, progress, options));
     }
   };
@@ -109,7 +113,7 @@ export function localGroupProvisioner(
     async provision(group, _hosts, image, slot, progress, lenders = []) {
       await prepare(image, progress);
       const targets = machineGroupSshTargets(group, paths);
-      const deployment = deploymentOf(env, secrets, image);
+      const deployment = deploymentOf(env, secrets, image, compose ?? null);
       progress(`provisioning ${targets.map((t) => t.name).join(", ")} with ${image}`);
       const delivered: Array<BlobDeliveryReport & { host: string }> = [];
       // What each host's steps did, for its summary line: on a host booted from a host image the
@@ -121,6 +125,8 @@ export function localGroupProvisioner(
         app: deployment.app,
         registry: deployment.registry,
         image: images.get(image)!,
+        // The app's containers reach each accessory by its name (its machine, made before this group).
+        extraHosts: accessoryExtraHosts(env, paths),
         bundle: (await bundle) ?? null,
         slot,
         mode: "apply",
@@ -147,6 +153,8 @@ export function localGroupProvisioner(
       const source = images.get(image)!;
       const imageId = source.imageId;
       if (recordImage && imageId) await recordImage(image, imageId);
+      // A Compose app's other images delivered as layers are pinned too (registry ones are pinned by digest already).
+      if (recordImage && source.source === "layers") for (const [ref, id] of Object.entries(source.companions ?? {})) await recordImage(ref, id);
     },
   };
 }

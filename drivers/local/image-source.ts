@@ -6,6 +6,9 @@
  * the hosts by that digest.
  */
 import { buildDemoImage, DEMO_REPOSITORY, DEMO_VERSIONS, type DemoVersion } from "./demo-app";
+import { ConfigError } from "../../core/errors";
+import { hostPortOf, type ResolvedCompose } from "../../model/app";
+import { parseComposeFile } from "../../model/compose";
 import { registryFor } from "../../model/deployment";
 import type { Environment } from "../../model/environment";
 import type { ResolvedSecrets } from "../../model/secret-resolve";
@@ -23,6 +26,8 @@ export interface ImageSourceOptions {
   imageFromNamedBy?: { source: string; key: string };
   /** Pins a registry image (injected by tests). @default resolveRegistryImage */
   resolve?: typeof resolveRegistryImage;
+  /** A Compose app's file: its other services' images are resolved too (`companions`). @default none */
+  compose?: ResolvedCompose | null;
 }
 
 /** The version of a demo image reference, or null for any other image. */
@@ -46,6 +51,60 @@ export async function resolveImageSource(
   secrets: Pick<ResolvedSecrets, "registryPassword">,
   progress: (line: string) => void = () => undefined,
   options: ImageSourceOptions = {},
+): Promise<ImageSource> {
+  const main = await resolveOneImage(image, cacheDir, env, secrets, progress, options);
+  return options.compose ? addComposeCompanions(main, options.compose, cacheDir, env, secrets, progress, options) : main;
+}
+
+/**
+ * A Compose app's other images (the services not of the app's repository), from where the app's
+ * comes: blobs joining the app's layered delivery (`layers.also`), or digest-pinned references the
+ * hosts pull with the app's. Resolved here, before any machine exists.
+ */
+export async function addComposeCompanions(
+  main: ImageSource,
+  compose: ResolvedCompose,
+  cacheDir: string,
+  env: Pick<Environment, "registry" | "engine" | "app">,
+  secrets: Pick<ResolvedSecrets, "registryPassword">,
+  progress: (line: string) => void,
+  options: ImageSourceOptions,
+): Promise<ImageSource> {
+  const project = parseComposeFile(compose.text, { service: env.app.service!, image: env.app.image, hostPort: hostPortOf(env.app), secretKeys: Object.keys(env.app.secrets) }, compose.file);
+  if (!project.ok) throw new ConfigError(compose.file, project.issues);
+  const refs = [...new Set(Object.values(project.value.services).filter((s) => !s.runsAppImage).map((s) => s.image))].sort();
+  if (refs.length === 0) return main;
+  if (main.source === "archive") {
+    const by = options.imageFromNamedBy ?? { source: "environment", key: "app.imageFrom" };
+    throw new ConfigError(by.source, [{ path: by.key, message: `an archive holds one image; the Compose app's other images (${refs.join(", ")}) come from engine or registry` }]);
+  }
+  const companions: Record<string, string> = {};
+  if (main.source === "layers") {
+    const also = [];
+    for (const ref of refs) {
+      const other = await resolveOneImage(ref, cacheDir, env, secrets, progress, options);
+      if (other.source !== "layers") throw new Error(`${ref} did not resolve to layers like the app's image`);
+      also.push(other.layers);
+      companions[ref] = other.imageId;
+    }
+    return { ...main, layers: { ...main.layers, also }, companions };
+  }
+  for (const ref of refs) {
+    const other = await resolveOneImage(ref, cacheDir, env, secrets, progress, options);
+    if (other.source !== "registry") throw new Error(`${ref} did not resolve to a registry reference like the app's image`);
+    companions[ref] = other.ref;
+  }
+  return { ...main, companions };
+}
+
+/** One image's source: a demo image's layers, the operator's engine or archive, or the registry pinned by digest. */
+async function resolveOneImage(
+  image: string,
+  cacheDir: string,
+  env: Pick<Environment, "registry" | "engine" | "app">,
+  secrets: Pick<ResolvedSecrets, "registryPassword">,
+  progress: (line: string) => void,
+  options: ImageSourceOptions,
 ): Promise<ImageSource> {
   const demo = demoVersionOf(image);
   if (demo !== null) {

@@ -14,6 +14,7 @@ import type { Environment } from "../../model/environment";
 import { hostPortOf } from "../../model/app";
 import { connectSsh } from "../../provisioner/transport/ssh2-transport";
 import { localHostKeys, type Connect } from "./host-keys";
+import { localHookRunner } from "./hook-runner";
 import { DEFAULT_RECIPE, templateRecipeFor, type TemplateRecipe } from "./template-recipe";
 
 /** Machine groups as the slot driver's fleet: one group per slot generation. */
@@ -32,8 +33,8 @@ export function localFleet(paths: LocalPaths, hostImage: () => { id: string; lay
 
 /**
  * The local driver for an environment, with real machines and HAProxy. `secrets` are the values
- * the app's log lines are redacted of when a gate reports them; `connect` opens the SSH
- * connections that check host keys (the ssh2 transport; the CLI passes its own).
+ * the app's log lines and a hook's output are redacted of; `connect` opens the SSH connections
+ * that check host keys and run the before-switch hook (the ssh2 transport; the CLI passes its own).
  */
 export function createLocalDriver(
   env: Environment,
@@ -44,7 +45,10 @@ export function createLocalDriver(
   const secretList = [...(options.secrets ?? [])];
   const listen = env.local.listen;
   const hostPort = hostPortOf(env.app);
+  const connect = options.connect ?? connectSsh;
   return new LocalSlotDriver({
+    name: "the local driver",
+    runHook: localHookRunner(paths, env.app, secretList, connect),
     env: env.name,
     stateDir: envDir(paths, env.name),
     hostPort,
@@ -54,7 +58,7 @@ export function createLocalDriver(
     provisioner,
     balancer: localBalancer({ env: env.name, paths, listen, hostPort, health: env.app.health }),
     appStates: (group) => machineGroupAppStates(group, env.app.name, paths, secretList),
-    hostKeys: localHostKeys(paths, options.connect ?? connectSsh),
+    hostKeys: localHostKeys(paths, connect),
   });
 }
 

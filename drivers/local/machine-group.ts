@@ -48,6 +48,11 @@ export interface UpOptions {
    * template and each machine's own upper dir. @default none: the bare template
    */
   hostImage?: { id: string; layer: string };
+  /**
+   * More `HOST:MACHINE` directories bound into each new machine (an accessory's data directory),
+   * recorded with the machine so a re-boot binds them again. @default none
+   */
+  binds?: readonly string[];
 }
 
 /** A machine as `local ls` shows it. */
@@ -73,7 +78,8 @@ export interface UpResult {
 
 const ENV_LOCK_WAIT_MS = 5 * 60_000;
 
-function envLockFile(paths: LocalPaths, env: string): string {
+/** The lock of a machine group's state (held while `up` or `down` changes it). */
+export function envLockFile(paths: LocalPaths, env: string): string {
   return `${envDir(paths, env)}.lock`;
 }
 
@@ -176,7 +182,7 @@ export async function upMachineGroup(options: UpOptions): Promise<UpResult> {
             dockerDir: layout.dockerDir,
             logFile: layout.logFile,
             overlayMounted: false,
-            binds: [`${layout.dockerDir}:/var/lib/docker`],
+            binds: [`${layout.dockerDir}:/var/lib/docker`, ...(options.binds ?? [])],
             cgroups: machineCgroupDirs(hierarchies, env, nspawnName),
             veth: vethName(nspawnName),
           };

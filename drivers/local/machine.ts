@@ -111,7 +111,9 @@ export async function personalise(m: MachineRecord, p: Personality): Promise<Key
  */
 export async function bootMachine(m: MachineRecord, bridge: string): Promise<{ pid: number; startTime: string }> {
   for (const d of m.cgroups) createCgroup(d);
-  const argv = nspawnArgv({ machineName: m.nspawnName, root: m.rootDir, bridge, dockerDir: m.dockerDir });
+  // The docker directory's bind is nspawnArgv's own; any other recorded bind is passed on.
+  const binds = m.binds.filter((b) => b !== `${m.dockerDir}:/var/lib/docker`);
+  const argv = nspawnArgv({ machineName: m.nspawnName, root: m.rootDir, bridge, dockerDir: m.dockerDir, binds });
   const log = fs.openSync(m.logFile, "a", 0o600);
   try {
     const child = spawn("sh", ["-c", spawnScript(m.cgroups, argv)], {

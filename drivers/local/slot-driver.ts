@@ -8,7 +8,7 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { writeFileAtomic } from "../../core/atomic-write";
 import type { HealthSpec } from "../../model/health";
-import type { AppState, EnvironmentStatus, HostKeyResult, HostStatus, ProbeResult, ProgressFn, SlotDriver, SlotName } from "../../rollout/driver";
+import type { AppState, EnvironmentStatus, HookResult, HookSpec, HostKeyResult, HostStatus, ProbeResult, ProgressFn, SlotDriver, SlotName } from "../../rollout/driver";
 import { probeHttp } from "../../rollout/http-probe";
 
 /** A machine of the fleet, as the driver needs it. */
@@ -101,14 +101,33 @@ export interface LocalSlotDriverOptions {
   appStates?: (group: string) => Promise<AppState[]>;
   /** Checks the pinned SSH host key of each host of a group (host-keys.ts with the real transport). */
   hostKeys: (group: string, hosts: FleetHost[]) => Promise<HostKeyResult[]>;
+  /**
+   * Runs a before-switch hook on `host` of `group`, which runs `image` (hook-runner.ts). Without it
+   * the driver has no `runHook`, and the engine refuses a configured hook before preparing. @default none
+   */
+  runHook?: (group: string, host: FleetHost, image: string, hook: HookSpec, progress: ProgressFn) => Promise<HookResult>;
+  /** How messages name this driver. @default "the local driver" */
+  name?: string;
 }
 
 /** Slots on local machines. */
 export class LocalSlotDriver implements SlotDriver {
   private readonly file: string;
+  readonly name: string;
+  /** Present only when the options give a hook runner (see {@link LocalSlotDriverOptions.runHook}). @default none */
+  readonly runHook?: (slot: SlotName, hook: HookSpec, progress: ProgressFn) => Promise<HookResult>;
 
   constructor(private readonly o: LocalSlotDriverOptions) {
     this.file = path.join(o.stateDir, "slots.json");
+    this.name = o.name ?? "the local driver";
+    const run = o.runHook;
+    if (run) this.runHook = async (slot, hook, progress) => {
+      // Once, on the first prepared host: the hosts that passed the gate and take traffic next.
+      const prepared = (await this.load()).slots[slot].prepared;
+      const first = prepared?.hosts[0];
+      if (!prepared?.group || prepared.image === null || !first) throw new Error(`the ${slot} slot has no prepared hosts to run the hook on`);
+      return run(prepared.group, first, prepared.image, hook, progress);
+    };
   }
 
   /** The persisted slot state (empty when the environment has none yet). */

@@ -20,7 +20,7 @@ import type { ExecResult, Transport } from "../transport/transport";
 import { mapWithConcurrency } from "../concurrency";
 import { cachedBlobPath } from "./blob-cache";
 import type { BlobExchange } from "./blob-exchange";
-import { blobsOf, hexOf, type LayeredImage } from "./layered-image";
+import { blobsOf, hexOf, imagesOf, type LayeredImage } from "./layered-image";
 
 /** The id this phase reports under (between the engine steps and `image.layers`). */
 export const FETCH_STEP_ID = "image.fetch";
@@ -61,8 +61,9 @@ export const RECEIVE_BLOB_SCRIPT = [
 
 /** What the host has: `present` (the image is in the engine), `busybox`, then `blob <hex>` per stored blob. */
 export const PROBE_STORE_SCRIPT = [
-  'store=$1; id=$2',
-  'docker image inspect --format "{{.Id}}" "$id" >/dev/null 2>&1 && echo present',
+  'store=$1; ids=$2',
+  // present: the engine has every image of the delivery (ids space-separated).
+  'all=1; for id in $ids; do docker image inspect --format "{{.Id}}" "$id" >/dev/null 2>&1 || all=0; done; [ "$all" = 1 ] && echo present',
   "command -v busybox >/dev/null 2>&1 && echo busybox",
   'for f in "$store"/sha256/*; do [ -f "$f" ] && echo "blob ${f##*/}"; done',
   "exit 0",
@@ -173,7 +174,7 @@ export async function deliverBlobs(o: BlobDeliveryOptions): Promise<BlobDelivery
   const blobs = blobsOf(o.image);
   report.blobs = blobs.length;
   try {
-    const probe = await exec(sh(PROBE_STORE_SCRIPT, [STORE, o.image.imageId]), 60_000);
+    const probe = await exec(sh(PROBE_STORE_SCRIPT, [STORE, imagesOf(o.image).map((i) => i.imageId).join(" ")]), 60_000);
     if (probe.exitCode !== 0) throw failed(host, "probe the blob store", probe);
     const lines = probe.stdout.split("\n");
     report.present = lines.includes("present");
@@ -301,7 +302,7 @@ export async function lendStore(o: {
 }): Promise<LentStore | null> {
   const t = o.transport;
   const port = o.port ?? PEER_BLOB_PORT;
-  const probe = await t.exec(sh(PROBE_STORE_SCRIPT, [STORE, o.image.imageId]), { timeoutMs: 60_000 });
+  const probe = await t.exec(sh(PROBE_STORE_SCRIPT, [STORE, imagesOf(o.image).map((i) => i.imageId).join(" ")]), { timeoutMs: 60_000 });
   const lines = probe.exitCode === 0 ? probe.stdout.split("\n") : [];
   if (!lines.includes("busybox")) return null;
   const had = new Set(lines.filter((l) => l.startsWith("blob ")).map((l) => `sha256:${l.slice(5)}`));

@@ -22,6 +22,16 @@ export interface LayeredImage {
   layers: BlobRef[];
   /** `repo:tag` names the image loads as. */
   repoTags: string[];
+  /**
+   * Images delivered and loaded with this one (a Compose app's other services'): their blobs join
+   * this image's in every store and transfer, and one `docker load` loads them all. @default none
+   */
+  also?: LayeredImage[];
+}
+
+/** The image and every image delivered with it ({@link LayeredImage.also}), this one first. */
+export function imagesOf(image: LayeredImage): LayeredImage[] {
+  return [image, ...(image.also ?? [])];
 }
 
 /** The 64 hex digits of a `sha256:` digest. */
@@ -35,7 +45,7 @@ export function hexOf(digest: string): string {
 export function blobsOf(image: LayeredImage): BlobRef[] {
   const seen = new Set<string>();
   const out: BlobRef[] = [];
-  for (const b of [image.config, ...image.layers]) {
+  for (const b of imagesOf(image).flatMap((i) => [i.config, ...i.layers])) {
     if (seen.has(b.digest)) continue;
     seen.add(b.digest);
     out.push(b);
@@ -53,33 +63,34 @@ export function imageBytes(image: LayeredImage): number {
  * `<hex>.tar` (each layer): the layout the host's load script builds from its blob store.
  */
 export function dockerLoadManifest(image: LayeredImage): string {
-  return JSON.stringify([
-    {
-      Config: `${hexOf(image.config.digest)}.json`,
-      RepoTags: image.repoTags,
-      Layers: image.layers.map((l) => `${hexOf(l.digest)}.tar`),
-    },
-  ]);
+  return JSON.stringify(
+    imagesOf(image).map((i) => ({
+      Config: `${hexOf(i.config.digest)}.json`,
+      RepoTags: i.repoTags,
+      Layers: i.layers.map((l) => `${hexOf(l.digest)}.tar`),
+    })),
+  );
 }
 
 /**
  * The host script that loads an image from the blob store `$1`: a temporary directory of symlinks
- * (`manifest.json` from `$2`, the config `$3`, layers `$4...`), archived with `tar -h` (following
+ * (`manifest.json` from `$2`, the configs `$3` (space-separated), layers `$4...`), archived with `tar -h` (following
  * the links) straight into `docker load`. The engine checks each layer against the config's
  * diff_ids as it loads. Nothing is copied: the store's files are read once.
  */
 export const LOAD_FROM_STORE_SCRIPT = [
   "set -eu",
-  'store=$1; manifest=$2; config=$3; shift 3',
+  'store=$1; manifest=$2; configs=$3; shift 3',
   'dir=$(mktemp -d "$store/.load.XXXXXX")',
   "trap 'rm -rf \"$dir\"' EXIT",
   'printf %s "$manifest" > "$dir/manifest.json"',
-  'ln -s "$store/sha256/$config" "$dir/$config.json"',
+  'for config in $configs; do ln -sf "$store/sha256/$config" "$dir/$config.json"; done',
   'for hex in "$@"; do ln -sf "$store/sha256/$hex" "$dir/$hex.tar"; done',
   'tar -C "$dir" -ch . | docker load --quiet',
 ].join("\n");
 
 /** The arguments of {@link LOAD_FROM_STORE_SCRIPT} for `image` and the store directory. */
 export function loadFromStoreArgs(store: string, image: LayeredImage): string[] {
-  return [store, dockerLoadManifest(image), hexOf(image.config.digest), ...new Set(image.layers.map((l) => hexOf(l.digest)))];
+  const all = imagesOf(image);
+  return [store, dockerLoadManifest(image), [...new Set(all.map((i) => hexOf(i.config.digest)))].join(" "), ...new Set(all.flatMap((i) => i.layers.map((l) => hexOf(l.digest))))];
 }

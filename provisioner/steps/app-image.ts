@@ -15,7 +15,7 @@ import { pipeline, type Readable } from "node:stream";
 import { createGzip } from "node:zlib";
 import type { Command } from "../command";
 import type { Step } from "../step";
-import { LOAD_FROM_STORE_SCRIPT, loadFromStoreArgs } from "../layers/layered-image";
+import { imagesOf, LOAD_FROM_STORE_SCRIPT, loadFromStoreArgs } from "../layers/layered-image";
 import { HOST_PATHS, type ProvisionContext } from "./engine-context";
 
 /**
@@ -68,29 +68,38 @@ export const imagePullStep: Step<ProvisionContext> = {
   plan(ctx) {
     if (ctx.image.source !== "registry") throw new Error("image.pull needs a registry image source");
     const { ref, imageId } = ctx.image;
+    // A Compose app's other images (digest-pinned) are pulled in the same step, in one login.
+    const companions = [...new Set(Object.values(ctx.image.companions ?? {}))].filter((c) => c !== ref);
     const registry = ctx.registry;
     const pull: Command = registry
       ? {
           argv: [
             "sh",
             "-c",
-            'docker login --username "$2" --password-stdin "$1" >/dev/null || exit $?; docker pull --quiet "$3"; rc=$?; docker logout "$1" >/dev/null 2>&1; exit $rc',
+            companions.length
+              ? 'server=$1; user=$2; shift 2; docker login --username "$user" --password-stdin "$server" >/dev/null || exit $?; rc=0; for ref in "$@"; do docker pull --quiet "$ref" || { rc=$?; break; }; done; docker logout "$server" >/dev/null 2>&1; exit $rc'
+              : 'docker login --username "$2" --password-stdin "$1" >/dev/null || exit $?; docker pull --quiet "$3"; rc=$?; docker logout "$1" >/dev/null 2>&1; exit $rc',
             "sh",
             registry.server,
             registry.username,
             ref,
+            ...companions,
           ],
           sudo: true,
           stdin: registry.password,
           timeoutMs: 15 * 60_000,
         }
-      : { argv: ["docker", "pull", "--quiet", ref], sudo: true, timeoutMs: 15 * 60_000 };
+      : companions.length
+        ? { argv: ["sh", "-c", 'for ref in "$@"; do docker pull --quiet "$ref" || exit $?; done', "sh", ref, ...companions], sudo: true, timeoutMs: 15 * 60_000 }
+        : { argv: ["docker", "pull", "--quiet", ref], sudo: true, timeoutMs: 15 * 60_000 };
     // Skippable only when the result is known: an expected image ID, or a digest-pinned reference.
     const known = imageId ? refIsImage(ref, imageId) : ref.includes("@sha256:") ? inspectId(ref) : null;
+    const companionChecks = companions.map((c) => inspectId(c));
+    const skippable = known !== null && companions.every((c) => c.includes("@sha256:"));
     return {
-      ...(known ? { check: [known] } : {}),
+      ...(skippable ? { check: [known, ...companionChecks] } : {}),
       apply: [pull],
-      verify: [known ?? inspectId(ref)],
+      verify: [known ?? inspectId(ref), ...companionChecks],
       timeoutMs: 16 * 60_000,
       retry: { attempts: 3, backoffMs: 2000 },
     };
@@ -109,13 +118,15 @@ export const imageLayersStep: Step<ProvisionContext> = {
   plan(ctx) {
     if (ctx.image.source !== "layers") throw new Error("image.layers needs a layers image source");
     const store = HOST_PATHS.blobStore;
+    // A Compose app's other images are loaded with the app's: the step is done when the engine has them all.
+    const inspectAll = imagesOf(ctx.image.layers).map((i) => inspectId(i.imageId));
     return {
-      check: [inspectId(ctx.image.imageId)],
+      check: inspectAll,
       apply: [
         { argv: ["sh", "-c", LOAD_FROM_STORE_SCRIPT, "sh", ...loadFromStoreArgs(store, ctx.image.layers)], sudo: true, timeoutMs: 15 * 60_000 },
         { argv: ["sh", "-c", PRUNE_STORE_SCRIPT, "sh", store], sudo: true },
       ],
-      verify: [inspectId(ctx.image.imageId)],
+      verify: inspectAll,
       timeoutMs: 16 * 60_000,
     };
   },

@@ -129,6 +129,7 @@ export function createArguments(ctx: ProvisionContext): string[] {
     for (const k of Object.keys(app.logging.options).sort()) out.push("--log-opt", `${k}=${app.logging.options[k]}`);
   }
   for (const v of app.volumes) out.push("--volume", `${v.source}:${v.target}${v.readOnly ? ":ro" : ""}`);
+  for (const h of ctx.extraHosts ?? []) out.push("--add-host", `${h.name}:${h.address}`);
   const [entry, ...entryArgs] = app.entrypoint ?? [];
   if (app.entrypoint !== undefined) out.push("--entrypoint", entry ?? "");
   for (const [k, v] of labelsOf(ctx)) out.push("--label", `${k}=${v}`);

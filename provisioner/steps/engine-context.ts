@@ -33,9 +33,23 @@ export interface HostFacts {
 
 /**
  * The image to run: blobs in the controller's cache (delivered layer by layer), a `docker save`
- * archive on the controller (streamed whole), or a reference to pull.
+ * archive on the controller (streamed whole), or a reference to pull; with, for a Compose app, its
+ * other services' images ({@link CompanionImages}).
  */
-export type ImageSource =
+export type ImageSource = (SingleImageSource) & {
+  /**
+   * A Compose app's other images: each reference as the Compose file writes it → what the hosts
+   * run it as (the image ID of a layered delivery, whose blobs are in `layers.also`; a
+   * digest-pinned reference pulled with the app's). @default none
+   */
+  companions?: CompanionImages;
+};
+
+/** A Compose file's image reference → what the hosts run it as. */
+export type CompanionImages = Readonly<Record<string, string>>;
+
+/** One image's source. */
+export type SingleImageSource =
   | {
       source: "layers";
       /** The image as blobs: what the hosts' stores must hold before `image.layers` loads it. */
@@ -90,6 +104,20 @@ export interface ProvisionContext {
   now: string;
   /** Hash of the desired app state, put on the container as a label. Must not depend on the label itself. */
   planHash?: string;
+  /**
+   * Names the app's containers resolve to fixed addresses (`--add-host`, Compose `extra_hosts`):
+   * the environment's accessories, so `db` reaches the database host from every app host.
+   * @default [] (none)
+   */
+  extraHosts?: readonly ExtraHost[];
+}
+
+/** One name an app container resolves to a fixed address. */
+export interface ExtraHost {
+  /** A DNS name (an accessory's name). */
+  name: string;
+  /** Its IPv4 address. */
+  address: string;
 }
 
 /** Paths longshore owns on a host. */

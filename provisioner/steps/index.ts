@@ -2,18 +2,20 @@
  * The ordered step list that takes a host from bare to serving the app:
  *
  *   engine.facts → engine.bundle → engine.install → engine.configure → engine.start →
- *   engine.verify → image.load | (image.fetch) image.layers | image.pull → app.run → app.health →
- *   audit.append
+ *   engine.verify → image.load | (image.fetch) image.layers | image.pull → app.run | app.compose →
+ *   app.health → audit.append
  *
  * (`image.fetch` is not a step: provision-hosts.ts fills each host's blob store between the engine
  * steps and `image.layers`, across hosts, see layers/blob-delivery.ts.)
  *
- * `engine.bundle` is left out for the distro channel; the image step follows the image source.
+ * `engine.bundle` is left out for the distro channel; the image step follows the image source;
+ * a Compose app (`app.compose`) runs its project instead of one container.
  */
 import type { Step } from "../step";
 import { auditAppendStep } from "./app-audit";
 import { appHealthStep } from "./app-health";
 import { imageLayersStep, imageLoadStep, imagePullStep } from "./app-image";
+import { appComposeStep } from "./app-compose";
 import { appRunStep } from "./app-run";
 import { engineBundleStep } from "./engine-bundle";
 import { engineConfigureStep } from "./engine-configure";
@@ -35,6 +37,7 @@ export const STEP_ORDER = [
   "image.layers",
   "image.pull",
   "app.run",
+  "app.compose",
   "app.health",
   "audit.append",
 ] as const;
@@ -57,19 +60,20 @@ export function engineSteps(channel: ProvisionContext["engine"]["channel"]): Ste
   ];
 }
 
-/** The app steps for an image source (image, run, health, audit). */
-export function appSteps(imageSource: ProvisionContext["image"]["source"]): Step<ProvisionContext>[] {
+/** The app steps for an image source (image, run or compose, health, audit). */
+export function appSteps(imageSource: ProvisionContext["image"]["source"], compose = false): Step<ProvisionContext>[] {
   const image = { archive: imageLoadStep, layers: imageLayersStep, registry: imagePullStep }[imageSource];
-  return [image, appRunStep, appHealthStep, auditAppendStep];
+  return [image, compose ? appComposeStep : appRunStep, appHealthStep, auditAppendStep];
 }
 
 /** All steps for one host, in order. */
-export function provisionSteps(ctx: Pick<ProvisionContext, "engine" | "image">): Step<ProvisionContext>[] {
-  return [...engineSteps(ctx.engine.channel), ...appSteps(ctx.image.source)];
+export function provisionSteps(ctx: Pick<ProvisionContext, "engine" | "image"> & { app?: Pick<ProvisionContext["app"], "compose"> }): Step<ProvisionContext>[] {
+  return [...engineSteps(ctx.engine.channel), ...appSteps(ctx.image.source, ctx.app?.compose !== undefined)];
 }
 
 export {
   auditAppendStep,
+  appComposeStep,
   appHealthStep,
   appRunStep,
   engineBundleStep,

@@ -171,10 +171,10 @@ export function dockerHostRules(h: DockerHostState, imageId: string): FakeRule[]
     { match: /^docker image inspect --format '\{\{\.Id\}\}' (sha256:[0-9a-f]+)$/, result: ({ text }) => (h.images.has(lastWord(text)) ? ok : no) },
     // Layered delivery (provisioner/layers/): the probe, a blob from the controller, the load from the store, the prune.
     {
-      match: /^sh -c 'store=\$1; id=\$2/,
+      match: /^sh -c 'store=\$1; ids=\$2/,
       result: ({ command }) => ({
         exitCode: 0,
-        stdout: [...(h.images.has(String(command.argv.at(-1))) ? ["present"] : []), ...[...h.blobs].map((b) => `blob ${b}`)].map((l) => `${l}\n`).join(""),
+        stdout: [...(String(command.argv.at(-1)).split(" ").every((id) => h.images.has(id)) ? ["present"] : []), ...[...h.blobs].map((b) => `blob ${b}`)].map((l) => `${l}\n`).join(""),
       }),
     },
     {
@@ -185,7 +185,7 @@ export function dockerHostRules(h: DockerHostState, imageId: string): FakeRule[]
       },
     },
     {
-      match: /^sh -c 'set -eu\nstore=\$1; manifest=\$2; config=\$3/,
+      match: /^sh -c 'set -eu\nstore=\$1; manifest=\$2; configs=\$3/,
       result: () => {
         h.images.add(imageId);
         return ok;

@@ -3,7 +3,7 @@
  * engine and the operations built on it.
  */
 import type { Clock } from "../../rollout/rollout";
-import type { EnvironmentStatus, HostKeyState, HostStatus, ProbeResult, SlotDriver, SlotName } from "../../rollout/driver";
+import type { EnvironmentStatus, HookResult, HookSpec, HostKeyState, HostStatus, ProbeResult, ProgressFn, SlotDriver, SlotName } from "../../rollout/driver";
 
 /** A clock that only moves when the engine sleeps (plus a fixed cost per probe). */
 export function fakeClock(): Clock & { t: number } {
@@ -19,8 +19,11 @@ export function fakeClock(): Clock & { t: number } {
 
 export type ProbeScript = (slot: SlotName, round: number) => ProbeResult[];
 
-/** A driver that records every call and answers probes from a script. */
-export function fakeDriver(init: { live: SlotName | null; blue?: string | null; green?: string | null; size?: number }, script: ProbeScript) {
+/** What a scripted hook does: its result, given the slot's prepared hosts (the first is where it runs). */
+export type HookScript = (slot: SlotName, hook: HookSpec, progress: ProgressFn, prepared: HostStatus[]) => HookResult | Promise<HookResult>;
+
+/** A driver that records every call and answers probes from a script; with `hook`, it can run a before-switch hook. */
+export function fakeDriver(init: { live: SlotName | null; blue?: string | null; green?: string | null; size?: number }, script: ProbeScript, hook?: HookScript) {
   const calls: string[] = [];
   const rounds: Record<SlotName, number> = { blue: 0, green: 0 };
   const hosts = (slot: SlotName, image: string | null, n: number): HostStatus[] =>
@@ -78,6 +81,12 @@ export function fakeDriver(init: { live: SlotName | null; blue?: string | null; 
       state.slots[slot] = { image: null, hosts: [] };
     },
   };
+  if (hook) {
+    driver.runHook = async (slot, spec, progress) => {
+      calls.push(`hook ${slot} ${spec.command.join(" ")}`);
+      return hook(slot, spec, progress, prepared[slot]?.hosts ?? []);
+    };
+  }
   return { driver, calls, state, failOn, prepared, keys };
 }
 

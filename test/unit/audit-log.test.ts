@@ -46,6 +46,24 @@ describe("audit log", () => {
     );
   });
 
+  it("a finished line says the before-switch hook ran: command, host, exit code, duration and its newest 20 output lines, after the phases", () => {
+    const output = Array.from({ length: 25 }, (_, i) => `line ${i + 1}`);
+    const line = formatAuditLine({
+      ...finished,
+      reason: undefined,
+      phases: { prepare: 1200, "health-gate": 2000, "before-switch": 1500 },
+      hook: { outputTail: output, durationMs: 1499.6, exitCode: 3, host: "green-1", command: ["bin/migrate", "up"] },
+    });
+    expect(line).toBe(
+      '{"when":"2026-11-22T10:00:03.200Z","id":"0b1c","who":"ops@example.com","action":"rollout","environment":"demo","event":"finished",' +
+        '"startedAt":"2026-11-22T10:00:00.000Z","fromImage":"demo:v1","toImage":"demo:broken","fromSlot":"blue","toSlot":"green",' +
+        '"outcome":"failed","phases":{"prepare":1200,"health-gate":2000,"before-switch":1500},' +
+        `"hook":{"command":["bin/migrate","up"],"host":"green-1","exitCode":3,"durationMs":1500,"outputTail":${JSON.stringify(output.slice(5))}}}\n`,
+    );
+    const timedOut = JSON.parse(formatAuditLine({ ...finished, hook: { command: ["x"], host: "green-1", exitCode: null, timedOut: true, durationMs: 600_000, outputTail: [] } })).hook;
+    expect(timedOut).toEqual({ command: ["x"], host: "green-1", exitCode: null, timedOut: true, durationMs: 600_000, outputTail: [] });
+  });
+
   it("appends and never rewrites", async () => {
     const file = path.join(dir, "audit", "demo.audit.jsonl");
     await appendAudit(file, started);

@@ -415,6 +415,30 @@ describe("environment verbs", () => {
     expect(JSON.parse(h.stdout.text)).toEqual({ environment: "demo", removed: ["demo-blue-g1"] });
   });
 
+  it("destroy with accessory data refuses without --keep-data or --delete-data (nothing removed), and passes the one given to the driver", async () => {
+    const h = harness("destroy-data");
+    writeFileSync(h.file, fastEnv("longshore-demo:v1"));
+    const asked: unknown[] = [];
+    const destroy = h.deps.destroyEnvironment;
+    h.deps.accessoryData = () => ["/state/demo.data/db"];
+    h.deps.destroyEnvironment = async (env, progress, options) => {
+      asked.push(options);
+      return destroy(env, progress, options);
+    };
+    expect(await h.run("destroy", "--yes")).toBe(EXIT.badInput);
+    expect(h.stderr.text).toBe(
+      "error: command line is invalid (1 problem):\n  --keep-data or --delete-data: is required: the accessories' data is in /state/demo.data/db; --keep-data removes their machines and keeps it (a later up uses it again), --delete-data removes it too\n",
+    );
+    expect(await h.run("destroy", "--yes", "--keep-data", "--delete-data")).toBe(EXIT.badInput);
+    expect(h.stderr.text).toBe("error: command line is invalid (1 problem):\n  --keep-data: and --delete-data contradict each other: pass one of them\n");
+    expect(h.destroyed).toEqual([]);
+    expect(await h.run("destroy", "--yes", "--keep-data", "--json")).toBe(EXIT.ok);
+    expect(JSON.parse(h.stdout.text)).toEqual({ environment: "demo", removed: ["demo-blue-g1"], data: { kept: ["/state/demo.data/db"], deleted: [] } });
+    expect(await h.run("destroy", "--yes", "--delete-data")).toBe(EXIT.ok);
+    expect(h.stdout.text).toBe("environment demo: removed (demo-blue-g1)\naccessory data removed: /state/demo.data/db\n");
+    expect(asked).toEqual([{ data: "keep" }, { data: "delete" }]);
+  });
+
   it("status shows slots, hosts, health and the live slot; --json gives the same as one document", async () => {
     const h = harness("status", { probe: (s) => s === "blue" });
     writeFileSync(h.file, fastEnv("longshore-demo:v1"));
@@ -727,5 +751,36 @@ aws:
     writeFileSync(h.file, demoEnvironmentText("longshore-demo:v1"));
     expect(await h.run("check")).toBe(EXIT.ok);
     expect(h.stdout.text.split("\n").slice(0, 3)).toEqual(["longshore.yaml: ok", "", "# resolved, defaults filled in, secrets redacted:"]);
+  });
+});
+
+describe("rollout.beforeSwitch through the CLI", () => {
+  it("prints the hook's lines as progress and a hook line in the report; a failed hook is exit 6 with its reason, and --json has it", async () => {
+    const h = harness("hook");
+    const inner = h.deps.environmentDriver;
+    let exitCode = 0;
+    h.deps.environmentDriver = async (target, progress) => {
+      const d = await inner(target, progress);
+      d.runHook = async (slot, spec, say) => {
+        say(`${slot}-1: migrating`);
+        return { host: `${slot}-1`, exitCode, durationMs: 1_500, outputTail: [`${spec.command.join(" ")}: migrating`] };
+      };
+      return d;
+    };
+    writeFileSync(h.file, fastEnv("longshore-demo:v1").replace("drainSeconds: 0 }", "drainSeconds: 0, beforeSwitch: { command: [bin/migrate, up] } }"));
+    expect(await h.run("up")).toBe(EXIT.ok);
+    expect(h.stderr.text).toContain("==> before-switch\n    blue-1: migrating\n<== before-switch done in ");
+    expect(h.stdout.text.split("\n").map((l) => l.replace(/\d+\.\d s/, "T"))).toContain("hook: bin/migrate up on blue-1: exit 0 after T");
+
+    exitCode = 3;
+    expect(await h.run("rollout", ":v2", "--json")).toBe(EXIT.rolloutFailed);
+    const report = JSON.parse(h.stdout.text);
+    expect([report.outcome, report.reason, report.hook]).toEqual([
+      "failed",
+      "the before-switch hook `bin/migrate up` on green-1 exited 3; last output: bin/migrate up: migrating",
+      { command: ["bin/migrate", "up"], host: "green-1", exitCode: 3, durationMs: 1_500, outputTail: ["bin/migrate up: migrating"] },
+    ]);
+    expect(h.calls.filter((c) => c.startsWith("switch"))).toEqual(["switch blue drain=0"]);
+    expect(h.fileState()).toEqual({ live: "blue", blue: "longshore-demo:v1", green: null });
   });
 });

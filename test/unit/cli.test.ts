@@ -403,7 +403,7 @@ describe("usage and input errors", () => {
     expect(h.stdout.text).toContain("facts [options]");
     expect(h.stdout.text).toContain("exec [options] <command...>");
     const verbs = [...h.stdout.text.matchAll(/^ {2}([a-z]+)\b/gm)].map((m) => m[1]);
-    expect(verbs).toEqual(["check", "up", "rollout", "rollback", "status", "destroy", "provision", "plan", "facts", "exec", "local", "engine", "help"]);
+    expect(verbs).toEqual(["check", "up", "rollout", "rollback", "status", "destroy", "accessory", "provision", "plan", "facts", "exec", "local", "engine", "help"]);
     expect(h.stdout.text).toContain("rollout [options] [image]");
   });
 

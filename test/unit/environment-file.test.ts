@@ -30,6 +30,7 @@ describe("environment file", () => {
     expect(r.ok && r.value).toEqual({
       name: "demo",
       driver: "local",
+      accessories: {},
       app: {
         name: "demo",
         image: "longshore-demo:v1",

@@ -71,6 +71,7 @@ describe("defaults", () => {
     expect(env).toEqual({
       name: "shop",
       driver: "local",
+      accessories: {},
       app: {
         name: "shop",
         image: "shop:1",
@@ -168,6 +169,25 @@ describe("every problem, with its path and an exact message", () => {
     ["an engine on TCP without TLS", { ...BASE, engine: { daemon: { hosts: ["fd://", "tcp://0.0.0.0:2375"] } } }, [`${FILE}: engine.daemon.hosts[1]: tcp://0.0.0.0:2375 would expose the engine on the network without TLS: set tlsverify: true with tlscacert, tlscert and tlskey, or use a unix socket`]],
     ["a soak of a day and more", { ...BASE, rollout: { soakSeconds: 86401 } }, [`${FILE}: rollout.soakSeconds: must be at most 86400`]],
     ["driver aws without aws", { ...BASE, driver: "aws" }, [`${FILE}: aws: is required with driver: aws (region, sshPublicKey, adminCidrs...)`]],
+    ["a hook without a command", { ...BASE, rollout: { beforeSwitch: {} } }, [`${FILE}: rollout.beforeSwitch.command: is required`]],
+    ["a hook command that is a string", { ...BASE, rollout: { beforeSwitch: { command: "bin/migrate" } } }, [`${FILE}: rollout.beforeSwitch.command: must be a list (got a string)`]],
+    ["an empty hook command", { ...BASE, rollout: { beforeSwitch: { command: [] } } }, [`${FILE}: rollout.beforeSwitch.command: must name a program: [PROGRAM, ARGS...]`]],
+    ["a hook with an empty program", { ...BASE, rollout: { beforeSwitch: { command: ["", "x"] } } }, [`${FILE}: rollout.beforeSwitch.command: must name a program: [PROGRAM, ARGS...] (the program is empty)`]],
+    ["a hook argument with a NUL", { ...BASE, rollout: { beforeSwitch: { command: ["sh", "a\0b"] } } }, [`${FILE}: rollout.beforeSwitch.command[1]: must not contain a NUL character`]],
+    ["a hook timeout of 0", { ...BASE, rollout: { beforeSwitch: { command: ["x"], timeoutSeconds: 0 } } }, [`${FILE}: rollout.beforeSwitch.timeoutSeconds: must be greater than 0`]],
+    ["a hook timeout over a day", { ...BASE, rollout: { beforeSwitch: { command: ["x"], timeoutSeconds: 86401 } } }, [`${FILE}: rollout.beforeSwitch.timeoutSeconds: must be at most 86400`]],
+    ["an unknown hook key", { ...BASE, rollout: { beforeSwitch: { command: ["x"], env: {} } } }, [`${FILE}: rollout.beforeSwitch.env: unknown key`]],
+    [
+      "a hook service on a single-container app",
+      { ...BASE, rollout: { beforeSwitch: { command: ["x"], service: "web" } } },
+      [`${FILE}: rollout.beforeSwitch.service: is for Compose apps (app.compose): a single-container app's hook runs like its one container; leave it out`],
+    ],
+    ["a hook service that is no service name", { ...BASE, rollout: { beforeSwitch: { command: ["x"], service: "web app" } } }, [`${FILE}: rollout.beforeSwitch.service: must be a Compose service name (letters, digits, '_', '.', '-')`, `${FILE}: rollout.beforeSwitch.service: is for Compose apps (app.compose): a single-container app's hook runs like its one container; leave it out`]],
+    [
+      "a hook with driver aws",
+      { ...BASE, driver: "aws", aws: { sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINdamAGCsQq31Uv+08lkBzoO4XLz2qYjJa8CGmj3B1Ea a@b", adminCidrs: ["203.0.113.7/32"] }, rollout: { beforeSwitch: { command: ["x"] } } },
+      [`${FILE}: rollout.beforeSwitch: is not supported by the aws driver yet (the local driver runs it)`],
+    ],
   ])("%s", (_name, data, expected) => {
     expect(problems(data)).toEqual(expected);
   });
@@ -207,5 +227,21 @@ describe("pure helpers", () => {
     expect(out).toContain("# blue");
     const env = environmentSchema.parse(parse(out));
     expect([env.live, env.slots.blue, env.slots.green]).toEqual(["blue", { image: "shop:1", size: 3 }, { image: null, size: 2 }]);
+  });
+});
+
+describe("rollout.beforeSwitch", () => {
+  it("is in the documented example, as written there", () => {
+    const doc = fs.readFileSync(path.join(__dirname, "..", "..", "docs", "environment.md"), "utf8");
+    const r = parseEnvironment(/```yaml\n([\s\S]*?)```/.exec(doc)![1]!, FILE);
+    expect(r.ok && r.value.rollout.beforeSwitch).toEqual({ command: ["node", "migrate.js"], timeoutSeconds: 600 });
+  });
+
+  it("is absent by default; given, its timeout defaults to 600 s and its command is kept as written", () => {
+    expect(environmentSchema.parse(BASE).rollout.beforeSwitch).toBeUndefined();
+    expect(environmentSchema.parse({ ...BASE, rollout: { beforeSwitch: { command: ["bin/rails", "db:migrate"] } } }).rollout.beforeSwitch).toEqual({
+      command: ["bin/rails", "db:migrate"],
+      timeoutSeconds: 600,
+    });
   });
 });

@@ -212,6 +212,29 @@ describe("operations", () => {
     ]);
   });
 
+  it("rollout.beforeSwitch reaches the engine in milliseconds, and the hook that ran is audited with the outcome", async () => {
+    const withHook = (t: string) => t.replace("  keepPrevious: true", "  keepPrevious: true\n  beforeSwitch: { command: [bin/migrate, up], timeoutSeconds: 90 }");
+    expect(policyOf(parsed(withHook(demoEnvironmentText("a:v1")))).beforeSwitch).toEqual({ command: ["bin/migrate", "up"], timeoutMs: 90_000 });
+    const f = fixture("hook", { live: "blue", images: { blue: "longshore-demo:v1" } }, withHook);
+    const { driver, calls } = fakeDriver({ live: "blue", blue: "longshore-demo:v1" }, (s) => healthy(s), (slot, spec) => ({
+      host: `${slot}-1`,
+      exitCode: spec.timeoutMs === 90_000 ? 4 : 0,
+      durationMs: 2_345,
+      outputTail: ["ERROR: lock timeout"],
+    }));
+    const report = await runRollout({ ...f, driver, image: "longshore-demo:v2", clock: fakeClock(), policy: fast });
+    expect(report.outcome).toBe("failed");
+    expect(calls.filter((c) => !c.startsWith("probe"))).toEqual(["prepare green longshore-demo:v2 x2", "hook green bin/migrate up", "discard green"]);
+    const [entry] = (await readAudit(f.files.auditFile)).filter(isFinished);
+    expect(entry).toMatchObject({
+      outcome: "failed",
+      reason: "the before-switch hook `bin/migrate up` on green-1 exited 4; last output: ERROR: lock timeout",
+      hook: { command: ["bin/migrate", "up"], host: "green-1", exitCode: 4, durationMs: 2_345, outputTail: ["ERROR: lock timeout"] },
+    });
+    expect(Object.keys(entry!.phases)).toEqual(["prepare", "health-gate", "before-switch"]);
+    expect(fileState(f)).toEqual({ live: "blue", blue: "longshore-demo:v1", green: null, app: "longshore-demo:v1" });
+  });
+
   it("a rollout that throws (traffic left unknown) still records what the driver says runs", async () => {
     const f = fixture("throws", { live: "blue", images: { blue: "longshore-demo:v1", green: "longshore-demo:v0" } });
     const { driver, failOn } = fakeDriver({ live: "blue", blue: "longshore-demo:v1", green: "longshore-demo:v0" }, (s) => healthy(s));

@@ -349,3 +349,113 @@ describe("rollback", () => {
     expect(state.live).toBe("green");
   });
 });
+
+describe("the before-switch hook", () => {
+  const hook = { command: ["bin/migrate", "up"], timeoutMs: 600_000 };
+  const ran = (host: string, exitCode: number | null, outputTail: string[], extra: object = {}) => ({ host, exitCode, durationMs: 1_500, outputTail, ...extra });
+
+  it("runs once, on the first prepared host, after the gate and before the switch; its lines are progress and its result is in the report", async () => {
+    const events: RolloutEvent[] = [];
+    const seen: Array<{ spec: unknown; on: string[] }> = [];
+    const { driver, calls, state } = fakeDriver({ live: "blue", blue: "app:v1" }, (s) => healthy(s), (_slot, spec, progress, prepared) => {
+      seen.push({ spec, on: prepared.map((h) => h.name) });
+      progress("green-1: migrating 1 of 2");
+      progress("green-1: done");
+      return ran(prepared[0]!.name, 0, ["migrating 1 of 2", "done"]);
+    });
+    const report = await rollout({ driver, image: "app:v2", policy: { ...policy, soakMs: 0, beforeSwitch: hook }, clock: fakeClock(), onEvent: (e) => events.push(e) });
+    expect(report.outcome).toBe("succeeded");
+    expect(calls).toEqual(["prepare green app:v2 x2", "probe green", "probe green", "hook green bin/migrate up", "commit green", "switch green drain=2000", "probe green"]);
+    expect(seen).toEqual([{ spec: hook, on: ["green-1", "green-2"] }]);
+    expect(report.phases.map((p) => p.name)).toEqual(["prepare", "health-gate", "before-switch", "switch", "soak"]);
+    expect(report.hook).toEqual({ command: ["bin/migrate", "up"], host: "green-1", exitCode: 0, durationMs: 1_500, outputTail: ["migrating 1 of 2", "done"] });
+    expect(state.live).toBe("green");
+    const start = events.findIndex((e) => e.type === "phase-start" && e.phase === "before-switch");
+    expect(events.slice(start, start + 4)).toEqual([
+      { type: "phase-start", phase: "before-switch" },
+      { type: "message", message: "green-1: migrating 1 of 2" },
+      { type: "message", message: "green-1: done" },
+      { type: "phase-done", phase: "before-switch", ms: 0, ok: true },
+    ]);
+  });
+
+  it("a hook that exits non-zero aborts: the prepared hosts are discarded, traffic is never switched, the reason names the hook, its exit code and its last lines", async () => {
+    const events: RolloutEvent[] = [];
+    const output = ["one", "two", "three", "four", "five", "ERROR: relation \"users\" already exists"];
+    const { driver, calls, state } = fakeDriver({ live: "blue", blue: "app:v1", green: "app:v0" }, (s) => healthy(s), (_s, _h, _p, prepared) => ran(prepared[0]!.name, 3, output));
+    const report = await rollout({ driver, image: "app:v2", policy: { ...policy, beforeSwitch: hook }, clock: fakeClock(), onEvent: (e) => events.push(e) });
+    expect(calls).toEqual(["prepare green app:v2 x2", "probe green", "probe green", "hook green bin/migrate up", "discard green"]);
+    expect(calls.some((c) => c.startsWith("switch") || c.startsWith("commit"))).toBe(false);
+    // Traffic stays on v1, and green keeps the version it held (still the rollback target).
+    expect([state.live, state.slots.green.image]).toEqual(["blue", "app:v0"]);
+    expect(report).toMatchObject({
+      outcome: "failed",
+      fromSlot: "blue",
+      toSlot: "green",
+      reason: 'the before-switch hook `bin/migrate up` on green-1 exited 3; last output: two | three | four | five | ERROR: relation "users" already exists',
+      hook: { command: ["bin/migrate", "up"], host: "green-1", exitCode: 3, durationMs: 1_500, outputTail: output },
+      warnings: [],
+    });
+    expect(report.phases.map((p) => p.name)).toEqual(["prepare", "health-gate", "before-switch"]);
+    expect(events.find((e) => e.type === "phase-done" && e.phase === "before-switch")).toEqual({ type: "phase-done", phase: "before-switch", ms: 0, ok: false });
+  });
+
+  it.each<[string, object, string]>([
+    ["stopped at its timeout", { exitCode: null, timedOut: true, outputTail: [] }, "the before-switch hook `bin/migrate up` on green-1 did not finish within 600 s and was stopped; it printed nothing"],
+    ["killed by a signal", { exitCode: null, signal: "KILL", outputTail: ["Killed"] }, "the before-switch hook `bin/migrate up` on green-1 was killed by signal KILL; last output: Killed"],
+    ["an argv with spaces and quotes", { exitCode: 1, outputTail: ["x"] }, "the before-switch hook `sh -c 'echo \"a b\"; exit 1'` on green-1 exited 1; last output: x"],
+  ])("a hook %s fails the rollout, saying how", async (name, result, reason) => {
+    const spec = name.startsWith("an argv") ? { command: ["sh", "-c", 'echo "a b"; exit 1'], timeoutMs: 600_000 } : hook;
+    const { driver, calls, state } = fakeDriver({ live: "blue", blue: "app:v1" }, (s) => healthy(s), () => ({ host: "green-1", durationMs: 600_000, ...result }) as never);
+    const report = await rollout({ driver, image: "app:v2", policy: { ...policy, beforeSwitch: spec }, clock: fakeClock() });
+    expect([report.outcome, report.reason, calls.at(-1), state.live]).toEqual(["failed", reason, "discard green", "blue"]);
+  });
+
+  it("a hook that could not be run (the host is unreachable) fails the rollout the same way, without a hook record", async () => {
+    const { driver, calls, state } = fakeDriver({ live: "blue", blue: "app:v1" }, (s) => healthy(s), () => {
+      throw new Error("green-1: connection refused");
+    });
+    const report = await rollout({ driver, image: "app:v2", policy: { ...policy, beforeSwitch: hook }, clock: fakeClock() });
+    expect(report).toMatchObject({ outcome: "failed", reason: "the before-switch hook `bin/migrate up` could not run on the green slot: green-1: connection refused" });
+    expect(report.hook).toBeUndefined();
+    expect([calls.at(-1), state.live]).toEqual(["discard green", "blue"]);
+  });
+
+  it("a first rollout whose hook fails never gets traffic: nothing is live", async () => {
+    const { driver, calls, state } = fakeDriver({ live: null }, (s) => healthy(s), () => ran("blue-1", 2, ["no database"]));
+    const report = await rollout({ driver, image: "app:v1", size: 1, policy: { ...policy, beforeSwitch: hook }, clock: fakeClock() });
+    expect([report.outcome, state.live]).toEqual(["failed", null]);
+    expect(calls.filter((c) => !c.startsWith("probe"))).toEqual(["prepare blue app:v1 x1", "hook blue bin/migrate up", "discard blue"]);
+  });
+
+  it("does not run when the gate fails", async () => {
+    const { driver, calls } = fakeDriver({ live: "blue", blue: "app:v1" }, (s) => (s === "green" ? broken(s) : healthy(s)), () => ran("green-1", 0, []));
+    const report = await rollout({ driver, image: "app:broken", policy: { ...policy, beforeSwitch: hook }, clock: fakeClock() });
+    expect(report.outcome).toBe("failed");
+    expect(calls.some((c) => c.startsWith("hook"))).toBe(false);
+    expect(report.phases.map((p) => p.name)).toEqual(["prepare", "health-gate"]);
+  });
+
+  it("a driver that cannot run hooks is refused before it prepares anything, at rollout.beforeSwitch", async () => {
+    const { driver, calls } = fakeDriver({ live: "blue", blue: "app:v1" }, (s) => healthy(s));
+    const refused = await rollout({ driver, image: "app:v2", policy: { ...policy, beforeSwitch: hook }, clock: fakeClock() }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ConfigError);
+    expect((refused as ConfigError).message).toBe("environment is invalid (1 problem):\n  rollout.beforeSwitch: is not supported by this driver yet");
+    expect(calls).toEqual([]);
+    const named = { ...fakeDriver({ live: "blue", blue: "app:v1" }, (s) => healthy(s)).driver, name: "the aws driver" };
+    await expect(rollout({ driver: named, image: "app:v2", policy: { ...policy, beforeSwitch: hook }, clock: fakeClock() })).rejects.toThrow("rollout.beforeSwitch: is not supported by the aws driver yet");
+  });
+
+  it("without a hook, a driver that could run one is never asked to", async () => {
+    const { driver, calls } = fakeDriver({ live: "blue", blue: "app:v1" }, (s) => healthy(s), () => ran("green-1", 0, []));
+    const report = await rollout({ driver, image: "app:v2", policy: { ...policy, soakMs: 0 }, clock: fakeClock() });
+    expect(calls.some((c) => c.startsWith("hook"))).toBe(false);
+    expect(report.hook).toBeUndefined();
+  });
+
+  it("rollback never runs the hook", async () => {
+    const { driver, calls } = fakeDriver({ live: "green", blue: "app:v1", green: "app:v2" }, (s) => healthy(s), () => ran("blue-1", 0, []));
+    const report = await rollback({ driver, policy: { ...policy, beforeSwitch: hook }, clock: fakeClock() });
+    expect([report.outcome, calls]).toEqual(["succeeded", ["probe blue", "probe blue", "switch blue drain=2000"]]);
+  });
+});

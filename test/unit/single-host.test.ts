@@ -468,8 +468,8 @@ describe("engine-only hosts and pinned bundles (a host image's builder, aws.host
 
   it("the app steps are every step that is not the engine's", () => {
     expect(APP_STEP_IDS).toEqual(STEP_ORDER.filter((id) => !id.startsWith("engine.")));
-    // ...which are exactly the steps appSteps gives for some image source (none is forgotten).
-    const fromSources = new Set((["archive", "layers", "registry"] as const).flatMap((src) => appSteps(src).map((st) => st.id)));
+    // ...which are exactly the steps appSteps gives for some image source, Compose or not (none is forgotten).
+    const fromSources = new Set((["archive", "layers", "registry"] as const).flatMap((src) => [false, true].flatMap((compose) => appSteps(src, compose).map((st) => st.id))));
     expect(APP_STEP_IDS).toEqual(STEP_ORDER.filter((id) => fromSources.has(id)));
   });
 
