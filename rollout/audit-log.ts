@@ -9,6 +9,7 @@
  */
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
+import type { HookResult } from "./driver";
 
 /** The operations the log records. */
 export type AuditAction = "up" | "rollout" | "rollback" | "destroy";
@@ -54,21 +55,11 @@ export interface AuditFinished extends AuditLineBase {
 /** Output lines of a hook the audit log keeps (the newest; the report keeps more). */
 export const AUDIT_HOOK_LINES = 20;
 
-/** What the audit log says of a before-switch hook that ran. */
-export interface AuditHook {
+/** What the audit log says of a before-switch hook that ran: the driver's result, its output cut to {@link AUDIT_HOOK_LINES} lines. */
+export type AuditHook = HookResult & {
   /** The argv as the environment file gives it. */
   command: string[];
-  host: string;
-  /** Null when it died on a signal or was stopped at its timeout. */
-  exitCode: number | null;
-  /** The signal that ended it. @default none */
-  signal?: string;
-  /** Stopped at its timeout. @default false */
-  timedOut?: boolean;
-  durationMs: number;
-  /** Its last {@link AUDIT_HOOK_LINES} output lines, redacted of the app's secrets. */
-  outputTail: string[];
-}
+};
 
 /** One line of the log. */
 export type AuditEntry = AuditStarted | AuditFinished;

@@ -135,7 +135,14 @@ describe("rollouts on the local driver", () => {
           // its cgroups gets SIGKILL at once.
           const group = listMachineGroups(paths).find((g) => g.startsWith(`${ENV}-green-`))!;
           const m = readMachineGroup(group, paths)!.machines[0]!;
-          for (const pid of new Set(m.cgroups.flatMap((d) => cgroupPids(d)))) process.kill(pid, "SIGKILL");
+          for (const pid of new Set(m.cgroups.flatMap((d) => cgroupPids(d)))) {
+            // A short-lived process listed a moment ago may be gone already (ESRCH): that one is dead anyway.
+            try {
+              process.kill(pid, "SIGKILL");
+            } catch (e) {
+              if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
+            }
+          }
           killed = m.name;
         }
       })),
