@@ -19,7 +19,8 @@ import type { LoadedLock } from "../model/lock-file";
 import type { ResolvedSecrets } from "../model/secret-resolve";
 import type { VerifiedBundle } from "../provisioner/bundle/verify";
 import { verifyBundleInput } from "../provisioner/provision-inputs";
-import type { EnvironmentStatus, HostKeyResult, ProbeResult, SlotDriver, SlotName } from "../rollout/driver";
+import type { EngineState, EnvironmentStatus, HostKeyResult, ProbeResult, SlotDriver, SlotName } from "../rollout/driver";
+import type { EngineDiskUsage } from "../model/engine-report";
 import { environmentFiles, runRollback, runRollout, runUp, type OperationInput } from "../rollout/operations";
 import type { RolloutEvent, RolloutReport } from "../rollout/rollout";
 import { checkReport, checkText } from "./check";
@@ -273,21 +274,20 @@ export function register(program: Command, deps: VerbDeps): void {
     },
   );
 
-  addEnvOptions(program.command("status").description("slots, hosts, images, each host's health and SSH host key, and the live slot")).action(async (flags: EnvFlags) => {
+  addEnvOptions(program.command("status").description("slots, hosts, images, each host's health, SSH host key and container engine, and the live slot")).action(async (flags: EnvFlags) => {
     const json = flags.json === true;
     const loaded = await openEnvironment(flags.file, deps);
     const { driver } = await operationInput(loaded, deps, phaseProgress(deps.stderr, true), false);
     const env = loaded.env;
     const status = await driver.status();
     // HTTP answers say nothing about who answers: each host's SSH host key is checked against its pin too.
-    const [blue, green, blueKeys, greenKeys] = await Promise.all([driver.probe("blue"), driver.probe("green"), driver.checkHostKeys("blue"), driver.checkHostKeys("green")]);
+    const [blue, green, checks] = await Promise.all([driver.probe("blue"), driver.probe("green"), hostChecks(driver, status)]);
     const health: Record<SlotName, ProbeResult[]> = { blue, green };
-    const hostKeys: Record<SlotName, HostKeyResult[]> = { blue: blueKeys, green: greenKeys };
     if (json) {
-      deps.stdout.write(JSON.stringify({ environment: env.name, driver: env.driver, ...status, health, hostKeys }, null, 2) + "\n");
+      deps.stdout.write(JSON.stringify({ environment: env.name, driver: env.driver, ...status, health, hostKeys: checks.hostKeys, engines: checks.engines }, null, 2) + "\n");
       return;
     }
-    deps.stdout.write(statusText(env, status, health, hostKeys));
+    deps.stdout.write(statusText(env, status, health, checks.hostKeys, checks.inspected ? { states: checks.engines } : { unavailable: checks.unavailable }));
   });
 
   addEnvOptions(program.command("destroy").description("remove every host and the load balancer of an environment"))
@@ -325,6 +325,44 @@ export function register(program: Command, deps: VerbDeps): void {
     });
 }
 
+/**
+ * Each slot's host keys and engines. A driver that reads engines does both over one connection per
+ * host; another one only checks the keys, and each host's engine entry says why it was not read.
+ */
+async function hostChecks(
+  driver: SlotDriver,
+  status: EnvironmentStatus,
+): Promise<{ hostKeys: Record<SlotName, HostKeyResult[]>; engines: Record<SlotName, EngineState[]>; inspected: boolean; unavailable: string }> {
+  const unavailable = `${driver.name ?? "this driver"} does not read its hosts' engines`;
+  if (driver.engineStates) {
+    const [blue, green] = await Promise.all([driver.engineStates("blue"), driver.engineStates("green")]);
+    const keys = (states: EngineState[]) => states.map((e): HostKeyResult => ({ host: e.host, ...e.hostKey }));
+    return { hostKeys: { blue: keys(blue), green: keys(green) }, engines: { blue, green }, inspected: true, unavailable };
+  }
+  const [blueKeys, greenKeys] = await Promise.all([driver.checkHostKeys("blue"), driver.checkHostKeys("green")]);
+  const hostKeys: Record<SlotName, HostKeyResult[]> = { blue: blueKeys, green: greenKeys };
+  const engines = (slot: SlotName): EngineState[] =>
+    status.slots[slot].hosts.map((h): EngineState => {
+      const k = hostKeys[slot].find((x) => x.host === h.name);
+      return { host: h.name, hostKey: k ? { state: k.state, detail: k.detail } : { state: "unknown", detail: "not checked" }, ...(h.hostImage ? { hostImage: h.hostImage } : {}), reason: `not read: ${unavailable}` };
+    });
+  return { hostKeys, engines: { blue: engines("blue"), green: engines("green") }, inspected: false, unavailable };
+}
+
+/** One line on a host's engine for `status`: version, drivers, containers, images; or why it was not read. */
+function describeEngine(e: EngineState | undefined): string {
+  if (!e) return "engine not read";
+  if (!e.engine) return `engine not read: ${e.reason ?? "no answer"}`;
+  const g = e.engine;
+  const images = `${g.images} image${g.images === 1 ? "" : "s"}`;
+  return `engine ${g.serverVersion} (${g.storageDriver}, cgroup driver ${g.cgroupDriver}): ${g.containersRunning} of ${g.containers} container${g.containers === 1 ? "" : "s"} running, ${images}${e.reason ? `; ${e.reason}` : ""}`;
+}
+
+/** One line on a host's disk use as `docker system df` reports it (`images 1.984MB (1.984MB, 99% reclaimable), containers 0B, ...`). */
+function describeDisk(rows: readonly EngineDiskUsage[]): string {
+  return `disk: ${rows.map((r) => `${r.type.toLowerCase()} ${r.size}${r.sizeBytes > 0 ? ` (${r.reclaimable.replace(/\s*\(/, ", ").replace(/\)$/, "")} reclaimable)` : ""}`).join(", ")}`;
+}
+
 /** How `status` shows a host's key state. */
 function describeHostKey(k: HostKeyResult | undefined): string {
   if (!k || k.state === "unknown") return "host key unknown";
@@ -333,8 +371,18 @@ function describeHostKey(k: HostKeyResult | undefined): string {
   return "host key not checked (unreachable)";
 }
 
-/** The human view of `status`: per host its HTTP health and its SSH host key against the pin. Pure. */
-export function statusText(env: Environment, status: EnvironmentStatus, health: Record<SlotName, ProbeResult[]>, hostKeys: Record<SlotName, HostKeyResult[]>): string {
+/**
+ * The human view of `status`: per host its HTTP health, its SSH host key against the pin and, when
+ * `engines` gives their states, its container engine and disk use (when it says they are
+ * unavailable, one line says why). Pure.
+ */
+export function statusText(
+  env: Environment,
+  status: EnvironmentStatus,
+  health: Record<SlotName, ProbeResult[]>,
+  hostKeys: Record<SlotName, HostKeyResult[]>,
+  engines?: { states: Record<SlotName, EngineState[]> } | { unavailable: string },
+): string {
   const lines = [`environment ${env.name} (${env.driver})  live: ${status.live ?? "none"}  url: ${status.url ?? "(none)"}`];
   const warnings: string[] = [];
   for (const slot of ["blue", "green"] as const) {
@@ -345,11 +393,18 @@ export function statusText(env: Environment, status: EnvironmentStatus, health: 
       const k = hostKeys[slot].find((x) => x.host === h.name);
       const http = p ? (p.ok ? "healthy" : `unhealthy (${p.status ?? "no response"})`) : "unknown";
       lines.push(`  ${h.name.padEnd(24)} ${h.address.padEnd(15)} ${http.padEnd(23)} ${describeHostKey(k)}${h.hostImage ? `  host image ${h.hostImage}` : ""}`);
+      if (engines && "states" in engines) {
+        const e = engines.states[slot].find((x) => x.host === h.name);
+        lines.push(`      ${describeEngine(e)}`);
+        if (e?.disk) lines.push(`      ${describeDisk(e.disk)}`);
+      }
       if (k?.state === "mismatch") {
         warnings.push(`warning: ${h.name}'s SSH host key does not match its pin (${k.detail}): longshore will not connect to it; unless the host was rebuilt, treat this as an attack`);
       }
     }
   }
+  const anyHost = status.slots.blue.hosts.length + status.slots.green.hosts.length > 0;
+  if (engines && "unavailable" in engines && anyHost) lines.push(`engines: not read (${engines.unavailable})`);
   return [...lines, ...warnings].join("\n") + "\n";
 }
 

@@ -4,13 +4,13 @@
  * quoted by the provisioner's one quoting function, never joined by hand.
  */
 import type { Command as Program } from "commander";
-import { AggregateHostError, ConfigError } from "../core/errors";
+import { ConfigError } from "../core/errors";
 import { renderCommand, type Command } from "../provisioner/command";
 import type { ExecResult } from "../provisioner/transport/transport";
 import type { VerbDeps } from "./deps";
 import { eachHost, type HostOutcome } from "./each-host";
-import { EXIT } from "./exit-codes";
-import { createProgress, errorJson, progressMode, type OutStream } from "./output";
+import { exitSummary, hostPrefix, hostResultJson, prefixLines, settleHostExits } from "./host-output";
+import { createProgress, progressMode, type OutStream } from "./output";
 import { addTargetOptions, parseConcurrency, resolveTargets, type TargetFlags } from "./targets";
 
 interface ExecFlags extends TargetFlags {
@@ -58,12 +58,11 @@ async function runExec(argv: string[], flags: ExecFlags, deps: VerbDeps): Promis
   else printOutputs(outcomes, deps.stdout, deps.stderr);
 
   // A non-zero exit is the command's answer, shown in the summary; an unreachable host is an error.
-  const failed = outcomes.flatMap((o) => (o.ok ? [] : [{ host: o.host, error: o.error }]));
-  if (outcomes.some((o) => o.ok && o.value.exitCode !== 0)) deps.setExitCode(EXIT.commandFailed);
-  if (failed.length) throw new AggregateHostError(failed, outcomes.length);
+  settleHostExits(outcomes, deps);
 }
 
-function parseTimeout(value: string | undefined): number | undefined {
+/** `--timeout SECONDS` in milliseconds (undefined when not given); a ConfigError at `--timeout` otherwise. */
+export function parseTimeout(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const s = Number(value);
   if (!Number.isFinite(s) || s <= 0) throw new ConfigError("command line", [{ path: "--timeout", message: "must be a number of seconds greater than 0" }]);
@@ -75,38 +74,17 @@ export function execJson(command: Command, outcomes: readonly HostOutcome<ExecRe
   return {
     command: renderCommand(command, { mode: "display" }),
     sudo: command.sudo === true,
-    hosts: outcomes.map((o) =>
-      o.ok
-        ? {
-            host: o.host,
-            ok: o.value.exitCode === 0,
-            exitCode: o.value.exitCode,
-            signal: o.value.signal,
-            stdout: o.value.stdout,
-            stderr: o.value.stderr,
-            durationMs: Math.round(o.value.durationMs),
-          }
-        : { host: o.host, ok: false, error: errorJson(o.error) },
-    ),
+    hosts: outcomes.map(hostResultJson),
   };
 }
 
 /** Each host's stdout (to stdout) and stderr (to stderr), prefixed `host | `, then a summary on stderr. */
 function printOutputs(outcomes: readonly HostOutcome<ExecResult>[], stdout: OutStream, stderr: OutStream): void {
   const width = Math.max(...outcomes.map((o) => o.host.length));
-  const prefixed = (host: string, text: string) =>
-    text === "" ? "" : text.replace(/\n$/, "").split("\n").map((l) => `${host.padEnd(width)} | ${l}\n`).join("");
   for (const o of outcomes) {
     if (!o.ok) continue;
-    stdout.write(prefixed(o.host, o.value.stdout));
-    stderr.write(prefixed(o.host, o.value.stderr));
+    stdout.write(prefixLines(hostPrefix(o.host, width), o.value.stdout));
+    stderr.write(prefixLines(hostPrefix(o.host, width), o.value.stderr));
   }
-  for (const o of outcomes) {
-    const what = !o.ok
-      ? "not run (see error below)"
-      : o.value.exitCode === null
-        ? `killed by signal ${o.value.signal ?? "(unknown)"}`
-        : `exit ${o.value.exitCode}`;
-    stderr.write(`${o.host.padEnd(width)}: ${what}\n`);
-  }
+  stderr.write(exitSummary(outcomes));
 }

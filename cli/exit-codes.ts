@@ -9,6 +9,7 @@ import {
   BundleError,
   CommandFailedError,
   ConfigError,
+  ContainerNotFoundError,
   HealthCheckError,
   HostKeyError,
   LockHeldError,
@@ -34,9 +35,20 @@ export const EXIT = {
   precondition: 5,
   /** A rollout failed (traffic kept on the old slot) or another operation holds the lock. */
   rolloutFailed: 6,
+  /** Stopped by Ctrl-C (128 + SIGINT, what a shell shows for `docker logs -f` or `tail -f`). */
+  interrupted: 130,
 } as const;
 
-export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+/** One of {@link EXIT}'s codes, or a remote command's own ({@link passThroughExitCode}). */
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT] | PassThroughExitCode;
+
+/** A remote command's exit code that becomes longshore's as it is (`app exec -i`, like `ssh` and `docker exec`). */
+export type PassThroughExitCode = number & { readonly __passThrough: true };
+
+/** Marks a remote exit code (0 to 255; anything else is 255, as a shell would not show it) as longshore's own. */
+export function passThroughExitCode(code: number): PassThroughExitCode {
+  return (Number.isInteger(code) && code >= 0 && code <= 255 ? code : 255) as PassThroughExitCode;
+}
 
 /**
  * `plan --detailed-exitcode` (as `terraform plan -detailed-exitcode`): 0 nothing would change, 2
@@ -80,7 +92,8 @@ export function exitCodeFor(err: unknown, scheme: ExitCodeScheme = "standard"): 
   // or built: input to fix (rebuild it), like a config error, not a failure of longshore.
   if (err instanceof ConfigError || err instanceof BundleError) return EXIT.badInput;
   if (err instanceof TransportError || err instanceof HostKeyError) return EXIT.unreachable;
-  if (err instanceof CommandFailedError) return EXIT.commandFailed;
+  // No container to run in is how a command fails on a host that is up (`app exec`).
+  if (err instanceof CommandFailedError || err instanceof ContainerNotFoundError) return EXIT.commandFailed;
   if (err instanceof PreconditionError || err instanceof MissingToolError) return EXIT.precondition;
   // Refused credentials and a tag that is not there are input to fix; an unreachable registry is the network.
   if (err instanceof RegistryError) return err.kind === "auth" || err.kind === "not-found" ? EXIT.badInput : err.kind === "unreachable" ? EXIT.unreachable : EXIT.failure;

@@ -13,10 +13,19 @@ import { startDemoSshd } from "./demo-sshd";
 import type { CliDeps, VerbDeps } from "./deps";
 import { EXIT, exitCodeFor, exitCodeSchemeOf, type ExitCode } from "./exit-codes";
 import { printError } from "./output";
+import { colorWanted, paint, withTerminal } from "./color";
+import { globalFlags } from "./global-flags";
 import { register as registerExec } from "./exec";
+import { register as registerApp } from "./app";
 import { register as registerFacts } from "./facts";
 import { register as registerEnvironment } from "./environment-verbs";
 import { register as registerAccessory } from "./accessory";
+import { register as registerAudit } from "./audit";
+import { register as registerLock } from "./lock";
+import { register as registerVersion } from "./version";
+import { register as registerLogs } from "./logs";
+import { register as registerEvents } from "./events";
+import { register as registerPrune } from "./prune";
 import { register as registerProvision } from "./provision";
 import { register as registerPlan } from "./plan";
 import { register as registerLocal } from "./local";
@@ -29,10 +38,16 @@ import { defaultPaths } from "../drivers/local/paths";
 const VERBS: ReadonlyArray<(program: Command, deps: VerbDeps) => void> = [
   registerEnvironment,
   registerAccessory,
+  registerAudit,
+  registerLock,
+  registerLogs,
+  registerEvents,
+  registerPrune,
   registerProvision,
   registerPlan,
   registerFacts,
   registerExec,
+  registerApp,
   (program, deps) =>
     registerLocal(program, {
       stdout: (t) => void deps.stdout.write(t),
@@ -45,20 +60,28 @@ const VERBS: ReadonlyArray<(program: Command, deps: VerbDeps) => void> = [
       out: (t) => void deps.stdout.write(t),
       log: (l) => void deps.stderr.write(`${l}\n`),
     }),
+  (program, deps) => registerVersion(program, deps, version()),
 ];
 
 /** Builds the commander program (no parsing, no I/O). */
 export function buildProgram(deps: VerbDeps): Command {
   const program = new Command("longshore")
     .description("Infrastructure as code for container hosts: provisioning over SSH, blue/green rollouts, a local driver.")
-    .version(version(), "-V, --version", "print longshore's version (only before a command)")
+    // main() runs `--version` as the `version` verb and takes `--no-color` from anywhere (global-flags.ts);
+    // they are options here for --help.
+    .option("-V, --version", "print longshore's version and the pinned engine bundle, as `longshore version` (only before a command)")
+    .option("--no-color", "no colour, also on a terminal (as NO_COLOR=1); counts anywhere before --")
     // The program's own flags (--version, --help) count only before the command: else the root
     // --version wins over a verb's own option of that name (`local image --version v2`).
     .enablePositionalOptions()
     .showHelpAfterError("(run with --help for usage)")
     // Errors become exceptions (mapped to exit codes below) instead of process.exit.
     .exitOverride()
-    .configureOutput({ writeOut: (s) => void deps.stdout.write(s), writeErr: (s) => void deps.stderr.write(s) });
+    .configureOutput({
+      writeOut: (s) => void deps.stdout.write(s),
+      writeErr: (s) => void deps.stderr.write(s),
+      outputError: (s, write) => write(s.replace(/^error:/, paint(deps.stderr, "failed", "error:"))),
+    });
   for (const register of VERBS) register(program, deps);
   return program;
 }
@@ -66,14 +89,18 @@ export function buildProgram(deps: VerbDeps): Command {
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. Never throws. */
 export async function main(argv: readonly string[], deps: CliDeps): Promise<ExitCode> {
   let code: ExitCode = EXIT.ok;
-  const verbDeps: VerbDeps = { ...deps, setExitCode: (c) => void (code = c) };
+  const global = globalFlags(argv);
+  // Colour is decided here, once per stream; everything that prints asks the stream (cli/color.ts).
+  const stdout = withTerminal(deps.stdout, colorWanted(deps.stdout, deps.env, global.noColor));
+  const stderr = withTerminal(deps.stderr, colorWanted(deps.stderr, deps.env, global.noColor));
+  const verbDeps: VerbDeps = { ...deps, stdout, stderr, setExitCode: (c) => void (code = c) };
   const program = buildProgram(verbDeps);
   try {
-    await program.parseAsync([...argv], { from: "user" });
+    await program.parseAsync(global.argv, { from: "user" });
     return code;
   } catch (err) {
     // Commander already printed its own usage errors (and help); everything else is printed here.
-    if (!(err instanceof CommanderError)) printError(err, deps.stderr, deps.env["LONGSHORE_DEBUG"] === "1");
+    if (!(err instanceof CommanderError)) printError(err, stderr, deps.env["LONGSHORE_DEBUG"] === "1");
     return exitCodeFor(err, exitCodeSchemeOf(program));
   }
 }

@@ -6,11 +6,16 @@
  */
 import { AggregateHostError, LongshoreError } from "../core/errors";
 import type { RunEvent } from "../provisioner/runner";
+import { fitToWidth, paint, paintStatus } from "./color";
 
 /** The bit of a stream the CLI writes to (process.stdout or a test's buffer). */
 export interface OutStream {
   write(chunk: string): unknown;
   isTTY?: boolean;
+  /** The terminal's width, when it is one (read at each use: it changes when the terminal is resized). @default unknown (80 assumed on a terminal) */
+  columns?: number;
+  /** Takes ANSI colour (decided once by main.ts: cli/color.ts). @default false */
+  color?: boolean;
 }
 
 /** How progress is shown. */
@@ -32,21 +37,43 @@ export interface Progress {
   finish(): void;
 }
 
+/** The width assumed for a terminal that does not say its own. */
+const DEFAULT_COLUMNS = 80;
+
+/** What a live block drew last: how many lines, at which terminal width. */
+export interface DrawnBlock {
+  lines: number;
+  columns: number;
+}
+
 /**
- * Creates progress output. On a TTY, one line per host, redrawn in place (cursor up, clear line);
- * in plain mode, one line per change (`web-1: connecting`); off prints nothing.
+ * One redraw of a live block: back up over the lines drawn before, then each row cleared and
+ * rewritten, cut to the terminal's width less one column (a row as wide as the terminal would
+ * wrap, and the cursor-up count would then miss a line). After the terminal got narrower the
+ * old block may have been re-wrapped onto more lines than were drawn, so the new block starts
+ * below it instead of backing up into lines that are not ours. Pure.
+ */
+export function progressFrame(rows: readonly string[], previous: DrawnBlock | null, columns: number): string {
+  const up = previous !== null && previous.lines > 0 && columns >= previous.columns ? `\x1b[${previous.lines}A` : "";
+  return up + rows.map((r) => `\x1b[2K${fitToWidth(r, columns - 1)}\n`).join("");
+}
+
+/**
+ * Creates progress output. On a TTY, one line per host, redrawn in place (cursor up, clear line;
+ * {@link progressFrame}), statuses coloured when the stream takes colour; in plain mode, one line
+ * per change (`web-1: connecting`); off prints nothing.
  */
 export function createProgress(stream: OutStream, mode: ProgressMode, hosts: readonly string[] = []): Progress {
   const lines = new Map<string, string>(hosts.map((h) => [h, "waiting"]));
-  let drawn = 0;
+  let drawn: DrawnBlock | null = null;
   let finished = false;
   const width = Math.max(0, ...[...lines.keys()].map((h) => h.length));
   const redraw = () => {
     const w = Math.max(width, ...[...lines.keys()].map((h) => h.length));
-    let out = drawn ? `\x1b[${drawn}A` : "";
-    for (const [h, text] of lines) out += `\x1b[2K${h.padEnd(w)}  ${text}\n`;
-    drawn = lines.size;
-    stream.write(out);
+    const columns = stream.columns ?? DEFAULT_COLUMNS;
+    const rows = [...lines].map(([h, text]) => `${h.padEnd(w)}  ${paintStatus(stream, text)}`);
+    stream.write(progressFrame(rows, drawn, columns));
+    drawn = { lines: rows.length, columns };
   };
   const status = (host: string, text: string) => {
     if (mode === "off" || finished) return;
@@ -87,7 +114,7 @@ export function createProgress(stream: OutStream, mode: ProgressMode, hosts: rea
  */
 export function printError(err: unknown, stream: OutStream, debug: boolean): void {
   const e = err instanceof Error ? err : new Error(String(err));
-  stream.write(`error: ${e.message}\n`);
+  stream.write(`${paint(stream, "failed", "error:")} ${e.message}\n`);
   const hints = new Set<string>();
   if (e instanceof LongshoreError && e.suggestion) hints.add(e.suggestion);
   if (e instanceof AggregateHostError) {

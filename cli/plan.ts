@@ -1,5 +1,5 @@
 /**
- * `longshore plan [-f longshore.yaml] (-i FILE | --local-env NAME) [--slot S] [--image REF] [--json]
+ * `longshore plan [-f longshore.yaml] (-i FILE | --env NAME) [--slot S] [--image REF] [--json]
  * [--detailed-exitcode]`: what `longshore provision` would do on each host, changing nothing. Per
  * host and step: unchanged, or what would change — files (with a unified diff of each text file
  * against the host's copy, read with `cat` over the same connection), checks that did not pass,
@@ -42,7 +42,7 @@ async function runPlanVerb(flags: ProvisionFlags, deps: PlanCliDeps, detailed: b
     onEvent: (e) => {
       // Only facts and failures while planning: the plan itself is the result.
       if (e.type === "host-facts" || (e.type === "host-done" && e.status === "failed")) {
-        const line = progressLine(e, width);
+        const line = progressLine(e, width, deps.stderr);
         if (line !== null) log(line);
       }
     },

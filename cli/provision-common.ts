@@ -6,7 +6,7 @@
  * errors; the program's main prints them and picks the exit code.
  */
 import * as path from "node:path";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { z } from "zod";
 import { addComposeCompanions } from "../drivers/local/image-source";
 import { allInputs, ConfigError } from "../core/errors";
@@ -40,6 +40,8 @@ import type { SshTarget } from "../model/ssh-target";
 import { defaultCacheDir } from "./engine";
 import type { CliDeps } from "./deps";
 import { displayName, openEnvironment, readLock, readSecrets } from "./open-environment";
+import { paintStatus } from "./color";
+import type { OutStream } from "./output";
 
 /**
  * What the two verbs need from the outside world: the program-wide dependencies they use, plus
@@ -66,6 +68,9 @@ export interface ProvisionOverrides {
 export interface ProvisionFlags {
   file?: string;
   inventory?: string;
+  /** A local environment's name: the machines `longshore local up --env NAME` made. @default none (then `inventory`) */
+  env?: string;
+  /** The name `--env` had before (still taken, not shown in --help). @default none */
   localEnv?: string;
   slot?: string;
   image?: string;
@@ -79,7 +84,7 @@ export interface ProvisionFlags {
 const flagsSchema = z.strictObject({
   file: z.string().min(1).optional(),
   inventory: z.string().min(1).optional(),
-  localEnv: machineGroupNameSchema.optional(),
+  env: machineGroupNameSchema.optional(),
   slot: z.enum(SLOTS).optional(),
   image: z.string().min(1).optional(),
   imageArchive: z.string().min(1).optional(),
@@ -94,8 +99,8 @@ const flagsSchema = z.strictObject({
 
 /** Which hosts: exactly one of the two flags. Checked apart from the schema so both kinds of problem show at once. */
 function hostFlagIssues(f: ProvisionFlags): Array<{ path: string; message: string }> {
-  if (f.inventory === undefined && f.localEnv === undefined) return [{ path: "--inventory", message: "name the hosts: -i/--inventory FILE or --local-env NAME" }];
-  if (f.inventory !== undefined && f.localEnv !== undefined) return [{ path: "--local-env", message: "use --inventory or --local-env, not both" }];
+  if (f.inventory === undefined && f.env === undefined) return [{ path: "--inventory", message: "name the hosts: -i/--inventory FILE or --env NAME" }];
+  if (f.inventory !== undefined && f.env !== undefined) return [{ path: "--env", message: "use --inventory or --env, not both" }];
   return [];
 }
 
@@ -111,7 +116,9 @@ export function addProvisionOptions(cmd: Command): Command {
   return cmd
     .option("-f, --file <file>", "the environment file: app, registry, engine (default ./longshore.yaml; docs/environment.md)")
     .option("-i, --inventory <file>", "the hosts: an inventory file (docs/inventory.md)")
-    .option("--local-env <name>", "the hosts: the machines of a local machine group (longshore local up --env NAME)")
+    .option("--env <name>", "the hosts: the machines of a local environment (longshore local up --env NAME)")
+    // The name --env had before local environments were --env on every verb: still taken, not in --help.
+    .addOption(new Option("--local-env <name>").hideHelp())
     .option("--slot <slot>", "the slot these hosts serve: blue or green (default: the live slot, else blue)")
     .option("--image <ref>", "the image to run (default: the slot's image, else app.image); :TAG means app.image's repository at TAG")
     .option("--image-archive <file>", "deliver the image from this `docker save` archive, layer by layer over SSH, instead of app.imageFrom; it must hold the image")
@@ -133,7 +140,7 @@ export interface PreparedRun {
 const FLAG_NAMES: Record<string, string> = {
   file: "--file",
   inventory: "--inventory",
-  localEnv: "--local-env",
+  env: "--env",
   slot: "--slot",
   image: "--image",
   imageArchive: "--image-archive",
@@ -148,7 +155,9 @@ const FLAG_NAMES: Record<string, string> = {
  * (its ID read) and a bundle directory (verified), every problem reported at once before any host
  * is contacted; then builds (or reuses) a recipe's bundle.
  */
-export async function prepareRun(raw: ProvisionFlags, deps: ProvisionCliDeps, mode: "apply" | "check", log: (line: string) => void): Promise<PreparedRun> {
+export async function prepareRun(given: ProvisionFlags, deps: ProvisionCliDeps, mode: "apply" | "check", log: (line: string) => void): Promise<PreparedRun> {
+  const { localEnv, ...rest } = given;
+  const raw: ProvisionFlags = { ...rest, ...(rest.env === undefined && localEnv !== undefined ? { env: localEnv } : {}) };
   const parsed = parseWith(flagsSchema, stripUndefined(raw));
   const issues = [
     ...(parsed.ok ? [] : parsed.issues.map((i) => ({ ...i, path: FLAG_NAMES[i.path] ?? i.path }))),
@@ -175,7 +184,7 @@ export async function prepareRun(raw: ProvisionFlags, deps: ProvisionCliDeps, mo
   }
   const [secrets, targets, appImage, bundleDir, lock] = await allInputs([
     readSecrets(loaded, deps),
-    flags.inventory !== undefined ? inventoryTargets(path.resolve(deps.cwd, flags.inventory), deps) : Promise.resolve().then(() => localTargets(flags.localEnv!, deps)),
+    flags.inventory !== undefined ? inventoryTargets(path.resolve(deps.cwd, flags.inventory), deps) : Promise.resolve().then(() => localTargets(flags.env!, deps)),
     imageSourceFor(imageRef, flags.imageArchive === undefined ? undefined : path.resolve(deps.cwd, flags.imageArchive), {
       from: env.app.imageFrom,
       cacheDir: deps.cacheDir ?? defaultCacheDir(deps.env as NodeJS.ProcessEnv),
@@ -291,7 +300,7 @@ async function inventoryTargets(file: string, deps: ProvisionCliDeps): Promise<S
 function localTargets(group: string, deps: ProvisionCliDeps): SshTarget[] {
   const targets = deps.localTargets ? deps.localTargets(group) : machineGroupSshTargets(group, defaultPaths(deps.env as NodeJS.ProcessEnv));
   if (targets.length === 0) {
-    throw new ConfigError("command line", [{ path: "--local-env", message: `no local machine group named ${group} with machines (create it with: longshore local up --env ${group})` }]);
+    throw new ConfigError("command line", [{ path: "--env", message: `no local environment named ${group} with machines (create it with: longshore local up --env ${group})` }]);
   }
   return targets;
 }
@@ -314,7 +323,7 @@ export function seconds(ms: number): string {
  * One progress line per event worth a line: facts, what a running step reports (e.g. waiting for
  * dpkg's lock), each finished step (status and duration), retries, each finished host. Host names are padded to `width` so columns line up.
  */
-export function progressLine(e: ProvisionEvent, width: number): string | null {
+export function progressLine(e: ProvisionEvent, width: number, stream: Pick<OutStream, "color"> = {}): string | null {
   const h = e.host.padEnd(width);
   switch (e.type) {
     case "host-facts": {
@@ -323,13 +332,14 @@ export function progressLine(e: ProvisionEvent, width: number): string | null {
       return `${h}  facts             ${f.osId} ${f.osVersionId} (${f.osCodename || "?"}) ${f.arch}, cgroup v${f.cgroupVersion}, ${engine}  ${seconds(e.durationMs)}`;
     }
     case "step-done":
-      return `${h}  ${e.stepId.padEnd(16)}  ${e.status.padEnd(12)}  ${seconds(e.durationMs)}`;
+      // Padded before it is painted: escape codes take no column.
+      return `${h}  ${e.stepId.padEnd(16)}  ${paintStatus(stream, e.status)}${" ".repeat(Math.max(0, 12 - e.status.length))}  ${seconds(e.durationMs)}`;
     case "step-progress":
       return `${h}  ${e.stepId.padEnd(16)}  ${e.message}`;
     case "step-retry":
       return `${h}  ${e.stepId.padEnd(16)}  retry ${e.attempt} in ${seconds(e.delayMs)}: ${firstLine(e.error)}`;
     case "host-done":
-      return `${h}  ${e.status === "ok" ? "done" : "FAILED"}  ${seconds(e.durationMs)}`;
+      return `${h}  ${paintStatus(stream, e.status === "ok" ? "done" : "FAILED")}  ${seconds(e.durationMs)}`;
     default:
       return null;
   }

@@ -1,5 +1,5 @@
 /**
- * `longshore provision [-f longshore.yaml] (-i FILE | --local-env NAME) [--slot S] [--image REF]
+ * `longshore provision [-f longshore.yaml] (-i FILE | --env NAME) [--slot S] [--image REF]
  * [--image-archive FILE] [--json] [--concurrency N]`: makes every host match the environment file
  * (engine, registry, app) — the engine from the bundle, the app's image, the container and its
  * health — over one SSH connection per host, hosts in parallel.
@@ -31,7 +31,7 @@ async function runProvisionVerb(flags: ProvisionFlags, deps: ProvisionCliDeps): 
   const result = await runProvision(deps, {
     ...prepared.input,
     onEvent: (e) => {
-      const line = progressLine(e, width);
+      const line = progressLine(e, width, deps.stderr);
       if (line !== null) log(line);
     },
   });

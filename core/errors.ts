@@ -238,6 +238,11 @@ export class CommandFailedError extends LongshoreError {
   }
 }
 
+/** The container a command was to run in is not on the host (not running, or no such service): nothing ran. */
+export class ContainerNotFoundError extends LongshoreError {
+  readonly code = "CONTAINER_NOT_FOUND";
+}
+
 /** A health check did not pass in time. */
 export class HealthCheckError extends LongshoreError {
   readonly code = "HEALTH_CHECK_FAILED";

@@ -9,6 +9,7 @@
  */
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
+import { ConfigError, type ConfigIssue } from "../core/errors";
 import type { HookResult } from "./driver";
 
 /** The operations the log records. */
@@ -103,8 +104,13 @@ export async function appendAudit(file: string, entry: AuditEntry): Promise<void
   await fs.appendFile(file, formatAuditLine(entry), { mode: 0o644 });
 }
 
-/** Reads all entries, in file order (lines written before `started`/`finished` existed have no `event`). */
-export async function readAudit(file: string): Promise<AuditEntry[]> {
+/**
+ * Reads all entries, in file order (lines written before `started`/`finished` existed have no
+ * `event`); none when there is no file. A line that is not an entry (a merge conflict's markers, a
+ * line cut short) is a {@link ConfigError} naming every such line (`demo.audit.jsonl:3`); `name`
+ * is how messages call the file. @default name: the file's base name
+ */
+export async function readAudit(file: string, name = path.basename(file)): Promise<AuditEntry[]> {
   let text: string;
   try {
     text = await fs.readFile(file, "utf8");
@@ -112,13 +118,146 @@ export async function readAudit(file: string): Promise<AuditEntry[]> {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw e;
   }
-  return text
-    .split("\n")
-    .filter((l) => l.trim() !== "")
-    .map((l) => JSON.parse(l) as AuditEntry);
+  const r = parseAuditText(text, name);
+  if (!r.ok) throw new ConfigError(name, r.issues, { suggestion: "The audit log is only ever appended to: restore the lines from git (after a merge, keep both sides' lines in time order)." });
+  return r.entries;
+}
+
+/** The entries of an audit log's text, or every line that is not one. Pure. */
+export function parseAuditText(text: string, name: string): { ok: true; entries: AuditEntry[] } | { ok: false; issues: ConfigIssue[] } {
+  const entries: AuditEntry[] = [];
+  const issues: ConfigIssue[] = [];
+  text.split("\n").forEach((line, i) => {
+    if (line.trim() === "") return;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      issues.push({ path: `${name}:${i + 1}`, message: `is not JSON: ${JSON.stringify(line.length > 40 ? `${line.slice(0, 40)}...` : line)}` });
+      return;
+    }
+    const e = value as Partial<AuditEntry> | null;
+    if (typeof e !== "object" || e === null || Array.isArray(e) || typeof e.when !== "string" || typeof e.action !== "string" || Number.isNaN(Date.parse(e.when))) {
+      issues.push({ path: `${name}:${i + 1}`, message: "is not an audit entry (an object with when and action)" });
+      return;
+    }
+    entries.push(e as AuditEntry);
+  });
+  return issues.length ? { ok: false, issues } : { ok: true, entries };
 }
 
 /** True for a `finished` line (the one with the outcome). */
 export function isFinished(entry: AuditEntry): entry is AuditFinished {
   return entry.event === "finished";
+}
+
+/**
+ * One operation as the log tells it: its two lines joined by `id`. `outcome` is the finished
+ * line's, or for an operation with no finished line `running` (it still holds the environment's
+ * lock) or `interrupted` (it ended without one: killed, a lost machine).
+ */
+export interface AuditOperation {
+  /** Null for a line written before operations had ids (one line per operation). */
+  id: string | null;
+  action: string;
+  environment: string;
+  who: string;
+  /** ISO-8601. */
+  startedAt: string;
+  /** ISO-8601; null while running, when interrupted, and for a line of the older format. */
+  finishedAt: string | null;
+  /** Null when unknown (not finished; older format). */
+  durationMs: number | null;
+  /** Null: no image (an empty environment), or unknown (not finished, `error`). */
+  fromImage: string | null;
+  toImage: string | null;
+  fromSlot: string | null;
+  toSlot: string | null;
+  outcome: AuditFinished["outcome"] | "running" | "interrupted";
+  /** Why it failed, rolled back or threw. @default none */
+  reason?: string;
+  /** Milliseconds per phase (empty when not finished). */
+  phases: Record<string, number>;
+  /** The before-switch hook, when it ran. @default none */
+  hook?: AuditHook;
+}
+
+/** The live holder of the environment's lock, as far as the log needs it. */
+export interface RunningOperation {
+  /** What it does (`rollout`): the lock holder's operation. */
+  operation: string;
+  /** ISO-8601: since when it holds the lock (before its started line). */
+  since: string;
+}
+
+/** A line of the format before `started`/`finished`: one per operation, `when` its start. */
+interface LegacyLine extends Omit<AuditFinished, "event" | "id" | "startedAt"> {
+  event?: undefined;
+}
+
+/**
+ * The operations of a log, in the order they started. A started line with no finished line is
+ * `running` when it is the newest such line and `lock` (the environment's live lock holder, null
+ * when nobody holds it) is that operation; every other one is `interrupted`. Pure.
+ */
+export function auditOperations(entries: readonly AuditEntry[], lock: RunningOperation | null): AuditOperation[] {
+  const ops: AuditOperation[] = [];
+  const byId = new Map<string, AuditOperation>();
+  for (const entry of entries as ReadonlyArray<AuditEntry | LegacyLine>) {
+    if (entry.event === "started") {
+      const op: AuditOperation = {
+        id: entry.id,
+        action: entry.action,
+        environment: entry.environment,
+        who: entry.who,
+        startedAt: entry.when,
+        finishedAt: null,
+        durationMs: null,
+        fromImage: null,
+        toImage: entry.image ?? null,
+        fromSlot: null,
+        toSlot: null,
+        outcome: "interrupted",
+        phases: {},
+      };
+      ops.push(op);
+      byId.set(entry.id, op);
+      continue;
+    }
+    const finished = entry.event === "finished" ? entry : null;
+    const op = finished ? byId.get(finished.id) : undefined;
+    const startedAt = finished ? (op?.startedAt ?? finished.startedAt) : entry.when;
+    const joined: AuditOperation = {
+      id: finished?.id ?? null,
+      action: entry.action,
+      environment: entry.environment,
+      who: entry.who,
+      startedAt,
+      finishedAt: finished?.when ?? null,
+      durationMs: finished ? Math.max(0, Date.parse(finished.when) - Date.parse(startedAt)) : null,
+      fromImage: entry.fromImage,
+      toImage: entry.toImage,
+      fromSlot: entry.fromSlot,
+      toSlot: entry.toSlot,
+      outcome: entry.outcome,
+      ...(entry.reason !== undefined ? { reason: entry.reason } : {}),
+      phases: entry.phases ?? {},
+      ...(finished?.hook !== undefined ? { hook: finished.hook } : {}),
+    };
+    // A finished line whose started line is not in the file (cut off, or merged away) stands alone.
+    if (op) Object.assign(op, joined);
+    else ops.push(joined);
+  }
+  const open = ops.filter((o) => o.finishedAt === null && o.id !== null);
+  const newest = open[open.length - 1];
+  if (newest && lock && lock.operation === newest.action && Date.parse(lock.since) <= Date.parse(newest.startedAt)) newest.outcome = "running";
+  return ops;
+}
+
+/**
+ * The operations under way at or after `sinceMs` (epoch milliseconds): those that ended then or
+ * later, that started then or later, and a running one whatever its start. Pure.
+ */
+export function operationsSince(ops: readonly AuditOperation[], sinceMs: number): AuditOperation[] {
+  return ops.filter((o) => o.outcome === "running" || Date.parse(o.finishedAt ?? o.startedAt) >= sinceMs);
 }

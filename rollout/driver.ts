@@ -4,7 +4,9 @@
  * unit tests use a scripted fake. The rollout engine never knows which one it drives.
  */
 
+import type { EngineDiskUsage, EngineInfo } from "../model/engine-report";
 import { otherSlot, type SlotName } from "../model/names";
+import type { SshTarget } from "../model/ssh-target";
 
 export { otherSlot, type SlotName };
 
@@ -70,6 +72,35 @@ export interface HostKeyResult {
   state: HostKeyState;
   /** For reports: the presented and pinned fingerprints on a mismatch, the reason it is unreachable or unknown. */
   detail: string;
+}
+
+/**
+ * One host's container engine, read over one SSH connection that also checked the host key
+ * against its pin: what `docker info` and `docker system df` report. A host whose key does not
+ * match is never asked (no connection is made), so it has no engine fields, only the reason.
+ */
+export interface EngineState {
+  host: string;
+  /** The host-key check of that same connection. */
+  hostKey: { state: HostKeyState; detail: string };
+  /** The host image it booted from, as {@link HostStatus.hostImage}. @default none: a bare base system */
+  hostImage?: string;
+  /** What `docker info` reports. @default none: see {@link reason} */
+  engine?: EngineInfo;
+  /** What `docker system df` reports, a row per type. @default none: see {@link reason} */
+  disk?: EngineDiskUsage[];
+  /** Why {@link engine} or {@link disk} is missing (a host-key mismatch, an unreachable host, an engine that did not answer). @default none */
+  reason?: string;
+}
+
+/** A host of the environment and how to reach it over SSH (its pinned host key in `target`). */
+export interface EnvironmentHost {
+  name: string;
+  /** What it serves: a slot, or an accessory. */
+  role: SlotName | "accessory";
+  /** True for a slot's prepared hosts (a rollout that has not committed them). @default false */
+  prepared?: boolean;
+  target: SshTarget;
 }
 
 /** Progress lines from a driver (per host, per phase); never carries secrets. */
@@ -141,6 +172,19 @@ export interface SlotDriver {
    * each host rather than guessing.
    */
   checkHostKeys(slot: SlotName): Promise<HostKeyResult[]>;
+  /**
+   * Reads the container engine of every host of `slot` (see {@link EngineState}): one SSH
+   * connection and one read-only command per host, in parallel, the host key checked as
+   * {@link checkHostKeys} does. Optional: a driver that cannot reach its hosts' engines leaves it
+   * out, and `status` says so.
+   */
+  engineStates?(slot: SlotName): Promise<EngineState[]>;
+  /**
+   * Every host of the environment reachable over SSH: both slots' (prepared ones too) and the
+   * accessories', for maintenance verbs (`prune`). Optional: a driver whose hosts longshore does
+   * not reach over SSH leaves it out.
+   */
+  sshHosts?(): Promise<EnvironmentHost[]>;
   /**
    * Sends new traffic to `slot`; connections to the other slot finish (drain) within `drainMs`.
    * Must not drop a request.

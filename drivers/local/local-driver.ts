@@ -7,7 +7,10 @@ import * as fs from "node:fs";
 import type { Sensitive } from "../../core/sensitive";
 import { machineGroupAppStates } from "./app-states";
 import { localBalancer } from "./balancer";
-import { downMachineGroup, listMachineGroups, readMachineGroup, upMachineGroup } from "./machine-group";
+import { downMachineGroup, listMachineGroups, machineGroupSshTargets, readMachineGroup, upMachineGroup } from "./machine-group";
+import { accessoryOfGroup } from "./accessory-layout";
+import { localEngineStates } from "./engine-states";
+import type { EnvironmentHost } from "../../rollout/driver";
 import { defaultPaths, envDir, type LocalPaths } from "./paths";
 import { LocalSlotDriver, type FleetHost, type GroupProvisioner, type LocalFleet } from "./slot-driver";
 import type { Environment } from "../../model/environment";
@@ -59,7 +62,17 @@ export function createLocalDriver(
     balancer: localBalancer({ env: env.name, paths, listen, hostPort, health: env.app.health }),
     appStates: (group) => machineGroupAppStates(group, env.app.name, paths, secretList),
     hostKeys: localHostKeys(paths, connect),
+    engineStates: localEngineStates(paths, connect),
+    ssh: { targets: (group) => machineGroupSshTargets(group, paths), otherHosts: () => accessoryHosts(env.name, paths) },
   });
+}
+
+/** The machines of an environment's accessories (one group each), with their pinned SSH targets. */
+export function accessoryHosts(envName: string, paths: LocalPaths): EnvironmentHost[] {
+  return listMachineGroups(paths)
+    .filter((g) => accessoryOfGroup(envName, g) !== null)
+    .sort()
+    .flatMap((g) => machineGroupSshTargets(g, paths).map((target): EnvironmentHost => ({ name: target.name, role: "accessory", target })));
 }
 
 /**

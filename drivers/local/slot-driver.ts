@@ -8,7 +8,8 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { writeFileAtomic } from "../../core/atomic-write";
 import type { HealthSpec } from "../../model/health";
-import type { AppState, EnvironmentStatus, HookResult, HookSpec, HostKeyResult, HostStatus, ProbeResult, ProgressFn, SlotDriver, SlotName } from "../../rollout/driver";
+import type { SshTarget } from "../../model/ssh-target";
+import type { AppState, EngineState, EnvironmentHost, EnvironmentStatus, HookResult, HookSpec, HostKeyResult, HostStatus, ProbeResult, ProgressFn, SlotDriver, SlotName } from "../../rollout/driver";
 import { probeHttp } from "../../rollout/http-probe";
 
 /** A machine of the fleet, as the driver needs it. */
@@ -106,6 +107,16 @@ export interface LocalSlotDriverOptions {
    * the driver has no `runHook`, and the engine refuses a configured hook before preparing. @default none
    */
   runHook?: (group: string, host: FleetHost, image: string, hook: HookSpec, progress: ProgressFn) => Promise<HookResult>;
+  /**
+   * Reads the container engine of each host of a group over one pinned SSH connection each
+   * (engine-states.ts). Without it the driver has no `engineStates`. @default none
+   */
+  engineStates?: (group: string, hosts: FleetHost[]) => Promise<EngineState[]>;
+  /**
+   * How hosts are reached over SSH: the pinned targets of a group's machines, and the environment's
+   * hosts outside its slots (its accessories'). Without it the driver has no `sshHosts`. @default none
+   */
+  ssh?: { targets(group: string): SshTarget[]; otherHosts(): EnvironmentHost[] };
   /** How messages name this driver. @default "the local driver" */
   name?: string;
 }
@@ -116,6 +127,10 @@ export class LocalSlotDriver implements SlotDriver {
   readonly name: string;
   /** Present only when the options give a hook runner (see {@link LocalSlotDriverOptions.runHook}). @default none */
   readonly runHook?: (slot: SlotName, hook: HookSpec, progress: ProgressFn) => Promise<HookResult>;
+  /** Present only when the options give an engine reader (see {@link LocalSlotDriverOptions.engineStates}). @default none */
+  readonly engineStates?: (slot: SlotName) => Promise<EngineState[]>;
+  /** Present only when the options say how hosts are reached (see {@link LocalSlotDriverOptions.ssh}). @default none */
+  readonly sshHosts?: () => Promise<EnvironmentHost[]>;
 
   constructor(private readonly o: LocalSlotDriverOptions) {
     this.file = path.join(o.stateDir, "slots.json");
@@ -127,6 +142,25 @@ export class LocalSlotDriver implements SlotDriver {
       const first = prepared?.hosts[0];
       if (!prepared?.group || prepared.image === null || !first) throw new Error(`the ${slot} slot has no prepared hosts to run the hook on`);
       return run(prepared.group, first, prepared.image, hook, progress);
+    };
+    const engines = o.engineStates;
+    if (engines) this.engineStates = async (slot) => {
+      // The slot's own hosts, as status lists them (not a rollout's prepared ones).
+      const { group, hosts } = (await this.load()).slots[slot];
+      return group === null || hosts.length === 0 ? [] : engines(group, hosts);
+    };
+    const ssh = o.ssh;
+    if (ssh) this.sshHosts = async () => {
+      const state = await this.load();
+      const out: EnvironmentHost[] = [];
+      for (const slot of ["blue", "green"] as const) {
+        const { group, prepared } = state.slots[slot];
+        for (const [g, isPrepared] of [[group, false], [prepared?.group ?? null, true]] as const) {
+          if (g === null) continue;
+          for (const target of ssh.targets(g)) out.push({ name: target.name, role: slot, ...(isPrepared ? { prepared: true } : {}), target });
+        }
+      }
+      return [...out, ...ssh.otherHosts()];
     };
   }
 

@@ -23,18 +23,35 @@ export async function checkHostKey(
   target: SshTarget,
   connect: (target: SshTarget, options?: SshConnectOptions) => Promise<Transport>,
 ): Promise<HostKeyCheck> {
-  const pinned = target.hostKey.fingerprints?.length ? target.hostKey.fingerprints.join(", ") : "its known_hosts entry";
   try {
     const t = await connect(target, HOST_KEY_CHECK_OPTIONS);
     await t.close().catch(() => undefined);
-    return { state: "match", detail: `presented ${pinned}` };
+    return hostKeyMatched(target);
   } catch (e) {
-    if (e instanceof HostKeyError) return { state: "mismatch", detail: `presented ${e.presented}, pinned ${e.expected.length ? e.expected.join(", ") : "(nothing)"}` };
-    if (e instanceof TransportError && e.kind === "auth" && reachedAuthentication(e)) {
-      return { state: "match", detail: `presented ${pinned} (but login failed: ${e.message})` };
-    }
-    return { state: "unreachable", detail: e instanceof Error ? e.message : String(e) };
+    return hostKeyCheckOf(target, e);
   }
+}
+
+/** What a connection to `target` that was established says: its pinned key matched. */
+export function hostKeyMatched(target: SshTarget): HostKeyCheck {
+  return { state: "match", detail: `presented ${pinnedText(target)}` };
+}
+
+/**
+ * What a failed connection to `target` says about its host key: a {@link HostKeyError} is a
+ * mismatch, a login refused after the key exchange still a match, anything else unreachable.
+ * For callers that connect to do more than check (one connection for the check and their work).
+ */
+export function hostKeyCheckOf(target: SshTarget, e: unknown): HostKeyCheck {
+  if (e instanceof HostKeyError) return { state: "mismatch", detail: `presented ${e.presented}, pinned ${e.expected.length ? e.expected.join(", ") : "(nothing)"}` };
+  if (e instanceof TransportError && e.kind === "auth" && reachedAuthentication(e)) {
+    return { state: "match", detail: `presented ${pinnedText(target)} (but login failed: ${e.message})` };
+  }
+  return { state: "unreachable", detail: e instanceof Error ? e.message : String(e) };
+}
+
+function pinnedText(target: SshTarget): string {
+  return target.hostKey.fingerprints?.length ? target.hostKey.fingerprints.join(", ") : "its known_hosts entry";
 }
 
 /**

@@ -91,7 +91,8 @@ export function runOnChannel(channel: ClientChannel, spec: RunSpec): Promise<Exe
       });
     };
 
-    const timer = setTimeout(
+    // Infinity: no timeout, for a stream that runs until it is aborted (`docker logs --follow`).
+    const timer = !Number.isFinite(spec.timeoutMs) ? undefined : setTimeout(
       () =>
         finish(
           new TransportError("command-timeout", spec.host, `\`${spec.display}\` did not finish within ${spec.timeoutMs} ms and was killed`, {

@@ -11,8 +11,9 @@ import type { SshTarget } from "../../model/ssh-target";
 import type { SshConnectOptions } from "./connect-options";
 import { dialSsh, resolveSshOptions, type ResolvedSshOptions, type SshConnection } from "./ssh2-connect";
 import { DEFAULT_MAX_OUTPUT_BYTES, runOnChannel } from "./ssh2-exec";
+import { ptyRequest, runInteractive } from "./ssh2-interactive";
 import { uploadOverSftp } from "./ssh2-upload";
-import type { ExecOptions, ExecResult, Transport, UploadOptions, UploadResult, UploadSource } from "./transport";
+import type { ExecOptions, ExecResult, InteractiveOptions, InteractiveResult, Transport, UploadOptions, UploadResult, UploadSource } from "./transport";
 
 /**
  * Connects to `target` (through `target.jump` when set) and returns a {@link Transport} on that one
@@ -80,6 +81,26 @@ class Ssh2Transport implements Transport {
         );
       }
       return result;
+    } finally {
+      this.#releaseChannel();
+    }
+  }
+
+  async interactive(command: Command, options: InteractiveOptions): Promise<InteractiveResult> {
+    const display = renderCommand(command, { mode: "summary", useSudo: this.needsSudo });
+    const text = renderCommand(command, { mode: "exec", useSudo: this.needsSudo });
+    await this.#acquireChannel();
+    try {
+      const startedAt = performance.now();
+      const pty = ptyRequest(options.size, options.term);
+      const channel = await this.#open<ClientChannel>(`open a terminal for \`${display}\``, options.signal, (cb) => this.#conn.client.exec(text, { pty }, cb));
+      return await runInteractive(channel, {
+        host: this.host,
+        display,
+        options,
+        connectionLost: () => this.#conn.lost() ?? (this.#closed ? new Error("transport closed") : null),
+        startedAt,
+      });
     } finally {
       this.#releaseChannel();
     }

@@ -451,11 +451,17 @@ describe("environment verbs", () => {
         "  blue-1                   10.0.0.0        healthy                 host key ok",
         "  blue-2                   10.0.0.1        unknown                 host key ok",
         "green: no image, 0 hosts",
+        "engines: not read (this driver does not read its hosts' engines)",
         "",
       ].join("\n"),
     );
     expect(await h.run("status", "--json")).toBe(EXIT.ok);
     const doc = JSON.parse(h.stdout.text);
+    // Without the driver's engine reader each host's entry says why, and the keys come from checkHostKeys.
+    expect(doc.engines).toEqual({
+      blue: ["blue-1", "blue-2"].map((host) => ({ host, hostKey: { state: "match", detail: "presented the pinned key" }, reason: "not read: this driver does not read its hosts' engines" })),
+      green: [],
+    });
     expect([doc.environment, doc.driver, doc.live, doc.slots.blue.image, doc.health.blue, doc.health.green]).toEqual([
       "demo",
       "local",
@@ -499,6 +505,7 @@ describe("environment verbs", () => {
         "  blue-1                   10.0.0.0        healthy                 HOST KEY MISMATCH",
         "  blue-2                   10.0.0.1        unknown                 host key not checked (unreachable)",
         "green: no image, 0 hosts",
+        "engines: not read (this driver does not read its hosts' engines)",
         "warning: blue-1's SSH host key does not match its pin (presented SHA256:AAAA, pinned SHA256:BBBB): longshore will not connect to it; unless the host was rebuilt, treat this as an attack",
         "",
       ].join("\n"),

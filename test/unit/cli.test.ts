@@ -139,7 +139,7 @@ describe("exitCodeFor", () => {
   });
 
   it("uses the documented numbers", () => {
-    expect(EXIT).toEqual({ ok: 0, failure: 1, badInput: 2, unreachable: 3, commandFailed: 4, precondition: 5, rolloutFailed: 6 });
+    expect(EXIT).toEqual({ ok: 0, failure: 1, badInput: 2, unreachable: 3, commandFailed: 4, precondition: 5, rolloutFailed: 6, interrupted: 130 });
   });
 });
 
@@ -379,7 +379,7 @@ describe("usage and input errors", () => {
     ],
     [["facts", "--host", "h", ...target, "--concurrency", "0"], "error: command line is invalid (1 problem):\n  --concurrency: must be a whole number of at least 1\n"],
     [["exec", "--host", "h", ...target, "--timeout", "-1", "--", "true"], "error: command line is invalid (1 problem):\n  --timeout: must be a number of seconds greater than 0\n"],
-    [["provision"], "error: command line is invalid (1 problem):\n  --inventory: name the hosts: -i/--inventory FILE or --local-env NAME\n"],
+    [["provision"], "error: command line is invalid (1 problem):\n  --inventory: name the hosts: -i/--inventory FILE or --env NAME\n"],
     [
       ["plan", "-i", "hosts.yaml", "--slot", "red"],
       'error: command line is invalid (1 problem):\n  --slot: must be one of "blue", "green"\n',
@@ -403,7 +403,7 @@ describe("usage and input errors", () => {
     expect(h.stdout.text).toContain("facts [options]");
     expect(h.stdout.text).toContain("exec [options] <command...>");
     const verbs = [...h.stdout.text.matchAll(/^ {2}([a-z]+)\b/gm)].map((m) => m[1]);
-    expect(verbs).toEqual(["check", "up", "rollout", "rollback", "status", "destroy", "accessory", "provision", "plan", "facts", "exec", "local", "engine", "help"]);
+    expect(verbs).toEqual(["check", "up", "rollout", "rollback", "status", "destroy", "accessory", "audit", "lock", "logs", "events", "prune", "provision", "plan", "facts", "exec", "app", "local", "engine", "version", "help"]);
     expect(h.stdout.text).toContain("rollout [options] [image]");
   });
 
@@ -428,7 +428,7 @@ describe("usage and input errors", () => {
 
       const root = harness({});
       expect(await main(["--version"], root.deps)).toBe(0);
-      expect(root.stdout.text).toBe("0.1.0\n");
+      expect(root.stdout.text).toBe("longshore 0.1.0\nengine bundle: none pinned (no longshore.lock)\n");
       const late = harness({});
       expect(await main(["check", "--version"], late.deps)).toBe(2);
       expect(late.stdout.text).toBe("");

@@ -141,7 +141,7 @@ describe("longshore provision", () => {
   it("provisions, printing a progress line per step with status and time, then a summary per host", async () => {
     const h = harness({ "e2e-1": newDockerHost(), "e2e-22": newDockerHost() });
     const file = envFile("p.yaml");
-    const r = await h.run("provision", "-f", file, "--local-env", "e2e", ...ARCHIVE);
+    const r = await h.run("provision", "-f", file, "--env", "e2e", ...ARCHIVE);
     expect(r.stderr).not.toContain("error");
     expect(r.code).toBe(0);
     const lines = r.stderr.split("\n");
@@ -242,7 +242,7 @@ describe("longshore provision", () => {
   it("reports every flag problem together, exit code 2, before reading the file or connecting anywhere", async () => {
     const h = harness({ "e2e-1": newDockerHost() });
     for (const verb of ["provision", "plan"]) {
-      const r = await h.run(verb, "-f", "nosuch.yaml", "-i", "x.yaml", "--local-env", "e2e", "--concurrency", "0", "--slot", "purple", "--image", "shop/App");
+      const r = await h.run(verb, "-f", "nosuch.yaml", "-i", "x.yaml", "--env", "e2e", "--concurrency", "0", "--slot", "purple", "--image", "shop/App");
       expect(r.code).toBe(2);
       expect(r.stderr).toBe(
         [
@@ -250,15 +250,16 @@ describe("longshore provision", () => {
           '  --slot: must be one of "blue", "green"',
           "  --concurrency: must be a whole number from 1 to 1000",
           "  --image: repository name must be lower-case",
-          "  --local-env: use --inventory or --local-env, not both",
+          "  --env: use --inventory or --env, not both",
           "",
         ].join("\n"),
       );
     }
+    // --local-env, the name --env had before, still counts (hidden from --help).
     const none = await h.run("plan", "--local-env", "E2E");
-    expect(none.stderr).toBe("error [CONFIG_INVALID]: command line is invalid (1 problem):\n  --local-env: must be lower-case letters, digits and '-', starting with a letter, at most 24 characters\n");
+    expect(none.stderr).toBe("error [CONFIG_INVALID]: command line is invalid (1 problem):\n  --env: must be lower-case letters, digits and '-', starting with a letter, at most 24 characters\n");
     const noHosts = await h.run("plan");
-    expect(noHosts.stderr).toBe("error [CONFIG_INVALID]: command line is invalid (1 problem):\n  --inventory: name the hosts: -i/--inventory FILE or --local-env NAME\n");
+    expect(noHosts.stderr).toBe("error [CONFIG_INVALID]: command line is invalid (1 problem):\n  --inventory: name the hosts: -i/--inventory FILE or --env NAME\n");
     expect(h.connected).toEqual([]);
   });
 
@@ -314,7 +315,7 @@ describe("longshore provision", () => {
     const r = await h.run("provision", "-f", envFile("p.yaml"), "--local-env", "nosuch");
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(
-      "error [CONFIG_INVALID]: command line is invalid (1 problem):\n  --local-env: no local machine group named nosuch with machines (create it with: longshore local up --env nosuch)\n",
+      "error [CONFIG_INVALID]: command line is invalid (1 problem):\n  --env: no local environment named nosuch with machines (create it with: longshore local up --env nosuch)\n",
     );
     expect(h.connected).toEqual([]);
   });
