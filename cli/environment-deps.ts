@@ -32,10 +32,22 @@ const NO_PROVISIONING: GroupProvisioner = {
 };
 
 /** The driver of an environment; `connect` opens the SSH connections that check host keys (CliDeps.connect). */
-export async function environmentDriver(target: DriverTarget, progress: (line: string) => void, connect: CliDeps["connect"]): Promise<SlotDriver> {
+export async function environmentDriver(
+  target: DriverTarget,
+  progress: (line: string) => void,
+  connect: CliDeps["connect"],
+  /** The operator's ssh-agent ($SSH_AUTH_SOCK): the aws driver probes hosts over SSH with the key `aws.sshPublicKey` authorizes. */
+  sshAuthSock?: string,
+): Promise<SlotDriver> {
   const { env } = target;
   if (env.driver === "aws") {
-    return new AwsSlotDriver({ env, file: target.file, workspace: await automationWorkspace(env, target.file), log: progress });
+    return new AwsSlotDriver({
+      env,
+      file: target.file,
+      workspace: await automationWorkspace(env, target.file),
+      log: progress,
+      ...(sshAuthSock ? { ssh: { connect, auth: { agent: sshAuthSock } } } : {}),
+    });
   }
   const paths = defaultPaths();
   const secrets = target.secrets ? [...Object.values(target.secrets.app), ...(target.secrets.registryPassword ? [target.secrets.registryPassword] : [])] : [];

@@ -109,7 +109,7 @@ export async function main(argv: readonly string[], deps: CliDeps): Promise<Exit
 export function realDeps(signal?: AbortSignal): CliDeps {
   return {
     connect: connectSsh,
-    environmentDriver: (target, progress) => environmentDriver(target, progress, connectSsh),
+    environmentDriver: (target, progress) => environmentDriver(target, progress, connectSsh, process.env["SSH_AUTH_SOCK"]),
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,

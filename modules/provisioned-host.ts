@@ -4,16 +4,19 @@
  * program computed from the desired state. Same hash, same host: nothing runs.
  *
  * The provider is serialised by Pulumi into the stack's state, so it stays a few lines long: it
- * `require()`s the provisioner's one entry module (`provisioner/apply-host`, see
- * provisioner/apply-host-contract.ts) inside each method, at call time, by an absolute path
- * captured as a plain string. It never captures the provisioner, zod schemas or an ssh2 client.
+ * `require()`s the provisioner's one entry module (`longshore/provisioner/apply-host`, see
+ * provisioner/apply-host-contract.ts) inside each method, at call time, by the package's name and
+ * export, so the state names no directory of the computer that ran `pulumi up`. It never captures
+ * the provisioner, zod schemas or an ssh2 client.
  */
-import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import type { ApplyHostEntry, ApplyHostInput, HostPlanInput, InspectHostResult } from "../provisioner/apply-host-contract";
 
-/** The entry module next to this one once built: `dist/provisioner/apply-host.js`. */
-export const DEFAULT_APPLY_HOST_ENTRY = path.resolve(__dirname, "..", "provisioner", "apply-host");
+/**
+ * The entry module, by the package's export (`dist/provisioner/apply-host.js` of the installed
+ * longshore package). Pulumi's dynamic provider host resolves it from the program's directory.
+ */
+export const DEFAULT_APPLY_HOST_ENTRY = "longshore/provisioner/apply-host";
 
 /** The connection details the resource takes (the private key comes separately, as a secret). */
 export interface HostConnectionArgs {
@@ -49,7 +52,10 @@ export interface ProvisionedHostOutputs extends ProvisionedHostInputs {
 
 /** Options of {@link provisionedHostProvider}. */
 export interface ProvisionedHostProviderOptions {
-  /** Absolute path of the entry module. Default {@link DEFAULT_APPLY_HOST_ENTRY}. */
+  /**
+   * The entry module as `require` takes it: a package specifier, or an absolute path (stored in the
+   * state as it is, so only for tests). Default {@link DEFAULT_APPLY_HOST_ENTRY}.
+   */
   entryPath?: string;
   /** Use this implementation instead of requiring the entry module (tests; not serialisable in general). */
   entry?: ApplyHostEntry;
@@ -57,19 +63,38 @@ export interface ProvisionedHostProviderOptions {
 
 /**
  * Loads the provisioner's entry module. Runs inside the serialised provider: only `require` and
- * the path string.
+ * the specifier string. When `longshore/...` is not installed where Pulumi runs the provider, which
+ * is the case for this repository's own `stacks/web` program, it takes the built module of the
+ * longshore checkout above the working directory: found at call time, so no path is in the state.
  */
 function loadApplyHostEntry(entryPath: string): ApplyHostEntry {
   try {
     return require(entryPath) as ApplyHostEntry;
   } catch (e) {
     const err = e as { code?: string; message?: string };
-    if (err.code === "MODULE_NOT_FOUND" && String(err.message).includes(entryPath)) {
-      throw new Error(
-        `longshore's provisioner entry module was not found at ${entryPath}: build longshore (npm run build) and run pulumi from that checkout`,
-      );
+    if (err.code !== "MODULE_NOT_FOUND" || !String(err.message).includes(entryPath)) throw e;
+    const prefix = "longshore/";
+    if (entryPath.startsWith(prefix)) {
+      const fs = require("node:fs") as typeof import("node:fs");
+      const path = require("node:path") as typeof import("node:path");
+      for (let dir = process.cwd(); ; dir = path.dirname(dir)) {
+        let name: unknown;
+        try {
+          name = (JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")) as { name?: unknown }).name;
+        } catch {
+          name = undefined;
+        }
+        if (name === "longshore") {
+          const built = path.join(dir, "dist", `${entryPath.slice(prefix.length)}.js`);
+          if (fs.existsSync(built)) return require(built) as ApplyHostEntry;
+          break;
+        }
+        if (path.dirname(dir) === dir) break;
+      }
     }
-    throw e;
+    throw new Error(
+      `longshore's provisioner entry module was not found at ${entryPath}: install longshore in the Pulumi program's directory (npm install longshore), or build it (npm run build) and run pulumi from that checkout`,
+    );
   }
 }
 

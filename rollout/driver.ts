@@ -131,6 +131,11 @@ export interface HookResult {
   outputTail: string[];
 }
 
+/** A lock held across every operator's computer (see {@link SlotDriver.sharedLock}); release is safe to call twice. */
+export interface HeldSharedLock {
+  release(): Promise<void>;
+}
+
 /** What a rollout needs from the infrastructure. */
 export interface SlotDriver {
   /** How messages name the driver (`the aws driver`). @default "this driver" */
@@ -192,4 +197,10 @@ export interface SlotDriver {
   switchTraffic(slot: SlotName, drainMs: number): Promise<void>;
   /** Removes the hosts of `slot` (it must not be live). */
   retireSlot(slot: SlotName, progress: ProgressFn): Promise<void>;
+  /**
+   * Takes the environment's lock shared by every operator (the computer's own lock is taken
+   * first, by the caller), refusing with a LockHeldError that names the holder. Optional: a driver
+   * whose environment lives on one computer needs none.
+   */
+  sharedLock?(operation: string): Promise<HeldSharedLock>;
 }

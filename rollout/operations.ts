@@ -66,8 +66,28 @@ export interface OperationInput {
   actor: string;
 }
 
-function lockEnvironment(input: OperationInput, action: AuditAction) {
-  return acquireLock(input.files.lockFile, { what: `environment ${input.env.name}`, operation: action, removeOnRelease: true });
+/**
+ * This computer's lock, then the one every operator's computer sees when the driver has one (the
+ * aws driver's): both held for the whole operation, released in the reverse order.
+ */
+async function lockEnvironment(input: OperationInput, action: AuditAction): Promise<{ release(): Promise<void> }> {
+  const local = await acquireLock(input.files.lockFile, { what: `environment ${input.env.name}`, operation: action, removeOnRelease: true });
+  let shared;
+  try {
+    shared = await input.driver.sharedLock?.(action);
+  } catch (e) {
+    await local.release();
+    throw e;
+  }
+  return {
+    release: async () => {
+      try {
+        await shared?.release();
+      } finally {
+        await local.release();
+      }
+    },
+  };
 }
 
 /** Runs an operation under the environment's lock, then records its outcome (file and audit log). */

@@ -3,14 +3,24 @@
  * source of truth, the environment file. Every change is an edit of that file (a slot's image and
  * size, the live slot) followed by one `pulumi up` of the `web` program, which reads the same file.
  * The stack's own HealthGate keeps the listener from switching to an unhealthy slot even if this
- * driver is bypassed.
+ * driver is bypassed. Hosts are probed over SSH (the app port admits only the load balancer), with
+ * the host keys the stack pins; operators lock the environment through an object in the stack's
+ * lock bucket (the real S3 client is a gap: {@link LockObjectClient}).
  */
+import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { hostPortOf } from "../../model/app";
+import * as os from "node:os";
+import { LockHeldError } from "../../core/errors";
+import { describeHolder, type LockHolder } from "../../core/lock";
 import type { Environment } from "../../model/environment";
 import { parseEnvironment, updateEnvironmentText, writeEnvironmentText, type DesiredStateChange } from "../../model/environment-file";
-import type { EnvironmentStatus, HostKeyResult, HostStatus, ProbeResult, ProgressFn, SlotDriver, SlotName } from "../../rollout/driver";
-import { probeHttp } from "../../rollout/http-probe";
+import type { SshAuth, SshTarget } from "../../model/ssh-target";
+import type { Command } from "../../provisioner/command";
+import { healthCheckScript } from "../../provisioner/steps/app-health";
+import type { SshConnectOptions } from "../../provisioner/transport/connect-options";
+import { checkHostKey } from "../../provisioner/transport/host-key-check";
+import type { ExecResult, Transport } from "../../provisioner/transport/transport";
+import type { EnvironmentStatus, HeldSharedLock, HostKeyResult, HostStatus, ProbeResult, ProgressFn, SlotDriver, SlotName } from "../../rollout/driver";
 
 /** The stack operations the driver needs; the Automation API implements it (stacks/web/workspace.ts), tests fake it. */
 export interface StackWorkspace {
@@ -26,6 +36,59 @@ interface WebOutputs {
   liveSlot?: SlotName | null;
   hostNames?: Partial<Record<SlotName, string[]>>;
   hostAddresses?: Partial<Record<SlotName, string[]>>;
+  hostKeyFingerprints?: Partial<Record<SlotName, string[]>>;
+  sshUser?: string;
+  lockBucket?: string | null;
+}
+
+/** How the driver reaches the hosts over SSH (to probe them from inside, where the app port is open). */
+export interface AwsSshOptions {
+  /** Opens one connection (the provisioner's ssh2 transport in production, a fake in tests). */
+  connect: (target: SshTarget, options?: SshConnectOptions) => Promise<Transport>;
+  /** How to log in as `aws.sshUser`: the operator's key (`aws.sshPublicKey`'s private half), usually through the ssh-agent. */
+  auth: SshAuth;
+}
+
+/**
+ * The shared lock's storage: one S3 object per environment in the stack's lock bucket, written
+ * only when absent. The real client is not written yet (no AWS SDK in longshore: docs/aws.md,
+ * limits); tests fake it.
+ */
+export interface LockObjectClient {
+  /** PUT with `If-None-Match: *`: true when written, false when an object is already there (412). */
+  putIfAbsent(bucket: string, key: string, body: string): Promise<boolean>;
+  /** The object's body, or null when there is none. */
+  get(bucket: string, key: string): Promise<string | null>;
+  /** Deletes the object (no error when it is gone). */
+  delete(bucket: string, key: string): Promise<void>;
+}
+
+/** What the lock object holds: who took it, and an id only its taker knows, so release deletes only its own. */
+interface LockRecord extends LockHolder {
+  id: string;
+}
+
+/** The object key of an environment's lock in the lock bucket. */
+export function lockObjectKey(environment: string): string {
+  return `locks/${environment}.json`;
+}
+
+/** The command a host runs to probe its app once: the provisioner's app.health check, against its loopback. */
+export function hostProbeCommand(env: Pick<Environment, "app">): Command {
+  const h = env.app.health;
+  return { argv: ["bash", "-c", healthCheckScript(env.app, { deadlineMs: 0 })], timeoutMs: h.timeoutSeconds * 1000 + 5_000 };
+}
+
+/**
+ * A probe's {@link ProbeResult} from the health script's exit: 0 is healthy (the expected status);
+ * otherwise the status it reports (`got status 503`), or none (refused, no answer), and its message.
+ */
+export function probeResultOf(host: string, expectStatus: number, r: ExecResult): ProbeResult {
+  const out = (r.exitCode === 0 ? r.stdout : r.stderr || r.stdout).trim().replace(/\s*\n\s*/g, "; ");
+  if (r.exitCode === 0) return { host, ok: true, status: expectStatus, detail: out };
+  const m = /, got status (\d{3}) /.exec(r.stderr);
+  const why = r.exitCode === null ? `the health check died on signal ${r.signal ?? "?"}` : out || `the health check exited ${r.exitCode}`;
+  return { host, ok: false, status: m ? Number(m[1]) : null, detail: why };
 }
 
 /** Options for {@link AwsSlotDriver}. */
@@ -35,8 +98,21 @@ export interface AwsDriverOptions {
   /** The environment file the `web` program reads; this driver edits it before each `pulumi up`. */
   file: string;
   workspace: StackWorkspace;
-  /** Health-checks hosts; default: a direct HTTP probe of each host's app port with `app.health`. */
+  /**
+   * Reaching the hosts over SSH, for the default probe. @default none: every probe fails saying so
+   */
+  ssh?: AwsSshOptions;
+  /**
+   * Health-checks hosts. @default over SSH ({@link AwsSshOptions}), one connection per host with the
+   * stack's pinned host key: `app.health` checked on the host against 127.0.0.1 (the hosts' app port
+   * admits only the load balancer)
+   */
   probeHosts?: (slot: SlotName, hosts: HostStatus[]) => Promise<ProbeResult[]>;
+  /** The shared lock's object store. @default none: no lock across operators, only this computer's */
+  lockClient?: LockObjectClient;
+  /** Who takes the shared lock. @default this process (user, host name, pid) */
+  holder?: () => Omit<LockHolder, "operation" | "since">;
+  now?: () => Date;
   /** Called with each line of `pulumi up` output. */
   log?: (line: string) => void;
 }
@@ -61,7 +137,10 @@ export class AwsSlotDriver implements SlotDriver {
   }
 
   async status(): Promise<EnvironmentStatus> {
-    const out = (await this.options.workspace.outputs()) as WebOutputs;
+    return this.statusOf((await this.options.workspace.outputs()) as WebOutputs);
+  }
+
+  private async statusOf(out: WebOutputs): Promise<EnvironmentStatus> {
     const images = await this.fileImages();
     const slot = (s: SlotName) => {
       const names = out.hostNames?.[s] ?? [];
@@ -91,23 +170,97 @@ export class AwsSlotDriver implements SlotDriver {
   }
 
   /**
-   * Not checked yet: the hosts' keys are pinned by the stack (modules/host-key.ts), but reaching
-   * them needs the stack's SSH key and a route into the VPC, which this driver does not have.
+   * Each host's SSH host key against the stack's pin (`hostKeyFingerprints`): one handshake each,
+   * nothing run. Without SSH access configured: `unknown` for each host.
    */
   async checkHostKeys(slot: SlotName): Promise<HostKeyResult[]> {
-    const hosts = (await this.status()).slots[slot].hosts;
-    return hosts.map((h) => ({ host: h.name, state: "unknown", detail: "the aws driver does not check host keys yet" }));
+    const out = (await this.options.workspace.outputs()) as WebOutputs;
+    const hosts = (await this.statusOf(out)).slots[slot].hosts;
+    const { ssh } = this.options;
+    if (!ssh) return hosts.map((h) => ({ host: h.name, state: "unknown", detail: "no ssh-agent (SSH_AUTH_SOCK is unset): the aws driver checks host keys over SSH" }));
+    const pins = out.hostKeyFingerprints?.[slot] ?? [];
+    return Promise.all(
+      hosts.map(async (h, i) => {
+        const target = this.targetOf(h, pins[i], out);
+        return target ? { host: h.name, ...(await checkHostKey(target, ssh.connect)) } : { host: h.name, state: "unknown" as const, detail: NO_PIN };
+      }),
+    );
+  }
+
+  /** How to reach a host: the stack's user, its address, its pinned key; null without a pin or SSH access. */
+  private targetOf(host: HostStatus, fingerprint: string | undefined, out: WebOutputs): SshTarget | null {
+    const { ssh, env } = this.options;
+    if (!ssh || !fingerprint) return null;
+    const user = out.sshUser ?? env.aws?.sshUser ?? "admin";
+    return { name: host.name, address: host.address, port: 22, user, auth: ssh.auth, hostKey: { fingerprints: [fingerprint] } };
   }
 
   async probe(slot: SlotName): Promise<ProbeResult[]> {
-    const hosts = (await this.status()).slots[slot].hosts;
+    // One read of the outputs (each is a `pulumi stack output` through the Automation API).
+    const out = (await this.options.workspace.outputs()) as WebOutputs;
+    const hosts = (await this.statusOf(out)).slots[slot].hosts;
     if (this.options.probeHosts) return this.options.probeHosts(slot, hosts);
-    const { health } = this.options.env.app;
-    const port = hostPortOf(this.options.env.app);
-    // Direct probes: run rollouts from where the hosts' app port is reachable (inside the VPC).
-    return Promise.all(
-      hosts.map((h) => probeHttp(h.name, `http://${h.address}:${port}${health.path}`, { timeoutMs: health.timeoutSeconds * 1000, expectStatus: health.status })),
-    );
+    const pins = out.hostKeyFingerprints?.[slot] ?? [];
+    return Promise.all(hosts.map((h, i) => this.probeOverSsh(h, this.targetOf(h, pins[i], out))));
+  }
+
+  /** One connection to the host (its key pinned), one run of the health check there, then closed. */
+  private async probeOverSsh(host: HostStatus, target: SshTarget | null): Promise<ProbeResult> {
+    const { env, ssh } = this.options;
+    if (!ssh) return { host: host.name, ok: false, status: null, detail: "no ssh-agent (SSH_AUTH_SOCK is unset): the aws driver probes hosts over SSH with the key aws.sshPublicKey authorizes" };
+    if (!target) return { host: host.name, ok: false, status: null, detail: NO_PIN };
+    let transport: Transport | undefined;
+    try {
+      // A probe is one attempt: a host that does not answer SSH within the health timeout is not healthy now.
+      transport = await ssh.connect(target, { handshakeTimeoutMs: 10_000, connectDeadlineMs: env.app.health.timeoutSeconds * 1000 });
+      return probeResultOf(host.name, env.app.health.status, await transport.exec(hostProbeCommand(env)));
+    } catch (e) {
+      return { host: host.name, ok: false, status: null, detail: `ssh: ${(e as Error).message}` };
+    } finally {
+      await transport?.close().catch(() => undefined);
+    }
+  }
+
+  /**
+   * The lock across operators: the environment's object in the stack's lock bucket, written only
+   * if absent. Refused with {@link LockHeldError} naming the holder recorded in it. Without a
+   * client, or on a stack that has no lock bucket yet, there is none (said through `log`).
+   */
+  async sharedLock(operation: string): Promise<HeldSharedLock> {
+    const { lockClient, env } = this.options;
+    const none: HeldSharedLock = { release: async () => {} };
+    const log = this.options.log ?? (() => {});
+    if (!lockClient) {
+      log("no lock across operators: the aws driver has no S3 client yet (docs/aws.md, limits)");
+      return none;
+    }
+    const bucket = ((await this.options.workspace.outputs()) as WebOutputs).lockBucket;
+    if (!bucket) {
+      log("no lock across operators: the stack has no lockBucket output yet (the next pulumi up creates it)");
+      return none;
+    }
+    const key = lockObjectKey(env.name);
+    const who = (this.options.holder ?? defaultHolder)();
+    const record: LockRecord = { id: randomUUID(), operation, ...who, since: (this.options.now ?? (() => new Date()))().toISOString() };
+    if (!(await lockClient.putIfAbsent(bucket, key, JSON.stringify(record)))) {
+      const held = parseRecord(await lockClient.get(bucket, key));
+      const by = held ? describeHolder(held) : "an unknown holder (the lock object is unreadable or just went)";
+      throw new LockHeldError(`environment ${env.name} is locked by ${by} (s3://${bucket}/${key})`, {
+        context: { bucket, key },
+        suggestion: `Wait for that operation to end. If it is gone for good, delete s3://${bucket}/${key} yourself.`,
+      });
+    }
+    let released = false;
+    return {
+      release: async () => {
+        if (released) return;
+        released = true;
+        // Only our own: someone may have removed ours by hand and taken the lock since.
+        const now = parseRecord(await lockClient.get(bucket, key));
+        if (now?.id === record.id) await lockClient.delete(bucket, key);
+        else log(`the lock s3://${bucket}/${key} is no longer this operation's; left as it is`);
+      },
+    };
   }
 
   async commitSlot(): Promise<void> {
@@ -133,5 +286,27 @@ export class AwsSlotDriver implements SlotDriver {
 
   private async up(): Promise<void> {
     await this.options.workspace.up(this.options.log ?? (() => {}));
+  }
+}
+
+const NO_PIN = "the stack's outputs pin no host key for it (hostKeyFingerprints)";
+
+function defaultHolder(): Omit<LockHolder, "operation" | "since"> {
+  let user = "unknown";
+  try {
+    user = os.userInfo().username;
+  } catch {
+    // No passwd entry (a container): the host name and pid still say who.
+  }
+  return { user, hostname: os.hostname(), pid: process.pid };
+}
+
+function parseRecord(body: string | null): LockRecord | null {
+  if (body === null) return null;
+  try {
+    const r = JSON.parse(body) as LockRecord;
+    return typeof r.id === "string" && typeof r.operation === "string" ? r : null;
+  } catch {
+    return null;
   }
 }

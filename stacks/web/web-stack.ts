@@ -7,7 +7,7 @@
  *
  * Logical names (a public contract: renaming one replaces real infrastructure): `web-net`,
  * `web-sg`, `web-deploy`, `web-blue`/`web-green` (fleets; their hosts `web-<slot>-<i>`),
- * `web-<slot>-<i>` (ProvisionedHost), `web-lb`; with `aws.hostImage`, `web-image-builder` (a
+ * `web-<slot>-<i>` (ProvisionedHost), `web-lb`, `web-lock` (the operation lock's bucket); with `aws.hostImage`, `web-image-builder` (a
  * one-host fleet), `web-image-builder-0` (its ProvisionedHost) and `web-image` (the HostImage).
  */
 import { createHmac } from "node:crypto";
@@ -29,6 +29,7 @@ import { DeployKey } from "../../modules/host-key";
 import { debianAmiName, HostFleet } from "../../modules/host-fleet";
 import { HostImage } from "../../modules/host-image";
 import { Network } from "../../modules/network";
+import { OperationLockBucket } from "../../modules/operation-lock";
 import { DEFAULT_APPLY_HOST_ENTRY, ProvisionedHost } from "../../modules/provisioned-host";
 import { WebSecurityGroups } from "../../modules/security-groups";
 
@@ -74,6 +75,8 @@ export interface WebStackOutputs {
   hostImage: { amiId: pulumi.Output<string>; bundleId: string } | null;
   testEndpoints: Partial<Record<SlotName, pulumi.Output<string>>>;
   vpcId: pulumi.Output<string>;
+  /** The bucket holding the operation lock shared by every operator (`locks/<name>.json` while one runs). */
+  lockBucket: pulumi.Output<string>;
 }
 
 /** The host image and what makes it (see {@link buildWebStack}). */
@@ -97,6 +100,8 @@ export interface WebStack {
   /** With `aws.hostImage` and hosts in a slot; else null. */
   hostImage: WebHostImage | null;
   loadBalancer: BlueGreenLoadBalancer;
+  /** Where `longshore` operations lock the environment across operators (`web-lock`). */
+  lock: OperationLockBucket;
   outputs: WebStackOutputs;
 }
 
@@ -360,6 +365,8 @@ export function buildWebStack(env: AwsEnvironment, secrets: WebSecrets, deps: We
     tags,
   });
 
+  const lock = new OperationLockBucket("web-lock", { tags });
+
   const perSlot = <T>(f: (slot: SlotName) => T) => ({ blue: f("blue"), green: f("green") });
   const outputs: WebStackOutputs = {
     loadBalancerDnsName: loadBalancer.dnsName,
@@ -375,6 +382,7 @@ export function buildWebStack(env: AwsEnvironment, secrets: WebSecrets, deps: We
     hostImage: hostImage ? { amiId: hostImage.image.amiId, bundleId: hostImage.pin.id } : null,
     testEndpoints: loadBalancer.testEndpoints,
     vpcId: network.vpcId,
+    lockBucket: lock.bucketName,
   };
-  return { network, securityGroups, deployKey, fleets, provisioned, hostImage, loadBalancer, outputs };
+  return { network, securityGroups, deployKey, fleets, provisioned, hostImage, loadBalancer, lock, outputs };
 }

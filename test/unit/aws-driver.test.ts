@@ -4,12 +4,16 @@
 // and a real `pulumi up` with an AWS account behave like the fake.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import * as http from "node:http";
-import type { AddressInfo } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { MissingToolError } from "../../core/errors";
-import { AwsSlotDriver, type StackWorkspace } from "../../drivers/aws/aws-driver";
+import { HostKeyError, LockHeldError, MissingToolError } from "../../core/errors";
+import { AwsSlotDriver, hostProbeCommand, probeResultOf, type LockObjectClient, type StackWorkspace } from "../../drivers/aws/aws-driver";
+import type { SshTarget } from "../../model/ssh-target";
+import type { Command } from "../../provisioner/command";
+import { healthCheckScript } from "../../provisioner/steps/app-health";
+import type { SshConnectOptions } from "../../provisioner/transport/connect-options";
+import type { ExecResult, Transport } from "../../provisioner/transport/transport";
+import { runRollout, runUp } from "../../rollout/operations";
 import type { Environment } from "../../model/environment";
 import { parseEnvironment } from "../../model/environment-file";
 import type { ProbeResult, SlotName } from "../../rollout/driver";
@@ -112,7 +116,10 @@ function recordingWorkspace(file: string, options: { failUps?: number[]; address
         liveSlot: deployed.live,
         hostNames: per((s, i) => `${deployed.name}-${s}-${i}`),
         hostAddresses: per(address),
+        hostKeyFingerprints: per((s, i) => `SHA256:${`${s}${i}`.padEnd(43, "x")}`),
+        sshUser: "admin",
         deployPublicKey: "ssh-ed25519 AAAA deploy",
+        lockBucket: "longshore-lock-abc123",
       };
     },
   };
@@ -143,14 +150,23 @@ describe("AwsSlotDriver", () => {
     expect(log).toEqual([]);
   });
 
-  it("checkHostKeys says unknown for each host: the aws driver does not check keys yet", async () => {
+  it("checkHostKeys: one handshake per host with its pinned key (nothing run); unknown without an ssh-agent", async () => {
     const { file, env } = environmentFile();
     const { ws } = recordingWorkspace(file);
-    const driver = new AwsSlotDriver({ env, file, workspace: ws, probeHosts: healthy });
+    expect(await new AwsSlotDriver({ env, file, workspace: ws, probeHosts: healthy }).checkHostKeys("blue")).toEqual(
+      ["test-blue-0", "test-blue-1"].map((host) => ({ host, state: "unknown", detail: "no ssh-agent (SSH_AUTH_SOCK is unset): the aws driver checks host keys over SSH" })),
+    );
+    const ssh = fakeSsh((target) => {
+      if (target.name === "test-blue-1") throw new HostKeyError("test-blue-1", [`SHA256:${"blue1".padEnd(43, "x")}`], "SHA256:other");
+      return { exitCode: 0, signal: null, stdout: "", stderr: "", durationMs: 1 };
+    });
+    const driver = new AwsSlotDriver({ env, file, workspace: ws, ssh: { connect: ssh.connect, auth: { agent: "/a" } } });
     expect(await driver.checkHostKeys("blue")).toEqual([
-      { host: "test-blue-0", state: "unknown", detail: "the aws driver does not check host keys yet" },
-      { host: "test-blue-1", state: "unknown", detail: "the aws driver does not check host keys yet" },
+      { host: "test-blue-0", state: "match", detail: `presented SHA256:${"blue0".padEnd(43, "x")}` },
+      { host: "test-blue-1", state: "mismatch", detail: `presented SHA256:other, pinned SHA256:${"blue1".padEnd(43, "x")}` },
     ]);
+    expect(ssh.connected.map((c) => c.target.hostKey)).toEqual([{ fingerprints: [`SHA256:${"blue0".padEnd(43, "x")}`] }, { fingerprints: [`SHA256:${"blue1".padEnd(43, "x")}`] }]);
+    expect(ssh.commands).toEqual([]);
     expect(await driver.checkHostKeys("green")).toEqual([]);
   });
 
@@ -258,30 +274,261 @@ describe("AwsSlotDriver", () => {
     expect(readFileSync(file, "utf8")).toBe(text);
   });
 
-  it("probes each host directly on the app's host port with app.health's path and status", async () => {
-    const seen: string[] = [];
-    const server = http.createServer((req, res) => {
-      seen.push(req.url ?? "");
-      res.writeHead(req.url === "/ready" ? 204 : 404).end();
+  it("probes each host over SSH (one connection each, its key pinned), running app.health's check against its loopback", async () => {
+    const { file, env } = environmentFile(
+      edited(FILE_TEXT, ["  port: 8080\n  health:\n    path: /healthz\n", "  port: 8080\n  hostPort: 9090\n  health:\n    path: /ready\n    status: 204\n"]),
+    );
+    const { ws } = recordingWorkspace(file);
+    const ssh = fakeSsh((target) =>
+      target.name === "test-blue-0"
+        ? { exitCode: 0, signal: null, stdout: "healthy: GET http://127.0.0.1:9090/ready answered 204 (attempt 1)\n", stderr: "", durationMs: 3 }
+        : {
+            exitCode: 1,
+            signal: null,
+            stdout: "",
+            stderr: "app.health: GET http://127.0.0.1:9090/ready: expected status 204, got status 503 (1 attempts in 4 ms)\nstatus line: HTTP/1.1 503 Service Unavailable\n",
+            durationMs: 4,
+          },
+    );
+    const results = await new AwsSlotDriver({ env, file, workspace: ws, ssh: { connect: ssh.connect, auth: { agent: "/run/agent.sock" } } }).probe("blue");
+    expect(results).toEqual([
+      { host: "test-blue-0", ok: true, status: 204, detail: "healthy: GET http://127.0.0.1:9090/ready answered 204 (attempt 1)" },
+      {
+        host: "test-blue-1",
+        ok: false,
+        status: 503,
+        detail: "app.health: GET http://127.0.0.1:9090/ready: expected status 204, got status 503 (1 attempts in 4 ms); status line: HTTP/1.1 503 Service Unavailable",
+      },
+    ]);
+    expect(ssh.connected).toEqual([
+      {
+        target: { name: "test-blue-0", address: "203.0.113.10", port: 22, user: "admin", auth: { agent: "/run/agent.sock" }, hostKey: { fingerprints: [`SHA256:${"blue0".padEnd(43, "x")}`] } },
+        options: { handshakeTimeoutMs: 10_000, connectDeadlineMs: 2_000 },
+      },
+      {
+        target: { name: "test-blue-1", address: "203.0.113.11", port: 22, user: "admin", auth: { agent: "/run/agent.sock" }, hostKey: { fingerprints: [`SHA256:${"blue1".padEnd(43, "x")}`] } },
+        options: { handshakeTimeoutMs: 10_000, connectDeadlineMs: 2_000 },
+      },
+    ]);
+    // Exactly the provisioner's one-attempt check, against 127.0.0.1 on the host port, bounded by the health timeout.
+    const expected = { argv: ["bash", "-c", healthCheckScript(env.app, { deadlineMs: 0 })], timeoutMs: 7_000 };
+    expect(ssh.commands).toEqual([
+      { host: "test-blue-0", command: expected },
+      { host: "test-blue-1", command: expected },
+    ]);
+    expect(hostProbeCommand(env)).toEqual(expected);
+    const script = expected.argv[2]!;
+    expect(script).toContain("host=127.0.0.1\nport=9090\npath=/ready\nexpect=204\n");
+    expect(script).toContain("\ndeadline_ms=0\n");
+    expect(ssh.closed).toEqual(["test-blue-0", "test-blue-1"]);
+  });
+
+  it("a host it cannot reach, or without a pinned key, or no agent at all: not ok, no status, the reason", async () => {
+    const { file, env } = environmentFile();
+    const { ws } = recordingWorkspace(file);
+    const ssh = fakeSsh(() => {
+      throw new Error("test-blue-1: host key verification failed: expected SHA256:a, presented SHA256:b");
     });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    try {
-      const port = (server.address() as AddressInfo).port;
-      const { file, env } = environmentFile(
-        edited(FILE_TEXT, ["  port: 8080\n  health:\n    path: /healthz\n", `  port: 8080\n  hostPort: ${port}\n  health:\n    path: /ready\n    status: 204\n`]),
-      );
-      const { ws } = recordingWorkspace(file, { address: () => "127.0.0.1" });
-      const results = await new AwsSlotDriver({ env, file, workspace: ws }).probe("blue");
-      expect(results).toEqual([
-        { host: "test-blue-0", ok: true, status: 204, detail: "" },
-        { host: "test-blue-1", ok: true, status: 204, detail: "" },
-      ]);
-      expect(seen).toEqual(["/ready", "/ready"]);
-    } finally {
-      await new Promise((r) => server.close(r));
-    }
+    const results = await new AwsSlotDriver({ env, file, workspace: ws, ssh: { connect: ssh.connect, auth: { agent: "/a" } } }).probe("blue");
+    expect(results).toEqual([
+      { host: "test-blue-0", ok: false, status: null, detail: "ssh: test-blue-1: host key verification failed: expected SHA256:a, presented SHA256:b" },
+      { host: "test-blue-1", ok: false, status: null, detail: "ssh: test-blue-1: host key verification failed: expected SHA256:a, presented SHA256:b" },
+    ]);
+    expect(await new AwsSlotDriver({ env, file, workspace: ws }).probe("blue")).toEqual(
+      ["test-blue-0", "test-blue-1"].map((host) => ({
+        host,
+        ok: false,
+        status: null,
+        detail: "no ssh-agent (SSH_AUTH_SOCK is unset): the aws driver probes hosts over SSH with the key aws.sshPublicKey authorizes",
+      })),
+    );
+    const noPins: StackWorkspace = { up: ws.up, outputs: async () => ({ ...(await ws.outputs()), hostKeyFingerprints: { blue: [] } }) };
+    expect((await new AwsSlotDriver({ env, file, workspace: noPins, ssh: { connect: ssh.connect, auth: { agent: "/a" } } }).probe("blue"))[0]).toEqual({
+      host: "test-blue-0",
+      ok: false,
+      status: null,
+      detail: "the stack's outputs pin no host key for it (hostKeyFingerprints)",
+    });
+  });
+
+  it.each<[string, ExecResult, ProbeResult]>([
+    ["healthy", { exitCode: 0, signal: null, stdout: "healthy: GET http://127.0.0.1:8080/healthz answered 200 (attempt 1)\n", stderr: "", durationMs: 1 }, { host: "h", ok: true, status: 200, detail: "healthy: GET http://127.0.0.1:8080/healthz answered 200 (attempt 1)" }],
+    [
+      "refused",
+      { exitCode: 1, signal: null, stdout: "", stderr: "app.health: GET http://127.0.0.1:8080/healthz: expected status 200, got no answer (connection refused or closed) (1 attempts in 2 ms)\n", durationMs: 1 },
+      { host: "h", ok: false, status: null, detail: "app.health: GET http://127.0.0.1:8080/healthz: expected status 200, got no answer (connection refused or closed) (1 attempts in 2 ms)" },
+    ],
+    [
+      "a wrong status, with a body",
+      { exitCode: 1, signal: null, stdout: "", stderr: "app.health: GET http://127.0.0.1:8080/healthz: expected status 200, got status 404 (1 attempts in 2 ms)\nstatus line: HTTP/1.0 404 Not Found\nbody: nope\n", durationMs: 1 },
+      { host: "h", ok: false, status: 404, detail: "app.health: GET http://127.0.0.1:8080/healthz: expected status 200, got status 404 (1 attempts in 2 ms); status line: HTTP/1.0 404 Not Found; body: nope" },
+    ],
+    ["killed", { exitCode: null, signal: "KILL", stdout: "", stderr: "", durationMs: 1 }, { host: "h", ok: false, status: null, detail: "the health check died on signal KILL" }],
+    ["no bash", { exitCode: 127, signal: null, stdout: "", stderr: "", durationMs: 1 }, { host: "h", ok: false, status: null, detail: "the health check exited 127" }],
+  ])("probeResultOf: %s", (_name, result, expected) => {
+    expect(probeResultOf("h", 200, result)).toEqual(expected);
   });
 });
+
+describe("the lock across operators (sharedLock)", () => {
+  /** A fake S3: objects by bucket/key, every call recorded. */
+  function fakeS3(initial: Record<string, string> = {}) {
+    const objects = new Map(Object.entries(initial));
+    const calls: string[] = [];
+    const client: LockObjectClient = {
+      async putIfAbsent(bucket, key, body) {
+        calls.push(`put-if-none-match ${bucket}/${key}`);
+        if (objects.has(`${bucket}/${key}`)) return false;
+        objects.set(`${bucket}/${key}`, body);
+        return true;
+      },
+      async get(bucket, key) {
+        calls.push(`get ${bucket}/${key}`);
+        return objects.get(`${bucket}/${key}`) ?? null;
+      },
+      async delete(bucket, key) {
+        calls.push(`delete ${bucket}/${key}`);
+        objects.delete(`${bucket}/${key}`);
+      },
+    };
+    return { client, objects, calls };
+  }
+  const OBJ = "longshore-lock-abc123/locks/test.json";
+  const who = () => ({ user: "alice", hostname: "laptop", pid: 4242 });
+  const now = () => new Date("2026-12-04T05:00:00.000Z");
+
+  it("writes the environment's lock object only if absent, with who holds it, and deletes it on release", async () => {
+    const { file, env } = environmentFile();
+    const { ws } = recordingWorkspace(file);
+    const s3 = fakeS3();
+    const held = await new AwsSlotDriver({ env, file, workspace: ws, lockClient: s3.client, holder: who, now }).sharedLock("rollout");
+    expect(s3.calls).toEqual([`put-if-none-match ${OBJ}`]);
+    const body = JSON.parse(s3.objects.get(OBJ)!) as Record<string, unknown>;
+    expect(body).toEqual({ id: expect.stringMatching(/^[0-9a-f-]{36}$/), operation: "rollout", user: "alice", hostname: "laptop", pid: 4242, since: "2026-12-04T05:00:00.000Z" });
+    await held.release();
+    await held.release();
+    expect(s3.calls).toEqual([`put-if-none-match ${OBJ}`, `get ${OBJ}`, `delete ${OBJ}`]);
+    expect(s3.objects.size).toBe(0);
+  });
+
+  it("a lock object already there: refused with LockHeldError naming its holder, nothing written or deleted", async () => {
+    const { file, env } = environmentFile();
+    const { ws } = recordingWorkspace(file);
+    const theirs = JSON.stringify({ id: "11111111-1111-1111-1111-111111111111", operation: "rollback", user: "bob", hostname: "desk", pid: 7, since: "2026-12-04T04:59:00.000Z" });
+    const s3 = fakeS3({ [OBJ]: theirs });
+    const err = await new AwsSlotDriver({ env, file, workspace: ws, lockClient: s3.client, holder: who, now }).sharedLock("rollout").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LockHeldError);
+    expect((err as LockHeldError).message).toBe("environment test is locked by rollback by bob@desk (pid 7) since 2026-12-04T04:59:00.000Z (s3://longshore-lock-abc123/locks/test.json)");
+    expect(s3.calls).toEqual([`put-if-none-match ${OBJ}`, `get ${OBJ}`]);
+    expect(s3.objects.get(OBJ)).toBe(theirs);
+  });
+
+  it("release deletes only its own lock: one removed by hand and taken by someone else stays", async () => {
+    const { file, env } = environmentFile();
+    const { ws } = recordingWorkspace(file);
+    const s3 = fakeS3();
+    const lines: string[] = [];
+    const held = await new AwsSlotDriver({ env, file, workspace: ws, lockClient: s3.client, holder: who, now, log: (l) => lines.push(l) }).sharedLock("rollout");
+    const theirs = JSON.stringify({ id: "22222222-2222-2222-2222-222222222222", operation: "up", user: "carol", hostname: "ci", pid: 9, since: "2026-12-04T05:01:00.000Z" });
+    s3.objects.set(OBJ, theirs);
+    await held.release();
+    expect(s3.calls).toEqual([`put-if-none-match ${OBJ}`, `get ${OBJ}`]);
+    expect(s3.objects.get(OBJ)).toBe(theirs);
+    expect(lines).toEqual(["the lock s3://longshore-lock-abc123/locks/test.json is no longer this operation's; left as it is"]);
+  });
+
+  it("without a client (the real one is not written yet) or a lockBucket output, there is no shared lock, and it says so", async () => {
+    const { file, env } = environmentFile();
+    const { ws } = recordingWorkspace(file);
+    const lines: string[] = [];
+    await (await new AwsSlotDriver({ env, file, workspace: ws, log: (l) => lines.push(l) }).sharedLock("rollout")).release();
+    const s3 = fakeS3();
+    const old: StackWorkspace = { up: ws.up, outputs: async () => ({ ...(await ws.outputs()), lockBucket: undefined }) };
+    await (await new AwsSlotDriver({ env, file, workspace: old, lockClient: s3.client, log: (l) => lines.push(l) }).sharedLock("rollout")).release();
+    expect(s3.calls).toEqual([]);
+    expect(lines).toEqual([
+      "no lock across operators: the aws driver has no S3 client yet (docs/aws.md, limits)",
+      "no lock across operators: the stack has no lockBucket output yet (the next pulumi up creates it)",
+    ]);
+  });
+
+  it("a rollout holds it from before the first up until after the file is written", async () => {
+    const { file, env } = environmentFile();
+    const { ws, log } = recordingWorkspace(file);
+    const s3 = fakeS3();
+    const seen: string[] = [];
+    const recording: StackWorkspace = {
+      up: async (o) => {
+        seen.push(`up with lock ${s3.objects.has(OBJ)}`);
+        await ws.up(o);
+      },
+      outputs: ws.outputs,
+    };
+    const driver = new AwsSlotDriver({ env, file, workspace: recording, probeHosts: healthy, lockClient: s3.client, holder: who, now });
+    const report = await runRollout({
+      env,
+      envText: readFileSync(file, "utf8"),
+      files: { envFile: file, lockFile: path.join(dir, `op-${++count}.lock`), auditFile: path.join(dir, `audit-${count}.jsonl`) },
+      driver,
+      actor: "alice@example.com",
+      image: V2,
+      policy: { soakMs: 0, healthyRounds: 1, probeIntervalMs: 0 },
+      clock: { now: () => 0, sleep: async () => {} },
+    });
+    expect(report.outcome).toBe("succeeded");
+    expect(log).toHaveLength(2);
+    expect(seen).toEqual(["up with lock true", "up with lock true"]);
+    expect(s3.calls[0]).toBe(`put-if-none-match ${OBJ}`);
+    expect(s3.calls.slice(-2)).toEqual([`get ${OBJ}`, `delete ${OBJ}`]);
+    expect(s3.objects.size).toBe(0);
+  });
+});
+
+describe("the lock across operators, refused", () => {
+  it("up refused by another operator's lock changes nothing and lets go of this computer's lock", async () => {
+    const { file, env } = environmentFile(edited(FILE_TEXT, [`    image: ${V1}\n    size: 2 # two hosts\n`, "    image: null\n    size: 2 # two hosts\n"], ["live: blue #", "live: null #"]));
+    const { ws, log } = recordingWorkspace(file);
+    const theirs = JSON.stringify({ id: "x", operation: "rollout", user: "bob", hostname: "desk", pid: 7, since: "2026-12-04T04:59:00.000Z" });
+    const client: LockObjectClient = { putIfAbsent: async () => false, get: async () => theirs, delete: async () => expect.unreachable("deleted another's lock") };
+    const lockFile = path.join(dir, `refused-${++count}.lock`);
+    const input = {
+      env,
+      envText: readFileSync(file, "utf8"),
+      files: { envFile: file, lockFile, auditFile: path.join(dir, `refused-${count}.jsonl`) },
+      driver: new AwsSlotDriver({ env, file, workspace: ws, probeHosts: healthy, lockClient: client }),
+      actor: "alice@example.com",
+    };
+    await expect(runUp(input)).rejects.toThrow("environment test is locked by rollout by bob@desk (pid 7) since 2026-12-04T04:59:00.000Z");
+    expect(log).toEqual([]);
+    expect(existsSync(lockFile)).toBe(false);
+    expect(existsSync(input.files.auditFile)).toBe(false);
+  });
+});
+
+/** A fake SSH: records each connection and command; `answer` says what each host's command does (or throws to fail the connection). */
+function fakeSsh(answer: (target: SshTarget) => ExecResult) {
+  const connected: Array<{ target: SshTarget; options: SshConnectOptions | undefined }> = [];
+  const commands: Array<{ host: string; command: Command }> = [];
+  const closed: string[] = [];
+  const connect = async (target: SshTarget, options?: SshConnectOptions): Promise<Transport> => {
+    connected.push({ target, options });
+    const result = answer(target);
+    return {
+      host: target.name,
+      needsSudo: true,
+      exec: async (command) => {
+        commands.push({ host: target.name, command });
+        return result;
+      },
+      upload: async () => {
+        throw new Error("no uploads in a probe");
+      },
+      sha256: async () => null,
+      close: async () => void closed.push(target.name),
+    };
+  };
+  return { connect, connected, commands, closed };
+}
 
 describe("requirePulumiCli", () => {
   it("names the missing CLI and how to get it", () => {

@@ -125,6 +125,11 @@ function outputsFor(args: pulumi.runtime.MockResourceArgs): { id: string; state:
         },
       };
     }
+    case "aws:s3/bucket:Bucket": {
+      // S3 completes a bucketPrefix with a unique suffix; the id is the bucket's name.
+      const bucket = `${String(reveal(inputs.bucketPrefix ?? ""))}${digest(name).toString("hex").slice(0, 12)}`;
+      return { id: bucket, state: { ...inputs, arn: `arn:aws:s3:::${bucket}`, bucket } };
+    }
     default:
       return { id: `${name}-id`, state: { ...inputs, arn } };
   }

@@ -1,10 +1,13 @@
 // Does not prove the real provisioner entry (provisioner/apply-host) works, nor that the Pulumi engine calls the provider this way; the provider is called directly.
 import { describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { applyHostSchema } from "../../../model/host-plan";
 import type { ApplyHostEntry, ApplyHostInput } from "../../../provisioner/apply-host-contract";
 import {
+  DEFAULT_APPLY_HOST_ENTRY,
   driftOf,
   provisionChanges,
   provisionedHostProvider,
@@ -216,7 +219,43 @@ describe("the serialised ProvisionedHost provider", () => {
     const missing = path.join(__dirname, "fixtures", "no-such-entry");
     const handler = requireFromString(await serialise(provisionedHostProvider({ entryPath: missing }))).handler();
     await expect(handler.create(inputs())).rejects.toThrow(
-      `longshore's provisioner entry module was not found at ${missing}: build longshore (npm run build) and run pulumi from that checkout`,
+      `longshore's provisioner entry module was not found at ${missing}: install longshore in the Pulumi program's directory (npm install longshore), or build it (npm run build) and run pulumi from that checkout`,
     );
+  });
+
+  it("by default requires the entry by the package's export: the serialised text names no directory of this computer", async () => {
+    expect(DEFAULT_APPLY_HOST_ENTRY).toBe("longshore/provisioner/apply-host");
+    const text = await serialise(provisionedHostProvider());
+    expect(text).toContain("require(entryPath)");
+    expect(text).toContain(JSON.stringify("longshore/provisioner/apply-host"));
+    const root = path.resolve(__dirname, "..", "..", "..");
+    for (const p of [root, path.resolve(root, "modules"), path.resolve(root, "provisioner"), __dirname, "/work/", os.homedir() + "/", os.tmpdir() + "/"]) {
+      expect(text).not.toContain(p);
+    }
+    expect(text).not.toMatch(/__dirname|__filename/);
+  });
+
+  it("finds the built entry of the longshore checkout above the working directory when the package is not installed there", async () => {
+    const checkout = fs.mkdtempSync(path.join(os.tmpdir(), "longshore-checkout-"));
+    const cwd = process.cwd();
+    try {
+      fs.writeFileSync(path.join(checkout, "package.json"), JSON.stringify({ name: "longshore" }));
+      fs.mkdirSync(path.join(checkout, "dist", "provisioner"), { recursive: true });
+      fs.mkdirSync(path.join(checkout, "stacks", "web"), { recursive: true });
+      fs.copyFileSync(path.join(__dirname, "fixtures", "fake-apply-host.js"), path.join(checkout, "dist", "provisioner", "apply-host.js"));
+      // Where `pulumi up` runs this repository's program; Pulumi's provider host resolves from there.
+      process.chdir(path.join(checkout, "stacks", "web"));
+      const handler = requireFromString(await serialise(provisionedHostProvider())).handler();
+      expect(await handler.create(inputs())).toMatchObject({ id: "prod-blue-0", outs: { appliedPlanHash: "applied:p1" } });
+      // A directory with no longshore above it: the message says what to do.
+      process.chdir(os.tmpdir());
+      const elsewhere = requireFromString(await serialise(provisionedHostProvider())).handler();
+      await expect(elsewhere.create(inputs())).rejects.toThrow(
+        "longshore's provisioner entry module was not found at longshore/provisioner/apply-host: install longshore in the Pulumi program's directory (npm install longshore), or build it (npm run build) and run pulumi from that checkout",
+      );
+    } finally {
+      process.chdir(cwd);
+      fs.rmSync(checkout, { recursive: true, force: true });
+    }
   });
 });

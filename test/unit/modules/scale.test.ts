@@ -41,10 +41,10 @@ describe("a 200-host environment (100 per slot)", () => {
     expect(ofType("pulumi-nodejs:dynamic/longshore:ProvisionedHost")).toHaveLength(200);
     expect(ofType("aws:lb/targetGroupAttachment:TargetGroupAttachment")).toHaveLength(200);
     expect(ofType("aws:ec2/subnet:Subnet")).toHaveLength(3);
-    // The 2 x 2 environment's 28 fixed resources, +2 for the third zone (subnet, association),
-    // 2 fleets, 2 gates (component + dynamic each), and 5 per host: key, instance,
-    // ProvisionedHost (component + dynamic), target group attachment.
-    expect(registrations).toHaveLength(30 + 2 + 2 * 2 + 200 * 5);
+    // The 2 x 2 environment's 31 fixed resources (the operation lock's 3 among them), +2 for the
+    // third zone (subnet, association), 2 fleets, 2 gates (component + dynamic each), and 5 per
+    // host: key, instance, ProvisionedHost (component + dynamic), target group attachment.
+    expect(registrations).toHaveLength(33 + 2 + 2 * 2 + 200 * 5);
     expect(new Set(registrations.map((r) => `${r.type}::${r.name}`)).size).toBe(registrations.length);
     expect(stack.outputs.hostNames.green[99]).toBe("big-green-99");
     // One plan (and hash) per slot, not per host.

@@ -97,7 +97,7 @@ describe("stacks/web/index.ts", () => {
     );
     expect(registrations.filter((r) => r.type === "aws:ec2/instance:Instance").map((r) => r.name).sort()).toEqual(["web-blue-0", "web-blue-1"]);
     expect(Object.keys(outputs).sort()).toEqual(
-      ["amiIds", "deployPublicKey", "hostAddresses", "hostImage", "hostKeyFingerprints", "hostNames", "liveSlot", "loadBalancerDnsName", "sshUser", "testEndpoints", "url", "vpcId", "weights"].sort(),
+      ["amiIds", "deployPublicKey", "hostAddresses", "hostImage", "hostKeyFingerprints", "hostNames", "liveSlot", "loadBalancerDnsName", "lockBucket", "sshUser", "testEndpoints", "url", "vpcId", "weights"].sort(),
     );
     expect([outputs.liveSlot, outputs.weights, outputs.hostNames, outputs.sshUser]).toEqual(["blue", null, { blue: ["test-blue-0", "test-blue-1"], green: [] }, "admin"]);
     expect(await resolve(outputs.url)).toBe("http://web-lb-1234567890.eu-west-1.elb.amazonaws.com/");
@@ -124,7 +124,7 @@ describe("stacks/web/index.ts", () => {
     buildWebStack(parsed.value as AwsEnvironment, { app: {}, registryPassword: null }, { loadEntry: () => fixture });
     await settle();
     const view = (regs: Registration[]) => regs.map((r) => JSON.stringify([r.type, r.name, r.parent, r.inputs, r.dependencies.sort()])).sort();
-    expect(fromProgram).toHaveLength(42);
+    expect(fromProgram).toHaveLength(45);
     expect(view(fromProgram)).toEqual(view(registrations));
   });
 
@@ -224,7 +224,7 @@ describe("stacks/web/index.ts", () => {
     expect(registrations.find((r) => r.type === DYN && r.name === "web-image-builder-0")!.inputs.bundlePin).toMatchObject({ arch: "amd64", id });
   });
 
-  it("lists every { pulumi: KEY } secret the stack lacks or holds in clear, with its path", async () => {
+  it("lists every { pulumi: KEY } secret the stack lacks, with its path; each one set arrives as a Pulumi secret", async () => {
     const file = writeFile(
       "secrets.yaml",
       environmentText((raw) => {
@@ -234,17 +234,21 @@ describe("stacks/web/index.ts", () => {
         raw.registry = { server: "registry.example.com", username: "deploy", password: { pulumi: "registryPassword" } };
       }),
     );
-    const config = { "aws:region": "eu-west-1", "web:environmentFile": file, "shop:apiToken": "in-clear", "web:registryPassword": "encrypted" };
-    expect(await failure(config, ["web:registryPassword"])).toBe(
-      `the secrets of ${file} is invalid (2 problems):\n` +
+    const config = { "aws:region": "eu-west-1", "web:environmentFile": file };
+    expect(await failure(config, [])).toBe(
+      `the secrets of ${file} is invalid (3 problems):\n` +
         `  ${file}: app.secrets.DB_PASSWORD: the stack has no config web:dbPassword: set it with \`pulumi config set --secret dbPassword <value>\`\n` +
-        `  ${file}: app.secrets.API_TOKEN: the stack's config shop:apiToken is not encrypted: set it again with \`pulumi config set --secret shop:apiToken <value>\`\n` +
+        `  ${file}: app.secrets.API_TOKEN: the stack has no config shop:apiToken: set it with \`pulumi config set --secret shop:apiToken <value>\`\n` +
+        `  ${file}: registry.password: the stack has no config web:registryPassword: set it with \`pulumi config set --secret registryPassword <value>\`\n` +
         "Set each listed key as a stack secret; docs/environment.md (Secrets) describes the sources.",
     );
-    // All three set as secrets: the registry password travels as a secret too.
-    await runProgram({ ...config, "web:dbPassword": "db-secret" }, ["web:registryPassword", "web:dbPassword", "shop:apiToken"]);
-    for (const h of registrations.filter((r) => r.type === DYN)) {
+    // All three set; shop:apiToken in clear (the public SDK cannot tell): every one still travels as a secret.
+    await runProgram({ ...config, "shop:apiToken": "in-clear", "web:registryPassword": "encrypted", "web:dbPassword": "db-secret" }, ["web:registryPassword", "web:dbPassword"]);
+    const hosts = registrations.filter((r) => r.type === DYN);
+    expect(hosts.length).toBeGreaterThan(0);
+    for (const h of hosts) {
       expect(isSecret(h.inputs.registry)).toBe(true);
+      expect(isSecret(h.inputs.app)).toBe(true);
       expect(reveal(h.inputs.registry)).toEqual({ server: "registry.example.com", username: "deploy", password: "encrypted" });
       expect((reveal(h.inputs.app) as { secrets: unknown }).secrets).toEqual({ DB_PASSWORD: "db-secret", API_TOKEN: "in-clear" });
     }

@@ -81,8 +81,8 @@ describe("aws.hostImage: true", () => {
         [T.ami, `web-image-${A.slice(0, 12)}`, `${T.hostImage}::web-image`],
       ].sort(),
     );
-    // Everything else is what the program declares without a host image (54 resources).
-    expect(regs).toHaveLength(54 + 7);
+    // Everything else is what the program declares without a host image (57 resources).
+    expect(regs).toHaveLength(57 + 7);
     const builder = find(T.instance, "web-image-builder-0");
     expect(builder.inputs.tags).toEqual({
       "longshore:environment": "test",
@@ -239,7 +239,7 @@ describe("aws.hostImage: false (the default)", () => {
   it("(e) declares no builder, provisioning or AMI of its own, and the slots boot from the Debian lookup, provisioned without a pin", async () => {
     const off = await build(environment(false), lock(A));
     expect(off.regs.filter((r) => r.name.startsWith("web-image") || r.type === T.ami || r.type === T.hostImage)).toEqual([]);
-    expect(off.regs).toHaveLength(54);
+    expect(off.regs).toHaveLength(57);
     expect(off.stack.hostImage).toBeNull();
     expect(off.stack.outputs.hostImage).toBeNull();
     for (const r of slotInstances(off.regs)) expect(r.inputs.ami).toBe("ami-0d3b1a2c4e5f60718");
@@ -250,6 +250,6 @@ describe("aws.hostImage: false (the default)", () => {
     // The lock is not read without a host image: no pin needed.
     expect(hostImagePin(environment(false))).toBeNull();
     const noLock = await build(environment(false));
-    expect(noLock.regs).toHaveLength(54);
+    expect(noLock.regs).toHaveLength(57);
   });
 });

@@ -120,6 +120,9 @@ const T = {
   tga: "aws:lb/targetGroupAttachment:TargetGroupAttachment",
   listener: "aws:lb/listener:Listener",
   gate: "longshore:rollout:HealthGate",
+  lock: "longshore:lock:OperationLockBucket",
+  bucket: "aws:s3/bucket:Bucket",
+  publicAccess: "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
   gateDyn: "pulumi-nodejs:dynamic/longshore:HealthGate",
 };
 
@@ -202,14 +205,31 @@ describe("the web stack, 2 x 2 hosts", () => {
       [T.lbc, "web-lb", null],
       [T.lb, "web-lb", lbc],
       [T.listener, "web-lb-http", lbc],
+      [T.lock, "web-lock", null],
+      [T.bucket, "web-lock", `${T.lock}::web-lock`],
+      [T.publicAccess, "web-lock-public-access", `${T.lock}::web-lock`],
     ];
     const actual = regs.map((r) => [r.type, r.name, r.parent] as [string, string, string | null]);
     const sort = (xs: Array<[string, string, string | null]>) => [...xs].sort((a, b) => `${a[0]} ${a[1]}`.localeCompare(`${b[0]} ${b[1]}`));
     expect(sort(actual)).toEqual(sort(expected));
-    expect(actual).toHaveLength(54);
+    expect(actual).toHaveLength(57);
     // One AMI lookup per slot with hosts, one zone lookup.
     expect(lookups.filter((c) => c === "aws:ec2/getAmi:getAmi")).toHaveLength(2);
     expect(lookups.filter((c) => c === "aws:index/getAvailabilityZones:getAvailabilityZones")).toHaveLength(1);
+  });
+
+  it("creates the operation lock's bucket: private, emptied on destroy, tagged, its name the lockBucket output", async () => {
+    const bucket = find(T.bucket, "web-lock");
+    expect(bucket.inputs).toEqual({ bucketPrefix: "longshore-lock-", forceDestroy: true, tags: { "longshore:environment": "test" } });
+    const name = await promiseOf(stack.outputs.lockBucket);
+    expect(name).toMatch(/^longshore-lock-[0-9a-f]{12}$/);
+    expect(find(T.publicAccess, "web-lock-public-access").inputs).toEqual({
+      bucket: name,
+      blockPublicAcls: true,
+      blockPublicPolicy: true,
+      ignorePublicAcls: true,
+      restrictPublicBuckets: true,
+    });
   });
 
   it("never opens SSH to the world: no ingress rule covering port 22 has a /0 source", () => {
@@ -373,6 +393,8 @@ describe("the web stack, 2 x 2 hosts", () => {
     const provisioner = String(find(T.provisionedDyn, "web-blue-0").inputs.__provider);
     expect(provisioner).toContain("require(entryPath)");
     expect(provisioner).toContain(JSON.stringify(entryPath));
+    // By the package's export: nothing in the state names a directory of the computer running Pulumi.
+    expect(entryPath).toBe("longshore/provisioner/apply-host");
     expect(provisioner).not.toMatch(/zod|ssh2|ZodType/);
     expect(provisioner.length).toBeLessThan(12_000);
     const gate = String(find(T.gateDyn, "web-lb-gate-blue").inputs.__provider);
@@ -381,6 +403,12 @@ describe("the web stack, 2 x 2 hosts", () => {
     const hostKey = String(find(T.hostKey, "web-blue-hostkey-0").inputs.__provider);
     expect(hostKey).toContain("openssh-key-v1");
     expect(hostKey.length).toBeLessThan(20_000);
+    // What the state stores names no directory of this computer (this checkout, its modules).
+    const root = path.resolve(__dirname, "..", "..", "..");
+    for (const text of [provisioner, gate, hostKey]) {
+      for (const p of [root, "/work/", path.join(root, "modules")]) expect(text).not.toContain(p);
+      expect(text).not.toMatch(/__dirname|__filename/);
+    }
     // One provider text per kind, shared by every resource of that kind.
     expect(new Set(ofType(T.provisionedDyn).map((r) => r.inputs.__provider)).size).toBe(1);
   });
@@ -424,7 +452,8 @@ describe("stacks/web/longshore.example.yaml", () => {
     resetRegistrations();
     buildWebStack(env, NO_SECRETS, { loadEntry: () => ({ planHostHash: () => "HASH" }) });
     await settle();
-    now = snapshot(registrations);
+    // The operation lock's bucket came after the old example (its own test is below).
+    now = snapshot(registrations.filter((r) => !r.name.startsWith("web-lock")));
   });
 
   it("is a valid aws environment file that says what the old example said", () => {
@@ -820,7 +849,7 @@ describe("changes between two runs", () => {
     await settle();
     expect(ofType(T.provisioned)).toEqual([]);
     expect(ofType(T.instance)).toHaveLength(4);
-    expect(registrations).toHaveLength(54 - 8);
+    expect(registrations).toHaveLength(57 - 8);
     expect(find(T.gateDyn, "web-lb-gate-blue").dependencies.filter((d) => d.includes("ProvisionedHost"))).toEqual([]);
   });
 
