@@ -46,7 +46,7 @@ fi
 
 # Build only when a source changed since the last build (a re-run costs almost nothing).
 stamp=dist/.build-stamp
-if [ ! -f "$stamp" ] || [ -n "$(find core model provisioner templates drivers rollout cli modules stacks bench tsconfig.json package-lock.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
+if [ ! -f "$stamp" ] || [ -n "$(find index.ts core model provisioner templates drivers rollout cli modules stacks bench tsconfig.json package-lock.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
   say "building"
   npx tsc -p tsconfig.json >&2
   touch "$stamp"
