@@ -24,8 +24,7 @@ import { constants as osConstants } from "node:os";
 import type { Command as Program } from "commander";
 import { AggregateHostError, CommandFailedError, ConfigError, ContainerNotFoundError, TransportError, type ConfigIssue } from "../core/errors";
 import { redactText, type Sensitive } from "../core/sensitive";
-import { hostPortOf } from "../model/app";
-import { parseComposeFile } from "../model/compose";
+import { composeAppView, parseComposeFile } from "../model/compose";
 import type { LoadedEnvironment } from "../model/environment-file";
 import type { SlotName } from "../model/names";
 import type { SshTarget } from "../model/ssh-target";
@@ -84,7 +83,7 @@ export function containerQuery(loaded: Pick<LoadedEnvironment, "env" | "compose"
     return { ok: true, value: { kind: "app", app: app.name } };
   }
   const wanted = service ?? app.service;
-  const project = parseComposeFile(loaded.compose.text, { service: app.service, image: app.image, hostPort: hostPortOf(app), secretKeys: Object.keys(app.secrets) }, loaded.compose.file);
+  const project = parseComposeFile(loaded.compose.text, composeAppView(app), loaded.compose.file);
   const names = project.ok ? Object.keys(project.value.services) : [];
   if (project.ok && !names.includes(wanted)) {
     return { ok: false, issue: { path: "--service", message: `${JSON.stringify(wanted)} is not a service of ${loaded.compose.file} (it has ${names.join(", ")})` } };

@@ -10,8 +10,7 @@
 import type { Command } from "commander";
 import { ConfigError, type ConfigIssue } from "../core/errors";
 import { formatRfc3339Nano, msToNs, parseTimeRange, type EpochNs } from "../core/time-spec";
-import { hostPortOf } from "../model/app";
-import { parseComposeFile } from "../model/compose";
+import { composeAppView, parseComposeFile } from "../model/compose";
 import type { LoadedEnvironment } from "../model/environment-file";
 import { cleanLine, containerLogsCommand, NO_CONTAINER_EXIT, parseLogLine, type ContainerSelector, type LogLine } from "../provisioner/engine-streams";
 import { SERVICE_LABEL } from "../provisioner/steps/app-compose";
@@ -80,7 +79,7 @@ export function logsSelector(loaded: Pick<LoadedEnvironment, "env" | "compose">,
     return { label: LABELS.app, value: app.name };
   }
   const wanted = service ?? app.service;
-  const project = parseComposeFile(loaded.compose.text, { service: app.service, image: app.image, hostPort: hostPortOf(app), secretKeys: Object.keys(app.secrets) }, loaded.compose.file);
+  const project = parseComposeFile(loaded.compose.text, composeAppView(app), loaded.compose.file);
   const names = project.ok ? Object.keys(project.value.services) : [];
   if (project.ok && !names.includes(wanted)) {
     throw new ConfigError("command line", [{ path: "--service", message: `${JSON.stringify(wanted)} is not a service of ${loaded.compose.file} (it has ${names.join(", ")})` }]);

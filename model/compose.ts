@@ -17,6 +17,7 @@
  * Pure: text in, project or problems out.
  */
 import type { ConfigIssue } from "../core/errors";
+import { hostPortOf } from "./app";
 import { parseImageReference } from "./image-reference";
 import { RESERVED_HOST_PORTS } from "./net";
 import { parseYamlText } from "./yaml-text";
@@ -73,6 +74,12 @@ export interface ComposeAppView {
   hostPort: number;
   /** The keys of `app.secrets`. */
   secretKeys: readonly string[];
+}
+
+/** What the checks need, from an app (as the file writes it, or resolved) that has `service`. */
+export function composeAppView(app: { service?: string | undefined; image: string; port: number; hostPort?: number | undefined; secrets: Record<string, unknown> }): ComposeAppView {
+  if (app.service === undefined) throw new Error("a Compose app without app.service (the model requires it)");
+  return { service: app.service, image: app.image, hostPort: hostPortOf(app), secretKeys: Object.keys(app.secrets) };
 }
 
 /** Repository of a reference (`registry/ns/name`, no tag or digest), or null when it does not parse. */

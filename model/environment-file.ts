@@ -8,8 +8,8 @@ import * as path from "node:path";
 import { writeFileAtomic } from "../core/atomic-write";
 import { ConfigError } from "../core/errors";
 import { fsErrorProblem } from "../core/input-files";
-import { hostPortOf, type ResolvedCompose } from "./app";
-import { parseComposeFile } from "./compose";
+import { type ResolvedCompose } from "./app";
+import { composeAppView, parseComposeFile } from "./compose";
 import { environmentSchema, type Environment } from "./environment";
 import { isBundleDirectory } from "./engine";
 import { SLOTS, type SlotName } from "./names";
@@ -91,7 +91,7 @@ export async function loadComposeFile(env: Environment, envFile: string, baseDir
   } catch (e) {
     throw new ConfigError(envFile, [{ path: `${envFile}: app.compose`, message: `${name} ${fsErrorProblem(e)}` }], { suggestion: "Name the app's Compose file, relative to the environment file." });
   }
-  const r = parseComposeFile(text, { service: env.app.service!, image: env.app.image, hostPort: hostPortOf(env.app), secretKeys: Object.keys(env.app.secrets) }, display);
+  const r = parseComposeFile(text, composeAppView(env.app), display);
   if (!r.ok) throw new ConfigError(display, r.issues, { suggestion: "Fix the listed problems; docs/compose.md says what a Compose app may use." });
   const hookService = env.rollout.beforeSwitch?.service;
   if (hookService !== undefined && !Object.hasOwn(r.value.services, hookService)) {

@@ -7,8 +7,8 @@
  */
 import { buildDemoImage, DEMO_REPOSITORY, DEMO_VERSIONS, type DemoVersion } from "./demo-app";
 import { ConfigError } from "../../core/errors";
-import { hostPortOf, type ResolvedCompose } from "../../model/app";
-import { parseComposeFile } from "../../model/compose";
+import { type ResolvedCompose } from "../../model/app";
+import { composeAppView, parseComposeFile } from "../../model/compose";
 import { registryFor } from "../../model/deployment";
 import type { Environment } from "../../model/environment";
 import type { ResolvedSecrets } from "../../model/secret-resolve";
@@ -70,7 +70,7 @@ export async function addComposeCompanions(
   progress: (line: string) => void,
   options: ImageSourceOptions,
 ): Promise<ImageSource> {
-  const project = parseComposeFile(compose.text, { service: env.app.service!, image: env.app.image, hostPort: hostPortOf(env.app), secretKeys: Object.keys(env.app.secrets) }, compose.file);
+  const project = parseComposeFile(compose.text, composeAppView(env.app), compose.file);
   if (!project.ok) throw new ConfigError(compose.file, project.issues);
   const refs = [...new Set(Object.values(project.value.services).filter((s) => !s.runsAppImage).map((s) => s.image))].sort();
   if (refs.length === 0) return main;
@@ -78,22 +78,16 @@ export async function addComposeCompanions(
     const by = options.imageFromNamedBy ?? { source: "environment", key: "app.imageFrom" };
     throw new ConfigError(by.source, [{ path: by.key, message: `an archive holds one image; the Compose app's other images (${refs.join(", ")}) come from engine or registry` }]);
   }
+  // Each from where the app's image comes: its blobs join a layered delivery, a registry one is pulled by digest.
   const companions: Record<string, string> = {};
-  if (main.source === "layers") {
-    const also = [];
-    for (const ref of refs) {
-      const other = await resolveOneImage(ref, cacheDir, env, secrets, progress, options);
-      if (other.source !== "layers") throw new Error(`${ref} did not resolve to layers like the app's image`);
-      also.push(other.layers);
-      companions[ref] = other.imageId;
-    }
-    return { ...main, layers: { ...main.layers, also }, companions };
-  }
+  const also = [];
   for (const ref of refs) {
     const other = await resolveOneImage(ref, cacheDir, env, secrets, progress, options);
-    if (other.source !== "registry") throw new Error(`${ref} did not resolve to a registry reference like the app's image`);
-    companions[ref] = other.ref;
+    if (other.source !== main.source) throw new Error(`${ref} resolved to ${other.source}, not ${main.source} like the app's image`);
+    if (other.source === "layers") also.push(other.layers);
+    companions[ref] = other.source === "registry" ? other.ref : other.imageId;
   }
+  if (main.source === "layers") return { ...main, layers: { ...main.layers, also }, companions };
   return { ...main, companions };
 }
 

@@ -21,7 +21,7 @@
  * starts by default has a running container carrying this plan's label.
  */
 import { hostPortOf } from "../../model/app";
-import { parseComposeFile, type ComposeProject } from "../../model/compose";
+import { composeAppView, parseComposeFile, type ComposeProject } from "../../model/compose";
 import type { Command } from "../command";
 import type { RemoteFile, Step } from "../step";
 import { envFileDir, envFilePath, LABELS, renderEnvFile } from "./app-run";
@@ -48,7 +48,7 @@ export function composePaths(app: { name: string }) {
 export function composeProjectOf(ctx: Pick<ProvisionContext, "app">): ComposeProject {
   const compose = ctx.app.compose;
   if (!compose || ctx.app.service === undefined) throw new Error("app.compose planned for an app without a Compose file");
-  const r = parseComposeFile(compose.text, { service: ctx.app.service, image: ctx.app.image, hostPort: hostPortOf(ctx.app), secretKeys: Object.keys(ctx.app.secrets) }, compose.file);
+  const r = parseComposeFile(compose.text, composeAppView(ctx.app), compose.file);
   if (!r.ok) throw new Error(`${compose.file} no longer passes its checks: ${r.issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`);
   return r.value;
 }
