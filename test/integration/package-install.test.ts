@@ -1,4 +1,4 @@
-// Does not prove npm's own dependency resolution of the tarball (no network here, and the npm cache has no packuments for the peers): the tarball is unpacked into node_modules/longshore the way npm lays it out, and its dependencies and peers are links to this checkout's node_modules.
+// Does not prove `pulumi up` (no Pulumi CLI here: the programs run under Pulumi's mocks) nor the newest registry versions of the peers: npm installs the tarball for real, from the registry (cache first), with @pulumi/pulumi, @pulumi/aws, TypeScript and @types/node pinned to this checkout's versions so the run is repeatable.
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -26,14 +26,22 @@ function copyCheckout(to: string): void {
   fs.symlinkSync(MODULES, path.join(to, "node_modules"));
 }
 
-/** A fresh project with the packed longshore in node_modules and every other package linked from this checkout's. */
-function installInto(project: string): void {
-  const modules = path.join(project, "node_modules");
-  fs.mkdirSync(path.join(modules, "longshore"), { recursive: true });
-  execFileSync("tar", ["-xzf", tarball, "-C", path.join(modules, "longshore"), "--strip-components=1"]);
-  for (const name of fs.readdirSync(MODULES)) {
-    if (name !== "longshore" && !fs.existsSync(path.join(modules, name))) fs.symlinkSync(path.join(MODULES, name), path.join(modules, name));
-  }
+/** The version of `name` this checkout installed (its package-lock's). */
+function installedVersion(name: string): string {
+  return (JSON.parse(fs.readFileSync(path.join(MODULES, name, "package.json"), "utf8")) as { version: string }).version;
+}
+
+/** The peers and tools a user's project installs next to longshore, at this checkout's versions. */
+const PINNED = ["@pulumi/pulumi", "@pulumi/aws", "typescript", "@types/node"];
+
+/** `npm install` in `project`, as a user runs it (install scripts are npm's default: not run unless approved). */
+function npmInstall(project: string, specs: string[] = []): void {
+  execFileSync("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error", ...specs], {
+    cwd: project,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+    timeout: 300_000,
+  });
 }
 
 beforeAll(() => {
@@ -51,8 +59,10 @@ beforeAll(() => {
   files = packed[0]!.files.map((f) => f.path);
   consumer = path.join(dir, "consumer");
   fs.mkdirSync(consumer);
-  installInto(consumer);
-}, 240_000);
+  fs.writeFileSync(path.join(consumer, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "commonjs" }));
+  // What the README says a user runs: `npm install longshore @pulumi/pulumi @pulumi/aws`.
+  npmInstall(consumer, [tarball, ...PINNED.map((n) => `${n}@${installedVersion(n)}`)]);
+}, 420_000);
 
 afterAll(() => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
@@ -76,7 +86,6 @@ describe("the packed longshore package", () => {
   });
 
   it("type-checks a strict program importing the components and the model by the package's name", () => {
-    fs.writeFileSync(path.join(consumer, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "commonjs" }));
     fs.writeFileSync(
       path.join(consumer, "tsconfig.json"),
       JSON.stringify({
@@ -99,7 +108,8 @@ describe("the packed longshore package", () => {
         "",
       ].join("\n"),
     );
-    execFileSync(path.join(MODULES, ".bin", "tsc"), ["-p", consumer], { cwd: consumer, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    // The project's own TypeScript, against the installed package's .d.ts and peers (skipLibCheck off).
+    execFileSync(path.join(consumer, "node_modules", ".bin", "tsc"), ["-p", consumer], { cwd: consumer, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   }, 120_000);
 
   it("resolves the provisioner's entry by the package's export from the program's directory, as the dynamic provider does", () => {
@@ -115,29 +125,66 @@ describe("the packed longshore package", () => {
     expect(out.default).toBe("longshore/provisioner/apply-host");
   });
 
-  it("serialises the installed ProvisionedHost provider with no path of this computer in it (what Pulumi stores in the state)", () => {
+  it("serialises every installed dynamic provider with no path of this computer in it, requiring longshore's code by the package's name (what Pulumi stores in the state)", () => {
+    // HostKey's provider calls a function of another longshore module: Pulumi captures that module as
+    // a require() of its package export, which failed ("package.json export path ... not found")
+    // before `./dist/*` was exported (a symlinked install did not show it, a real one does). This
+    // project's directory has "longshore" in its path (longshore-pack-...), where Pulumi's lookup of
+    // the package's exports gives up and keeps the file's own path: `./dist/*` makes that path a
+    // valid export too, so the serialised code loads on any machine; the last step runs it.
     const script = [
       'const pulumi = require("@pulumi/pulumi");',
-      'const { provisionedHostProvider } = require("longshore");',
-      "const provider = provisionedHostProvider();",
-      "pulumi.runtime.serializeFunction(() => provider, { allowSecrets: true }).then((sf) => process.stdout.write(sf.text));",
+      'const l = require("longshore");',
+      "const providers = { provisionedHost: l.provisionedHostProvider(), healthGate: l.healthGateProvider(), sshKey: l.sshKeyProvider() };",
+      "(async () => {",
+      "  const out = {};",
+      "  for (const [name, provider] of Object.entries(providers)) out[name] = (await pulumi.runtime.serializeFunction(() => provider, { allowSecrets: true })).text;",
+      "  process.stdout.write(JSON.stringify(out));",
+      "})().catch((e) => { process.stderr.write(String(e.message)); process.exit(1); });",
     ].join("\n");
-    const text = execFileSync(process.execPath, ["-e", script], { cwd: consumer, encoding: "utf8", timeout: 60_000 });
-    expect(text).toContain(JSON.stringify("longshore/provisioner/apply-host"));
-    for (const p of [consumer, fs.realpathSync(consumer), dir, ROOT, "/work/", os.tmpdir() + "/"]) expect(text).not.toContain(p);
-    expect(text).not.toMatch(/__dirname|__filename/);
+    const texts = JSON.parse(execFileSync(process.execPath, ["-e", script], { cwd: consumer, encoding: "utf8", timeout: 60_000 })) as Record<string, string>;
+    expect(Object.keys(texts)).toEqual(["provisionedHost", "healthGate", "sshKey"]);
+    expect(texts.provisionedHost).toContain(JSON.stringify("longshore/provisioner/apply-host"));
+    expect(texts.sshKey).toContain(JSON.stringify("longshore/dist/modules/ssh-key.js"));
+    for (const text of Object.values(texts)) {
+      for (const p of [consumer, fs.realpathSync(consumer), dir, ROOT, "/work/", os.tmpdir() + "/"]) expect(text).not.toContain(p);
+      expect(text).not.toMatch(/__dirname|__filename/);
+    }
+    // What Pulumi does with the text when it runs the provider: load it as a module, call create.
+    fs.writeFileSync(path.join(consumer, "serialised-ssh-key.js"), texts.sshKey!);
+    const created = JSON.parse(
+      execFileSync(
+        process.execPath,
+        ["-e", 'require("./serialised-ssh-key.js").handler().create({ comment: "c" }).then((r) => process.stdout.write(JSON.stringify(r.outs)))'],
+        { cwd: consumer, encoding: "utf8", timeout: 30_000 },
+      ),
+    ) as { publicKey: string; fingerprint: string };
+    expect(created.publicKey).toMatch(/^ssh-ed25519 [A-Za-z0-9+/]+=* c$/);
+    expect(created.fingerprint).toMatch(/^SHA256:/);
   }, 60_000);
 
+  it("runs the command line installed as the package's bin", () => {
+    const version = execFileSync(path.join(consumer, "node_modules", ".bin", "longshore"), ["--version"], { cwd: consumer, encoding: "utf8" });
+    expect(version.trim()).toMatch(/^longshore 0\.1\.0\b/);
+  });
+
   it("builds examples/own-program against the package and runs it under Pulumi's mocks", () => {
-    // The example's package.json names the tarball (`file:../../longshore-0.1.0.tgz`); here the same
-    // tarball is laid out in its node_modules as above.
+    // The example's README steps: `npm install` (its package.json names the tarball), `npm run build`,
+    // `node run-mocked.js`. Here the tarball's path is this run's and the peers are pinned (see above).
     const example = path.join(dir, "own-program");
     fs.mkdirSync(example);
     for (const f of ["package.json", "tsconfig.json", "index.ts", "run-mocked.js", "Pulumi.yaml"]) {
       fs.copyFileSync(path.join(ROOT, "examples", "own-program", f), path.join(example, f));
     }
-    installInto(example);
-    execFileSync(path.join(MODULES, ".bin", "tsc"), ["-p", example], { cwd: example, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    const manifest = JSON.parse(fs.readFileSync(path.join(example, "package.json"), "utf8")) as Record<string, Record<string, string>>;
+    expect(manifest.dependencies!.longshore).toBe("file:../../longshore-0.1.0.tgz");
+    manifest.dependencies!.longshore = `file:${tarball}`;
+    for (const group of [manifest.dependencies!, manifest.devDependencies!]) {
+      for (const n of PINNED) if (group[n]) group[n] = installedVersion(n);
+    }
+    fs.writeFileSync(path.join(example, "package.json"), JSON.stringify(manifest, null, 2));
+    npmInstall(example);
+    execFileSync("npm", ["run", "build", "--silent"], { cwd: example, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
     const out = JSON.parse(execFileSync(process.execPath, ["run-mocked.js"], { cwd: example, encoding: "utf8", timeout: 60_000 })) as {
       vpcId: string;
       hostNames: string[];
@@ -156,5 +203,5 @@ describe("the packed longshore package", () => {
       "pulumi-nodejs:dynamic/longshore:HostKey::own-blue-hostkey-0",
       "pulumi-nodejs:dynamic/longshore:HostKey::own-blue-hostkey-1",
     ]);
-  }, 120_000);
+  }, 420_000);
 });
