@@ -34,7 +34,7 @@ import { bundleSourceOf } from "../provisioner/provision-inputs";
 import { parseOrThrow } from "../model/zod-issues";
 import { buildBundle, type BuildBundleOptions, type BuildBundleResult } from "../provisioner/bundle/build";
 import { bundleDirName, type BundleManifest } from "../provisioner/bundle/manifest";
-import { debianRecipe, dockerRecipe, HOST_DEBIAN_SOURCES, parseDeb822Sources, ubuntuRecipe } from "../provisioner/bundle/recipe";
+import { controllerSources, debianRecipe, type ControllerSources, dockerRecipe, HOST_DEBIAN_SOURCES, readSourcesFile, ubuntuRecipe } from "../provisioner/bundle/recipe";
 import { verifyBundle, type VerifiedBundle } from "../provisioner/bundle/verify";
 import { defaultCacheDir } from "../core/cache-dir";
 import { displayName, openEnvironment, readLock } from "./open-environment";
@@ -111,7 +111,7 @@ export function register(program: Command, deps: EngineCliDeps): void {
     .option("--keyring <file>", "keyring that signs --uri")
     .option("--security-uri <uri>", "security archive URI (ubuntu)")
     .option("--baseline <baseline>", "what target hosts already have: minbase (Priority: required + apt) or none", "minbase")
-    .option("--sources-file <file>", "deb822 sources to take the Debian mirror from", HOST_DEBIAN_SOURCES)
+    .option("--sources-file <file>", "deb822 sources to take the Debian mirror from (deb.debian.org where this computer has none)", HOST_DEBIAN_SOURCES)
     .option("--out <dir>", "parent directory of the bundle (default: <cache>/bundles)")
     .option("--offline", "reuse the package lists of the last build (no apt-get update)", false)
     .option("--json", "print the result as JSON", false)
@@ -134,7 +134,7 @@ export function register(program: Command, deps: EngineCliDeps): void {
     .description("re-resolve the environment's engine bundle against the archive (apt-get update), print the package versions that change, and pin the result in longshore.lock")
     .option("-f, --file <file>", "the environment file (default ./longshore.yaml); its lock is longshore.lock in the same directory")
     .option("--arch <arch...>", "architectures to pin (default: those the lock pins, else this computer's; a recipe that names one: that one)")
-    .option("--sources-file <file>", "deb822 sources to take the Debian mirror from", HOST_DEBIAN_SOURCES)
+    .option("--sources-file <file>", "deb822 sources to take the Debian mirror from (deb.debian.org where this computer has none)", HOST_DEBIAN_SOURCES)
     .option("--json", "print the result as JSON", false)
     .action(async (raw: Record<string, unknown>) => {
       const flags = parseOrThrow(updateFlagsSchema, raw, "longshore engine update flags");
@@ -212,14 +212,14 @@ export async function engineUpdate(flags: z.output<typeof updateFlagsSchema>, de
   arches = [...new Set(arches)].sort();
   const dropped = typeof source === "function" ? [] : pinned.filter((a) => !arches.includes(a)).sort();
 
-  const hostSources = parseDeb822Sources(await deps.readFile(flags.sourcesFile));
+  const controller = controllerSources(await readSourcesFile(deps.readFile, flags.sourcesFile), flags.sourcesFile);
   const updates: ArchUpdate[] = [];
   const pins: Array<[DebArch, BundlePin]> = [];
   for (const arch of arches) {
     const s = typeof source === "function" ? source(arch) : source;
     if ("dir" in s) throw new Error("engine update: a recipe gave a directory");
     const recipeName = s.recipe;
-    const recipe = debianRecipe({ suite: recipeName.suite, arch, hostSources, sourcesFile: flags.sourcesFile });
+    const recipe = debianRecipe({ suite: recipeName.suite, arch, hostSources: controller.sources, sourcesFile: controller.origin });
     const built = await deps.build({ recipe, cacheDir: deps.cacheDir, refresh: true, createdBy: deps.createdBy, log: deps.log });
     const verified = await deps.verify(built.dir);
     const before = current.lock.engine[arch];
@@ -258,7 +258,8 @@ export function formatUpdate(r: UpdateResult, json: boolean): string {
 
 async function recipeFromFlags(f: BundleFlags, deps: EngineCliDeps) {
   const target = { suite: f.distro, arch: f.arch, baseline: f.baseline };
-  const hostSources = async () => parseDeb822Sources(await deps.readFile(f.sourcesFile));
+  const controller = async () => controllerSources(await readSourcesFile(deps.readFile, f.sourcesFile), f.sourcesFile);
+  const sourcesOf = (c: ControllerSources) => ({ hostSources: c.sources, sourcesFile: c.origin });
   const withUri = (uri: string, keyring: string) => ({ ...target, uri, signedBy: keyring });
   switch (f.source) {
     case "debian":
@@ -268,9 +269,9 @@ async function recipeFromFlags(f: BundleFlags, deps: EngineCliDeps) {
             hostSources: [{ types: ["deb"], uris: [f.uri], suites: [f.distro, `${f.distro}-updates`], components: ["main"], signedBy: [f.keyring!], enabled: true }],
             sourcesFile: "--uri",
           })
-        : debianRecipe({ ...target, hostSources: await hostSources(), sourcesFile: f.sourcesFile });
+        : debianRecipe({ ...target, ...sourcesOf(await controller()) });
     case "docker":
-      return dockerRecipe({ ...withUri(f.uri!, f.keyring!), hostSources: await hostSources(), sourcesFile: f.sourcesFile });
+      return dockerRecipe({ ...withUri(f.uri!, f.keyring!), ...sourcesOf(await controller()) });
     case "ubuntu":
       return ubuntuRecipe({ ...withUri(f.uri!, f.keyring!), ...(f.securityUri ? { securityUri: f.securityUri } : {}) });
   }

@@ -11,7 +11,7 @@ import { DEB_ARCHES, isBundleDirectory, parseBundleRecipe, type EngineOptions } 
 import { describePackageChanges, diffPackages, LOCK_FILE_NAME, recordBundle, type BundlePin, type DebArch, type LoadedLock, type LockFile } from "../model/lock-file";
 import { buildBundle, type BuildBundleOptions, type BuildBundleResult, type RunFn } from "./bundle/build";
 import { bundlePinOf, decideBundle, findCachedBundle } from "./bundle/pin";
-import { debianRecipe, HOST_DEBIAN_SOURCES, parseDeb822Sources } from "./bundle/recipe";
+import { controllerSources, debianRecipe, readSourcesFile } from "./bundle/recipe";
 import { verifyBundle, type VerifiedBundle } from "./bundle/verify";
 import { DockerArchiveError, readDockerArchive } from "./image-archive";
 import type { BundleRef, ImageSource } from "./steps/engine-context";
@@ -98,11 +98,8 @@ export async function resolveBundle(source: BundleSource, deps: BundleDeps): Pro
       break;
   }
   const read = deps.readFile ?? ((f: string) => fsp.readFile(f, "utf8"));
-  const recipe = debianRecipe({
-    suite: source.recipe.suite,
-    arch,
-    hostSources: parseDeb822Sources(await read(HOST_DEBIAN_SOURCES)),
-  });
+  const controller = controllerSources(await readSourcesFile(read));
+  const recipe = debianRecipe({ suite: source.recipe.suite, arch, hostSources: controller.sources, sourcesFile: controller.origin });
   const built = await (deps.build ?? buildBundle)({
     recipe,
     cacheDir: deps.cacheDir,

@@ -1,8 +1,9 @@
 /**
  * Bundle recipes: which apt sources and packages an engine bundle is built from. The Debian recipe
  * takes its mirror from the controller's own apt configuration (`/etc/apt/sources.list.d/
- * debian.sources`), so longshore never hard-codes a package host; other recipes take the URI from
- * the user. All functions here are pure: the caller reads the files.
+ * debian.sources`), or, on a controller that is not Debian, from Debian's own CDN
+ * ({@link DEBIAN_DEFAULT_SOURCES}); other recipes take the URI from the user. All functions here
+ * are pure except {@link readSourcesFile}, the one read.
  */
 import { PreconditionError } from "../../core/errors";
 import { bundleRecipeSchema, type AptSource, type BundleRecipe } from "../../model/engine";
@@ -10,6 +11,47 @@ import { parseOrThrow } from "../../model/zod-issues";
 
 /** Where Debian keeps its deb822 sources on the controller. */
 export const HOST_DEBIAN_SOURCES = "/etc/apt/sources.list.d/debian.sources";
+
+/** Debian's archive keyring as Debian installs it (the `debian-archive-keyring` package). */
+export const DEBIAN_ARCHIVE_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg";
+
+/**
+ * The sources a controller without {@link HOST_DEBIAN_SOURCES} (macOS, Windows, an Ubuntu CI
+ * runner) resolves Debian bundles from: Debian's own CDN, as a fresh Debian 12 writes it. The
+ * bundle id does not include the mirror (only what the packages are), so a bundle resolved here
+ * and one resolved through a Debian controller's mirror pin the same id.
+ */
+export const DEBIAN_DEFAULT_SOURCES: readonly Deb822Source[] = Object.freeze([
+  { types: ["deb"], uris: ["http://deb.debian.org/debian"], suites: ["bookworm", "bookworm-updates"], components: ["main"], signedBy: [DEBIAN_ARCHIVE_KEYRING], enabled: true },
+  { types: ["deb"], uris: ["http://deb.debian.org/debian-security"], suites: ["bookworm-security"], components: ["main"], signedBy: [DEBIAN_ARCHIVE_KEYRING], enabled: true },
+]);
+
+/** What the Debian recipe takes its mirror from: the controller's file, or Debian's defaults where it has none. */
+export interface ControllerSources {
+  sources: readonly Deb822Source[];
+  /** Named in errors and progress: the file, or where the defaults come from. */
+  origin: string;
+}
+
+/**
+ * The controller's Debian sources from the text of `file` (null: the file does not exist). Only
+ * the default file may be missing (the controller is not Debian); a file the user named must exist.
+ */
+export function controllerSources(text: string | null, file: string = HOST_DEBIAN_SOURCES): ControllerSources {
+  if (text !== null) return { sources: parseDeb822Sources(text), origin: file };
+  if (file !== HOST_DEBIAN_SOURCES) throw new PreconditionError(`${file} does not exist`, { suggestion: "Name a deb822 .sources file, or leave --sources-file out to use this computer's or Debian's own mirror." });
+  return { sources: DEBIAN_DEFAULT_SOURCES, origin: `deb.debian.org (this computer has no ${HOST_DEBIAN_SOURCES})` };
+}
+
+/** Reads `file` for {@link controllerSources}: its text, or null when it does not exist. Other errors propagate. */
+export async function readSourcesFile(read: (f: string) => Promise<string>, file: string = HOST_DEBIAN_SOURCES): Promise<string | null> {
+  try {
+    return await read(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw e;
+  }
+}
 
 /** One stanza of a deb822 `.sources` file. */
 export interface Deb822Source {

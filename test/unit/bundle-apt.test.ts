@@ -9,7 +9,18 @@ import {
   RequiredPackageCollector,
   statusFromRecords,
 } from "../../provisioner/bundle/apt";
-import { debianRecipe, dockerRecipe, parseDeb822Sources, renderSourcesList, sourcesForSuite, ubuntuRecipe } from "../../provisioner/bundle/recipe";
+import {
+  controllerSources,
+  debianRecipe,
+  DEBIAN_DEFAULT_SOURCES,
+  dockerRecipe,
+  HOST_DEBIAN_SOURCES,
+  parseDeb822Sources,
+  readSourcesFile,
+  renderSourcesList,
+  sourcesForSuite,
+  ubuntuRecipe,
+} from "../../provisioner/bundle/recipe";
 
 /** This computer's /etc/apt/sources.list.d/debian.sources, as shipped. */
 const DEBIAN_SOURCES = `Types: deb
@@ -68,6 +79,33 @@ describe("deb822 sources", () => {
     expect(() => sourcesForSuite(parseDeb822Sources(DEBIAN_SOURCES), "sid", ["main"], "debian.sources")).toThrow('debian.sources has no enabled "deb" source for sid');
     const unsigned = parseDeb822Sources("Types: deb\nURIs: http://x.example/debian\nSuites: bookworm\nComponents: main\n");
     expect(() => sourcesForSuite(unsigned, "bookworm", ["main"], "x.sources")).toThrow("x.sources: the source http://x.example/debian bookworm has no Signed-By keyring file");
+  });
+});
+
+describe("a controller without Debian's sources file (macOS, Windows, an Ubuntu CI runner)", () => {
+  it("resolves from Debian's own archive: the same suites and keyring a fresh Debian 12 writes, renamed for trixie", () => {
+    const c = controllerSources(null);
+    expect(c.origin).toBe(`deb.debian.org (this computer has no ${HOST_DEBIAN_SOURCES})`);
+    expect(c.sources).toBe(DEBIAN_DEFAULT_SOURCES);
+    expect(c.sources).toEqual(parseDeb822Sources(DEBIAN_SOURCES));
+    expect(renderSourcesList(debianRecipe({ suite: "trixie", arch: "amd64", hostSources: c.sources, sourcesFile: c.origin }))).toBe(
+      `deb [arch=amd64 signed-by=${KEYRING}] http://deb.debian.org/debian trixie main\n` +
+        `deb [arch=amd64 signed-by=${KEYRING}] http://deb.debian.org/debian trixie-updates main\n` +
+        `deb [arch=amd64 signed-by=${KEYRING}] http://deb.debian.org/debian-security trixie-security main\n`,
+    );
+  });
+
+  it("uses the file where there is one, and refuses a file the user named that does not exist", () => {
+    expect(controllerSources(DEBIAN_SOURCES).origin).toBe(HOST_DEBIAN_SOURCES);
+    expect(() => controllerSources(null, "/x/mirror.sources")).toThrow(PreconditionError);
+    expect(() => controllerSources(null, "/x/mirror.sources")).toThrow(/^\/x\/mirror.sources does not exist$/);
+  });
+
+  it("reads a missing file as null and lets other errors through", async () => {
+    const fail = (code: string) => async () => Promise.reject(Object.assign(new Error(code), { code }));
+    await expect(readSourcesFile(fail("ENOENT"))).resolves.toBeNull();
+    await expect(readSourcesFile(fail("EACCES"))).rejects.toThrow("EACCES");
+    await expect(readSourcesFile(async (f) => `read ${f}`)).resolves.toBe(`read ${HOST_DEBIAN_SOURCES}`);
   });
 });
 
