@@ -17,6 +17,7 @@ import type { Environment } from "../../model/environment";
 import { loadEnvironment } from "../../model/environment-file";
 import { lockFilePath, readLockFile } from "../../model/lock-file";
 import { resolveEnvironmentSecrets } from "../../model/secret-resolve";
+import { pulumiSecretSources } from "./config-secrets";
 import { buildWebStack, hostImagePin, type AwsEnvironment, type WebSecrets, type WebStackDeps } from "./web-stack";
 
 /** The stack config keys of this program (everything else is in the environment file). */
@@ -49,14 +50,11 @@ function pulumiKey(key: string): { namespace: string | undefined; name: string; 
  * The environment's `{ pulumi: KEY }` secrets, read from the stack's config with `getSecret`, so
  * each is a Pulumi secret in the state and the outputs however it was set. Every one that is missing
  * is reported at once with its path in the environment file. Whether the stack file holds a value
- * encrypted is not part of the SDK's public API (its `isConfigSecret` is internal), so a value set
- * without `--secret` is not refused here: docs/aws.md tells users to always set these with `--secret`.
+ * encrypted is not part of the SDK's public API for a program, so a value set without `--secret` is
+ * not refused here; `longshore rollout` (the Automation API) refuses it (config-secrets.ts).
  */
 function pulumiSecrets(env: Environment, file: string): Map<string, pulumi.Output<string>> {
-  const sources: Array<{ path: string; key: string }> = [
-    ...Object.entries(env.app.secrets).flatMap(([k, s]) => ("pulumi" in s ? [{ path: `app.secrets.${k}`, key: s.pulumi }] : [])),
-    ...(env.registry && "pulumi" in env.registry.password ? [{ path: "registry.password", key: env.registry.password.pulumi }] : []),
-  ];
+  const sources = pulumiSecretSources(env);
   const issues: ConfigIssue[] = [];
   const values = new Map<string, pulumi.Output<string>>();
   for (const { path: keyPath, key } of sources) {

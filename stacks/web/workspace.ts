@@ -7,9 +7,10 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import * as path from "node:path";
 import type * as automation from "@pulumi/pulumi/automation";
-import { MissingToolError } from "../../core/errors";
+import { ConfigError, MissingToolError } from "../../core/errors";
 import type { StackWorkspace } from "../../drivers/aws/aws-driver";
 import type { Environment } from "../../model/environment";
+import { plainSecretIssues } from "./config-secrets";
 
 /** Finds the Pulumi CLI on PATH, or explains how to get it. */
 export function requirePulumiCli(env: NodeJS.ProcessEnv = process.env): string {
@@ -41,6 +42,9 @@ export async function automationWorkspace(env: Environment, environmentFile: str
   const stack = await LocalWorkspace.createOrSelectStack({ stackName: env.name, workDir });
   await stack.setConfig("web:environmentFile", { value: path.resolve(environmentFile) });
   if (env.aws?.region) await stack.setConfig("aws:region", { value: env.aws.region });
+  // Before `up`: a secret set without --secret sits in clear in the stack file (and in git).
+  const plain = plainSecretIssues(env, environmentFile, await stack.getAllConfig());
+  if (plain.length) throw new ConfigError(`the secrets of ${environmentFile}`, plain, { suggestion: "Pulumi keeps a value encrypted only when it is set with --secret." });
   return {
     up: async (onOutput) => {
       await stack.up({ onOutput: (text: string) => text.split("\n").filter(Boolean).forEach(onOutput) });
