@@ -14,6 +14,7 @@ import { bundleLockOf, type BundleLock } from "../provisioner/provision-inputs";
 import { recordImage, type LoadedLock } from "../model/lock-file";
 import type { GroupProvisioner } from "../drivers/local/slot-driver";
 import { AwsSlotDriver } from "../drivers/aws/aws-driver";
+import { s3LockClient } from "../drivers/aws/s3-lock-client";
 import { automationWorkspace } from "../stacks/web/workspace";
 import type { CliDeps, DestroyOptions, DriverTarget } from "./deps";
 import { destroyAccessories, ensureAccessories, withAccessories, type AccessoryContext } from "../drivers/local/accessories";
@@ -41,10 +42,13 @@ export async function environmentDriver(
 ): Promise<SlotDriver> {
   const { env } = target;
   if (env.driver === "aws") {
+    const workspace = await automationWorkspace(env, target.file);
     return new AwsSlotDriver({
       env,
       file: target.file,
-      workspace: await automationWorkspace(env, target.file),
+      workspace,
+      // The lock across operators, on S3 with the SDK's default credentials (loaded on first use).
+      lockClient: s3LockClient({ region: async () => workspace.region?.() }),
       log: progress,
       ...(sshAuthSock ? { ssh: { connect, auth: { agent: sshAuthSock } } } : {}),
     });

@@ -5,7 +5,7 @@
  * The stack's own HealthGate keeps the listener from switching to an unhealthy slot even if this
  * driver is bypassed. Hosts are probed over SSH (the app port admits only the load balancer), with
  * the host keys the stack pins; operators lock the environment through an object in the stack's
- * lock bucket (the real S3 client is a gap: {@link LockObjectClient}).
+ * lock bucket ({@link LockObjectClient}; on S3: s3-lock-client.ts).
  */
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
@@ -28,6 +28,8 @@ export interface StackWorkspace {
   up(onOutput: (line: string) => void): Promise<void>;
   /** The stack's outputs (plain values; secrets stay secret). */
   outputs(): Promise<Record<string, unknown>>;
+  /** The stack's AWS region (where its lock bucket is). @default unknown: the AWS SDK's own (AWS_REGION, the profile's) */
+  region?(): Promise<string | undefined>;
 }
 
 /** The stack outputs this driver reads (see stacks/web/index.ts). */
@@ -49,24 +51,36 @@ export interface AwsSshOptions {
   auth: SshAuth;
 }
 
+/** A lock object as read: its body and its ETag (what a conditional delete names). */
+export interface LockObject {
+  body: string;
+  etag: string;
+}
+
 /**
  * The shared lock's storage: one S3 object per environment in the stack's lock bucket, written
- * only when absent. The real client is not written yet (no AWS SDK in longshore: docs/aws.md,
- * limits); tests fake it.
+ * only when absent and deleted only while unchanged. On S3: {@link s3LockClient}
+ * (s3-lock-client.ts); tests fake it or run it against a fake S3 server.
  */
 export interface LockObjectClient {
   /** PUT with `If-None-Match: *`: true when written, false when an object is already there (412). */
   putIfAbsent(bucket: string, key: string, body: string): Promise<boolean>;
-  /** The object's body, or null when there is none. */
-  get(bucket: string, key: string): Promise<string | null>;
-  /** Deletes the object (no error when it is gone). */
-  delete(bucket: string, key: string): Promise<void>;
+  /** The object's body and ETag, or null when there is none. */
+  get(bucket: string, key: string): Promise<LockObject | null>;
+  /** DELETE with `If-Match: <etag>`: true when deleted, false when the object changed since (412) or is gone. */
+  deleteIfMatch(bucket: string, key: string, etag: string): Promise<boolean>;
 }
 
 /** What the lock object holds: who took it, and an id only its taker knows, so release deletes only its own. */
-interface LockRecord extends LockHolder {
+export interface LockRecord extends LockHolder {
   id: string;
 }
+
+/** The shared lock as `longshore lock status` shows it. */
+export type SharedLockState =
+  | { state: "none"; reason: string }
+  | { state: "free"; bucket: string; key: string }
+  | { state: "held"; bucket: string; key: string; holder: LockRecord | null; etag: string };
 
 /** The object key of an environment's lock in the lock bucket. */
 export function lockObjectKey(environment: string): string {
@@ -108,7 +122,7 @@ export interface AwsDriverOptions {
    * admits only the load balancer)
    */
   probeHosts?: (slot: SlotName, hosts: HostStatus[]) => Promise<ProbeResult[]>;
-  /** The shared lock's object store. @default none: no lock across operators, only this computer's */
+  /** The shared lock's object store (the CLI wires {@link s3LockClient}). @default none: no lock across operators, only this computer's */
   lockClient?: LockObjectClient;
   /** Who takes the shared lock. @default this process (user, host name, pid) */
   holder?: () => Omit<LockHolder, "operation" | "since">;
@@ -231,7 +245,7 @@ export class AwsSlotDriver implements SlotDriver {
     const none: HeldSharedLock = { release: async () => {} };
     const log = this.options.log ?? (() => {});
     if (!lockClient) {
-      log("no lock across operators: the aws driver has no S3 client yet (docs/aws.md, limits)");
+      log("no lock across operators: this aws driver was built without a lock store");
       return none;
     }
     const bucket = ((await this.options.workspace.outputs()) as WebOutputs).lockBucket;
@@ -243,11 +257,11 @@ export class AwsSlotDriver implements SlotDriver {
     const who = (this.options.holder ?? defaultHolder)();
     const record: LockRecord = { id: randomUUID(), operation, ...who, since: (this.options.now ?? (() => new Date()))().toISOString() };
     if (!(await lockClient.putIfAbsent(bucket, key, JSON.stringify(record)))) {
-      const held = parseRecord(await lockClient.get(bucket, key));
+      const held = parseRecord((await lockClient.get(bucket, key))?.body ?? null);
       const by = held ? describeHolder(held) : "an unknown holder (the lock object is unreadable or just went)";
       throw new LockHeldError(`environment ${env.name} is locked by ${by} (s3://${bucket}/${key})`, {
         context: { bucket, key },
-        suggestion: `Wait for that operation to end. If it is gone for good, delete s3://${bucket}/${key} yourself.`,
+        suggestion: "Wait for that operation to end. If it is gone for good (killed, its machine lost), `longshore lock release --force` removes its lock.",
       });
     }
     let released = false;
@@ -255,12 +269,33 @@ export class AwsSlotDriver implements SlotDriver {
       release: async () => {
         if (released) return;
         released = true;
-        // Only our own: someone may have removed ours by hand and taken the lock since.
-        const now = parseRecord(await lockClient.get(bucket, key));
-        if (now?.id === record.id) await lockClient.delete(bucket, key);
-        else log(`the lock s3://${bucket}/${key} is no longer this operation's; left as it is`);
+        // Only our own: someone may have removed ours (--force) and taken the lock since. The
+        // delete names the ETag read, so a retake between the read and the delete survives too.
+        const now = await lockClient.get(bucket, key);
+        const ours = now !== null && parseRecord(now.body)?.id === record.id;
+        if (!ours || !(await lockClient.deleteIfMatch(bucket, key, now.etag))) log(`the lock s3://${bucket}/${key} is no longer this operation's; left as it is`);
       },
     };
+  }
+
+  /** Where the shared lock is and who holds it (`longshore lock status`); `none` when there is no lock store or bucket. */
+  async sharedLockState(): Promise<SharedLockState> {
+    const { lockClient, env } = this.options;
+    if (!lockClient) return { state: "none", reason: "this aws driver was built without a lock store" };
+    const bucket = ((await this.options.workspace.outputs()) as WebOutputs).lockBucket;
+    if (!bucket) return { state: "none", reason: "the stack has no lockBucket output yet (the next pulumi up creates it)" };
+    const key = lockObjectKey(env.name);
+    const now = await lockClient.get(bucket, key);
+    return now === null ? { state: "free", bucket, key } : { state: "held", bucket, key, holder: parseRecord(now.body), etag: now.etag };
+  }
+
+  /**
+   * Removes the lock object `held` read (`longshore lock release --force`), only if it is still
+   * that object (`If-Match`): false when it changed hands or went since.
+   */
+  async forceReleaseSharedLock(held: SharedLockState & { state: "held" }): Promise<boolean> {
+    if (!this.options.lockClient) return false;
+    return this.options.lockClient.deleteIfMatch(held.bucket, held.key, held.etag);
   }
 
   async commitSlot(): Promise<void> {
@@ -305,7 +340,7 @@ function parseRecord(body: string | null): LockRecord | null {
   if (body === null) return null;
   try {
     const r = JSON.parse(body) as LockRecord;
-    return typeof r.id === "string" && typeof r.operation === "string" ? r : null;
+    return r !== null && typeof r === "object" && typeof r.id === "string" && typeof r.operation === "string" ? r : null;
   } catch {
     return null;
   }

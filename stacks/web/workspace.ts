@@ -50,5 +50,7 @@ export async function automationWorkspace(env: Environment, environmentFile: str
       await stack.up({ onOutput: (text: string) => text.split("\n").filter(Boolean).forEach(onOutput) });
     },
     outputs: async () => Object.fromEntries(Object.entries(await stack.outputs()).map(([k, v]) => [k, (v as automation.OutputValue).value])),
+    // The stack's region (the lock bucket's): the file's, else the stack's aws:region config.
+    region: async () => env.aws?.region ?? (await stack.getConfig("aws:region").then((v) => v.value, () => undefined)),
   };
 }

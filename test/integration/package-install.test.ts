@@ -1,67 +1,25 @@
-// Does not prove `pulumi up` (no Pulumi CLI here: the programs run under Pulumi's mocks) nor the newest registry versions of the peers: npm installs the tarball for real, from the registry (cache first), with @pulumi/pulumi, @pulumi/aws, TypeScript and @types/node pinned to this checkout's versions so the run is repeatable.
-import { execFileSync } from "node:child_process";
+// Does not prove `pulumi up` or the Pulumi engine's own refresh (no Pulumi CLI here: programs run under Pulumi's mocks; read and diff are called on the deserialised provider), nor the newest registry versions of the peers (npm installs the tarball for real, from the registry with the cache first, with @pulumi/pulumi, @pulumi/aws, TypeScript and @types/node pinned to this checkout's versions so runs repeat), nor a host with a real engine in the refresh case (its docker and sha256sum report set values).
+import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-
-const ROOT = path.resolve(__dirname, "..", "..");
-const MODULES = path.join(ROOT, "node_modules");
+import { installInto, installProject, packCheckout, ROOT } from "../helpers/packed-package";
+import { startSshd, type Sshd } from "../helpers/sshd";
 
 let dir: string;
 let tarball: string;
 let files: string[];
 let consumer: string;
 
-/** A copy of the checkout's files (tracked and new, not ignored), so `npm pack`'s build does not touch this checkout's dist/. */
-function copyCheckout(to: string): void {
-  const listed = execFileSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: ROOT, encoding: "utf8" });
-  for (const rel of listed.split("\0")) {
-    if (!rel || rel === "node_modules" || rel.startsWith("node_modules/")) continue;
-    const from = path.join(ROOT, rel);
-    if (!fs.existsSync(from)) continue; // deleted in the work tree, not yet in the index
-    fs.mkdirSync(path.dirname(path.join(to, rel)), { recursive: true });
-    fs.copyFileSync(from, path.join(to, rel));
-  }
-  fs.symlinkSync(MODULES, path.join(to, "node_modules"));
-}
-
-/** The version of `name` this checkout installed (its package-lock's). */
-function installedVersion(name: string): string {
-  return (JSON.parse(fs.readFileSync(path.join(MODULES, name, "package.json"), "utf8")) as { version: string }).version;
-}
-
-/** The peers and tools a user's project installs next to longshore, at this checkout's versions. */
-const PINNED = ["@pulumi/pulumi", "@pulumi/aws", "typescript", "@types/node"];
-
-/** `npm install` in `project`, as a user runs it (install scripts are npm's default: not run unless approved). */
-function npmInstall(project: string, specs: string[] = []): void {
-  execFileSync("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error", ...specs], {
-    cwd: project,
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "pipe"],
-    timeout: 300_000,
-  });
-}
-
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "longshore-pack-"));
-  const src = path.join(dir, "src");
-  copyCheckout(src);
-  const out = path.join(dir, "out");
-  fs.mkdirSync(out);
-  // prepack builds dist/ with tsconfig.build.json first.
-  const packed = JSON.parse(execFileSync("npm", ["pack", "--json", "--pack-destination", out], { cwd: src, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] })) as Array<{
-    filename: string;
-    files: Array<{ path: string }>;
-  }>;
-  tarball = path.join(out, packed[0]!.filename);
-  files = packed[0]!.files.map((f) => f.path);
+  ({ tarball, files } = packCheckout(dir));
   consumer = path.join(dir, "consumer");
   fs.mkdirSync(consumer);
   fs.writeFileSync(path.join(consumer, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "commonjs" }));
   // What the README says a user runs: `npm install longshore @pulumi/pulumi @pulumi/aws`.
-  npmInstall(consumer, [tarball, ...PINNED.map((n) => `${n}@${installedVersion(n)}`)]);
+  installInto(consumer, tarball);
 }, 420_000);
 
 afterAll(() => {
@@ -79,7 +37,11 @@ describe("the packed longshore package", () => {
     expect(files).toContain("dist/provisioner/apply-host.d.ts");
     expect(files).toContain("templates/engine/install.sh.hbs");
     expect(files.filter((f) => /(^|\/)(test|bench)\//.test(f) || /vitest/.test(f))).toEqual([]);
-    expect(files.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))).toEqual([]);
+    // The one TypeScript source: the `pulumi new` template's program, a user's project.
+    expect(files.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))).toEqual(["templates/pulumi-web/index.ts"]);
+    expect(files.filter((f) => f.startsWith("templates/pulumi-web/")).sort()).toEqual(
+      ["Pulumi.yaml", "index.ts", "longshore.yaml", "package.json", "tsconfig.json"].map((f) => `templates/pulumi-web/${f}`),
+    );
     const manifest = JSON.parse(execFileSync("tar", ["-xzOf", tarball, "package/package.json"], { encoding: "utf8" })) as Record<string, Record<string, string>>;
     expect(manifest.peerDependencies).toEqual({ "@pulumi/aws": "^7.47.0", "@pulumi/pulumi": "^3.142.0" });
     expect(manifest.dependencies!["@pulumi/pulumi"]).toBeUndefined();
@@ -168,6 +130,97 @@ describe("the packed longshore package", () => {
     expect(version.trim()).toMatch(/^longshore 0\.1\.0\b/);
   });
 
+  it("`longshore --help` from the installed package loads no AWS SDK module (the S3 client is required on the lock's first use)", () => {
+    const hook = path.join(consumer, "count-modules.js");
+    fs.writeFileSync(
+      hook,
+      'process.on("exit", () => { const k = Object.keys(require.cache); process.stderr.write("\\n" + JSON.stringify({ total: k.length, sdk: k.filter((f) => /[/]@aws-sdk[/]|[/]@smithy[/]/.test(f)).length, cli: k.some((f) => f.endsWith("/cli/main.js")) })); });\n',
+    );
+    const r = spawnSync(process.execPath, ["-r", hook, path.join(consumer, "node_modules", "longshore", "dist", "cli", "main.js"), "--help"], { cwd: consumer, encoding: "utf8", timeout: 60_000 });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("Usage: longshore");
+    const counted = JSON.parse(r.stderr.trim().split("\n").pop()!) as { total: number; sdk: number; cli: boolean };
+    expect(counted.cli).toBe(true);
+    expect(counted.sdk).toBe(0);
+    // The same hook does see the SDK when it is loaded (so 0 above is a count, not a blind spot).
+    const withSdk = spawnSync(process.execPath, ["-r", hook, "-e", 'require("@aws-sdk/client-s3")'], { cwd: consumer, encoding: "utf8", timeout: 60_000 });
+    expect((JSON.parse(withSdk.stderr.trim().split("\n").pop()!) as { sdk: number }).sdk).toBeGreaterThan(0);
+  });
+
+  it("builds templates/pulumi-web against the package (as `pulumi new` copies it) and runs it under Pulumi's mocks with the config its Pulumi.yaml lists", () => {
+    const project = path.join(dir, "pulumi-web");
+    fs.cpSync(path.join(ROOT, "templates", "pulumi-web"), project, { recursive: true });
+    installProject(project, tarball);
+    execFileSync(path.join(project, "node_modules", ".bin", "tsc"), ["-p", project], { cwd: project, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    // The runner: config exactly as the template section lists it (defaults, a value for each secret), then the program under mocks.
+    fs.writeFileSync(
+      path.join(project, "run-mocked.js"),
+      [
+        'const crypto = require("node:crypto");',
+        'const fs = require("node:fs");',
+        'const pulumi = require("@pulumi/pulumi");',
+        'const { parse } = require("yaml");',
+        'const { openSshEd25519FromSeed } = require("longshore");',
+        'const project = parse(fs.readFileSync("Pulumi.yaml", "utf8"));',
+        "const config = {}; const secret = [];",
+        "const omit = process.argv[2];",
+        "for (const [k, v] of Object.entries(project.template.config)) {",
+        "  if (k === omit) continue;",
+        '  const key = k.includes(":") ? k : `${project.name}:${k}`;',
+        '  config[key] = v.default !== undefined ? String(v.default) : "value-of-" + k;',
+        "  if (v.secret) secret.push(key);",
+        "}",
+        "pulumi.runtime.setAllConfig(config, secret);",
+        "const registered = [];",
+        "pulumi.runtime.setMocks({",
+        "  newResource: (a) => {",
+        "    registered.push(`${a.type}::${a.name}`);",
+        "    const state = { ...a.inputs, arn: `arn:mock:${a.name}` };",
+        '    if (a.type === "pulumi-nodejs:dynamic/longshore:HostKey") {',
+        "      const pair = openSshEd25519FromSeed(crypto.createHash(\"sha256\").update(a.name).digest(), String(a.inputs.comment));",
+        "      Object.assign(state, { publicKey: pair.publicKey, fingerprint: pair.fingerprint, privateKey: pair.privateKey });",
+        "    }",
+        '    if (a.type === "aws:ec2/instance:Instance") Object.assign(state, { publicIp: "198.51.100.7", privateIp: "10.0.0.7" });',
+        "    return { id: `${a.name}-id`, state };",
+        "  },",
+        "  call: (a) => {",
+        '    if (a.token === "aws:index/getAvailabilityZones:getAvailabilityZones") return { id: "eu-west-1", names: ["eu-west-1a", "eu-west-1b"], zoneIds: ["euw1-az1", "euw1-az2"] };',
+        '    if (a.token === "aws:ec2/getAmi:getAmi") return { id: "ami-0123456789abcdef0", name: "debian-12-amd64-20250101-1966", architecture: "x86_64" };',
+        "    throw new Error(`no mock for call ${a.token}`);",
+        "  },",
+        '}, project.name, "test", false);',
+        "const value = (o) => new Promise((r) => pulumi.output(o).apply(r));",
+        'require("./index.js")().then((out) => Promise.all([value(out.vpcId), value(out.hostNames), value(out.publicIps), value(out.secrets)]))',
+        "  .then(([vpcId, hostNames, publicIps, secrets]) => setTimeout(() => process.stdout.write(JSON.stringify({ vpcId, hostNames, publicIps, secrets, registered: registered.sort() })), 500))",
+        '  .catch((e) => { process.stderr.write(String(e && e.message)); process.exit(1); });',
+        "",
+      ].join("\n"),
+    );
+    const out = JSON.parse(execFileSync(process.execPath, ["run-mocked.js"], { cwd: project, encoding: "utf8", timeout: 60_000 })) as {
+      vpcId: string;
+      hostNames: string[];
+      publicIps: string[];
+      secrets: string[];
+      registered: string[];
+    };
+    expect(out.vpcId).toBe("web-net-id");
+    expect(out.hostNames).toEqual(["web-blue-0", "web-blue-1"]);
+    expect(out.publicIps).toEqual(["198.51.100.7", "198.51.100.7"]);
+    expect(out.secrets).toEqual(["DB_PASSWORD"]);
+    expect(out.registered.filter((r) => r.startsWith("longshore:"))).toEqual([
+      "longshore:compute:HostFleet::web-blue",
+      "longshore:network:Network::web-net",
+      "longshore:network:WebSecurityGroups::web-sg",
+    ]);
+    expect(out.registered.filter((r) => r.startsWith("aws:ec2/instance:"))).toEqual(["aws:ec2/instance:Instance::web-blue-0", "aws:ec2/instance:Instance::web-blue-1"]);
+    // Every config key the program requires is in the template section: leaving one out fails the program, naming it.
+    for (const key of ["aws:region", "dbPassword"]) {
+      const r = spawnSync(process.execPath, ["run-mocked.js", key], { cwd: project, encoding: "utf8", timeout: 60_000 });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`Missing required configuration variable '${key.includes(":") ? key : `longshore-web:${key}`}'`);
+    }
+  }, 120_000);
+
   it("builds examples/own-program against the package and runs it under Pulumi's mocks", () => {
     // The example's README steps: `npm install` (its package.json names the tarball), `npm run build`,
     // `node run-mocked.js`. Here the tarball's path is this run's and the peers are pinned (see above).
@@ -176,14 +229,8 @@ describe("the packed longshore package", () => {
     for (const f of ["package.json", "tsconfig.json", "index.ts", "run-mocked.js", "Pulumi.yaml"]) {
       fs.copyFileSync(path.join(ROOT, "examples", "own-program", f), path.join(example, f));
     }
-    const manifest = JSON.parse(fs.readFileSync(path.join(example, "package.json"), "utf8")) as Record<string, Record<string, string>>;
-    expect(manifest.dependencies!.longshore).toBe("file:../../longshore-0.1.0.tgz");
-    manifest.dependencies!.longshore = `file:${tarball}`;
-    for (const group of [manifest.dependencies!, manifest.devDependencies!]) {
-      for (const n of PINNED) if (group[n]) group[n] = installedVersion(n);
-    }
-    fs.writeFileSync(path.join(example, "package.json"), JSON.stringify(manifest, null, 2));
-    npmInstall(example);
+    expect((JSON.parse(fs.readFileSync(path.join(example, "package.json"), "utf8")) as { dependencies: Record<string, string> }).dependencies.longshore).toBe("file:../../longshore-0.1.0.tgz");
+    installProject(example, tarball);
     execFileSync("npm", ["run", "build", "--silent"], { cwd: example, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
     const out = JSON.parse(execFileSync(process.execPath, ["run-mocked.js"], { cwd: example, encoding: "utf8", timeout: 60_000 })) as {
       vpcId: string;
@@ -205,3 +252,111 @@ describe("the packed longshore package", () => {
     ]);
   }, 420_000);
 });
+
+describe("pulumi refresh from another directory (the ProvisionedHost provider loaded from another install)", () => {
+  // A real sshd on 127.0.0.1 is the host; its sessions find a `docker` and a `sha256sum` that report
+  // the engine this test sets (the provider's read runs `docker version` and `sha256sum
+  // /etc/docker/daemon.json` there: this machine's own engine is not touched).
+  let sshd: Sshd | undefined;
+  let stub: string;
+  let first: string;
+  let second: string;
+
+  beforeAll(async () => {
+    stub = path.join(dir, "host-bin");
+    fs.mkdirSync(stub);
+    fs.writeFileSync(path.join(stub, "version"), "24.0.7\n");
+    fs.writeFileSync(path.join(stub, "daemon.json"), '{"log-driver":"json-file"}\n');
+    fs.writeFileSync(path.join(stub, "docker"), `#!/bin/sh\ncat ${stub}/version\n`, { mode: 0o755 });
+    fs.writeFileSync(
+      path.join(stub, "sha256sum"),
+      `#!/bin/sh\n[ "$2" = /etc/docker/daemon.json ] && exec /usr/bin/sha256sum -- ${stub}/daemon.json\nexec /usr/bin/sha256sum "$@"\n`,
+      { mode: 0o755 },
+    );
+    sshd = await startSshd({ extraConfig: [`SetEnv PATH=${stub}:/usr/local/bin:/usr/bin:/bin`] });
+    first = path.join(dir, "first-checkout", "infra");
+    second = path.join(dir, "elsewhere", "other-program");
+    for (const d of [first, second]) {
+      fs.mkdirSync(d, { recursive: true });
+      installInto(d, tarball);
+    }
+  });
+
+  afterAll(async () => {
+    await sshd?.stop();
+  });
+
+  /** Runs `script` with node in `cwd` (its requires resolve from there), `input` on stdin; its stdout as JSON. */
+  const nodeIn = <T>(cwd: string, script: string, input: unknown): T =>
+    JSON.parse(execFileSync(process.execPath, ["-e", script], { cwd, input: JSON.stringify(input), encoding: "utf8", timeout: 60_000 })) as T;
+
+  /** In `second`: the provider from the state's serialised text (as Pulumi's dynamic provider host loads it), then read and diff. */
+  const REFRESH = [
+    'const fs = require("node:fs");',
+    'const requireFromString = require("require-from-string");',
+    'const { text, id, outs, inputs } = JSON.parse(fs.readFileSync(0, "utf8"));',
+    "const provider = requireFromString(text).handler();",
+    "(async () => {",
+    "  const read = await provider.read(id, outs);",
+    "  const diff = await provider.diff(read.id, read.props, inputs);",
+    '  process.stdout.write(JSON.stringify({ read, diff, entry: require.resolve("longshore/provisioner/apply-host") }));',
+    "})().catch((e) => { process.stderr.write(String(e && e.stack)); process.exit(1); });",
+  ].join("\n");
+
+  it("state made with the provider of one install: read and diff from another path report no drift and no change, and no path of either is in the state", async () => {
+    const privateKey = fs.readFileSync(sshd!.clientKeyPath, "utf8");
+    const connection = { name: "web-blue-0", address: sshd!.address, port: sshd!.port, user: "root", privateKey, hostKeyFingerprint: sshd!.hostKeyFingerprint };
+    const plan = {
+      slot: "blue",
+      app: { name: "shop", image: "registry.example.com/shop:1.0", port: 8080, hostPort: 8080, env: {}, secrets: {}, health: { path: "/healthz" } },
+      engine: {},
+      healthDeadlineSeconds: 60,
+    };
+    // The first install: the resource's state as `pulumi up` records it (what create stores: its
+    // inputs and what the host reports after applying), and the provider's serialised text.
+    const made = nodeIn<{ text: string; inputs: Record<string, unknown>; outs: Record<string, unknown>; entry: string }>(
+      first,
+      [
+        'const fs = require("node:fs");',
+        'const pulumi = require("@pulumi/pulumi");',
+        'const { provisionedHostProvider } = require("longshore");',
+        'const entry = require("longshore/provisioner/apply-host");',
+        'const { connection, plan } = JSON.parse(fs.readFileSync(0, "utf8"));',
+        "const provider = provisionedHostProvider();",
+        "(async () => {",
+        "  const inputs = { connection, ...plan, planHash: entry.planHostHash(plan) };",
+        "  const host = await entry.inspectHost(inputs);",
+        "  const outs = { ...inputs, appliedPlanHash: inputs.planHash, engineVersion: host.engineVersion, daemonJsonSha256: host.daemonJsonSha256, drift: [] };",
+        "  const text = (await pulumi.runtime.serializeFunction(() => provider, { allowSecrets: true })).text;",
+        '  process.stdout.write(JSON.stringify({ text, inputs, outs, entry: require.resolve("longshore/provisioner/apply-host") }));',
+        "})().catch((e) => { process.stderr.write(String(e && e.stack)); process.exit(1); });",
+      ].join("\n"),
+      { connection, plan },
+    );
+    expect(made.entry).toBe(path.join(fs.realpathSync(first), "node_modules", "longshore", "dist", "provisioner", "apply-host.js"));
+    expect(made.outs).toMatchObject({ engineVersion: "24.0.7", daemonJsonSha256: expect.stringMatching(/^[0-9a-f]{64}$/), drift: [] });
+    // The first install is gone (a deleted checkout, another machine): nothing of it may be needed.
+    fs.rmSync(path.dirname(first), { recursive: true, force: true });
+
+    const state = { text: made.text, id: "web-blue-0", outs: made.outs, inputs: made.inputs };
+    const refreshed = nodeIn<{ read: { id: string; props: Record<string, unknown> }; diff: { changes: boolean; replaces: string[] }; entry: string }>(second, REFRESH, state);
+    expect(refreshed.entry).toBe(path.join(fs.realpathSync(second), "node_modules", "longshore", "dist", "provisioner", "apply-host.js"));
+    expect(refreshed.read).toEqual({ id: "web-blue-0", props: made.outs });
+    expect(refreshed.diff).toEqual({ changes: false, replaces: [], deleteBeforeReplace: false });
+
+    const stored = `${made.text}\n${JSON.stringify(made.outs)}`;
+    for (const p of [first, second, fs.realpathSync(second), dir, ROOT, "/work/", stub, os.tmpdir() + "/"]) expect(stored).not.toContain(p);
+    expect(made.text).not.toMatch(/__dirname|__filename/);
+
+    // The same read can see drift (so "no drift" above was looked for): a hand-changed engine and daemon.json.
+    fs.writeFileSync(path.join(stub, "version"), "25.0.0\n");
+    fs.writeFileSync(path.join(stub, "daemon.json"), "{}\n");
+    const drifted = nodeIn<{ read: { props: { drift: string[] } }; diff: { changes: boolean } }>(second, REFRESH, state);
+    expect(drifted.read.props.drift).toEqual([
+      "engine version: applied 24.0.7, found 25.0.0",
+      `daemon.json: applied sha256 ${String(made.outs.daemonJsonSha256)}, found ${execFileSync("sha256sum", [path.join(stub, "daemon.json")], { encoding: "utf8" }).split(" ")[0]}`,
+    ]);
+    expect(drifted.diff.changes).toBe(true);
+  }, 120_000);
+});
+

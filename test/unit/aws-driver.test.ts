@@ -371,27 +371,40 @@ describe("AwsSlotDriver", () => {
 });
 
 describe("the lock across operators (sharedLock)", () => {
-  /** A fake S3: objects by bucket/key, every call recorded. */
+  /** A fake S3: object bodies by bucket/key (each write a new ETag), every call recorded. */
   function fakeS3(initial: Record<string, string> = {}) {
     const objects = new Map(Object.entries(initial));
+    const etags = new Map<string, string>();
+    let writes = 0;
+    const etagOf = (k: string) => (etags.has(k) ? etags.get(k)! : (etags.set(k, `"e${++writes}"`), etags.get(k)!));
     const calls: string[] = [];
+    /** Sets an object as someone else's write would (a new ETag). */
+    const put = (k: string, body: string) => {
+      objects.set(k, body);
+      etags.set(k, `"e${++writes}"`);
+    };
     const client: LockObjectClient = {
       async putIfAbsent(bucket, key, body) {
         calls.push(`put-if-none-match ${bucket}/${key}`);
         if (objects.has(`${bucket}/${key}`)) return false;
-        objects.set(`${bucket}/${key}`, body);
+        put(`${bucket}/${key}`, body);
         return true;
       },
       async get(bucket, key) {
         calls.push(`get ${bucket}/${key}`);
-        return objects.get(`${bucket}/${key}`) ?? null;
+        const k = `${bucket}/${key}`;
+        return objects.has(k) ? { body: objects.get(k)!, etag: etagOf(k) } : null;
       },
-      async delete(bucket, key) {
-        calls.push(`delete ${bucket}/${key}`);
-        objects.delete(`${bucket}/${key}`);
+      async deleteIfMatch(bucket, key, etag) {
+        calls.push(`delete-if-match ${etag} ${bucket}/${key}`);
+        const k = `${bucket}/${key}`;
+        if (!objects.has(k) || etagOf(k) !== etag) return false;
+        objects.delete(k);
+        etags.delete(k);
+        return true;
       },
     };
-    return { client, objects, calls };
+    return { client, objects, calls, put };
   }
   const OBJ = "longshore-lock-abc123/locks/test.json";
   const who = () => ({ user: "alice", hostname: "laptop", pid: 4242 });
@@ -407,7 +420,7 @@ describe("the lock across operators (sharedLock)", () => {
     expect(body).toEqual({ id: expect.stringMatching(/^[0-9a-f-]{36}$/), operation: "rollout", user: "alice", hostname: "laptop", pid: 4242, since: "2026-12-04T05:00:00.000Z" });
     await held.release();
     await held.release();
-    expect(s3.calls).toEqual([`put-if-none-match ${OBJ}`, `get ${OBJ}`, `delete ${OBJ}`]);
+    expect(s3.calls).toEqual([`put-if-none-match ${OBJ}`, `get ${OBJ}`, `delete-if-match "e1" ${OBJ}`]);
     expect(s3.objects.size).toBe(0);
   });
 
@@ -430,14 +443,62 @@ describe("the lock across operators (sharedLock)", () => {
     const lines: string[] = [];
     const held = await new AwsSlotDriver({ env, file, workspace: ws, lockClient: s3.client, holder: who, now, log: (l) => lines.push(l) }).sharedLock("rollout");
     const theirs = JSON.stringify({ id: "22222222-2222-2222-2222-222222222222", operation: "up", user: "carol", hostname: "ci", pid: 9, since: "2026-12-04T05:01:00.000Z" });
-    s3.objects.set(OBJ, theirs);
+    s3.put(OBJ, theirs);
     await held.release();
     expect(s3.calls).toEqual([`put-if-none-match ${OBJ}`, `get ${OBJ}`]);
     expect(s3.objects.get(OBJ)).toBe(theirs);
     expect(lines).toEqual(["the lock s3://longshore-lock-abc123/locks/test.json is no longer this operation's; left as it is"]);
   });
 
-  it("without a client (the real one is not written yet) or a lockBucket output, there is no shared lock, and it says so", async () => {
+  it("release names the ETag it read: a lock taken again between its read and its delete stays", async () => {
+    const { file, env } = environmentFile();
+    const { ws } = recordingWorkspace(file);
+    const s3 = fakeS3();
+    const lines: string[] = [];
+    const held = await new AwsSlotDriver({ env, file, workspace: ws, lockClient: s3.client, holder: who, now, log: (l) => lines.push(l) }).sharedLock("rollout");
+    const theirs = JSON.stringify({ id: "33333333-3333-3333-3333-333333333333", operation: "up", user: "dave", hostname: "ci", pid: 3, since: "2026-12-04T05:02:00.000Z" });
+    // Between the release's read and its delete, the object is force-removed and taken again.
+    const get = s3.client.get.bind(s3.client);
+    s3.client.get = async (b, k) => {
+      const r = await get(b, k);
+      s3.put(OBJ, theirs);
+      return r;
+    };
+    await held.release();
+    expect(s3.calls).toEqual([`put-if-none-match ${OBJ}`, `get ${OBJ}`, `delete-if-match "e1" ${OBJ}`]);
+    expect(s3.objects.get(OBJ)).toBe(theirs);
+    expect(lines).toEqual(["the lock s3://longshore-lock-abc123/locks/test.json is no longer this operation's; left as it is"]);
+  });
+
+  it("sharedLockState reads the object (free, held by whom); forceReleaseSharedLock deletes only the object it read", async () => {
+    const { file, env } = environmentFile();
+    const { ws } = recordingWorkspace(file);
+    const s3 = fakeS3();
+    const driver = new AwsSlotDriver({ env, file, workspace: ws, lockClient: s3.client, holder: who, now });
+    expect(await driver.sharedLockState()).toEqual({ state: "free", bucket: "longshore-lock-abc123", key: "locks/test.json" });
+    await driver.sharedLock("rollout");
+    const held = await driver.sharedLockState();
+    expect(held).toEqual({
+      state: "held",
+      bucket: "longshore-lock-abc123",
+      key: "locks/test.json",
+      etag: '"e1"',
+      holder: { id: expect.stringMatching(/^[0-9a-f-]{36}$/), operation: "rollout", user: "alice", hostname: "laptop", pid: 4242, since: "2026-12-04T05:00:00.000Z" },
+    });
+    if (held.state !== "held") throw new Error("not held");
+    s3.put(OBJ, "{}");
+    expect(await driver.forceReleaseSharedLock(held)).toBe(false);
+    expect(s3.objects.get(OBJ)).toBe("{}");
+    const again = await driver.sharedLockState();
+    expect(again).toMatchObject({ state: "held", holder: null, etag: '"e2"' });
+    if (again.state !== "held") throw new Error("not held");
+    expect(await driver.forceReleaseSharedLock(again)).toBe(true);
+    expect(s3.objects.size).toBe(0);
+    const none = new AwsSlotDriver({ env, file, workspace: ws });
+    expect(await none.sharedLockState()).toEqual({ state: "none", reason: "this aws driver was built without a lock store" });
+  });
+
+  it("without a client (a driver built without one) or a lockBucket output, there is no shared lock, and it says so", async () => {
     const { file, env } = environmentFile();
     const { ws } = recordingWorkspace(file);
     const lines: string[] = [];
@@ -447,7 +508,7 @@ describe("the lock across operators (sharedLock)", () => {
     await (await new AwsSlotDriver({ env, file, workspace: old, lockClient: s3.client, log: (l) => lines.push(l) }).sharedLock("rollout")).release();
     expect(s3.calls).toEqual([]);
     expect(lines).toEqual([
-      "no lock across operators: the aws driver has no S3 client yet (docs/aws.md, limits)",
+      "no lock across operators: this aws driver was built without a lock store",
       "no lock across operators: the stack has no lockBucket output yet (the next pulumi up creates it)",
     ]);
   });
@@ -479,7 +540,7 @@ describe("the lock across operators (sharedLock)", () => {
     expect(log).toHaveLength(2);
     expect(seen).toEqual(["up with lock true", "up with lock true"]);
     expect(s3.calls[0]).toBe(`put-if-none-match ${OBJ}`);
-    expect(s3.calls.slice(-2)).toEqual([`get ${OBJ}`, `delete ${OBJ}`]);
+    expect(s3.calls.slice(-2)).toEqual([`get ${OBJ}`, `delete-if-match "e1" ${OBJ}`]);
     expect(s3.objects.size).toBe(0);
   });
 });
@@ -489,7 +550,11 @@ describe("the lock across operators, refused", () => {
     const { file, env } = environmentFile(edited(FILE_TEXT, [`    image: ${V1}\n    size: 2 # two hosts\n`, "    image: null\n    size: 2 # two hosts\n"], ["live: blue #", "live: null #"]));
     const { ws, log } = recordingWorkspace(file);
     const theirs = JSON.stringify({ id: "x", operation: "rollout", user: "bob", hostname: "desk", pid: 7, since: "2026-12-04T04:59:00.000Z" });
-    const client: LockObjectClient = { putIfAbsent: async () => false, get: async () => theirs, delete: async () => expect.unreachable("deleted another's lock") };
+    const client: LockObjectClient = {
+      putIfAbsent: async () => false,
+      get: async () => ({ body: theirs, etag: '"t"' }),
+      deleteIfMatch: async () => expect.unreachable("deleted another's lock"),
+    };
     const lockFile = path.join(dir, `refused-${++count}.lock`);
     const input = {
       env,

@@ -17,7 +17,11 @@ interface Import {
 function sources(dir: string): string[] {
   const abs = path.join(ROOT, dir);
   if (!fs.existsSync(abs)) return [];
-  return fs.readdirSync(abs, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts")).map((f) => path.join(dir, f));
+  // templates/pulumi-web is a user's project (a `pulumi new` template importing the package by name), not a layer of longshore.
+  return fs
+    .readdirSync(abs, { recursive: true, encoding: "utf8" })
+    .filter((f) => f.endsWith(".ts") && !path.join(dir, f).startsWith(path.join("templates", "pulumi-web") + path.sep))
+    .map((f) => path.join(dir, f));
 }
 
 /** Every import/require in a file, resolved to a path relative to the repository for local ones. */
@@ -54,8 +58,9 @@ const RULES: Record<string, { packages: string[]; layers: string[]; types?: stri
   rollout: { packages: [], layers: ["core", "model", "rollout"] },
   // The local driver validates its own state files (machines, addresses, templates) and writes inventories.
   "drivers/local": { packages: ["zod", "yaml"], layers: ["core", "model", "templates", "provisioner", "rollout", "drivers/local"] },
-  // The aws driver reaches its hosts through the provisioner's transport too (its health probes run over SSH).
-  "drivers/aws": { packages: [], layers: ["core", "model", "provisioner", "rollout", "drivers/aws"] },
+  // The aws driver reaches its hosts through the provisioner's transport too (its health probes run over SSH),
+  // and takes the lock across operators on S3 (the SDK, required lazily: s3-lock-client.ts).
+  "drivers/aws": { packages: ["@aws-sdk/client-s3"], layers: ["core", "model", "provisioner", "rollout", "drivers/aws"] },
   modules: { packages: ["@pulumi/pulumi", "@pulumi/aws"], layers: ["core", "model", "templates", "modules"], types: ["provisioner"] },
   stacks: { packages: ["@pulumi/pulumi", "@pulumi/aws"], layers: ["core", "model", "modules", "stacks"], types: ["provisioner", "drivers/aws"] },
 };
