@@ -16,7 +16,7 @@ import { deploymentOf } from "../model/deployment";
 import type { ImageFrom } from "../model/image-from";
 import { cacheArchive } from "../provisioner/layers/blob-cache";
 import { layeredImageSource } from "../provisioner/layers/layered-source";
-import type { DEB_ARCHES } from "../model/engine";
+import type { DEB_ARCHES, EngineOptions } from "../model/engine";
 import type { LoadedEnvironment } from "../model/environment-file";
 import { machineGroupNameSchema, SLOTS, type SlotName } from "../model/names";
 import { parseWith } from "../model/zod-issues";
@@ -36,6 +36,7 @@ import {
   type BundleSource,
 } from "../provisioner/provision-inputs";
 import type { BundleRef, ImageSource } from "../provisioner/steps/engine-context";
+import { archiveFetchProblem } from "../provisioner/steps/engine-bundle";
 import type { SshTarget } from "../model/ssh-target";
 import { defaultCacheDir } from "./engine";
 import type { CliDeps } from "./deps";
@@ -219,7 +220,7 @@ export async function prepareRun(given: ProvisionFlags, deps: ProvisionCliDeps, 
   };
   if (bundleDir !== null) logBundle(bundleDir, log);
   // A recipe is built (or reused from the cache) only once the input is known to be good.
-  const bundle = bundleDir ?? (await bundleFor(source, bundleDeps, log));
+  const bundle = bundleDir !== null ? fetchableBundle(bundleDir, env.engine, name) : await bundleFor(source, bundleDeps, log, (b) => fetchableBundle(b, env.engine, name));
   const deployment = deploymentOf(env, secrets, imageRef, loaded.compose);
   const input: ProvisionHostsInput = {
     targets,
@@ -245,9 +246,10 @@ async function bundleFor(
   source: ReturnType<typeof bundleSourceOf>,
   deps: BundleDeps,
   log: (line: string) => void,
+  check: (b: BundleRef) => BundleRef,
 ): Promise<ProvisionHostsInput["bundle"]> {
   if (source === null) return null;
-  const resolve = async (s: BundleSource) => logBundle(await resolveBundle(s, deps), log);
+  const resolve = async (s: BundleSource) => check(logBundle(await resolveBundle(s, deps), log));
   if (typeof source !== "function") return resolve(source);
   const perArch = new Map<string, Promise<BundleRef>>();
   return (arch: (typeof DEB_ARCHES)[number]) => {
@@ -255,6 +257,18 @@ async function bundleFor(
     if (!hit) perArch.set(arch, (hit = resolve(source(arch))));
     return hit;
   };
+}
+
+/**
+ * With `engine.fetch: archive`, the bundle must say where the archive keeps each package (and one
+ * `archiveMirror` must be able to serve them all): refused here as bad input (exit 2) at the
+ * environment file's key, before any host, instead of by every host's engine.bundle plan.
+ */
+function fetchableBundle<B extends BundleRef>(b: B, engine: Pick<EngineOptions, "fetch" | "archiveMirror">, file: string): B {
+  if (engine.fetch !== "archive") return b;
+  const problem = archiveFetchProblem(b.manifest, engine.archiveMirror);
+  if (problem) throw new ConfigError(file, [{ path: `${file}: engine.${problem.key}`, message: problem.message }], { suggestion: problem.suggestion });
+  return b;
 }
 
 function logBundle<B extends BundleRef>(b: B, log: (line: string) => void): B {

@@ -175,6 +175,14 @@ export function isBundleDirectory(value: string): boolean {
   return value.includes("/") || value.startsWith(".");
 }
 
+/** An archive root: http(s), a host, an optional port and path; no query, fragment, credentials or trailing slash. */
+const ARCHIVE_MIRROR = /^https?:\/\/[A-Za-z0-9.-]+(?::([0-9]{1,5}))?(?:\/[A-Za-z0-9._~%+-]+)*$/;
+
+function isArchiveMirror(v: string): boolean {
+  const m = ARCHIVE_MIRROR.exec(v);
+  return m !== null && (m[1] === undefined || isPortText(m[1]));
+}
+
 /**
  * How the engine gets onto a host:
  * - `bundle` (default): from a checksummed offline bundle (`longshore engine bundle`); no host
@@ -200,12 +208,39 @@ export const engineOptionsSchema = z
         `must be a bundle directory (a path with a /) or a recipe name debian-<suite>[-<arch>] such as debian-bookworm (arch one of ${DEB_ARCHES.join(", ")})`,
       )
       .default("debian-bookworm"),
+    /**
+     * With `channel: bundle`: who fetches the bundle's .deb files onto a host.
+     * - `upload`: this computer sends them over SSH (~64 MiB per host); hosts need no route to any archive.
+     * - `archive`: each host downloads them itself with apt's own downloader (`apt-helper
+     *   download-file`) from the archive they came from (or {@link archiveMirror}), each checked
+     *   against the sha256 the lock pins (which came from the archive's signed index). For hosts
+     *   with egress and a mirror nearby (AWS behind NAT); only the manifest and SHA256SUMS go over SSH.
+     * Left absent rather than filled in, so the host plan of an environment that does not set it
+     * (and its hash, which Pulumi diffs) is the same as before the option existed.
+     * @default "upload"
+     */
+    fetch: z.enum(["upload", "archive"]).optional(),
+    /**
+     * With `fetch: archive`: the root of a mirror of the archive the bundle's packages come from
+     * (where its `pool/` is, as in a sources.list `deb` line), used instead of the URI the bundle
+     * was resolved from. @default the bundle recipe's own source URIs
+     */
+    archiveMirror: z
+      .string()
+      .refine(isArchiveMirror, "must be an http(s) URL of an archive's root (where pool/ is), such as http://deb.debian.org/debian")
+      .optional(),
     /** dockerd's `daemon.json`, the accepted subset, under dockerd's own key names. @default longshore's safe defaults */
     daemon: daemonConfigSchema.prefault({}),
   })
   .superRefine((e, ctx) => {
     if (e.channel === "distro" && e.bundle !== "debian-bookworm") {
       ctx.addIssue({ code: "custom", path: ["bundle"], message: "goes with channel: bundle (channel: distro installs from the host's own apt sources)" });
+    }
+    if (e.channel === "distro" && e.fetch === "archive") {
+      ctx.addIssue({ code: "custom", path: ["fetch"], message: "goes with channel: bundle (channel: distro installs from the host's own apt sources, with no bundle to fetch)" });
+    }
+    if (e.archiveMirror !== undefined && e.fetch !== "archive") {
+      ctx.addIssue({ code: "custom", path: ["archiveMirror"], message: "goes with fetch: archive (with fetch: upload hosts download nothing)" });
     }
   });
 

@@ -89,6 +89,8 @@ export interface IndexRecord {
   size: number;
   /** The sha256 the signed index promises for the .deb. */
   sha256: string;
+  /** `Filename:`: where the archive keeps the .deb, relative to its root (`pool/main/r/runc/...deb`). Absent when the record has none. */
+  archivePath?: string;
 }
 
 /**
@@ -112,9 +114,47 @@ export function parseIndexRecords(text: string): IndexRecord[] {
     const key = `${name}=${version}=${arch}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    out.push({ name, version, arch, size: Number(size), sha256 });
+    const archivePath = field("Filename");
+    out.push({ name, version, arch, size: Number(size), sha256, ...(archivePath ? { archivePath } : {}) });
   }
   return out;
+}
+
+/** One line of `apt-get download --print-uris`: `'<uri>' <local file name> <size> SHA256:<hex>`. */
+export interface PrintedUri {
+  /** The full URI apt would fetch (percent-encoded as apt writes it). */
+  uri: string;
+  /** apt's local file name (`name_version_arch.deb`, ':' as `%3a`). */
+  filename: string;
+  size: number;
+  sha256: string;
+}
+
+/** Parses `apt-get download --print-uris` output (other lines are ignored). */
+export function parsePrintUris(text: string): PrintedUri[] {
+  const out: PrintedUri[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^'([^']+)' (\S+) ([0-9]+) SHA256:([a-f0-9]{64})$/.exec(line.trim());
+    if (m) out.push({ uri: m[1]!, filename: m[2]!, size: Number(m[3]), sha256: m[4]! });
+  }
+  return out;
+}
+
+/**
+ * The archive root a package's URI points into: `uri` without `/<archivePath>` (compared
+ * percent-decoded, as apt encodes `+` and `~`), or null when the URI does not end with it.
+ */
+export function archiveRootOf(uri: string, archivePath: string): string | null {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(uri);
+  } catch {
+    return null;
+  }
+  const suffix = `/${archivePath}`;
+  if (!decoded.endsWith(suffix)) return null;
+  const root = decoded.slice(0, -suffix.length);
+  return root.length > 0 ? root : null;
 }
 
 /** A package apt would install, from `apt-get -s` (`Inst name (version release [arch])`). */

@@ -23,7 +23,9 @@ import { canonicalJsonCompact } from "../../templates/json";
 import {
   aptDirs,
   aptOptions,
+  archiveRootOf,
   parseIndexRecords,
+  parsePrintUris,
   parseSimulatedInstalls,
   RequiredPackageCollector,
   statusFromRecords,
@@ -143,16 +145,21 @@ export async function buildBundle(options: BuildBundleOptions): Promise<BuildBun
   const install = ["apt-get", ...aptOptions(dirs, recipe.arch), "install", "--no-install-recommends", "-y"];
 
   const existing = await timed("reuse", () => findExistingBundle(outDir, recipe, resolved));
+  // Where the archive keeps each package (one more apt call, ~1 s): only for a bundle that lacks it.
+  const locate = () => timed("locate", () => archiveLocations(dirs, recipe, resolved, run));
   if (existing) {
     log(`reusing ${existing.dir}`);
-    return { dir: existing.dir, manifest: existing.manifest, cached: true, aptDir: dirs.root, phases };
+    const located = existing.manifest.packages.every((p) => p.archivePath !== undefined);
+    const manifest = located ? existing.manifest : await addArchiveLocations(existing.dir, existing.manifest, await locate(), log);
+    return { dir: existing.dir, manifest, cached: true, aptDir: dirs.root, phases };
   }
+  const locations = await locate();
 
   await timed("download", () => run([...install, "-q", "--download-only", ...recipe.packages]));
 
   const tmp = path.join(outDir, `.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
   try {
-    const packages = await timed("hash", () => collectPackages(dirs, resolved, path.join(tmp, DEBS_DIR)));
+    const packages = await timed("hash", () => collectPackages(dirs, resolved, path.join(tmp, DEBS_DIR), locations));
     const manifest = createManifest(recipe, packages, options.createdBy);
     await fs.writeFile(path.join(tmp, MANIFEST_FILE), renderManifest(manifest));
     const finalDir = path.join(outDir, bundleDirName(manifest));
@@ -161,7 +168,8 @@ export async function buildBundle(options: BuildBundleOptions): Promise<BuildBun
       try {
         const v = await verifyBundle(finalDir);
         log(`bundle ${finalDir} already exists and verifies`);
-        return { dir: v.dir, manifest: v.manifest, cached: true, aptDir: dirs.root, phases };
+        const withLocations = await addArchiveLocations(v.dir, v.manifest, locations, log);
+        return { dir: v.dir, manifest: withLocations, cached: true, aptDir: dirs.root, phases };
       } catch {
         await fs.rm(finalDir, { recursive: true, force: true });
       }
@@ -275,7 +283,7 @@ async function findExistingBundle(outDir: string, recipe: BundleRecipe, resolved
  * Links (or copies) each downloaded .deb into `debsDir` and checks it against the signed index:
  * apt verified the download already; this proves the file we ship is the one apt verified.
  */
-async function collectPackages(dirs: AptDirs, resolved: IndexRecord[], debsDir: string): Promise<BundlePackage[]> {
+async function collectPackages(dirs: AptDirs, resolved: IndexRecord[], debsDir: string, locations: ReadonlyMap<string, ArchiveLocation>): Promise<BundlePackage[]> {
   await fs.mkdir(debsDir, { recursive: true });
   const out: BundlePackage[] = [];
   for (const r of resolved) {
@@ -289,9 +297,56 @@ async function collectPackages(dirs: AptDirs, resolved: IndexRecord[], debsDir: 
     if (sha256 !== r.sha256 || size !== r.size) {
       throw new BundleError(src, [{ file: filename, message: `does not match the archive's index: expected sha256 ${r.sha256} (${r.size} bytes), actual ${sha256} (${size} bytes)`, expected: r.sha256, actual: sha256 }]);
     }
-    out.push({ name: r.name, version: r.version, arch: r.arch, filename, size, sha256 });
+    out.push({ name: r.name, version: r.version, arch: r.arch, filename, size, sha256, ...locations.get(filename) });
   }
   return out;
+}
+
+/** Where the archive keeps a package: its root URI and the path under it. */
+export interface ArchiveLocation {
+  archivePath: string;
+  archiveUri: string;
+}
+
+/**
+ * Where each resolved package lives in its archive, by apt's local file name: the path from the
+ * signed index (`Filename:`) and the root of the source apt would fetch it from (`apt-get download
+ * --print-uris`, which downloads nothing). A package whose URI does not end with its path (a
+ * source apt rewrites) is left out: `engine.fetch: archive` then refuses the bundle by name.
+ */
+async function archiveLocations(dirs: AptDirs, recipe: BundleRecipe, resolved: IndexRecord[], run: RunFn): Promise<Map<string, ArchiveLocation>> {
+  const out = new Map<string, ArchiveLocation>();
+  if (resolved.length === 0) return out;
+  const printed = parsePrintUris(await run(["apt-get", ...aptOptions(dirs, recipe.arch), "-q", "download", "--print-uris", ...resolved.map((r) => `${r.name}=${r.version}`)]));
+  for (const r of resolved) {
+    const filename = debFilename(r.name, r.version, r.arch);
+    const p = printed.find((x) => x.filename === filename && x.sha256 === r.sha256);
+    const root = p && r.archivePath ? archiveRootOf(p.uri, r.archivePath) : null;
+    // Only what the manifest can carry (and a host's apt-helper can fetch): http(s), no quotes or spaces.
+    if (root && r.archivePath && /^https?:\/\/[^\s'"\\]+[^/\s'"\\]$/.test(root)) out.set(filename, { archivePath: r.archivePath, archiveUri: root });
+  }
+  return out;
+}
+
+/**
+ * A bundle built before manifests recorded archive locations gets them now, in place: the id
+ * does not cover them (same id, same pin), so only manifest.json is rewritten.
+ */
+async function addArchiveLocations(dir: string, manifest: BundleManifest, locations: ReadonlyMap<string, ArchiveLocation>, log: (l: string) => void): Promise<BundleManifest> {
+  if (manifest.packages.every((p) => p.archivePath !== undefined) || manifest.packages.some((p) => !locations.has(p.filename))) return manifest;
+  const updated: BundleManifest = { ...manifest, packages: manifest.packages.map((p) => ({ ...p, ...locations.get(p.filename) })) };
+  const file = path.join(dir, MANIFEST_FILE);
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    await fs.writeFile(tmp, renderManifest(updated));
+    await fs.rename(tmp, file);
+    log(`recorded each package's archive path in ${file} (bundle id unchanged)`);
+  } catch (e) {
+    // A read-only cache: this run still has them; the next one looks them up again.
+    await fs.rm(tmp, { force: true }).catch(() => undefined);
+    log(`could not record the archive paths in ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  return updated;
 }
 
 async function exists(p: string): Promise<boolean> {

@@ -6,7 +6,8 @@
  *
  * What the id covers: the schema version, the target (distribution, suite, arch), the requested
  * packages, the engine package and every package's name, version, arch, file name, size and sha256.
- * What it does not: provenance (mirror URIs, keyrings, baseline choice, `createdBy`). Two builds of
+ * What it does not: provenance (mirror URIs, each package's `archivePath`/`archiveUri`, keyrings,
+ * baseline choice, `createdBy`): a bundle built before those were recorded keeps its id. Two builds of
  * the same packages from two mirrors, or by two longshore versions, are the same bundle, and hosts
  * that have it are not sent it again.
  */
@@ -33,6 +34,19 @@ export interface BundlePackage {
   filename: string;
   size: number;
   sha256: string;
+  /**
+   * Where the archive keeps the .deb, relative to its root (`Filename:` in its Packages index,
+   * `pool/main/r/runc/runc_1.1.5+ds1-1+deb12u1_amd64.deb`), so a host can fetch it itself
+   * (`engine.fetch: archive`). Provenance, not content: not part of the bundle id.
+   * @default absent (a bundle built before longshore recorded it)
+   */
+  archivePath?: string;
+  /**
+   * The root URI of the apt source the package was resolved from (`http://deb.debian.org/debian`);
+   * the host fetches `<archiveUri>/<archivePath>`. Not part of the bundle id.
+   * @default absent, as {@link archivePath}
+   */
+  archiveUri?: string;
 }
 
 /** A bundle manifest as written to `manifest.json`. */
@@ -78,6 +92,12 @@ export const bundleManifestSchema = z.strictObject({
         filename: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.+~%_-]*\.deb$/),
         size: z.number().int().nonnegative(),
         sha256: sha256Hex,
+        // Relative, no `..` segment: `<archiveUri>/<archivePath>` stays inside the archive.
+        archivePath: z
+          .string()
+          .regex(/^(?!.*(?:^|\/)\.\.?(?:\/|$))[A-Za-z0-9._~%+:-]+(?:\/[A-Za-z0-9._~%+:-]+)*\.deb$/, "must be a relative path in the archive such as pool/main/r/runc/runc_1.1.5_amd64.deb")
+          .optional(),
+        archiveUri: z.string().regex(/^https?:\/\/[^\s'"\\]+[^/\s'"\\]$/, "must be an http(s) URI with no trailing slash").optional(),
       }),
     )
     .min(1),

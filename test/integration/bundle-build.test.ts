@@ -103,11 +103,41 @@ describe("engine bundle for Debian bookworm amd64 (real apt, Debian's archive)",
     expect(bare.stdout + bare.stderr).toContain("Depends: libc6");
   });
 
+  it("records where the archive keeps each package (index Filename) and which source it came from", () => {
+    const uris = recipe.sources.map((s) => s.uri);
+    for (const p of first.manifest.packages) {
+      expect(uris, p.name).toContain(p.archiveUri);
+      // Filename in the pool: pool/<component>/<prefix>/<source>/<name>_<version without epoch>_<arch>.deb
+      expect(p.archivePath, p.name).toMatch(/^pool\/(updates\/)?main\/(lib)?[a-z0-9]\/[a-z0-9.+-]+\/[^/]+\.deb$/);
+      expect(path.basename(p.archivePath!)).toBe(`${p.name}_${p.version.replace(/^[0-9]+:/, "")}_${p.arch}.deb`);
+    }
+  });
+
+  it("a bundle built before archive paths were recorded gets them on reuse, in place, with the same id", async () => {
+    const out = path.join(tmp, "old-bundles");
+    const old = path.join(out, path.basename(first.dir));
+    cpSync(first.dir, old, { recursive: true });
+    const json = JSON.parse(readFileSync(path.join(old, "manifest.json"), "utf8")) as { packages: Array<Record<string, unknown>> };
+    for (const p of json.packages) {
+      delete p["archivePath"];
+      delete p["archiveUri"];
+    }
+    writeFileSync(path.join(old, "manifest.json"), JSON.stringify(json));
+    expect((await verifyBundle(old)).manifest.packages.every((p) => p.archivePath === undefined)).toBe(true);
+    const again = await buildBundle({ recipe, cacheDir: CACHE, outDir: out, createdBy: "longshore/test", refresh: false });
+    expect([again.cached, again.dir, again.manifest.id]).toEqual([true, old, first.manifest.id]);
+    expect(again.phases["locate"]).toBeTypeOf("number");
+    expect(again.manifest.packages).toEqual(first.manifest.packages);
+    expect((await verifyBundle(old)).manifest.packages).toEqual(first.manifest.packages);
+  });
+
   it("a second build reuses the bundle: same id, nothing downloaded", async () => {
     const again = await buildBundle({ recipe, cacheDir: CACHE, createdBy: "longshore/test", refresh: false });
     expect(again.cached).toBe(true);
     expect(again.dir).toBe(first.dir);
     expect(again.manifest.id).toBe(first.manifest.id);
     expect(again.phases["download"]).toBeUndefined();
+    // Its manifest records the archive paths already: no apt-get download --print-uris either.
+    expect(again.phases["locate"]).toBeUndefined();
   });
 });

@@ -4,7 +4,9 @@ import { ConfigError, PreconditionError } from "../../core/errors";
 import {
   aptDirs,
   aptOptions,
+  archiveRootOf,
   parseIndexRecords,
+  parsePrintUris,
   parseSimulatedInstalls,
   RequiredPackageCollector,
   statusFromRecords,
@@ -237,10 +239,27 @@ SHA256: ${"b".repeat(64)}
 
   it("reads index records (Size, SHA256) once per version", () => {
     expect(parseIndexRecords(RECORDS)).toEqual([
-      { name: "tini", version: "0.19.0-1+b3", arch: "amd64", size: 267204, sha256: "a".repeat(64) },
+      { name: "tini", version: "0.19.0-1+b3", arch: "amd64", size: 267204, sha256: "a".repeat(64), archivePath: "pool/main/t/tini/tini_0.19.0-1+b3_amd64.deb" },
       { name: "netbase", version: "6.4", arch: "all", size: 12800, sha256: "b".repeat(64) },
     ]);
     expect(() => parseIndexRecords("Package: x\nVersion: 1\nArchitecture: amd64\nSize: 1\n")).toThrow("apt-cache show: the record of x lacks Version, Architecture, Size or SHA256");
+  });
+
+  it("reads apt-get download --print-uris lines and finds each package's archive root", () => {
+    // As apt 2.6 prints them (it percent-encodes + and ~ in the URI, not in the file name).
+    const printed = parsePrintUris(
+      "Reading package lists...\n" +
+        `'http://deb.debian.org/debian/pool/main/r/runc/runc_1.1.5%2bds1-1%2bdeb12u1_amd64.deb' runc_1.1.5+ds1-1+deb12u1_amd64.deb 2709960 SHA256:${"c".repeat(64)}\n` +
+        `'http://deb.debian.org/debian/pool/main/b/busybox/busybox_1.35.0-4%2bdeb12u1%2bb1_amd64.deb' busybox_1%3a1.35.0-4+deb12u1+b1_amd64.deb 452120 SHA256:${"d".repeat(64)}\n`,
+    );
+    expect(printed).toEqual([
+      { uri: "http://deb.debian.org/debian/pool/main/r/runc/runc_1.1.5%2bds1-1%2bdeb12u1_amd64.deb", filename: "runc_1.1.5+ds1-1+deb12u1_amd64.deb", size: 2709960, sha256: "c".repeat(64) },
+      { uri: "http://deb.debian.org/debian/pool/main/b/busybox/busybox_1.35.0-4%2bdeb12u1%2bb1_amd64.deb", filename: "busybox_1%3a1.35.0-4+deb12u1+b1_amd64.deb", size: 452120, sha256: "d".repeat(64) },
+    ]);
+    expect(archiveRootOf(printed[0]!.uri, "pool/main/r/runc/runc_1.1.5+ds1-1+deb12u1_amd64.deb")).toBe("http://deb.debian.org/debian");
+    expect(archiveRootOf("http://deb.debian.org/debian-security/pool/updates/main/x/x_1_amd64.deb", "pool/updates/main/x/x_1_amd64.deb")).toBe("http://deb.debian.org/debian-security");
+    expect(archiveRootOf(printed[0]!.uri, "pool/main/r/runc/runc_9_amd64.deb")).toBeNull();
+    expect(archiveRootOf("http://x/%zz/a.deb", "a.deb")).toBeNull();
   });
 
   it("collects Priority: required names from dumpavail, line by line", () => {

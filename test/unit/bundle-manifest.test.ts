@@ -9,6 +9,7 @@ import { BundleError } from "../../core/errors";
 import {
   bundleDirName,
   bundleIdOf,
+  bundleManifestSchema,
   canonicalBundleContent,
   createManifest,
   debFilename,
@@ -82,6 +83,32 @@ describe("manifest and bundle id", () => {
     );
     expect(reordered.id).toBe(MANIFEST.id);
     expect(otherMirror.id).toBe(MANIFEST.id);
+  });
+
+  it("is the same with and without each package's archive location: pins of older manifests stay valid", () => {
+    const located = PACKAGES.map((p) => ({ ...p, archivePath: `pool/main/${p.name[0]}/${p.name}/${p.filename}`, archiveUri: "http://deb.debian.org/debian" }));
+    const newer = createManifest(RECIPE, located, "longshore/test");
+    expect(newer.packages.every((p) => p.archivePath !== undefined)).toBe(true);
+    expect(newer.id).toBe(MANIFEST.id);
+    expect(newer.id).toBe("71a98a7561cf1c2e1a9620e9e297caf52b549ab88c4aceca228ba4e7d6e7443c");
+    expect(canonicalBundleContent(newer)).toBe(canonicalBundleContent(MANIFEST));
+    // An old manifest.json (no archive fields) and a new one both parse, with the same id.
+    expect(bundleManifestSchema.parse(JSON.parse(renderManifest(MANIFEST))).id).toBe(MANIFEST.id);
+    expect(bundleManifestSchema.parse(JSON.parse(renderManifest(newer))).packages[0]!.archivePath).toBe("pool/main/c/containerd/containerd_1.6.20~ds1-1+deb12u3_amd64.deb");
+  });
+
+  it("refuses an archive path that leaves the archive or an archive URI that is not http(s)", () => {
+    const bad = (patch: Partial<BundlePackage>) => {
+      const r = bundleManifestSchema.safeParse({ ...MANIFEST, packages: [{ ...MANIFEST.packages[0]!, ...patch }] });
+      return r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+    };
+    const pathMessage = "packages.0.archivePath: must be a relative path in the archive such as pool/main/r/runc/runc_1.1.5_amd64.deb";
+    expect(bad({ archivePath: "../../etc/x.deb" })).toEqual([pathMessage]);
+    expect(bad({ archivePath: "pool/../x.deb" })).toEqual([pathMessage]);
+    expect(bad({ archivePath: "/pool/x.deb" })).toEqual([pathMessage]);
+    expect(bad({ archiveUri: "file:///srv/debian" })).toEqual(["packages.0.archiveUri: must be an http(s) URI with no trailing slash"]);
+    expect(bad({ archiveUri: "http://deb.debian.org/debian/" })).toEqual(["packages.0.archiveUri: must be an http(s) URI with no trailing slash"]);
+    expect(bad({ archivePath: "pool/main/x/x_1.0+b1_amd64.deb", archiveUri: "https://mirror.example:8443/debian" })).toEqual([]);
   });
 
   it("changes when any package's version, hash or size changes, or the target does", () => {

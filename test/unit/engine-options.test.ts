@@ -54,6 +54,31 @@ describe("engine options", () => {
     ]);
   });
 
+  it("takes fetch: archive with an optional archive mirror; fetch stays absent (upload) when not set", () => {
+    expect(parseEngineOptions({}).fetch).toBeUndefined();
+    expect(parseEngineOptions({ fetch: "upload" }).fetch).toBe("upload");
+    expect(parseEngineOptions({ channel: "distro", fetch: "upload" }).fetch).toBe("upload");
+    expect(parseEngineOptions({ fetch: "archive" })).toMatchObject({ channel: "bundle", fetch: "archive" });
+    expect(parseEngineOptions({ fetch: "archive" }).archiveMirror).toBeUndefined();
+    expect(
+      ["http://deb.debian.org/debian", "https://mirror.example:8443/debian", "http://10.213.47.1:8080/debian", "http://cdn-aws.deb.debian.org/debian-security"].map(
+        (archiveMirror) => parseEngineOptions({ fetch: "archive", archiveMirror }).archiveMirror,
+      ),
+    ).toEqual(["http://deb.debian.org/debian", "https://mirror.example:8443/debian", "http://10.213.47.1:8080/debian", "http://cdn-aws.deb.debian.org/debian-security"]);
+  });
+
+  it.each<[Record<string, unknown>, string[]]>([
+    [{ fetch: "download" }, ['fetch: must be one of "upload", "archive"']],
+    [{ channel: "distro", fetch: "archive" }, ["fetch: goes with channel: bundle (channel: distro installs from the host's own apt sources, with no bundle to fetch)"]],
+    [{ archiveMirror: "http://deb.debian.org/debian" }, ["archiveMirror: goes with fetch: archive (with fetch: upload hosts download nothing)"]],
+    [{ fetch: "upload", archiveMirror: "http://deb.debian.org/debian" }, ["archiveMirror: goes with fetch: archive (with fetch: upload hosts download nothing)"]],
+    ...["ftp://deb.debian.org/debian", "http://deb.debian.org/debian/", "http://user:pw@mirror/debian", "http://mirror/debian?x=1", "http://mirror:70000/debian", "deb.debian.org/debian", "http://mirror/deb ian"].map(
+      (archiveMirror): [Record<string, unknown>, string[]] => [{ fetch: "archive", archiveMirror }, ["archiveMirror: must be an http(s) URL of an archive's root (where pool/ is), such as http://deb.debian.org/debian"]],
+    ),
+  ])("refuses %j", (input, expected) => {
+    expect(problems(input)).toEqual(expected);
+  });
+
   it("keeps the default log-opts the user did not override", () => {
     expect(parseEngineOptions({ daemon: { "log-opts": { "max-size": "50m" } } }).daemon["log-opts"]).toEqual({ "max-size": "50m", "max-file": "3" });
   });

@@ -4,8 +4,9 @@ import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { parseEngineOptions } from "../../model/engine";
 import { renderCommand } from "../../provisioner/command";
-import { renderManifest, renderSha256Sums } from "../../provisioner/bundle/manifest";
-import { engineBundleStep, remoteBundleDir } from "../../provisioner/steps/engine-bundle";
+import { createManifest, renderManifest, renderSha256Sums } from "../../provisioner/bundle/manifest";
+import { ARCHIVE_FETCH_SCRIPT, archiveUrl, archiveUrls, engineBundleStep, remoteBundleDir } from "../../provisioner/steps/engine-bundle";
+import { PreconditionError } from "../../core/errors";
 import { engineConfigDigest, engineConfigDigestOf, engineConfigureStep } from "../../provisioner/steps/engine-configure";
 import { engineFactsStep } from "../../provisioner/steps/engine-facts";
 import { dpkgStateCheck, engineInstallStep, expectedDpkgState, installScript } from "../../provisioner/steps/engine-install";
@@ -13,7 +14,7 @@ import { ACTIVE_SCRIPT, engineStartStep, recordConfigScript, runningConfigCheck 
 import { appSteps, engineSteps, provisionSteps, STEP_ORDER } from "../../provisioner/steps/index";
 import { renderTemplate } from "../../templates/render";
 import { renderDaemonJson } from "../../templates/engine/daemon-json";
-import { MANIFEST, makeContext } from "./fixtures/engine-context";
+import { MANIFEST, PACKAGES, RECIPE, makeContext } from "./fixtures/engine-context";
 
 const ctx = makeContext();
 const ID = MANIFEST.id;
@@ -109,6 +110,75 @@ describe("engine.bundle", () => {
     expect(plan.apply).toEqual([{ argv: ["sh", "-c", 'cd "$1" && sha256sum --check --strict --quiet SHA256SUMS && touch .verified', "sh", DIR], sudo: true }]);
     expect(plan.verify).toEqual([{ argv: ["test", "-f", `${DIR}/.verified`], sudo: true }]);
     expect(remoteBundleDir(ID)).toBe(DIR);
+  });
+
+  describe("with engine.fetch: archive", () => {
+    const ROOT = "http://deb.debian.org/debian";
+    const located = createManifest(
+      RECIPE,
+      PACKAGES.map((p) => ({ ...p, archivePath: `pool/main/${p.name[0]}/${p.name.replace(/[0-9.]+$/, "")}/${p.filename.replace("%3a", "")}`, archiveUri: ROOT })),
+      "longshore/test",
+    );
+    const archiveCtx = (engine: Record<string, unknown>, manifest = located) => makeContext({ engine: parseEngineOptions({ fetch: "archive", ...engine }), bundle: { dir: "/cache/bundles/b", manifest } });
+
+    it("uploads only the manifest and SHA256SUMS; the host fetches each .deb with apt-helper, checked, then verifies them all", () => {
+      const plan = engineBundleStep.plan(archiveCtx({}));
+      expect(located.id).toBe(ID);
+      expect(plan.files).toEqual([
+        { path: `${DIR}/manifest.json`, source: { content: renderManifest(located) }, mode: 0o644, sudo: true },
+        { path: `${DIR}/SHA256SUMS`, source: { content: renderSha256Sums(located) }, mode: 0o644, sudo: true },
+      ]);
+      expect(plan.check).toEqual([{ argv: ["test", "-f", `${DIR}/.verified`], sudo: true }]);
+      expect(plan.verify).toEqual([{ argv: ["test", "-f", `${DIR}/.verified`], sudo: true }]);
+      expect(plan.filesTrustedWhenChecked).toBe(true);
+      expect(plan.apply).toEqual([
+        {
+          argv: [
+            "sh", "-c", ARCHIVE_FETCH_SCRIPT, "sh", DIR,
+            `${ROOT}/pool/main/c/containerd/containerd_1.6.20%7Eds1-1%2Bdeb12u3_amd64.deb`, "containerd_1.6.20~ds1-1+deb12u3_amd64.deb", "2".repeat(64),
+            `${ROOT}/pool/main/d/docker.io/docker.io_20.10.24%2Bdfsg1-1%2Bdeb12u1%2Bb6_amd64.deb`, "docker.io_20.10.24+dfsg1-1+deb12u1+b6_amd64.deb", "1".repeat(64),
+            `${ROOT}/pool/main/l/libdevmapper/libdevmapper1.02.1_21.02.185-2_amd64.deb`, "libdevmapper1.02.1_2%3a1.02.185-2_amd64.deb", "5".repeat(64),
+            `${ROOT}/pool/main/r/runc/runc_1.1.5%2Bds1-1%2Bdeb12u1_amd64.deb`, "runc_1.1.5+ds1-1+deb12u1_amd64.deb", "3".repeat(64),
+            `${ROOT}/pool/main/t/tini/tini_0.19.0-1%2Bb3_amd64.deb`, "tini_0.19.0-1+b3_amd64.deb", "4".repeat(64),
+          ],
+          sudo: true,
+        },
+      ]);
+      // apt's own downloader checks the hash; only then does the file move into debs/; .verified comes last.
+      expect(ARCHIVE_FETCH_SCRIPT).toContain('/usr/lib/apt/apt-helper -o APT::Sandbox::User=root -o Acquire::http::Timeout=30 download-file "$uri" "partial/$file" "SHA256:$sha" >/dev/null');
+      expect(ARCHIVE_FETCH_SCRIPT.trimEnd().split("\n").at(-1)).toBe("sha256sum --check --strict --quiet SHA256SUMS && touch .verified");
+    });
+
+    it("fetches from engine.archiveMirror instead of the recipe's source", () => {
+      const [cmd] = engineBundleStep.plan(archiveCtx({ archiveMirror: "http://10.213.47.1:8080/debian" })).apply;
+      expect(cmd!.argv.filter((a) => String(a).startsWith("http"))).toEqual(located.packages.map((p) => `http://10.213.47.1:8080/debian/${p.archivePath!.split("/").map((x) => encodeURIComponent(x).replace(/~/g, "%7E")).join("/")}`));
+      expect(archiveUrl("http://m/debian", "pool/main/c/containerd/containerd_1.6.20~ds1-1+deb12u3_amd64.deb")).toBe("http://m/debian/pool/main/c/containerd/containerd_1.6.20%7Eds1-1%2Bdeb12u3_amd64.deb");
+    });
+
+    it("refuses a bundle without archive paths, and one mirror for packages of two archives", () => {
+      expect(() => engineBundleStep.plan(archiveCtx({}, MANIFEST))).toThrow(
+        `engine.fetch: archive: bundle ${ID.slice(0, 12)} does not record where the archive keeps containerd, docker.io, libdevmapper1.02.1, runc, tini (it was built before longshore recorded archive paths)`,
+      );
+      const refused = (() => {
+        try {
+          archiveUrls(MANIFEST, undefined);
+        } catch (e) {
+          return e;
+        }
+        return null;
+      })();
+      expect(refused).toBeInstanceOf(PreconditionError);
+      {
+        expect((refused as PreconditionError).suggestion).toBe(
+          "Run `longshore engine bundle --distro bookworm --arch amd64`: it records them in the cached bundle (same bundle id, the lock stays valid), or set engine.fetch: upload.",
+        );
+      }
+      const twoArchives = { ...located, packages: located.packages.map((p, i) => (i === 0 ? { ...p, archiveUri: "http://deb.debian.org/debian-security" } : p)) };
+      expect(() => archiveUrls(twoArchives, "http://m/debian")).toThrow(
+        "engine.archiveMirror: the bundle's packages come from 2 archives (http://deb.debian.org/debian, http://deb.debian.org/debian-security); one mirror cannot stand in for all of them",
+      );
+      expect(archiveUrls(twoArchives, undefined)[0]).toBe("http://deb.debian.org/debian-security/pool/main/c/containerd/containerd_1.6.20%7Eds1-1%2Bdeb12u3_amd64.deb");
+    });
   });
 
   it("refuses to plan without a verified bundle", () => {

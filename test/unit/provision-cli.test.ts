@@ -406,6 +406,20 @@ describe("files the configuration points at are input: exit 2 naming the key or 
     expect(h.connected).toEqual([]);
   });
 
+  it("engine.fetch: archive with a bundle that does not record archive paths is exit 2 at engine.fetch, before connecting", async () => {
+    const h = harness({ "e2e-1": newDockerHost() });
+    const r = await h.run("plan", "-f", envFile("fetch.yaml", { bundle: "./bundles/engine\n  fetch: archive" }), "--local-env", "e2e", ...ARCHIVE);
+    expect([r.code, r.stderr.split("\n").slice(2)]).toEqual([
+      2,
+      [
+        "error [CONFIG_INVALID]: fetch.yaml is invalid (1 problem):",
+        `  fetch.yaml: engine.fetch: archive: bundle ${manifest.id.slice(0, 12)} does not record where the archive keeps containerd, docker.io, runc, tini (it was built before longshore recorded archive paths)`,
+        "",
+      ],
+    ]);
+    expect(h.connected).toEqual([]);
+  });
+
   it("an inventory's identity: missing, a directory, empty; a default named once, at defaults.identity", async () => {
     const h = harness({ "web-1": newDockerHost(), "web-2": newDockerHost(), "web-3": newDockerHost(), "web-4": newDockerHost() });
     const inv = inventory("inv-keys.yaml", host("web-1", "no_key") + host("web-2", "a-directory") + host("web-3", "empty") + host("web-4", "id_ok") + host("web-5"), "defaults:\n  identity: ~/nokey\n");
