@@ -16,3 +16,4 @@ export * from "./modules/security-groups";
 export * from "./modules/ssh-key";
 export * from "./model/environment";
 export { parseEnvironment, loadEnvironment, loadComposeFile, type LoadedEnvironment, type LoadOptions } from "./model/environment-file";
+export { webProgram, type WebProgramOptions } from "./stacks/web/program";

@@ -147,7 +147,7 @@ describe("the packed longshore package", () => {
     expect((JSON.parse(withSdk.stderr.trim().split("\n").pop()!) as { sdk: number }).sdk).toBeGreaterThan(0);
   });
 
-  it("builds templates/pulumi-web against the package (as `pulumi new` copies it) and runs it under Pulumi's mocks with the config its Pulumi.yaml lists", () => {
+  it("builds templates/pulumi-web against the package (as `pulumi new` copies it) and runs longshore's web program from it under Pulumi's mocks with the config its Pulumi.yaml lists", () => {
     const project = path.join(dir, "pulumi-web");
     fs.cpSync(path.join(ROOT, "templates", "pulumi-web"), project, { recursive: true });
     installProject(project, tarball);
@@ -176,11 +176,13 @@ describe("the packed longshore package", () => {
         "  newResource: (a) => {",
         "    registered.push(`${a.type}::${a.name}`);",
         "    const state = { ...a.inputs, arn: `arn:mock:${a.name}` };",
-        '    if (a.type === "pulumi-nodejs:dynamic/longshore:HostKey") {',
+        '    if (a.type === "pulumi-nodejs:dynamic/longshore:HostKey" || a.type === "pulumi-nodejs:dynamic/longshore:DeployKey") {',
         "      const pair = openSshEd25519FromSeed(crypto.createHash(\"sha256\").update(a.name).digest(), String(a.inputs.comment));",
         "      Object.assign(state, { publicKey: pair.publicKey, fingerprint: pair.fingerprint, privateKey: pair.privateKey });",
         "    }",
         '    if (a.type === "aws:ec2/instance:Instance") Object.assign(state, { publicIp: "198.51.100.7", privateIp: "10.0.0.7" });',
+        '    if (a.type === "aws:lb/loadBalancer:LoadBalancer") Object.assign(state, { dnsName: "web-lb.example.elb.amazonaws.com" });',
+        '    if (a.type === "aws:s3/bucket:Bucket") Object.assign(state, { bucket: "longshore-lock-0123" });',
         "    return { id: `${a.name}-id`, state };",
         "  },",
         "  call: (a) => {",
@@ -190,36 +192,38 @@ describe("the packed longshore package", () => {
         "  },",
         '}, project.name, "test", false);',
         "const value = (o) => new Promise((r) => pulumi.output(o).apply(r));",
-        'require("./index.js")().then((out) => Promise.all([value(out.vpcId), value(out.hostNames), value(out.publicIps), value(out.secrets)]))',
-        "  .then(([vpcId, hostNames, publicIps, secrets]) => setTimeout(() => process.stdout.write(JSON.stringify({ vpcId, hostNames, publicIps, secrets, registered: registered.sort() })), 500))",
+        'require("./index.js")().then((out) => Promise.all([value(out.url), value(out.hostNames), value(out.liveSlot), value(out.lockBucket)]))',
+        "  .then(([url, hostNames, liveSlot, lockBucket]) => setTimeout(() => process.stdout.write(JSON.stringify({ url, hostNames, liveSlot, lockBucket, registered: registered.sort() })), 500))",
         '  .catch((e) => { process.stderr.write(String(e && e.message)); process.exit(1); });',
         "",
       ].join("\n"),
     );
     const out = JSON.parse(execFileSync(process.execPath, ["run-mocked.js"], { cwd: project, encoding: "utf8", timeout: 60_000 })) as {
-      vpcId: string;
-      hostNames: string[];
-      publicIps: string[];
-      secrets: string[];
+      url: string;
+      hostNames: Record<string, string[]>;
+      liveSlot: string;
+      lockBucket: string;
       registered: string[];
     };
-    expect(out.vpcId).toBe("web-net-id");
-    expect(out.hostNames).toEqual(["web-blue-0", "web-blue-1"]);
-    expect(out.publicIps).toEqual(["198.51.100.7", "198.51.100.7"]);
-    expect(out.secrets).toEqual(["DB_PASSWORD"]);
-    expect(out.registered.filter((r) => r.startsWith("longshore:"))).toEqual([
-      "longshore:compute:HostFleet::web-blue",
-      "longshore:network:Network::web-net",
-      "longshore:network:WebSecurityGroups::web-sg",
+    // The environment of the template's longshore.yaml, built by the same program as stacks/web.
+    expect(out.url).toBe("http://web-lb.example.elb.amazonaws.com/");
+    expect(out.hostNames).toEqual({ blue: ["web-blue-0", "web-blue-1"], green: [] });
+    expect(out.liveSlot).toBe("blue");
+    expect(out.lockBucket).toBe("longshore-lock-0123");
+    expect(out.registered.filter((r) => r.startsWith("pulumi-nodejs:dynamic/longshore:ProvisionedHost"))).toEqual([
+      "pulumi-nodejs:dynamic/longshore:ProvisionedHost::web-blue-0",
+      "pulumi-nodejs:dynamic/longshore:ProvisionedHost::web-blue-1",
     ]);
     expect(out.registered.filter((r) => r.startsWith("aws:ec2/instance:"))).toEqual(["aws:ec2/instance:Instance::web-blue-0", "aws:ec2/instance:Instance::web-blue-1"]);
+    expect(out.registered.filter((r) => r.startsWith("aws:lb/loadBalancer:"))).toHaveLength(1);
     // Every config key the program requires is in the template section: leaving one out fails the program, naming it.
-    for (const key of ["aws:region", "dbPassword"]) {
-      const r = spawnSync(process.execPath, ["run-mocked.js", key], { cwd: project, encoding: "utf8", timeout: 60_000 });
-      expect(r.status).toBe(1);
-      expect(r.stderr).toContain(`Missing required configuration variable '${key.includes(":") ? key : `longshore-web:${key}`}'`);
-    }
-  }, 120_000);
+    const missingRegion = spawnSync(process.execPath, ["run-mocked.js", "aws:region"], { cwd: project, encoding: "utf8", timeout: 60_000 });
+    expect(missingRegion.status).toBe(1);
+    expect(missingRegion.stderr).toContain("aws.region: is eu-west-1, but the stack has no aws:region: make them agree");
+    const missingSecret = spawnSync(process.execPath, ["run-mocked.js", "dbPassword"], { cwd: project, encoding: "utf8", timeout: 60_000 });
+    expect(missingSecret.status).toBe(1);
+    expect(missingSecret.stderr).toContain("app.secrets.DB_PASSWORD: the stack has no config longshore-web:dbPassword: set it with `pulumi config set --secret dbPassword <value>`");
+  }, 420_000);
 
   it("builds examples/own-program against the package and runs it under Pulumi's mocks", () => {
     // The example's README steps: `npm install` (its package.json names the tarball), `npm run build`,

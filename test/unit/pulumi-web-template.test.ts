@@ -29,10 +29,11 @@ describe("templates/pulumi-web", () => {
     expect(Object.keys(config).sort()).toEqual(["aws:region", ...secretKeys].sort());
     expect(config["aws:region"]).toMatchObject({ default: r.value.aws!.region });
     for (const k of secretKeys) expect(config[k]).toMatchObject({ secret: true, description: expect.any(String) });
-    // The program reads exactly these: aws:region by name, the secrets by the file's keys.
+    // The program is longshore's web program (which reads aws:region, the file's { pulumi } secrets
+    // and an optional environmentFile), pointed at the longshore.yaml next to it.
     const program = read("index.ts");
-    expect([...program.matchAll(/new pulumi\.Config\(([^)]*)\)\.(\w+)\(([^)]*)\)/g)].map((m) => `${m[1]}.${m[2]}(${m[3]})`)).toEqual(['"aws".require("region")']);
-    expect(program).toContain("config.requireSecret(source.pulumi)");
+    expect(program).toContain('import { webProgram } from "longshore";');
+    expect(program).toContain('export = webProgram({ environmentFile: path.join(__dirname, "longshore.yaml") });');
   });
 
   it("package.json depends on longshore and its peers; tsconfig compiles index.ts next to itself (Pulumi.yaml's main)", () => {
