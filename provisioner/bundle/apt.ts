@@ -89,10 +89,12 @@ export interface IndexRecord {
   size: number;
   /** The sha256 the signed index promises for the .deb. */
   sha256: string;
+  /** The .deb's path under the archive's URI (the index's `Filename`, `pool/main/...`). */
+  archivePath: string;
 }
 
 /**
- * Parses `apt-cache show` output into records (Package, Version, Architecture, Size, SHA256).
+ * Parses `apt-cache show` output into records (Package, Version, Architecture, Size, SHA256, Filename).
  * A version published in several suites is listed once.
  */
 export function parseIndexRecords(text: string): IndexRecord[] {
@@ -106,13 +108,14 @@ export function parseIndexRecords(text: string): IndexRecord[] {
     const arch = field("Architecture");
     const size = field("Size");
     const sha256 = field("SHA256");
-    if (!version || !arch || !size || !sha256 || !/^[0-9]+$/.test(size) || !/^[a-f0-9]{64}$/.test(sha256)) {
-      throw new Error(`apt-cache show: the record of ${name} lacks Version, Architecture, Size or SHA256`);
+    const archivePath = field("Filename");
+    if (!version || !arch || !size || !sha256 || !archivePath || !/^[0-9]+$/.test(size) || !/^[a-f0-9]{64}$/.test(sha256)) {
+      throw new Error(`apt-cache show: the record of ${name} lacks Version, Architecture, Size, SHA256 or Filename`);
     }
     const key = `${name}=${version}=${arch}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    out.push({ name, version, arch, size: Number(size), sha256 });
+    out.push({ name, version, arch, size: Number(size), sha256, archivePath });
   }
   return out;
 }
