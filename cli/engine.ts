@@ -37,6 +37,7 @@ import { bundleDirName, type BundleManifest } from "../provisioner/bundle/manife
 import { controllerSources, debianRecipe, type ControllerSources, dockerRecipe, HOST_DEBIAN_SOURCES, readSourcesFile, ubuntuRecipe } from "../provisioner/bundle/recipe";
 import { verifyBundle, type VerifiedBundle } from "../provisioner/bundle/verify";
 import { defaultCacheDir } from "../core/cache-dir";
+import { withBundleEnv } from "./bundle-env";
 import { displayName, openEnvironment, readLock } from "./open-environment";
 
 export { defaultCacheDir };
@@ -71,7 +72,8 @@ export function defaultEngineCliDeps(createdBy: string, env: NodeJS.ProcessEnv =
     cwd,
     arch: () => localDebianArch(),
     readFile: (f) => fs.readFile(f, "utf8"),
-    build: buildBundle,
+    // LONGSHORE_BUNDLE_RESOLVER and LONGSHORE_ARCHIVE_CHECK_VALID_UNTIL (cli/bundle-env.ts).
+    build: withBundleEnv(buildBundle, env),
     verify: verifyBundle,
   };
 }

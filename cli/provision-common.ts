@@ -22,7 +22,8 @@ import { machineGroupNameSchema, SLOTS, type SlotName } from "../model/names";
 import { parseWith } from "../model/zod-issues";
 import { machineGroupSshTargets } from "../drivers/local/machine-group";
 import { defaultPaths } from "../drivers/local/paths";
-import type { BuildBundleOptions, BuildBundleResult } from "../provisioner/bundle/build";
+import { buildBundle, type BuildBundleOptions, type BuildBundleResult } from "../provisioner/bundle/build";
+import { withBundleEnv } from "./bundle-env";
 import { verifyBundle as verifyBundleDir, type VerifiedBundle, type VerifyBundleOptions } from "../provisioner/bundle/verify";
 import { provisionHosts, type ProvisionEvent, type ProvisionHostsInput, type ProvisionResult } from "../provisioner/apply-host";
 import {
@@ -213,7 +214,8 @@ export async function prepareRun(given: ProvisionFlags, deps: ProvisionCliDeps, 
     createdBy: deps.createdBy ?? "longshore",
     log,
     readFile: deps.readFile,
-    ...(deps.buildBundle ? { build: deps.buildBundle } : {}),
+    // LONGSHORE_BUNDLE_RESOLVER and LONGSHORE_ARCHIVE_CHECK_VALID_UNTIL (cli/bundle-env.ts).
+    build: withBundleEnv(deps.buildBundle ?? buildBundle, deps.env),
     ...(verify ? { verify } : {}),
     // A recipe's bundle follows the environment's lock, and a first resolution is pinned in it.
     lock: bundleLockOf(lock),

@@ -94,7 +94,7 @@ export interface IndexRecord {
 }
 
 /**
- * Parses `apt-cache show` output into records (Package, Version, Architecture, Size, SHA256).
+ * Parses `apt-cache show` output into records (Package, Version, Architecture, Size, SHA256, Filename).
  * A version published in several suites is listed once.
  */
 export function parseIndexRecords(text: string): IndexRecord[] {
@@ -108,14 +108,14 @@ export function parseIndexRecords(text: string): IndexRecord[] {
     const arch = field("Architecture");
     const size = field("Size");
     const sha256 = field("SHA256");
-    if (!version || !arch || !size || !sha256 || !/^[0-9]+$/.test(size) || !/^[a-f0-9]{64}$/.test(sha256)) {
-      throw new Error(`apt-cache show: the record of ${name} lacks Version, Architecture, Size or SHA256`);
+    const archivePath = field("Filename");
+    if (!version || !arch || !size || !sha256 || !archivePath || !/^[0-9]+$/.test(size) || !/^[a-f0-9]{64}$/.test(sha256)) {
+      throw new Error(`apt-cache show: the record of ${name} lacks Version, Architecture, Size, SHA256 or Filename`);
     }
     const key = `${name}=${version}=${arch}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    const archivePath = field("Filename");
-    out.push({ name, version, arch, size: Number(size), sha256, ...(archivePath ? { archivePath } : {}) });
+    out.push({ name, version, arch, size: Number(size), sha256, archivePath });
   }
   return out;
 }

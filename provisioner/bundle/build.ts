@@ -1,7 +1,14 @@
 /**
  * `longshore engine bundle`: builds a versioned, checksummed bundle of the engine's .deb files for
- * one target (distribution, suite, architecture) with apt itself, on the controller, in a private
- * apt tree under the cache. Resolution is done as if on a fresh host:
+ * one target (distribution, suite, architecture), on the controller, by one of two resolvers:
+ *
+ * - `apt`: apt itself, in a private apt tree under the cache (`<cache>/apt/`).
+ * - `native`: no apt: longshore reads the archive's signed InRelease and Packages indexes itself
+ *   (archive-index.ts), resolves like apt (native-resolve.ts) and downloads each .deb checked
+ *   against the signed index (`<cache>/archive/`). Runs on macOS, Windows or any Linux.
+ *
+ * The default picks apt where `apt-get` exists, else native. Both give the same packages (the
+ * integration test compares them), so the same bundle id. Resolution is done as if on a fresh host:
  *
  * - baseline `minbase` (default): against a dpkg status that holds exactly what `debootstrap
  *   --variant=minbase` installs (every Priority: required package, plus apt, with dependencies),
@@ -14,9 +21,11 @@
  */
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { promises as fs } from "node:fs";
+import { createWriteStream, promises as fs } from "node:fs";
 import * as path from "node:path";
 import * as readline from "node:readline";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { BundleError, CommandFailedError, PreconditionError } from "../../core/errors";
 import type { BundleRecipe } from "../../model/engine";
 import { canonicalJsonCompact } from "../../templates/json";
@@ -42,6 +51,9 @@ import {
   type BundleManifest,
   type BundlePackage,
 } from "./manifest";
+import { loadArchiveIndexes } from "./archive-index";
+import type { PackageRecord } from "./deb822";
+import { resolveNative, statusText } from "./native-resolve";
 import { renderSourcesList } from "./recipe";
 import { readManifest, sha256File, verifyBundle } from "./verify";
 
@@ -63,7 +75,22 @@ export interface BuildBundleOptions {
   log?: (line: string) => void;
   /** How commands run; the default spawns them. Injected by tests. */
   run?: RunFn;
+  /**
+   * Who resolves and downloads: `apt` (the controller's apt-get, in a private tree) or `native`
+   * (longshore reads the archive's signed indexes itself; needs no apt).
+   * @default "apt" when `apt-get` runs on this computer, else "native"
+   */
+  resolver?: BundleResolver;
+  /**
+   * Native resolver: refuse an InRelease whose Valid-Until has passed. False accepts it (a dated
+   * snapshot mirror; the CLI sets it from LONGSHORE_ARCHIVE_CHECK_VALID_UNTIL=false).
+   * @default true
+   */
+  checkValidUntil?: boolean;
 }
+
+/** Who resolves a bundle: the controller's apt, or longshore itself. */
+export type BundleResolver = "apt" | "native";
 
 /** What {@link buildBundle} produced. */
 export interface BuildBundleResult {
@@ -71,8 +98,13 @@ export interface BuildBundleResult {
   manifest: BundleManifest;
   /** True when an existing bundle with the same packages was reused (nothing downloaded). */
   cached: boolean;
-  /** The private apt tree used (its `state/status` is the baseline the bundle was resolved against). */
+  /**
+   * The private tree used (its `state/status` is the baseline the bundle was resolved against):
+   * apt's tree, or the native resolver's `<cache>/archive/state-<key>`.
+   */
   aptDir: string;
+  /** Which resolver ran. */
+  resolver: BundleResolver;
   /** Milliseconds per phase, in order. */
   phases: Record<string, number>;
 }
@@ -105,14 +137,85 @@ export async function resolveRecipe(options: Omit<BuildBundleOptions, "createdBy
   return { packages: r.resolved.map((x) => ({ name: x.name, version: x.version, arch: x.arch, size: x.size })) };
 }
 
-async function resolvePhase(options: Omit<BuildBundleOptions, "createdBy" | "outDir">) {
+/** What the resolve phase found, whichever resolver ran. */
+interface Resolution {
+  resolver: BundleResolver;
+  /** apt's tree or the native state dir (its `state/status` is the baseline). */
+  root: string;
+  resolved: IndexRecord[];
+  phases: Record<string, number>;
+  /** apt: the tree to download with. */
+  dirs?: AptDirs;
+  /** native: where each record's .deb is fetched from (the source's URI). */
+  uris?: Map<IndexRecord, string>;
+}
+
+/** The recipe's key in cache paths (recipe content, not its name). */
+function recipeKey(recipe: BundleRecipe): string {
+  return createHash("sha256").update(canonicalJsonCompact(recipe)).digest("hex").slice(0, 16);
+}
+
+/**
+ * `options.resolver`, or apt when `apt-get` runs here and every source's keyring is on this
+ * computer, else native (an Ubuntu CI runner has apt but not Debian's keyring; the native resolver
+ * falls back to the copy longshore ships, keys/).
+ */
+async function pickResolver(options: Pick<BuildBundleOptions, "resolver" | "run" | "recipe">): Promise<BundleResolver> {
+  if (options.resolver) return options.resolver;
+  if (!(await Promise.all(options.recipe.sources.map((s) => exists(s.signedBy)))).every(Boolean)) return "native";
+  try {
+    await (options.run ?? spawnRun)(["apt-get", "--version"]);
+    return "apt";
+  } catch (e) {
+    if (e instanceof PreconditionError && (e.cause as NodeJS.ErrnoException | undefined)?.code === "ENOENT") return "native";
+    throw e;
+  }
+}
+
+async function resolvePhase(options: Omit<BuildBundleOptions, "createdBy" | "outDir">): Promise<Resolution> {
+  const resolver = await pickResolver(options);
+  return resolver === "native" ? resolvePhaseNative(options) : resolvePhaseApt(options);
+}
+
+async function resolvePhaseNative(options: Omit<BuildBundleOptions, "createdBy" | "outDir">): Promise<Resolution> {
+  const log = options.log ?? (() => {});
+  const recipe = options.recipe;
+  const phases: Record<string, number> = {};
+  const timed = phaseTimer(phases);
+  const indexes = await timed("update", () =>
+    loadArchiveIndexes(recipe, {
+      cacheDir: options.cacheDir,
+      ...(options.refresh === false ? { refresh: false } : {}),
+      ...(options.checkValidUntil === false ? { checkValidUntil: false } : {}),
+      log,
+    }),
+  );
+  const uriOf = new Map<PackageRecord, string>();
+  const records: PackageRecord[] = [];
+  for (const ix of indexes) {
+    for (const p of ix.packages) {
+      uriOf.set(p, ix.source.uri);
+      records.push(p);
+    }
+  }
+  const result = await timed("resolve", async () => resolveNative(records, recipe));
+  if (recipe.baseline === "minbase") log(`baseline: ${result.baseline.length} packages a minbase host has (Priority: required + apt, with dependencies)`);
+  const root = path.join(options.cacheDir, "archive", `state-${recipe.distribution}-${recipe.suite}-${recipe.arch}-${recipeKey(recipe)}`);
+  await fs.mkdir(path.join(root, "state"), { recursive: true });
+  await fs.writeFile(path.join(root, "state", "status"), statusText(result.baseline));
+  const uris = new Map<IndexRecord, string>();
+  for (const [i, r] of result.packages.entries()) uris.set(r, uriOf.get(result.records[i]!)!);
+  log(`resolved ${result.packages.length} packages, ${mib(result.packages.reduce((s, u) => s + u.size, 0))} (native resolver)`);
+  return { resolver: "native", root, resolved: result.packages, phases, uris };
+}
+
+async function resolvePhaseApt(options: Omit<BuildBundleOptions, "createdBy" | "outDir">): Promise<Resolution> {
   const log = options.log ?? (() => {});
   const run = options.run ?? spawnRun;
   const recipe = options.recipe;
   const phases: Record<string, number> = {};
   const timed = phaseTimer(phases);
-  const key = createHash("sha256").update(canonicalJsonCompact(recipe)).digest("hex").slice(0, 16);
-  const dirs = aptDirs(path.join(options.cacheDir, "apt", `${recipe.distribution}-${recipe.suite}-${recipe.arch}-${key}`));
+  const dirs = aptDirs(path.join(options.cacheDir, "apt", `${recipe.distribution}-${recipe.suite}-${recipe.arch}-${recipeKey(recipe)}`));
   await prepareAptTree(dirs, recipe);
   const listsPresent = (await fs.readdir(dirs.lists).catch(() => [])).some((f) => f.endsWith("Packages") || f.includes("Packages."));
   if (options.refresh !== false || !listsPresent) {
@@ -128,7 +231,7 @@ async function resolvePhase(options: Omit<BuildBundleOptions, "createdBy" | "out
   }
   const resolved = await timed("resolve", () => resolve(dirs, recipe, run));
   log(`resolved ${resolved.length} packages, ${mib(resolved.reduce((s, u) => s + u.size, 0))}`);
-  return { dirs, resolved, phases };
+  return { resolver: "apt", root: dirs.root, dirs, resolved, phases };
 }
 
 /** Builds (or reuses) the bundle for `options.recipe`. */
@@ -140,26 +243,37 @@ export async function buildBundle(options: BuildBundleOptions): Promise<BuildBun
   const phases: Record<string, number> = {};
   const timed = phaseTimer(phases);
 
-  const { dirs, resolved, phases: resolvePhases } = await resolvePhase(options);
-  Object.assign(phases, resolvePhases);
-  const install = ["apt-get", ...aptOptions(dirs, recipe.arch), "install", "--no-install-recommends", "-y"];
+  const r = await resolvePhase(options);
+  const { resolved, resolver } = r;
+  Object.assign(phases, r.phases);
+  const done = (dir: string, manifest: BundleManifest, cached: boolean): BuildBundleResult => ({ dir, manifest, cached, aptDir: r.root, resolver, phases });
 
   const existing = await timed("reuse", () => findExistingBundle(outDir, recipe, resolved));
-  // Where the archive keeps each package (one more apt call, ~1 s): only for a bundle that lacks it.
-  const locate = () => timed("locate", () => archiveLocations(dirs, recipe, resolved, run));
+  // Where the archive keeps each package: the native resolver knows (the index and its source);
+  // apt is asked (one more call, ~1 s), only for a bundle that lacks it.
+  const locate = () => timed("locate", async () => (r.dirs ? archiveLocations(r.dirs, recipe, resolved, run) : nativeLocations(resolved, r.uris!)));
   if (existing) {
     log(`reusing ${existing.dir}`);
     const located = existing.manifest.packages.every((p) => p.archivePath !== undefined);
     const manifest = located ? existing.manifest : await addArchiveLocations(existing.dir, existing.manifest, await locate(), log);
-    return { dir: existing.dir, manifest, cached: true, aptDir: dirs.root, phases };
+    return done(existing.dir, manifest, true);
   }
   const locations = await locate();
 
-  await timed("download", () => run([...install, "-q", "--download-only", ...recipe.packages]));
+  let sourceDir: string;
+  if (r.dirs) {
+    const dirs = r.dirs;
+    const install = ["apt-get", ...aptOptions(dirs, recipe.arch), "install", "--no-install-recommends", "-y"];
+    await timed("download", () => run([...install, "-q", "--download-only", ...recipe.packages]));
+    sourceDir = dirs.archives;
+  } else {
+    sourceDir = path.join(options.cacheDir, "archive", "debs");
+    await timed("download", () => downloadDebs(resolved, r.uris!, sourceDir, log));
+  }
 
   const tmp = path.join(outDir, `.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
   try {
-    const packages = await timed("hash", () => collectPackages(dirs, resolved, path.join(tmp, DEBS_DIR), locations));
+    const packages = await timed("hash", () => collectPackages(sourceDir, resolved, path.join(tmp, DEBS_DIR), resolver, locations));
     const manifest = createManifest(recipe, packages, options.createdBy);
     await fs.writeFile(path.join(tmp, MANIFEST_FILE), renderManifest(manifest));
     const finalDir = path.join(outDir, bundleDirName(manifest));
@@ -168,8 +282,7 @@ export async function buildBundle(options: BuildBundleOptions): Promise<BuildBun
       try {
         const v = await verifyBundle(finalDir);
         log(`bundle ${finalDir} already exists and verifies`);
-        const withLocations = await addArchiveLocations(v.dir, v.manifest, locations, log);
-        return { dir: v.dir, manifest: withLocations, cached: true, aptDir: dirs.root, phases };
+        return done(v.dir, await addArchiveLocations(v.dir, v.manifest, locations, log), true);
       } catch {
         await fs.rm(finalDir, { recursive: true, force: true });
       }
@@ -177,7 +290,7 @@ export async function buildBundle(options: BuildBundleOptions): Promise<BuildBun
     await fs.rename(tmp, finalDir);
     const v = await timed("verify", () => verifyBundle(finalDir));
     log(`built ${finalDir}: ${manifest.packages.length} packages, ${mib(manifest.totalSize)}, id ${manifest.id}`);
-    return { dir: v.dir, manifest: v.manifest, cached: false, aptDir: dirs.root, phases };
+    return done(v.dir, v.manifest, false);
   } finally {
     await fs.rm(tmp, { recursive: true, force: true });
   }
@@ -280,16 +393,23 @@ async function findExistingBundle(outDir: string, recipe: BundleRecipe, resolved
 }
 
 /**
- * Links (or copies) each downloaded .deb into `debsDir` and checks it against the signed index:
- * apt verified the download already; this proves the file we ship is the one apt verified.
+ * Links (or copies) each downloaded .deb from `sourceDir` into `debsDir` and checks it against the
+ * signed index: the resolver verified the download already; this proves the file we ship is the
+ * one it verified. Shared by both resolvers.
  */
-async function collectPackages(dirs: AptDirs, resolved: IndexRecord[], debsDir: string, locations: ReadonlyMap<string, ArchiveLocation>): Promise<BundlePackage[]> {
+async function collectPackages(
+  sourceDir: string,
+  resolved: IndexRecord[],
+  debsDir: string,
+  resolver: BundleResolver,
+  locations: ReadonlyMap<string, ArchiveLocation>,
+): Promise<BundlePackage[]> {
   await fs.mkdir(debsDir, { recursive: true });
   const out: BundlePackage[] = [];
   for (const r of resolved) {
     const filename = debFilename(r.name, r.version, r.arch);
-    const src = path.join(dirs.archives, filename);
-    if (!(await exists(src))) throw new PreconditionError(`apt did not download ${filename} to ${dirs.archives}`);
+    const src = path.join(sourceDir, filename);
+    if (!(await exists(src))) throw new PreconditionError(`${resolver === "apt" ? "apt" : "the native resolver"} did not download ${filename} to ${sourceDir}`);
     const dst = path.join(debsDir, filename);
     await fs.link(src, dst).catch(async () => fs.copyFile(src, dst));
     const sha256 = await sha256File(dst);
@@ -328,6 +448,16 @@ async function archiveLocations(dirs: AptDirs, recipe: BundleRecipe, resolved: I
   return out;
 }
 
+/** The native resolver's locations: each record's index path under the source it was read from. */
+function nativeLocations(resolved: IndexRecord[], uris: ReadonlyMap<IndexRecord, string>): Map<string, ArchiveLocation> {
+  const out = new Map<string, ArchiveLocation>();
+  for (const r of resolved) {
+    const root = uris.get(r)?.replace(/\/+$/, "");
+    if (root && r.archivePath && /^https?:\/\/[^\s'"\\]+[^/\s'"\\]$/.test(root)) out.set(debFilename(r.name, r.version, r.arch), { archivePath: r.archivePath, archiveUri: root });
+  }
+  return out;
+}
+
 /**
  * A bundle built before manifests recorded archive locations gets them now, in place: the id
  * does not cover them (same id, same pin), so only manifest.json is rewritten.
@@ -347,6 +477,59 @@ async function addArchiveLocations(dir: string, manifest: BundleManifest, locati
     log(`could not record the archive paths in ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   return updated;
+}
+
+/**
+ * Native resolver: fetches each .deb from `<uri>/<archivePath>` into `dir` (streamed, under a
+ * temporary name), keeps it only when its size and sha256 are the signed index's. A file already
+ * there with the right hash is not fetched again.
+ */
+async function downloadDebs(resolved: IndexRecord[], uris: Map<IndexRecord, string>, dir: string, log: (l: string) => void): Promise<void> {
+  await fs.mkdir(dir, { recursive: true });
+  let fetched = 0;
+  let bytes = 0;
+  for (const r of resolved) {
+    const file = path.join(dir, debFilename(r.name, r.version, r.arch));
+    if ((await fs.stat(file).then((st) => st.size, () => -1)) === r.size && (await sha256File(file)) === r.sha256) continue;
+    const url = `${uris.get(r)!.replace(/\/+$/, "")}/${r.archivePath}`;
+    await downloadVerified(url, file, r.size, r.sha256);
+    fetched++;
+    bytes += r.size;
+  }
+  log(`downloaded ${fetched} of ${resolved.length} packages (${mib(bytes)}; the rest were in ${dir})`);
+}
+
+/** Streams `url` to `file`; refuses (and deletes) a body whose size or sha256 differs. */
+export async function downloadVerified(url: string, file: string, size: number, sha256: string): Promise<void> {
+  const tmp = `${file}.partial-${process.pid}-${randomBytes(4).toString("hex")}`;
+  try {
+    let res: Response;
+    try {
+      res = await fetch(url, { redirect: "follow" });
+    } catch (e) {
+      throw new PreconditionError(`could not fetch ${url}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`, { cause: e });
+    }
+    if (!res.ok || !res.body) throw new PreconditionError(`could not fetch ${url}: HTTP ${res.status}`);
+    const hash = createHash("sha256");
+    let n = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        hash.update(chunk);
+        n += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    await pipeline(Readable.fromWeb(res.body as import("node:stream/web").ReadableStream<Uint8Array>), counter, createWriteStream(tmp));
+    const actual = hash.digest("hex");
+    if (actual !== sha256 || n !== size) {
+      throw new BundleError(url, [
+        { file: path.basename(file), message: `does not match the signed index: expected sha256 ${sha256} (${size} bytes), actual ${actual} (${n} bytes)`, expected: sha256, actual },
+      ], { suggestion: "The mirror served another file than its signed index names: retry later or use another mirror." });
+    }
+    await fs.rename(tmp, file);
+  } finally {
+    await fs.rm(tmp, { force: true });
+  }
 }
 
 async function exists(p: string): Promise<boolean> {

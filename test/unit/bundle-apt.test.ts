@@ -226,6 +226,7 @@ SHA256: ${"a".repeat(64)}
 Package: tini
 Version: 0.19.0-1+b3
 Architecture: amd64
+Filename: pool/main/t/tini/tini_0.19.0-1+b3_amd64.deb
 Size: 267204
 SHA256: ${"a".repeat(64)}
 
@@ -233,16 +234,17 @@ Package: netbase
 Version: 6.4
 Architecture: all
 Priority: required
+Filename: pool/main/n/netbase/netbase_6.4_all.deb
 Size: 12800
 SHA256: ${"b".repeat(64)}
 `;
 
-  it("reads index records (Size, SHA256) once per version", () => {
+  it("reads index records (Size, SHA256, Filename) once per version", () => {
     expect(parseIndexRecords(RECORDS)).toEqual([
       { name: "tini", version: "0.19.0-1+b3", arch: "amd64", size: 267204, sha256: "a".repeat(64), archivePath: "pool/main/t/tini/tini_0.19.0-1+b3_amd64.deb" },
-      { name: "netbase", version: "6.4", arch: "all", size: 12800, sha256: "b".repeat(64) },
+      { name: "netbase", version: "6.4", arch: "all", size: 12800, sha256: "b".repeat(64), archivePath: "pool/main/n/netbase/netbase_6.4_all.deb" },
     ]);
-    expect(() => parseIndexRecords("Package: x\nVersion: 1\nArchitecture: amd64\nSize: 1\n")).toThrow("apt-cache show: the record of x lacks Version, Architecture, Size or SHA256");
+    expect(() => parseIndexRecords("Package: x\nVersion: 1\nArchitecture: amd64\nSize: 1\n")).toThrow("apt-cache show: the record of x lacks Version, Architecture, Size, SHA256 or Filename");
   });
 
   it("reads apt-get download --print-uris lines and finds each package's archive root", () => {

@@ -52,7 +52,7 @@ function deps(cacheDir: string, lock: BundleLock | undefined, build: () => { dir
     run: async (argv) => (calls.runs.push([...argv]), ""),
     build: async (o) => {
       calls.build.push(o);
-      return { ...build(), cached: false, aptDir: "/a", phases: {} };
+      return { ...build(), cached: false, aptDir: "/a", resolver: "apt", phases: {} };
     },
     ...(lock ? { lock } : {}),
   };

@@ -54,7 +54,8 @@ const RULES: Record<string, { packages: string[]; layers: string[]; types?: stri
   core: { packages: [], layers: ["core"] },
   model: { packages: ["zod", "yaml"], layers: ["core", "model"] },
   templates: { packages: ["handlebars"], layers: ["core", "model", "templates"] },
-  provisioner: { packages: ["zod", "ssh2"], layers: ["core", "model", "templates", "provisioner"] },
+  // openpgp: the engine bundle's native resolver checks the archive's signed InRelease (provisioner/bundle/).
+  provisioner: { packages: ["zod", "ssh2", "openpgp"], layers: ["core", "model", "templates", "provisioner"] },
   rollout: { packages: [], layers: ["core", "model", "rollout"] },
   // The local driver validates its own state files (machines, addresses, templates) and writes inventories.
   "drivers/local": { packages: ["zod", "yaml"], layers: ["core", "model", "templates", "provisioner", "rollout", "drivers/local"] },

@@ -36,7 +36,7 @@ function harness() {
     },
     build: async (o) => {
       builds.push(o);
-      return { dir: "/cache/bundles/x", manifest: MANIFEST, cached: true, aptDir: "/cache/apt/x", phases: { update: 5 } };
+      return { dir: "/cache/bundles/x", manifest: MANIFEST, cached: true, aptDir: "/cache/apt/x", resolver: "apt", phases: { update: 5 } };
     },
     verify: async (dir) => ({ dir, manifest: MANIFEST }),
   };
@@ -164,7 +164,7 @@ describe("longshore engine update", () => {
       cwd,
       arch: () => "amd64",
       readFile: async () => SOURCES,
-      build: async (o) => (builds.push(o), { dir: `/cache/bundles/${o.recipe.arch}-${next.id.slice(0, 6)}`, manifest: { ...next, recipe: { ...next.recipe, arch: o.recipe.arch } }, cached: false, aptDir: "/a", phases: {} }),
+      build: async (o) => (builds.push(o), { dir: `/cache/bundles/${o.recipe.arch}-${next.id.slice(0, 6)}`, manifest: { ...next, recipe: { ...next.recipe, arch: o.recipe.arch } }, cached: false, aptDir: "/a", resolver: "apt", phases: {} }),
       verify: async (dir) => ({ dir, manifest: { ...next, recipe: { ...next.recipe, arch: dir.includes("arm64") ? "arm64" : "amd64" } } }),
     };
     const program = new Command().exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });

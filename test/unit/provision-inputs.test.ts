@@ -35,7 +35,7 @@ describe("resolveBundle", () => {
       cacheDir: "/cache",
       createdBy: "longshore/test",
       readFile: async (f) => (expect(f).toBe("/etc/apt/sources.list.d/debian.sources"), SOURCES),
-      build: async (o) => (builds.push(o), { dir: "/cache/bundles/built", manifest: MANIFEST, cached: false, aptDir: "/a", phases: {} }),
+      build: async (o) => (builds.push(o), { dir: "/cache/bundles/built", manifest: MANIFEST, cached: false, aptDir: "/a", resolver: "apt", phases: {} }),
       verify: async (d) => ({ dir: d, manifest: MANIFEST }),
     });
     expect(ref.dir).toBe("/cache/bundles/built");
