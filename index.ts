@@ -5,6 +5,7 @@
  * the ProvisionedHost dynamic provider requires at run time is `longshore/provisioner/apply-host`.
  * Importing this module declares no resources and reads no config.
  */
+export * from "./modules/bastion";
 export * from "./modules/blue-green-load-balancer";
 export * from "./modules/health-gate";
 export * from "./modules/host-fleet";

@@ -17,6 +17,9 @@ const count = (min: number, max: number) => {
     .max(max, message);
 };
 
+/** The bastion's instance type unless `aws.bastion.instanceType` says otherwise: x86_64 (the Debian lookup's), the smallest. */
+export const DEFAULT_BASTION_INSTANCE_TYPE = "t3.nano";
+
 const SSH_PUBLIC_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/]+={0,2}(?: [^\r\n]*)?$/;
 const CIDR_MESSAGE = "must be a CIDR such as 203.0.113.7/32 or 2001:db8::/64";
 
@@ -96,6 +99,28 @@ export const awsSchema = z
      * @default false
      */
     hostImage: z.boolean().default(false),
+    /**
+     * Reach the hosts through one bastion instance instead of directly: `true`, or its settings.
+     * With it the hosts go into private subnets without public addresses (out through the NAT
+     * gateways the network then builds, one per zone), one small bastion in a public subnet admits
+     * SSH from `adminCidrs` only, and the hosts admit SSH from the bastion only. The provisioner,
+     * the health gates and the aws driver's probes all go through it, so only the bastion's SSH
+     * port must be reachable from the machine running `pulumi up` (docs/aws.md). Turning it on or
+     * off replaces the hosts (new subnets). @default false
+     */
+    bastion: z
+      .union(
+        [
+          z.boolean(),
+          z.strictObject({
+            /** The bastion's EC2 instance type (it only forwards SSH). @default "t3.nano" */
+            instanceType: z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, "must be an EC2 instance type such as t3.nano").default(DEFAULT_BASTION_INSTANCE_TYPE),
+          }),
+        ],
+        { error: (i) => (typeof i.input === "object" && i.input !== null && !Array.isArray(i.input) ? undefined : "must be true, false or a mapping such as { instanceType: t3.nano }") },
+      )
+      .default(false)
+      .transform((b): false | { instanceType: string } => (b === false ? false : b === true ? { instanceType: DEFAULT_BASTION_INSTANCE_TYPE } : b)),
     /** Extra tags on every resource that takes tags. @default {} */
     tags: z.record(z.string().regex(/^[\w .:/=+@-]{1,128}$/, "must be a valid AWS tag key"), z.string().max(256)).default({}),
   })

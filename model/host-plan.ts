@@ -51,8 +51,8 @@ export const hostPlanSchema = z.strictObject({
   bundlePin: hostBundlePinSchema.optional(),
 });
 
-/** How the provider reaches a host. */
-export const hostConnectionSchema = z.strictObject({
+/** How the provider reaches one SSH server (a host, or the bastion in front of it). */
+export const sshEndpointSchema = z.strictObject({
   /** The host's name in reports (`web-blue-0`). */
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "must be a host name (letters, digits, '.', '_', '-')"),
   /** Its address: a host name or an IP address, by the inventory's rule. */
@@ -69,6 +69,15 @@ export const hostConnectionSchema = z.strictObject({
   hostKeyFingerprint: z.string().regex(FINGERPRINT_PATTERN, "must be an OpenSSH fingerprint: SHA256: followed by 43 base64 characters (see ssh-keygen -lf)"),
 });
 
+/**
+ * How the provider reaches a host: its endpoint, and with `aws.bastion` the bastion it is reached
+ * through (its own pinned host key and login; the web program gives it the same deploy key).
+ */
+export const hostConnectionSchema = sshEndpointSchema.extend({
+  /** A bastion to tunnel through: the host is dialled from there (SSH `direct-tcpip`). @default none (dialled directly) */
+  jump: sshEndpointSchema.optional(),
+});
+
 /** Everything `applyHost` and `inspectHost` get. */
 export const applyHostSchema = hostPlanSchema.extend({
   connection: hostConnectionSchema,
@@ -82,6 +91,8 @@ export type HostPlanInput = z.input<typeof hostPlanSchema>;
 export type HostPlan = z.output<typeof hostPlanSchema>;
 /** A bundle pin with its architecture. */
 export type HostBundlePin = z.output<typeof hostBundlePinSchema>;
+/** One SSH endpoint as JSON. */
+export type SshEndpointInput = z.input<typeof sshEndpointSchema>;
 /** Connection details as JSON. */
 export type HostConnectionInput = z.input<typeof hostConnectionSchema>;
 /** Everything `applyHost` gets, as JSON. */

@@ -21,6 +21,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { SLOTS, type SlotName } from "../model/names";
 import { isPort } from "../model/net";
+import type { SshEndpointInput } from "../provisioner/apply-host-contract";
 import { DEFAULT_HEALTH_GATE, HealthGate, type HealthGateSettings } from "./health-gate";
 
 /** The two slots, in a fixed order (the model's). */
@@ -82,7 +83,14 @@ export interface BlueGreenLoadBalancerArgs {
    * gate's path is the health check's. Default: gates with {@link DEFAULT_HEALTH_GATE} settings
    * when test listeners exist; `false` for none.
    */
-  healthGate?: (Partial<HealthGateSettings> & { /** Another gate provider (tests). */ provider?: pulumi.dynamic.ResourceProvider }) | false;
+  healthGate?:
+    | (Partial<HealthGateSettings> & {
+        /** Another gate provider (tests). */
+        provider?: pulumi.dynamic.ResourceProvider;
+        /** Check from this bastion (the test listeners must admit it). @default none: from the machine running Pulumi */
+        jump?: pulumi.Input<SshEndpointInput>;
+      })
+    | false;
   /** What a slot's gate waits for before checking (e.g. its ProvisionedHosts). Default none. */
   slotDependencies?: Partial<Record<Slot, pulumi.Input<pulumi.Resource>[]>>;
   /** Seconds an idle connection stays open. Default 60. */

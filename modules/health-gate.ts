@@ -6,8 +6,16 @@
  *
  * The check, clock and sleep are injectable (tests); the real check uses node's http/https with a
  * per-attempt timeout. The serialised provider captures only these small functions.
+ *
+ * With a `jump` (the web program's bastion), each attempt is made FROM the bastion: one pinned SSH
+ * connection, one tunnel to the URL's host and port, HTTP over it. That is for targets the
+ * machine running `pulumi up` cannot reach (a test listener open to the bastion only). The
+ * provider then `require()`s longshore's provisioner entry module by the package's name at call
+ * time (its `httpGetThrough`), as the ProvisionedHost provider does, so ssh2 is never captured.
  */
 import * as pulumi from "@pulumi/pulumi";
+import type { SshEndpointInput } from "../provisioner/apply-host-contract";
+import { DEFAULT_APPLY_HOST_ENTRY, loadApplyHostEntry } from "./apply-host-entry";
 
 /** One thing to check: a name for reports and the URL to GET. */
 export interface HealthTarget {
@@ -46,6 +54,11 @@ export interface HealthGateInputs extends HealthGateSettings {
    * are there so that replaced instances (new ids behind the same URL) make the gate run again.
    */
   instanceIds?: string[];
+  /**
+   * A bastion every attempt is made from (its address, pinned host key, login and private key:
+   * stored as a secret). @default none: the targets are checked from the machine running Pulumi
+   */
+  jump?: SshEndpointInput;
 }
 
 /** What one attempt saw. `status` null: no HTTP answer (then `error` says why). */
@@ -58,6 +71,9 @@ export interface HealthCheckResult {
 
 /** One attempt against one target; must resolve (never reject) within about `timeoutMs`. */
 export type HealthCheckFn = (target: HealthTarget, timeoutMs: number) => Promise<HealthCheckResult>;
+
+/** One attempt against one target, made from the bastion `jump`; must resolve (never reject) within about `timeoutMs`. */
+export type TunnelCheckFn = (jump: SshEndpointInput, target: HealthTarget, timeoutMs: number) => Promise<HealthCheckResult>;
 
 /** Injectable edges of the gate. */
 export interface HealthGateDeps {
@@ -205,7 +221,17 @@ interface HealthGateOutputs extends HealthGateInputs {
  */
 function gateInputsChanged(olds: HealthGateInputs, news: HealthGateInputs): boolean {
   const view = (i: HealthGateInputs) =>
-    JSON.stringify([i.targets, i.matcher, i.deadlineMs, i.intervalMs, i.timeoutMs, i.consecutiveSuccesses, i.instanceIds ?? null]);
+    JSON.stringify([
+      i.targets,
+      i.matcher,
+      i.deadlineMs,
+      i.intervalMs,
+      i.timeoutMs,
+      i.consecutiveSuccesses,
+      i.instanceIds ?? null,
+      // Where the checks are made from (never the key itself in a comparison's text).
+      i.jump ? [i.jump.address, i.jump.port, i.jump.user, i.jump.hostKeyFingerprint] : null,
+    ]);
   return view(olds) !== view(news);
 }
 
@@ -213,15 +239,30 @@ function gateInputsChanged(olds: HealthGateInputs, news: HealthGateInputs): bool
  * The gate's provider. `deps` replaces the real check, sleep and clock (tests call the provider
  * directly with fakes); the default provider captures none.
  */
-export function healthGateProvider(deps: Partial<HealthGateDeps> = {}): pulumi.dynamic.ResourceProvider {
-  const resolved = (): HealthGateDeps => ({
-    check: deps.check ?? httpHealthCheck,
+export function healthGateProvider(
+  deps: Partial<HealthGateDeps> & {
+    /** Replaces the check made from a bastion (tests). */
+    tunnel?: TunnelCheckFn;
+    /** The provisioner's entry module as `require` takes it (an absolute path only in tests). @default its package export */
+    entryPath?: string;
+  } = {},
+): pulumi.dynamic.ResourceProvider {
+  const entryPath = deps.entryPath ?? DEFAULT_APPLY_HOST_ENTRY;
+  const tunnel: TunnelCheckFn =
+    deps.tunnel ??
+    (async (jump, target, timeoutMs) => {
+      const entry = loadApplyHostEntry(entryPath);
+      if (!entry.httpGetThrough) throw new Error(`longshore's provisioner entry module has no httpGetThrough: the installed longshore is older than this program's`);
+      return entry.httpGetThrough({ jump, url: target.url, timeoutMs });
+    });
+  const resolved = (jump?: SshEndpointInput): HealthGateDeps => ({
+    check: deps.check ?? (jump ? (t: HealthTarget, ms: number) => tunnel(jump, t, ms) : httpHealthCheck),
     sleep: deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms))),
     now: deps.now ?? (() => Date.now()),
   });
   const run = async (inputs: HealthGateInputs): Promise<HealthGateOutputs> => ({
     ...inputs,
-    report: await runHealthGate(inputs, resolved()),
+    report: await runHealthGate(inputs, resolved(inputs.jump)),
     failing: [],
   });
   return {
@@ -237,7 +278,7 @@ export function healthGateProvider(deps: Partial<HealthGateDeps> = {}): pulumi.d
       return { outs: await run(news) };
     },
     async read(id: string, props: HealthGateOutputs) {
-      return { id, props: { ...props, failing: await failingNow(props, resolved().check) } };
+      return { id, props: { ...props, failing: await failingNow(props, resolved(props.jump).check) } };
     },
     async delete() {
       // A gate holds nothing outside the state.
@@ -267,6 +308,11 @@ export interface HealthGateArgs extends Partial<HealthGateSettings> {
    * gate runs again. Default none: the gate then runs again only when its targets or settings change.
    */
   instanceIds?: pulumi.Input<pulumi.Input<string>[]>;
+  /**
+   * Check from this bastion (see {@link HealthGateInputs.jump}); stored as a secret (it holds the
+   * private key). Default none: checked from the machine running Pulumi.
+   */
+  jump?: pulumi.Input<SshEndpointInput>;
   /** Another provider (tests). Default: the real one. */
   provider?: pulumi.dynamic.ResourceProvider;
 }
@@ -298,11 +344,22 @@ export class HealthGate extends pulumi.ComponentResource {
     });
     const res = new HealthGateResource(
       name,
-      { ...settings, targets, ...(args.instanceIds !== undefined ? { instanceIds: args.instanceIds } : {}), report: undefined, failing: undefined },
+      {
+        ...settings,
+        targets,
+        ...(args.instanceIds !== undefined ? { instanceIds: args.instanceIds } : {}),
+        ...(args.jump !== undefined ? { jump: pulumi.secret(args.jump) } : {}),
+        report: undefined,
+        failing: undefined,
+      },
       args.provider ?? DEFAULT_PROVIDER,
       // A component's dependsOn does not hold back its children: pass it on, or the check could
       // start before what it waits for exists.
-      { parent: this, ...(opts.dependsOn !== undefined ? { dependsOn: opts.dependsOn } : {}) },
+      {
+        parent: this,
+        ...(args.jump !== undefined ? { additionalSecretOutputs: ["jump"] } : {}),
+        ...(opts.dependsOn !== undefined ? { dependsOn: opts.dependsOn } : {}),
+      },
     );
     this.resource = res;
     this.report = res.report;

@@ -62,6 +62,25 @@ export interface HostFleetArgs {
   tags?: Record<string, string>;
 }
 
+/** The id of the newest official Debian AMI (x86_64, HVM, EBS) whose name matches `nameFilter`, looked up at deployment time. */
+export function newestDebianAmi(nameFilter: string, parent: pulumi.Resource): pulumi.Output<string> {
+  return aws.ec2
+    .getAmiOutput(
+      {
+        owners: [DEBIAN_AMI_OWNER],
+        mostRecent: true,
+        filters: [
+          { name: "name", values: [nameFilter] },
+          { name: "architecture", values: ["x86_64"] },
+          { name: "virtualization-type", values: ["hvm"] },
+          { name: "root-device-type", values: ["ebs"] },
+        ],
+      },
+      { parent },
+    )
+    .apply((a) => a.id);
+}
+
 /** Problems with the arguments; empty when fine. */
 export function hostFleetProblems(args: Pick<HostFleetArgs, "environment" | "slot" | "image" | "size" | "subnetIds" | "authorizedKeys" | "rootVolumeGb">): string[] {
   const problems: string[] = [];
@@ -108,25 +127,7 @@ export class HostFleet extends pulumi.ComponentResource {
     super("longshore:compute:HostFleet", name, {}, opts);
 
     const ami: pulumi.Output<string | null> =
-      args.amiId !== undefined
-        ? pulumi.output(args.amiId)
-        : args.size === 0
-          ? pulumi.output(null)
-          : aws.ec2
-              .getAmiOutput(
-                {
-                  owners: [DEBIAN_AMI_OWNER],
-                  mostRecent: true,
-                  filters: [
-                    { name: "name", values: [args.amiNameFilter ?? DEBIAN_12_AMI_NAME] },
-                    { name: "architecture", values: ["x86_64"] },
-                    { name: "virtualization-type", values: ["hvm"] },
-                    { name: "root-device-type", values: ["ebs"] },
-                  ],
-                },
-                { parent: this },
-              )
-              .apply((a) => a.id);
+      args.amiId !== undefined ? pulumi.output(args.amiId) : args.size === 0 ? pulumi.output(null) : newestDebianAmi(args.amiNameFilter ?? DEBIAN_12_AMI_NAME, this);
     this.amiId = ami;
 
     this.hostNames = [...Array(args.size).keys()].map((i) => hostName(args.environment, args.slot, i));

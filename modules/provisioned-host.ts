@@ -11,12 +11,9 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { ApplyHostEntry, ApplyHostInput, HostPlanInput, InspectHostResult } from "../provisioner/apply-host-contract";
+import { DEFAULT_APPLY_HOST_ENTRY, loadApplyHostEntry } from "./apply-host-entry";
 
-/**
- * The entry module, by the package's export (`dist/provisioner/apply-host.js` of the installed
- * longshore package). Pulumi's dynamic provider host resolves it from the program's directory.
- */
-export const DEFAULT_APPLY_HOST_ENTRY = "longshore/provisioner/apply-host";
+export { DEFAULT_APPLY_HOST_ENTRY };
 
 /** The connection details the resource takes (the private key comes separately, as a secret). */
 export interface HostConnectionArgs {
@@ -27,6 +24,11 @@ export interface HostConnectionArgs {
   user: string;
   /** `SHA256:...`: the host key the connection must see. */
   hostKeyFingerprint: string;
+  /**
+   * A bastion the host is reached through (its own pinned host key; it is logged into with the
+   * same private key). @default none: the host is dialled directly
+   */
+  jump?: Omit<HostConnectionArgs, "jump">;
 }
 
 /** The dynamic resource's inputs, as stored in state: the host plan, how to reach the host, the plan hash. */
@@ -59,43 +61,6 @@ export interface ProvisionedHostProviderOptions {
   entryPath?: string;
   /** Use this implementation instead of requiring the entry module (tests; not serialisable in general). */
   entry?: ApplyHostEntry;
-}
-
-/**
- * Loads the provisioner's entry module. Runs inside the serialised provider: only `require` and
- * the specifier string. When `longshore/...` is not installed where Pulumi runs the provider, which
- * is the case for this repository's own `stacks/web` program, it takes the built module of the
- * longshore checkout above the working directory: found at call time, so no path is in the state.
- */
-function loadApplyHostEntry(entryPath: string): ApplyHostEntry {
-  try {
-    return require(entryPath) as ApplyHostEntry;
-  } catch (e) {
-    const err = e as { code?: string; message?: string };
-    if (err.code !== "MODULE_NOT_FOUND" || !String(err.message).includes(entryPath)) throw e;
-    const prefix = "longshore/";
-    if (entryPath.startsWith(prefix)) {
-      const fs = require("node:fs") as typeof import("node:fs");
-      const path = require("node:path") as typeof import("node:path");
-      for (let dir = process.cwd(); ; dir = path.dirname(dir)) {
-        let name: unknown;
-        try {
-          name = (JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")) as { name?: unknown }).name;
-        } catch {
-          name = undefined;
-        }
-        if (name === "longshore") {
-          const built = path.join(dir, "dist", `${entryPath.slice(prefix.length)}.js`);
-          if (fs.existsSync(built)) return require(built) as ApplyHostEntry;
-          break;
-        }
-        if (path.dirname(dir) === dir) break;
-      }
-    }
-    throw new Error(
-      `longshore's provisioner entry module was not found at ${entryPath}: install longshore in the Pulumi program's directory (npm install longshore), or build it (npm run build) and run pulumi from that checkout`,
-    );
-  }
 }
 
 function toApplyInput(p: ProvisionedHostInputs): ApplyHostInput {
@@ -136,6 +101,9 @@ export function provisionChanges(olds: ProvisionedHostOutputs, news: Provisioned
   const b = news.connection;
   if (a.address !== b.address || a.port !== b.port || a.user !== b.user) changed.push("connection");
   if (a.hostKeyFingerprint !== b.hostKeyFingerprint) changed.push("connection.hostKeyFingerprint");
+  // Another bastion (or none) is another way in: provision again through it, so it is proven.
+  const via = (j: ProvisionedHostInputs["connection"]["jump"]) => (j ? [j.address, j.port, j.user, j.hostKeyFingerprint].join(" ") : null);
+  if (via(a.jump) !== via(b.jump)) changed.push("connection.jump");
   if (a.privateKey !== b.privateKey) changed.push("connection.privateKey");
   if ((olds.drift ?? []).length > 0) changed.push("drift");
   return changed;
@@ -252,7 +220,10 @@ export class ProvisionedHost extends pulumi.ComponentResource {
     super("longshore:provision:ProvisionedHost", name, {}, opts);
     const connection = pulumi
       .all([args.connection, pulumi.secret(args.privateKey)])
-      .apply(([c, privateKey]) => ({ ...c, port: c.port ?? 22, privateKey }));
+      .apply(([c, privateKey]) => {
+        const { jump, ...host } = c;
+        return { ...host, port: c.port ?? 22, privateKey, ...(jump ? { jump: { ...jump, port: jump.port ?? 22, privateKey } } : {}) };
+      });
     const res = new ProvisionedHostResource(
       name,
       {

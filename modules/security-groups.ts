@@ -4,6 +4,7 @@
  *   test listener ports only to the admins, and out only to the hosts' app port;
  * - the hosts': SSH only from the admins' address ranges (or a bastion's group), the app port only
  *   from the load balancer's group, and out only on the TCP ports they need (apt, the registry).
+ *   Behind a bastion (`adminSsh: false`), SSH only from the bastion's group.
  *
  * Every rule is its own resource (`aws.vpc.SecurityGroupIngressRule`/`EgressRule`), so adding an
  * admin range adds a rule instead of rewriting the group. SSH open to the world is refused by
@@ -27,8 +28,19 @@ export interface WebSecurityGroupsArgs {
    * addresses as one block of it). Default `{ ipv4: 8, ipv6: 32 }`.
    */
   adminCoverageLimit?: CoverageLimit;
-  /** A bastion's security group allowed to SSH into hosts (in addition to `adminCidrs`). Default none. */
+  /** A bastion's security group allowed to SSH into hosts. Default none. */
   bastionSecurityGroupId?: pulumi.Input<string>;
+  /**
+   * Whether `adminCidrs` may SSH into the hosts directly. `false` (hosts behind a bastion) leaves
+   * SSH to `bastionSecurityGroupId` alone, which it then requires. Default true.
+   */
+  adminSsh?: boolean;
+  /**
+   * The bastion's public IPv4 address, admitted to the test listeners besides `adminCidrs` (the
+   * health gates check through the bastion; an internet-facing load balancer sees its public
+   * address, not its group). Default none.
+   */
+  bastionPublicIp?: pulumi.Input<string>;
   /** The hosts' port the load balancer sends traffic to. */
   appPort: number;
   /** The hosts' SSH port. Default 22. */
@@ -58,6 +70,9 @@ export function securityGroupProblems(args: Omit<WebSecurityGroupsArgs, "vpcId">
   const problems: string[] = [];
   if (args.adminCidrs.length === 0 && args.bastionSecurityGroupId === undefined) {
     problems.push("adminCidrs: must list at least one address range (or give bastionSecurityGroupId): SSH is never open to the world");
+  }
+  if (args.adminSsh === false && args.bastionSecurityGroupId === undefined) {
+    problems.push("adminSsh: false needs bastionSecurityGroupId (the hosts would admit SSH from nowhere)");
   }
   args.adminCidrs.forEach((cidr, i) => {
     if (cidrFamily(cidr) === null) problems.push(`adminCidrs[${i}]: ${JSON.stringify(cidr)} is not a CIDR`);
@@ -98,8 +113,8 @@ export class WebSecurityGroups extends pulumi.ComponentResource {
 
   /**
    * Children: groups `${name}-lb` and `${name}-hosts`; rules `${name}-lb-public-${port}`,
-   * `${name}-lb-test-${port}-${i}`, `${name}-lb-to-hosts`, `${name}-hosts-ssh-${i}`,
-   * `${name}-hosts-ssh-bastion`, `${name}-hosts-app`, `${name}-hosts-egress-${port}`.
+   * `${name}-lb-test-${port}-${i}` (and `${name}-lb-test-${port}-bastion`), `${name}-lb-to-hosts`,
+   * `${name}-hosts-ssh-${i}` (unless `adminSsh` is false), `${name}-hosts-ssh-bastion`, `${name}-hosts-app`, `${name}-hosts-egress-${port}`.
    */
   constructor(name: string, args: WebSecurityGroupsArgs, opts: pulumi.ComponentResourceOptions = {}) {
     // Checked before super(): refused rules declare nothing, not even the component.
@@ -143,6 +158,13 @@ export class WebSecurityGroups extends pulumi.ComponentResource {
             child,
           ),
       );
+      if (args.bastionPublicIp !== undefined) {
+        new aws.vpc.SecurityGroupIngressRule(
+          `${name}-lb-test-${port}-bastion`,
+          { securityGroupId: lbId, ...tcp(port), cidrIpv4: pulumi.interpolate`${args.bastionPublicIp}/32`, description: "test listener, the bastion (health gates)" },
+          child,
+        );
+      }
     }
     new aws.vpc.SecurityGroupEgressRule(
       `${name}-lb-to-hosts`,
@@ -150,7 +172,7 @@ export class WebSecurityGroups extends pulumi.ComponentResource {
       child,
     );
 
-    args.adminCidrs.forEach(
+    (args.adminSsh === false ? [] : args.adminCidrs).forEach(
       (cidr, i) =>
         new aws.vpc.SecurityGroupIngressRule(
           `${name}-hosts-ssh-${i}`,

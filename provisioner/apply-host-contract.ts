@@ -13,13 +13,29 @@
  * them encrypted (the provider marks them secret outputs).
  */
 
-import type { ApplyHostInput, HostConnectionInput, HostPlanInput } from "../model/host-plan";
+import type { ApplyHostInput, HostConnectionInput, HostPlanInput, SshEndpointInput } from "../model/host-plan";
 
 /**
  * The input types are the model's own (`z.input` of model/host-plan.ts's schemas): the same app,
  * registry and engine blocks as the environment file, secrets resolved. No hand-written copy.
  */
-export type { ApplyHostInput, HostConnectionInput, HostPlanInput };
+export type { ApplyHostInput, HostConnectionInput, HostPlanInput, SshEndpointInput };
+
+/** One GET of `url` made from the bastion `jump` (the health gates' check with `aws.bastion`). */
+export interface HttpGetThroughInput {
+  jump: SshEndpointInput;
+  url: string;
+  /** The whole attempt's limit: handshake, tunnel and full response. */
+  timeoutMs: number;
+}
+
+/** What that GET saw: `status` null means no HTTP answer, and `error` says why. */
+export interface HttpGetThroughResult {
+  status: number | null;
+  /** The start of the body (at most 512 characters). */
+  body: string;
+  error?: string;
+}
 
 /** What applying did. */
 export interface ApplyHostResult {
@@ -53,4 +69,10 @@ export interface ApplyHostEntry {
   planHostHash(input: HostPlanInput): string;
   applyHost(input: ApplyHostInput): Promise<ApplyHostResult>;
   inspectHost(input: ApplyHostInput): Promise<InspectHostResult>;
+  /**
+   * One HTTP GET made from a bastion; never rejects for an unreachable target or bastion (no
+   * status, an error), only for an invalid `jump` (a ConfigError). Optional: entries of older
+   * longshore versions lack it, and the health gate then says so.
+   */
+  httpGetThrough?(input: HttpGetThroughInput): Promise<HttpGetThroughResult>;
 }

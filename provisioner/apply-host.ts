@@ -16,7 +16,7 @@
  * compiled-tree.ts). `provisionHosts` keeps `import()`, which also resolves under vitest, where
  * the CLI's and local driver's tests run it from source.
  */
-import type { ApplyHostEntry, ApplyHostInput, ApplyHostResult, HostPlanInput, InspectHostResult } from "./apply-host-contract";
+import type { ApplyHostEntry, ApplyHostInput, ApplyHostResult, HostPlanInput, HttpGetThroughInput, HttpGetThroughResult, InspectHostResult } from "./apply-host-contract";
 import type { ProvisionHostsInput, ProvisionResult } from "./provision-hosts";
 import type * as SingleHost from "./single-host";
 
@@ -47,6 +47,11 @@ export async function inspectHost(input: ApplyHostInput): Promise<InspectHostRes
   return singleHost().inspectHost(input);
 }
 
+/** One HTTP GET made from a bastion, for the health gates with `aws.bastion`. */
+export async function httpGetThrough(input: HttpGetThroughInput): Promise<HttpGetThroughResult> {
+  return singleHost().httpGetThrough(input);
+}
+
 /** Checked by the compiler: this module is exactly the contract's entry (plus provisionHosts). */
-const _isEntry: ApplyHostEntry = { planHostHash, applyHost, inspectHost };
+const _isEntry: Required<ApplyHostEntry> = { planHostHash, applyHost, inspectHost, httpGetThrough };
 void _isEntry;

@@ -20,12 +20,12 @@ import { z } from "zod";
 import { ConfigError, PreconditionError } from "../core/errors";
 import { REDACTED_TEXT, Sensitive } from "../core/sensitive";
 import { DEB_ARCHES, isBundleDirectory, parseBundleRecipe } from "../model/engine";
-import { applyHostSchema, hostPlanSchema, type HostBundlePin, type HostPlan } from "../model/host-plan";
+import { applyHostSchema, hostPlanSchema, sshEndpointSchema, type HostBundlePin, type HostPlan } from "../model/host-plan";
 import { LOCK_FILE_NAME } from "../model/lock-file";
 import type { SshTarget } from "../model/ssh-target";
 import { formatIssues, friendlyErrorMap, sortByDocumentOrder, zodPathIssues, type PathIssue } from "../model/zod-issues";
 import { canonicalJsonCompact } from "../templates/json";
-import type { ApplyHostInput, ApplyHostResult, HostPlanInput, InspectHostResult } from "./apply-host-contract";
+import type { ApplyHostInput, ApplyHostResult, HostPlanInput, HttpGetThroughInput, HttpGetThroughResult, InspectHostResult } from "./apply-host-contract";
 import { provisionHosts, readEngineState, type ConnectFn } from "./provision-hosts";
 import { readArchiveInput, resolveBundle, type BundleDeps } from "./provision-inputs";
 import { APP_STEP_IDS } from "./steps/index";
@@ -108,17 +108,18 @@ export function parseHostPlan(input: HostPlanInput): HostPlan {
 export function parseApplyHostInput(input: ApplyHostInput): HostJob {
   const name = isRecord(input) && isRecord(input.connection) && typeof input.connection.name === "string" ? input.connection.name : "?";
   const { connection: c, planHash: _hash, ...plan } = parseOrRefuse(applyHostSchema, input, `host ${name}`);
+  return { plan, target: { ...endpointTarget(c), ...(c.jump ? { jump: endpointTarget(c.jump) } : {}) } };
+}
+
+/** The SSH target of one endpoint: its key pinned only (no known_hosts file, never trust on first use). Pure. */
+function endpointTarget(c: z.output<typeof sshEndpointSchema>): SshTarget {
   return {
-    plan,
-    target: {
-      name: c.name,
-      address: c.address,
-      port: c.port,
-      user: c.user,
-      auth: { privateKey: c.privateKey },
-      // Pinned only: no known_hosts file, never trust on first use.
-      hostKey: { fingerprints: [c.hostKeyFingerprint] },
-    },
+    name: c.name,
+    address: c.address,
+    port: c.port,
+    user: c.user,
+    auth: { privateKey: c.privateKey },
+    hostKey: { fingerprints: [c.hostKeyFingerprint] },
   };
 }
 
@@ -312,4 +313,22 @@ export async function inspectHost(input: ApplyHostInput, deps: SingleHostDeps = 
   } finally {
     await transport.close().catch(() => undefined);
   }
+}
+
+/**
+ * One HTTP GET from a bastion (the health gates' check with `aws.bastion`): the bastion's endpoint
+ * is validated first (a bad one is a {@link ConfigError} naming its field, before any connection),
+ * then one pinned connection and one tunnel to the URL's host and port. Resolves with no status on
+ * any failure to reach or hear from it (see provisioner/transport/ssh2-http.ts).
+ */
+export async function httpGetThrough(input: HttpGetThroughInput): Promise<HttpGetThroughResult> {
+  const r = sshEndpointSchema.safeParse(input.jump, { error: friendlyErrorMap });
+  if (!r.success) {
+    throw new ConfigError("bastion", formatIssues(sortByDocumentOrder(zodPathIssues(r.error.issues, ["jump"]), input)), {
+      suggestion: "The health gate's bastion comes from the web program's Bastion (its address, pinned host key and the deploy key).",
+    });
+  }
+  const jump = r.data;
+  const { httpGetThroughBastion } = await import("./transport/ssh2-http.js");
+  return httpGetThroughBastion(endpointTarget(jump), input.url, input.timeoutMs);
 }

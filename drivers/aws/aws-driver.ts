@@ -4,8 +4,9 @@
  * size, the live slot) followed by one `pulumi up` of the `web` program, which reads the same file.
  * The stack's own HealthGate keeps the listener from switching to an unhealthy slot even if this
  * driver is bypassed. Hosts are probed over SSH (the app port admits only the load balancer), with
- * the host keys the stack pins; operators lock the environment through an object in the stack's
- * lock bucket ({@link LockObjectClient}; on S3: s3-lock-client.ts).
+ * the host keys the stack pins, through the stack's bastion when it has one (`aws.bastion`);
+ * operators lock the environment through an object in the stack's lock bucket
+ * ({@link LockObjectClient}; on S3: s3-lock-client.ts).
  */
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
@@ -41,6 +42,8 @@ interface WebOutputs {
   hostKeyFingerprints?: Partial<Record<SlotName, string[]>>;
   sshUser?: string;
   lockBucket?: string | null;
+  /** With `aws.bastion`: where to SSH in first (hosts' addresses are then private) and its pinned key. */
+  bastion?: { address: string; hostKeyFingerprint: string } | null;
 }
 
 /** How the driver reaches the hosts over SSH (to probe them from inside, where the app port is open). */
@@ -201,12 +204,25 @@ export class AwsSlotDriver implements SlotDriver {
     );
   }
 
-  /** How to reach a host: the stack's user, its address, its pinned key; null without a pin or SSH access. */
+  /**
+   * How to reach a host: the stack's user, its address, its pinned key, and with a bastion (the
+   * stack's `bastion` output) through it, its own key pinned too, logged into as the same user
+   * with the same key; null without a pin or SSH access.
+   */
   private targetOf(host: HostStatus, fingerprint: string | undefined, out: WebOutputs): SshTarget | null {
     const { ssh, env } = this.options;
     if (!ssh || !fingerprint) return null;
     const user = out.sshUser ?? env.aws?.sshUser ?? "admin";
-    return { name: host.name, address: host.address, port: 22, user, auth: ssh.auth, hostKey: { fingerprints: [fingerprint] } };
+    const bastion = out.bastion;
+    return {
+      name: host.name,
+      address: host.address,
+      port: 22,
+      user,
+      auth: ssh.auth,
+      hostKey: { fingerprints: [fingerprint] },
+      ...(bastion ? { jump: { name: `${env.name}-bastion`, address: bastion.address, port: 22, user, auth: ssh.auth, hostKey: { fingerprints: [bastion.hostKeyFingerprint] } } } : {}),
+    };
   }
 
   async probe(slot: SlotName): Promise<ProbeResult[]> {

@@ -27,7 +27,8 @@ export function classifySsh2Error(error: unknown): TransportErrorKind {
   if (code === "ECONNREFUSED" || /Channel open failure: Connection refused/i.test(message)) return "refused";
   if (level === "client-authentication" || /All configured authentication methods failed/.test(message)) return "auth";
   if (/Host denied \(verification failed\)/.test(message)) return "host-key";
-  if (TIMEOUT_CODES.has(code) || /Timed out while waiting for handshake/.test(message)) return "timeout";
+  // A bastion that cannot reach the host yet (a private host still booting) reports its connect error as the tunnel's.
+  if (TIMEOUT_CODES.has(code) || /Timed out while waiting for handshake|Channel open failure: (Connection timed out|No route to host|Network is unreachable)/i.test(message)) return "timeout";
   if (
     DISCONNECT_CODES.has(code) ||
     /Connection lost before handshake|No response from server|Keepalive timeout|Not connected|socket hang up/i.test(message)

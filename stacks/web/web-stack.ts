@@ -8,7 +8,13 @@
  * Logical names (a public contract: renaming one replaces real infrastructure): `web-net`,
  * `web-sg`, `web-deploy`, `web-blue`/`web-green` (fleets; their hosts `web-<slot>-<i>`),
  * `web-<slot>-<i>` (ProvisionedHost), `web-lb`, `web-lock` (the operation lock's bucket); with `aws.hostImage`, `web-image-builder` (a
- * one-host fleet), `web-image-builder-0` (its ProvisionedHost) and `web-image` (the HostImage).
+ * one-host fleet), `web-image-builder-0` (its ProvisionedHost) and `web-image` (the HostImage); with
+ * `aws.bastion`, `web-bastion` (the Bastion), and the network's private subnets and NAT gateways.
+ *
+ * With `aws.bastion` the hosts (and a host image's builder) sit in private subnets without public
+ * addresses; everything that reaches them goes through the bastion: the provisioner (its
+ * connection's `jump`), the health gates (HTTP over a tunnel from the bastion to the test
+ * listeners, which admit the bastion's address) and the aws driver (the `bastion` output).
  */
 import { createHmac } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
@@ -24,6 +30,8 @@ import type { HostBundlePin, HostPlanInput } from "../../model/host-plan";
 import { LOCK_FILE_NAME, type LockFile } from "../../model/lock-file";
 import { SLOTS, type SlotName } from "../../model/names";
 import type { ApplyHostEntry } from "../../provisioner/apply-host-contract";
+import type { SshEndpointInput } from "../../provisioner/apply-host-contract";
+import { Bastion } from "../../modules/bastion";
 import { BlueGreenLoadBalancer } from "../../modules/blue-green-load-balancer";
 import { DeployKey } from "../../modules/host-key";
 import { debianAmiName, HostFleet } from "../../modules/host-fleet";
@@ -75,6 +83,11 @@ export interface WebStackOutputs {
   hostImage: { amiId: pulumi.Output<string>; bundleId: string } | null;
   testEndpoints: Partial<Record<SlotName, pulumi.Output<string>>>;
   vpcId: pulumi.Output<string>;
+  /**
+   * With `aws.bastion`: where to SSH in (`address`, port 22, `sshUser`) and its pinned host key;
+   * `hostAddresses` are then private addresses, reached through it. Else null.
+   */
+  bastion: { address: pulumi.Output<string>; hostKeyFingerprint: pulumi.Output<string> } | null;
   /** The bucket holding the operation lock shared by every operator (`locks/<name>.json` while one runs). */
   lockBucket: pulumi.Output<string>;
 }
@@ -94,6 +107,8 @@ export interface WebHostImage {
 export interface WebStack {
   network: Network;
   securityGroups: WebSecurityGroups;
+  /** With `aws.bastion`; else null. */
+  bastion: Bastion | null;
   deployKey: DeployKey;
   fleets: Record<SlotName, HostFleet>;
   provisioned: Record<SlotName, ProvisionedHost[]>;
@@ -218,8 +233,30 @@ export function buildWebStack(env: AwsEnvironment, secrets: WebSecrets, deps: We
   const network = new Network("web-net", {
     cidrBlock: aws.vpcCidr,
     ...(aws.availabilityZones ? { availabilityZones: aws.availabilityZones } : { azCount: aws.azCount }),
+    // Hosts behind a bastion pull their image and packages through NAT, one gateway per zone.
+    ...(aws.bastion ? { privateSubnets: true } : {}),
     tags,
   });
+
+  const deployKey = new DeployKey("web-deploy", { comment: `longshore-deploy@${name}` });
+  const authorizedKeys = [aws.sshPublicKey, deployKey.publicKey];
+
+  const bastion = aws.bastion
+    ? new Bastion("web-bastion", {
+        environment: name,
+        vpcId: network.vpcId,
+        vpcCidr: aws.vpcCidr,
+        subnetId: network.publicSubnetIds[0]!,
+        adminCidrs: aws.adminCidrs,
+        authorizedKeys,
+        // The health gates open tunnels from the bastion to the test listeners.
+        forwardPorts: [aws.testListenerPorts.blue, aws.testListenerPorts.green],
+        instanceType: aws.bastion.instanceType,
+        // The hosts' base image: the file's AMI, else the newest Debian of hosts.os.
+        ...(aws.amiId ? { amiId: aws.amiId } : { amiNameFilter: debianAmiName(env.hosts.os) }),
+        tags,
+      })
+    : null;
 
   const securityGroups = new WebSecurityGroups("web-sg", {
     vpcId: network.vpcId,
@@ -229,20 +266,33 @@ export function buildWebStack(env: AwsEnvironment, secrets: WebSecrets, deps: We
     publicPorts: aws.certificateArn ? [80, 443] : [80],
     testPorts: [aws.testListenerPorts.blue, aws.testListenerPorts.green],
     hostEgressPorts: aws.hostEgressPorts,
+    // Behind a bastion: SSH from its group only, and its address may use the test listeners.
+    ...(bastion ? { bastionSecurityGroupId: bastion.securityGroupId, adminSsh: false, bastionPublicIp: bastion.publicIp } : {}),
     tags,
   });
 
-  const deployKey = new DeployKey("web-deploy", { comment: `longshore-deploy@${name}` });
+  // Where hosts live and how they are reached: private subnets and addresses behind a bastion.
+  const hostSubnetIds = bastion ? network.privateSubnetIds : network.publicSubnetIds;
+  const placement = bastion ? { subnetIds: hostSubnetIds, associatePublicIpAddress: false } : { subnetIds: hostSubnetIds };
+  const addressesOf = (fleet: HostFleet) => (bastion ? fleet.privateIps : fleet.publicIps);
+  // The bastion as the provisioner and the gates reach it (the deploy key is added where it is used, as a secret).
+  const jumpOf = (b: Bastion) =>
+    pulumi.all([b.publicIp, b.hostKeyFingerprint]).apply(([address, hostKeyFingerprint]) => ({ name: b.hostName, address, port: 22, user: aws.sshUser, hostKeyFingerprint }));
+  const jump = bastion ? jumpOf(bastion) : null;
+  // Behind a bastion, provisioning waits for the whole way in and out: the bastion and its rules,
+  // the hosts' SSH rule, and the NAT routes the hosts pull their image through.
+  const provisionOpts: pulumi.ComponentResourceOptions = bastion ? { dependsOn: [network, securityGroups, bastion] } : {};
 
   const needsEntry = aws.provision && SLOTS.some((slot) => sizeOf(slot) > 0);
   const entry = needsEntry ? (deps.loadEntry ?? defaultLoadEntry)() : undefined;
   const connectionOf = (fleet: HostFleet, i: number) =>
-    pulumi.all([fleet.publicIps[i]!, fleet.hostKeyFingerprints[i]!]).apply(([address, hostKeyFingerprint]) => ({
+    pulumi.all([addressesOf(fleet)[i]!, fleet.hostKeyFingerprints[i]!, jump]).apply(([address, hostKeyFingerprint, via]) => ({
       name: fleet.hostNames[i]!,
       address,
       port: 22,
       user: aws.sshUser,
       hostKeyFingerprint,
+      ...(via ? { jump: via } : {}),
     }));
 
   // The host image: one builder host, provisioned with the engine only, and an AMI of it. The
@@ -258,9 +308,9 @@ export function buildWebStack(env: AwsEnvironment, secrets: WebSecrets, deps: We
       image: `longshore-host-image:${imagePin.id}`,
       size: 1,
       instanceType: aws.instanceType,
-      subnetIds: network.publicSubnetIds,
+      ...placement,
       securityGroupIds: [securityGroups.hostsSecurityGroupId],
-      authorizedKeys: [aws.sshPublicKey, deployKey.publicKey],
+      authorizedKeys,
       // The base the image is made from: the file's AMI, else the newest Debian of hosts.os.
       ...(aws.amiId ? { amiId: aws.amiId } : { amiNameFilter: debianAmiName(env.hosts.os) }),
       // The AMI's root snapshot has this size; the slots' hosts take the same, never smaller.
@@ -278,7 +328,7 @@ export function buildWebStack(env: AwsEnvironment, secrets: WebSecrets, deps: We
       engineOnly: true,
       bundlePin: imagePin,
       ...(deps.provisionedHostProvider ? { provider: deps.provisionedHostProvider } : {}),
-    });
+    }, provisionOpts);
     const image = new HostImage("web-image", {
       environment: name,
       bundleId: imagePin.id,
@@ -298,9 +348,9 @@ export function buildWebStack(env: AwsEnvironment, secrets: WebSecrets, deps: We
       image: env.slots[slot].image ?? "",
       size: sizeOf(slot),
       instanceType: aws.instanceType,
-      subnetIds: network.publicSubnetIds,
+      ...placement,
       securityGroupIds: [securityGroups.hostsSecurityGroupId],
-      authorizedKeys: [aws.sshPublicKey, deployKey.publicKey],
+      authorizedKeys,
       // A new host image replaces the slots' hosts, create before delete (HostFleet); with a host
       // image, aws.amiId is the builder's base only.
       ...(hostImage ? { amiId: hostImage.image.amiId } : aws.amiId ? { amiId: aws.amiId } : { amiNameFilter: debianAmiName(env.hosts.os) }),
@@ -335,7 +385,7 @@ export function buildWebStack(env: AwsEnvironment, secrets: WebSecrets, deps: We
             secretsDigest: digest,
             ...(plan.bundlePin ? { bundlePin: plan.bundlePin } : {}),
             ...(deps.provisionedHostProvider ? { provider: deps.provisionedHostProvider } : {}),
-          }),
+          }, provisionOpts),
       );
     }
   }
@@ -359,6 +409,10 @@ export function buildWebStack(env: AwsEnvironment, secrets: WebSecrets, deps: We
       matcher: health.matcher,
       // Whole milliseconds (the gate refuses others): 1.1 * 1000 is 1100.0000000000002.
       deadlineMs: Math.round(env.rollout.healthDeadlineSeconds * 1000),
+      // From the bastion, logged into with the deploy key (the gate stores it as a secret).
+      ...(jump
+        ? { jump: pulumi.all([jump, pulumi.secret(deployKey.privateKey)]).apply(([j, privateKey]): SshEndpointInput => ({ ...j, privateKey })) }
+        : {}),
       ...(deps.healthGateProvider ? { provider: deps.healthGateProvider } : {}),
     },
     slotDependencies: { blue: provisioned.blue, green: provisioned.green },
@@ -374,7 +428,7 @@ export function buildWebStack(env: AwsEnvironment, secrets: WebSecrets, deps: We
     liveSlot: env.live,
     weights: aws.weights ?? null,
     hostNames: perSlot((s) => fleets[s].hostNames),
-    hostAddresses: perSlot((s) => fleets[s].publicIps),
+    hostAddresses: perSlot((s) => addressesOf(fleets[s])),
     hostKeyFingerprints: perSlot((s) => fleets[s].hostKeyFingerprints),
     sshUser: aws.sshUser,
     deployPublicKey: deployKey.publicKey,
@@ -382,7 +436,8 @@ export function buildWebStack(env: AwsEnvironment, secrets: WebSecrets, deps: We
     hostImage: hostImage ? { amiId: hostImage.image.amiId, bundleId: hostImage.pin.id } : null,
     testEndpoints: loadBalancer.testEndpoints,
     vpcId: network.vpcId,
+    bastion: bastion ? { address: bastion.publicIp, hostKeyFingerprint: bastion.hostKeyFingerprint } : null,
     lockBucket: lock.bucketName,
   };
-  return { network, securityGroups, deployKey, fleets, provisioned, hostImage, loadBalancer, lock, outputs };
+  return { network, securityGroups, bastion, deployKey, fleets, provisioned, hostImage, loadBalancer, lock, outputs };
 }

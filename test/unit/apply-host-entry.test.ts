@@ -32,10 +32,27 @@ const isLoaded = (file: string) => Object.keys(require.cache).includes(`${file}.
 describe("provisioner/apply-host, built and required by path", () => {
   it("exports exactly the contract's functions (and provisionHosts), loading the implementation on first call", () => {
     const entry = tree.load<ApplyHostEntry & Record<string, unknown>>("provisioner/apply-host");
-    expect(Object.keys(entry).sort()).toEqual(["applyHost", "inspectHost", "planHostHash", "provisionHosts"]);
+    expect(Object.keys(entry).sort()).toEqual(["applyHost", "httpGetThrough", "inspectHost", "planHostHash", "provisionHosts"]);
     expect(isLoaded(tree.file("provisioner/single-host"))).toBe(false);
     expect(entry.planHostHash(plan)).toBe(planHostHash(plan));
     expect(isLoaded(tree.file("provisioner/single-host"))).toBe(true);
+  });
+
+  it("httpGetThrough refuses a bad bastion with the built ConfigError, every problem with its path, before connecting", async () => {
+    const entry = tree.load<Required<ApplyHostEntry>>("provisioner/apply-host");
+    const { ConfigError } = tree.load<typeof import("../../core/errors")>("core/errors");
+    const jump = { name: "b", address: "203.0.113.5 ", port: 22, user: "admin", privateKey: "not a key", hostKeyFingerprint: "md5:aa" };
+    const thrown = await entry.httpGetThrough({ jump, url: "http://lb.example:8081/healthz", timeoutMs: 1000 }).then(
+      () => new Error("no error"),
+      (e: unknown) => e,
+    );
+    expect(thrown).toBeInstanceOf(ConfigError);
+    expect((thrown as InstanceType<typeof ConfigError>).issues.map((i) => `${i.path}: ${i.message}`)).toEqual([
+      "jump.address: must be a host name (letters, digits, '-' and '.') or an IPv4 or IPv6 address",
+      "jump.privateKey: must be an OpenSSH or PEM private key (-----BEGIN ... PRIVATE KEY-----)",
+      "jump.hostKeyFingerprint: must be an OpenSSH fingerprint: SHA256: followed by 43 base64 characters (see ssh-keygen -lf)",
+    ]);
+    expect((thrown as Error).message).not.toContain("not a key");
   });
 
   it("refuses a bad plan with the built ConfigError, synchronously, every problem with its path", () => {

@@ -351,6 +351,34 @@ describe("AwsSlotDriver", () => {
     });
   });
 
+  it("with the stack's bastion output, probes and checks host keys through it: its own pinned key, the same user and key", async () => {
+    const { file, env } = environmentFile();
+    const { ws } = recordingWorkspace(file);
+    const bastion = { address: "198.51.100.9", hostKeyFingerprint: `SHA256:${"bastion".padEnd(43, "x")}` };
+    const behind: StackWorkspace = { up: ws.up, outputs: async () => ({ ...(await ws.outputs()), bastion }) };
+    const ssh = fakeSsh(() => ({ exitCode: 0, signal: null, stdout: "healthy\n", stderr: "", durationMs: 1 }));
+    const driver = new AwsSlotDriver({ env, file, workspace: behind, ssh: { connect: ssh.connect, auth: { agent: "/a" } } });
+    expect((await driver.probe("blue")).map((r) => r.ok)).toEqual([true, true]);
+    expect((await driver.checkHostKeys("blue")).map((r) => r.state)).toEqual(["match", "match"]);
+    const jump = { name: `${env.name}-bastion`, address: "198.51.100.9", port: 22, user: "admin", auth: { agent: "/a" }, hostKey: { fingerprints: [bastion.hostKeyFingerprint] } };
+    expect(ssh.connected.map((c) => c.target)).toEqual(
+      [0, 1, 0, 1].map((i) => ({
+        name: `test-blue-${i}`,
+        address: `203.0.113.1${i}`,
+        port: 22,
+        user: "admin",
+        auth: { agent: "/a" },
+        hostKey: { fingerprints: [`SHA256:${`blue${i}`.padEnd(43, "x")}`] },
+        jump,
+      })),
+    );
+    // A stack without a bastion (null output) dials the hosts directly.
+    const direct = fakeSsh(() => ({ exitCode: 0, signal: null, stdout: "", stderr: "", durationMs: 1 }));
+    const none: StackWorkspace = { up: ws.up, outputs: async () => ({ ...(await ws.outputs()), bastion: null }) };
+    await new AwsSlotDriver({ env, file, workspace: none, ssh: { connect: direct.connect, auth: { agent: "/a" } } }).probe("blue");
+    expect(direct.connected.map((c) => c.target.jump)).toEqual([undefined, undefined]);
+  });
+
   it.each<[string, ExecResult, ProbeResult]>([
     ["healthy", { exitCode: 0, signal: null, stdout: "healthy: GET http://127.0.0.1:8080/healthz answered 200 (attempt 1)\n", stderr: "", durationMs: 1 }, { host: "h", ok: true, status: 200, detail: "healthy: GET http://127.0.0.1:8080/healthz answered 200 (attempt 1)" }],
     [

@@ -40,6 +40,7 @@ describe("aws: defaults", () => {
       hostEgressPorts: [80, 443],
       provision: true,
       hostImage: false,
+      bastion: false,
       tags: {},
     });
   });
@@ -350,5 +351,38 @@ describe("aws: every problem, with its path", () => {
         }),
       ),
     ).toEqual(["longshore.yaml: slots.blue.size: must be at most 50 on the local driver"]);
+  });
+});
+
+describe("aws.bastion", () => {
+  const bastionOf = (value: unknown) => {
+    const r = parseEnvironment(
+      file((raw) => {
+        raw.aws.bastion = value;
+      }),
+      "longshore.yaml",
+    );
+    return r.ok ? r.value.aws!.bastion : r.issues.map((i) => `${i.path}: ${i.message}`);
+  };
+
+  it.each<[string, unknown, unknown]>([
+    ["true: the smallest x86_64 type", true, { instanceType: "t3.nano" }],
+    ["false: none", false, false],
+    ["an empty mapping: the defaults", {}, { instanceType: "t3.nano" }],
+    ["its own instance type", { instanceType: "t3.micro" }, { instanceType: "t3.micro" }],
+  ])("%s", (_what, value, expected) => {
+    expect(bastionOf(value)).toEqual(expected);
+  });
+
+  it.each<[string, unknown, string[]]>([
+    ["a string", "yes", ["longshore.yaml: aws.bastion: must be true, false or a mapping such as { instanceType: t3.nano }"]],
+    ["a list", [1], ["longshore.yaml: aws.bastion: must be true, false or a mapping such as { instanceType: t3.nano }"]],
+    [
+      "a bad type and an unknown key, both reported",
+      { instanceType: "X", size: 2 },
+      ["longshore.yaml: aws.bastion.instanceType: must be an EC2 instance type such as t3.nano", "longshore.yaml: aws.bastion.size: unknown key"],
+    ],
+  ])("refuses %s with its path", (_what, value, expected) => {
+    expect(bastionOf(value)).toEqual(expected);
   });
 });

@@ -197,6 +197,9 @@ describe("httpHealthCheck and the serialised provider, against a real server on 
     const provider = healthGateProvider();
     const sf = await Promise.race([pulumi.runtime.serializeFunction(() => provider, { allowSecrets: true }), timeout]).finally(() => clearTimeout(timer));
     expect(sf.text).toContain('require("node:http")');
+    // With a bastion, the check is the provisioner's, required by the package's name at call time: no ssh2, no zod captured.
+    expect(sf.text).toContain('"longshore/provisioner/apply-host"');
+    expect(sf.text).not.toMatch(/ssh2|zod/);
     expect(sf.text.length).toBeLessThan(20_000);
     return requireFromString(sf.text).handler();
   }
@@ -231,6 +234,16 @@ describe("the HealthGate provider's diff", () => {
     expect(await p.diff!("id", olds, gate())).toEqual({ changes: false, replaces: [], deleteBeforeReplace: false });
     expect((await p.diff!("id", olds, gate({ targets: [gate().targets[0]!] }))).changes).toBe(true);
     expect((await p.diff!("id", olds, gate({ matcher: "200-299" }))).changes).toBe(true);
+  });
+
+  it("runs again when it is to be checked from another bastion (or from one at all), not for a rotated login key alone", async () => {
+    const p = healthGateProvider({ check: scripted({}).check, ...fakeTime() });
+    const jump = { name: "b", address: "203.0.113.5", port: 22, user: "admin", privateKey: "k1", hostKeyFingerprint: "SHA256:" + "J".repeat(43) };
+    const olds = { ...gate({ jump }), report: { targets: [] }, failing: [] };
+    expect((await p.diff!("id", olds, gate({ jump: { ...jump, privateKey: "k2" } }))).changes).toBe(false);
+    expect((await p.diff!("id", olds, gate({ jump: { ...jump, address: "203.0.113.6" } }))).changes).toBe(true);
+    expect((await p.diff!("id", olds, gate({ jump: { ...jump, hostKeyFingerprint: "SHA256:" + "K".repeat(43) } }))).changes).toBe(true);
+    expect((await p.diff!("id", olds, gate())).changes).toBe(true);
   });
 
   it("runs again when the instances it guards are replaced (same URL, same settings), not when they are the same", async () => {

@@ -153,6 +153,15 @@ describe("the ProvisionedHost provider, with an injected entry", () => {
     expect(provisionChanges({ ...applied(inputs()), drift: ["x"] }, inputs({ planHash: "p2" }))).toEqual(["planHash", "drift"]);
   });
 
+  it("diff re-applies when the bastion in front of the host changes (added, another address or key), not for the same one", async () => {
+    const bastion = { name: "prod-bastion", address: "203.0.113.5", port: 22, user: "admin", privateKey: inputs().connection.privateKey, hostKeyFingerprint: "SHA256:" + "J".repeat(43) };
+    const via = (jump?: typeof bastion) => inputs({ connection: { ...inputs().connection, ...(jump ? { jump } : {}) } });
+    expect(provisionChanges(applied(via(bastion)), via(bastion))).toEqual([]);
+    expect(provisionChanges(applied(inputs()), via(bastion))).toEqual(["connection.jump"]);
+    expect(provisionChanges(applied(via(bastion)), via({ ...bastion, address: "203.0.113.6" }))).toEqual(["connection.jump"]);
+    expect(provisionChanges(applied(via(bastion)), via({ ...bastion, hostKeyFingerprint: "SHA256:" + "K".repeat(43) }))).toEqual(["connection.jump"]);
+  });
+
   it("read reports no drift when the host matches, and exact drift when it does not", async () => {
     const same = provisionedHostProvider({ entry: fakeEntry().entry });
     expect(await same.read!("prod-blue-0", applied(inputs()))).toEqual({ id: "prod-blue-0", props: applied(inputs()) });

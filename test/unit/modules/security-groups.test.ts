@@ -12,6 +12,8 @@ describe("securityGroupProblems", () => {
     ["any /0", { ...ok, adminCidrs: ["10.0.0.0/0"] }, ["adminCidrs[0]: 10.0.0.0/0 would open SSH to the whole internet"]],
     ["no admins and no bastion", { ...ok, adminCidrs: [] }, ["adminCidrs: must list at least one address range (or give bastionSecurityGroupId): SSH is never open to the world"]],
     ["a bastion alone", { ...ok, adminCidrs: [], bastionSecurityGroupId: "sg-1" }, []],
+    ["admins' SSH turned off without a bastion", { ...ok, adminSsh: false }, ["adminSsh: false needs bastionSecurityGroupId (the hosts would admit SSH from nowhere)"]],
+    ["admins' SSH turned off behind a bastion", { ...ok, adminSsh: false, bastionSecurityGroupId: "sg-1" }, []],
     ["not a CIDR", { ...ok, adminCidrs: ["203.0.113.7"] }, ['adminCidrs[0]: "203.0.113.7" is not a CIDR']],
     ["the app on the SSH port", { ...ok, appPort: 22 }, ["appPort: must differ from the SSH port (22)"]],
     ["a public test port", { ...ok, testPorts: [8081, 443] }, ["testPorts[1]: 443 is a public port; test listeners must be reachable by admins only"]],

@@ -97,9 +97,9 @@ describe("stacks/web/index.ts", () => {
     );
     expect(registrations.filter((r) => r.type === "aws:ec2/instance:Instance").map((r) => r.name).sort()).toEqual(["web-blue-0", "web-blue-1"]);
     expect(Object.keys(outputs).sort()).toEqual(
-      ["amiIds", "deployPublicKey", "hostAddresses", "hostImage", "hostKeyFingerprints", "hostNames", "liveSlot", "loadBalancerDnsName", "lockBucket", "sshUser", "testEndpoints", "url", "vpcId", "weights"].sort(),
+      ["amiIds", "bastion", "deployPublicKey", "hostAddresses", "hostImage", "hostKeyFingerprints", "hostNames", "liveSlot", "loadBalancerDnsName", "lockBucket", "sshUser", "testEndpoints", "url", "vpcId", "weights"].sort(),
     );
-    expect([outputs.liveSlot, outputs.weights, outputs.hostNames, outputs.sshUser]).toEqual(["blue", null, { blue: ["test-blue-0", "test-blue-1"], green: [] }, "admin"]);
+    expect([outputs.liveSlot, outputs.weights, outputs.hostNames, outputs.sshUser, outputs.bastion]).toEqual(["blue", null, { blue: ["test-blue-0", "test-blue-1"], green: [] }, "admin", null]);
     expect(await resolve(outputs.url)).toBe("http://web-lb-1234567890.eu-west-1.elb.amazonaws.com/");
     const hosts = registrations.filter((r) => r.type === DYN);
     expect(hosts.map((r) => r.name)).toEqual(["web-blue-0", "web-blue-1"]);

@@ -483,6 +483,7 @@ describe("stacks/web/longshore.example.yaml", () => {
       hostEgressPorts: [80, 443],
       provision: true,
       hostImage: false,
+      bastion: false,
       tags: {},
     });
   });
