@@ -83,7 +83,7 @@ describe("the packed longshore package", () => {
     ].join("\n");
     const out = JSON.parse(execFileSync(process.execPath, ["-e", script], { cwd: consumer, encoding: "utf8" })) as { entry: string; exports: string[]; default: string };
     expect(out.entry).toBe(path.join(fs.realpathSync(consumer), "node_modules", "longshore", "dist", "provisioner", "apply-host.js"));
-    expect(out.exports).toEqual(["applyHost", "inspectHost", "planHostHash", "provisionHosts"]);
+    expect(out.exports).toEqual(["applyHost", "httpGetThrough", "inspectHost", "planHostHash", "provisionHosts"]);
     expect(out.default).toBe("longshore/provisioner/apply-host");
   });
 
