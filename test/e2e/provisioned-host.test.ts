@@ -1,5 +1,6 @@
-// Does not prove: AWS (an instance booting with cloud-init's host key, the deploy user's sudo), nor that the Pulumi engine calls create/diff/read/update in this order (they are called directly, on the provider as Pulumi deserialises it).
+// Does not prove: AWS (an instance booting with cloud-init's host key, the deploy user's sudo, a bastion that is the only route to a private host: here the controller also reaches the machine directly, so the tunnel is shown by the bastion's log), nor that the Pulumi engine calls create/diff/read/update in this order (they are called directly, on the provider as Pulumi deserialises it).
 import * as fs from "node:fs";
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type * as Errors from "../../core/errors";
@@ -10,6 +11,7 @@ import type * as ProvisionedHostModule from "../../modules/provisioned-host";
 import type { ProvisionedHostInputs, ProvisionedHostOutputs } from "../../modules/provisioned-host";
 import type { ApplyHostEntry, HostPlanInput } from "../../provisioner/apply-host-contract";
 import { compileTree, type CompiledTree } from "../helpers/compiled-tree";
+import { startSshd } from "../helpers/sshd";
 import { httpGet, ssh, testPaths } from "./local-support";
 
 const requireFromString = require("require-from-string") as (code: string) => { handler(): pulumi.dynamic.ResourceProvider };
@@ -161,5 +163,41 @@ describe("the ProvisionedHost provider on a real local machine", () => {
     const restored = (await provider.update!(machine.name, refreshed, changed)).outs as ProvisionedHostOutputs;
     expect(restored).toEqual(updated);
     expect(await daemonJsonSha()).toBe(updated.daemonJsonSha256);
+  });
+
+  it("through a bastion (aws.bastion's connection.jump): diff names it, a wrong bastion key is refused, and the whole update goes through the bastion's tunnel", async () => {
+    // A real sshd on 127.0.0.1 as the bastion; it admits the same deploy key as the host, as on AWS,
+    // and forwards to this machine's SSH port only (DEBUG1 logs each direct-tcpip it opens).
+    const bastion = await startSshd({ extraConfig: ["AllowTcpForwarding yes", `PermitOpen ${machine.address}:22`], logLevel: "DEBUG1" });
+    try {
+      fs.appendFileSync(path.join(bastion.dir, "authorized_keys"), fs.readFileSync(state.clientKey!.publicPath));
+      const via = { name: "bastion", address: bastion.address, port: bastion.port, user: "root", privateKey, hostKeyFingerprint: bastion.hostKeyFingerprint };
+      const next = inputs({ daemon: { "log-opts": { "max-file": "7" } } });
+      const jumped: ProvisionedHostInputs = { ...next, connection: { ...next.connection, jump: via } };
+      const tunnel = `server_request_direct_tcpip: originator 127.0.0.1 port 0, target ${machine.address} port 22`;
+      const count = () => bastion.log().split(tunnel).length - 1;
+
+      const diff = await provider.diff!(machine.name, updated, jumped);
+      expect(diff).toMatchObject({ changes: true, replaces: [] });
+
+      const wrong = { ...jumped, connection: { ...jumped.connection, jump: { ...via, hostKeyFingerprint: machine.hostKey!.fingerprint } } };
+      const err = await provider.update!(machine.name, updated, wrong).catch((e: unknown) => e);
+      expect([(err as Error).name, (err as { code?: string }).code]).toEqual([errors.HostKeyError.name, "HOST_KEY_MISMATCH"]);
+      expect(count()).toBe(0);
+      expect(await daemonJsonSha()).toBe(updated.daemonJsonSha256);
+
+      const outs = (await provider.update!(machine.name, updated, jumped)).outs as ProvisionedHostOutputs;
+      expect(count()).toBe(1); // one SSH connection for the whole update, as for a host reached directly
+      expect((JSON.parse(await onHost("cat /etc/docker/daemon.json")) as { "log-opts": Record<string, string> })["log-opts"]["max-file"]).toBe("7");
+      expect(outs).toEqual({ ...jumped, appliedPlanHash: expect.stringMatching(/^[0-9a-f]{64}$/), engineVersion: await engineVersion(), daemonJsonSha256: await daemonJsonSha(), drift: [] });
+      expect((await httpGet(`http://${machine.address}:8080/`)).body).toContain("<h1>longshore demo v1</h1>");
+      // read (pulumi refresh) goes through it too, and finds nothing changed.
+      const before = count();
+      expect(await provider.read!(machine.name, outs)).toEqual({ id: machine.name, props: outs });
+      expect(count()).toBe(before + 1);
+      expect(bastion.log()).not.toContain(SECRET);
+    } finally {
+      await bastion.stop();
+    }
   });
 });
