@@ -96,10 +96,14 @@ export const FACTS_SCRIPT = [
   `exit 0`,
 ].join("\n");
 
-/** Splits the script's output into its sections (name -> text, trimmed of the markers' newlines). */
-export function splitSections(stdout: string): Map<string, string> {
+/**
+ * Splits a script's output into its sections (name -> text, trimmed of the markers' newlines): each
+ * section starts at a line `@@longshore-<script>:<name>@@` (the facts script's, by default; the
+ * prune listing's too).
+ */
+export function splitSections(stdout: string, script = "facts"): Map<string, string> {
   const out = new Map<string, string>();
-  const re = /^@@longshore-facts:([a-z0-9-]+)@@$/gm;
+  const re = new RegExp(`^@@longshore-${script}:([a-z0-9-]+)@@$`, "gm");
   const marks = [...stdout.matchAll(re)];
   marks.forEach((m, i) => {
     const start = (m.index ?? 0) + m[0].length + 1;

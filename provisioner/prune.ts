@@ -24,6 +24,7 @@ import { parseSystemDf, type EngineDiskUsage } from "../model/engine-report";
 import { parseImageReference, repoTagOf } from "../model/image-reference";
 import { bundleManifestSchema, type BundleManifest } from "./bundle/manifest";
 import type { Command } from "./command";
+import { splitSections } from "./facts";
 import { HOST_PATHS } from "./steps/engine-context";
 
 /** An image the host's engine has. */
@@ -209,17 +210,8 @@ export function pruneRemoveCommand(plan: PrunePlan): Command | null {
 /** The script's output does not read as expected (a host that is not what longshore set up). */
 export class PruneOutputError extends Error {}
 
-function sections(stdout: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const re = /^@@longshore-prune:([a-z-]+)@@$/gm;
-  const marks = [...stdout.matchAll(re)];
-  marks.forEach((m, i) => {
-    const start = (m.index ?? 0) + m[0].length + 1;
-    const end = i + 1 < marks.length ? (marks[i + 1]!.index ?? stdout.length) : stdout.length;
-    out.set(m[1]!, stdout.slice(start, end).replace(/\n$/, ""));
-  });
-  return out;
-}
+/** The listing's sections (`@@longshore-prune:<name>@@`). */
+const sections = (stdout: string) => splitSections(stdout, "prune");
 
 const imageSchema = z.object({
   id: z.string().regex(/^sha256:[a-f0-9]{64}$/),
