@@ -5,7 +5,7 @@
  */
 import type { Command } from "commander";
 import { ConfigError, type ConfigIssue } from "../core/errors";
-import { formatRfc3339Nano, msToNs, parseTimeRange, type EpochNs } from "../core/time-spec";
+import { formatRfc3339Nano, msToNs, collectTimeRange, type EpochNs } from "../core/time-spec";
 import { cleanLine, engineEventsCommand, formatEvent, parseEventLine, type EngineEvent } from "../provisioner/engine-streams";
 import type { VerbDeps } from "./deps";
 import type { ExitCode } from "./exit-codes";
@@ -35,13 +35,7 @@ export interface EventsOptions {
 /** Checks the flags of `events`, every problem at once, each at its flag. Pure. */
 export function eventsOptions(flags: EventsFlags, nowNs: EpochNs): EventsOptions {
   const issues: ConfigIssue[] = [...slotIssue(flags.slot)];
-  let range: { since: EpochNs | null; until: EpochNs | null } = { since: null, until: null };
-  try {
-    range = parseTimeRange(flags, nowNs);
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    issues.push(...e.issues);
-  }
+  const range = collectTimeRange(flags, nowNs, issues);
   const filters = flags.filter ?? [];
   for (const f of filters) {
     const key = /^([a-z]+)=./.exec(f)?.[1];

@@ -9,7 +9,7 @@
  */
 import type { Command } from "commander";
 import { ConfigError, type ConfigIssue } from "../core/errors";
-import { formatRfc3339Nano, msToNs, parseTimeRange, type EpochNs } from "../core/time-spec";
+import { formatRfc3339Nano, msToNs, collectTimeRange, type EpochNs } from "../core/time-spec";
 import { composeAppView, parseComposeFile } from "../model/compose";
 import type { LoadedEnvironment } from "../model/environment-file";
 import { cleanLine, containerLogsCommand, NO_CONTAINER_EXIT, parseLogLine, type ContainerSelector, type LogLine } from "../provisioner/engine-streams";
@@ -44,13 +44,7 @@ export interface LogsOptions {
 /** Checks the flags of `logs`, every problem at once, each at its flag. Pure. */
 export function logsOptions(flags: LogsFlags, nowNs: EpochNs): LogsOptions {
   const issues: ConfigIssue[] = [...slotIssue(flags.slot)];
-  let range: { since: EpochNs | null; until: EpochNs | null } = { since: null, until: null };
-  try {
-    range = parseTimeRange(flags, nowNs);
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    issues.push(...e.issues);
-  }
+  const range = collectTimeRange(flags, nowNs, issues);
   let tail: number | null = null;
   if (flags.tail !== undefined && flags.tail !== "all") {
     if (/^\d{1,9}$/.test(flags.tail)) tail = Number(flags.tail);

@@ -4,7 +4,7 @@
  * Unix epoch as a bigint: the engine's log timestamps and events carry nanoseconds, and ordering
  * lines of several hosts needs all of them. Pure: the current time is an argument.
  */
-import { ConfigError } from "./errors";
+import { ConfigError, type ConfigIssue } from "./errors";
 
 /** Nanoseconds since 1970-01-01T00:00:00Z. */
 export type EpochNs = bigint;
@@ -105,6 +105,20 @@ export function parseTimeRange(flags: { since?: string; until?: string }, nowNs:
     throw new ConfigError("command line", [{ path: "--until", message: `${formatRfc3339Nano(until)} is before --since (${formatRfc3339Nano(since)})` }]);
   }
   return { since, until };
+}
+
+/**
+ * {@link parseTimeRange} for a verb that reports every flag's problem at once: the problems are
+ * added to `issues` and the range is then empty.
+ */
+export function collectTimeRange(flags: { since?: string; until?: string }, nowNs: EpochNs, issues: ConfigIssue[]): { since: EpochNs | null; until: EpochNs | null } {
+  try {
+    return parseTimeRange(flags, nowNs);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    issues.push(...e.issues);
+    return { since: null, until: null };
+  }
 }
 
 /** The engine's form of an instant for `--since`/`--until`: Unix seconds and nanoseconds (`1764860400.000000000`). */
