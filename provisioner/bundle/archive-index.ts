@@ -121,16 +121,21 @@ function joinUri(uri: string, rel: string): string {
   return `${uri.replace(/\/+$/, "")}/${rel}`;
 }
 
-/** GET `url` into memory; a non-2xx answer or a network failure is a PreconditionError naming the URL. */
-export async function fetchBytes(url: string): Promise<Buffer> {
+/** GET `url`: its response with a body; a non-2xx answer or a network failure is a PreconditionError naming the URL. */
+export async function fetchOk(url: string): Promise<Response & { body: NonNullable<Response["body"]> }> {
   let res: Response;
   try {
     res = await fetch(url, { redirect: "follow" });
   } catch (e) {
     throw new PreconditionError(`could not fetch ${url}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`, { cause: e });
   }
-  if (!res.ok) throw new PreconditionError(`could not fetch ${url}: HTTP ${res.status}`);
-  return Buffer.from(await res.arrayBuffer());
+  if (!res.ok || !res.body) throw new PreconditionError(`could not fetch ${url}: HTTP ${res.status}`);
+  return res as Response & { body: NonNullable<Response["body"]> };
+}
+
+/** GET `url` into memory ({@link fetchOk}'s errors). */
+export async function fetchBytes(url: string): Promise<Buffer> {
+  return Buffer.from(await (await fetchOk(url)).arrayBuffer());
 }
 
 /** Writes `data` to `file` atomically (temp file in the same directory, then rename). */

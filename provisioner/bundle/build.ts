@@ -51,7 +51,7 @@ import {
   type BundleManifest,
   type BundlePackage,
 } from "./manifest";
-import { loadArchiveIndexes } from "./archive-index";
+import { fetchOk, loadArchiveIndexes } from "./archive-index";
 import type { PackageRecord } from "./deb822";
 import { resolveNative, statusText } from "./native-resolve";
 import { renderSourcesList } from "./recipe";
@@ -503,13 +503,7 @@ async function downloadDebs(resolved: IndexRecord[], uris: Map<IndexRecord, stri
 export async function downloadVerified(url: string, file: string, size: number, sha256: string): Promise<void> {
   const tmp = `${file}.partial-${process.pid}-${randomBytes(4).toString("hex")}`;
   try {
-    let res: Response;
-    try {
-      res = await fetch(url, { redirect: "follow" });
-    } catch (e) {
-      throw new PreconditionError(`could not fetch ${url}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`, { cause: e });
-    }
-    if (!res.ok || !res.body) throw new PreconditionError(`could not fetch ${url}: HTTP ${res.status}`);
+    const res = await fetchOk(url);
     const hash = createHash("sha256");
     let n = 0;
     const counter = new Transform({
