@@ -45,6 +45,24 @@ describe("resolveBundle", () => {
   });
 });
 
+describe("resolveBundle on a controller that is not Debian", () => {
+  it("builds from Debian's own archive when /etc/apt/sources.list.d/debian.sources does not exist (macOS, an Ubuntu runner)", async () => {
+    const builds: BuildBundleOptions[] = [];
+    await resolveBundle({ recipe: { name: "debian-trixie-amd64", source: "debian", suite: "trixie", arch: "amd64" } }, {
+      cacheDir: "/cache",
+      createdBy: "longshore/test",
+      readFile: async (f) => Promise.reject(Object.assign(new Error(`ENOENT: ${f}`), { code: "ENOENT" })),
+      build: async (o) => (builds.push(o), { dir: "/cache/bundles/built", manifest: MANIFEST, cached: false, aptDir: "/a", resolver: "native", phases: {} }),
+      verify: async (d) => ({ dir: d, manifest: MANIFEST }),
+    });
+    expect(builds[0]!.recipe.sources.map((x) => `${x.uri} ${x.suite}`)).toEqual([
+      "http://deb.debian.org/debian trixie",
+      "http://deb.debian.org/debian trixie-updates",
+      "http://deb.debian.org/debian-security trixie-security",
+    ]);
+  });
+});
+
 describe("resolveImageSource", () => {
   it("reads an archive's image ID and tags; takes a pull reference as given", async () => {
     const img = demoImage("broken");
