@@ -8,6 +8,7 @@
 import { PreconditionError } from "../../core/errors";
 import { bundleRecipeSchema, type AptSource, type BundleRecipe } from "../../model/engine";
 import { parseOrThrow } from "../../model/zod-issues";
+import { parseStanzas } from "./deb822";
 
 /** Where Debian keeps its deb822 sources on the controller. */
 export const HOST_DEBIAN_SOURCES = "/etc/apt/sources.list.d/debian.sources";
@@ -69,30 +70,7 @@ export interface Deb822Source {
  * comments, continuation lines starting with whitespace, field names case-insensitive.
  */
 export function parseDeb822Sources(text: string): Deb822Source[] {
-  const stanzas: Array<Map<string, string>> = [];
-  let current = new Map<string, string>();
-  let lastKey: string | null = null;
-  const flush = () => {
-    if (current.size > 0) stanzas.push(current);
-    current = new Map();
-    lastKey = null;
-  };
-  for (const raw of text.split(/\r?\n/)) {
-    if (raw.startsWith("#")) continue;
-    if (raw.trim() === "") {
-      flush();
-      continue;
-    }
-    if (/^\s/.test(raw)) {
-      if (lastKey) current.set(lastKey, `${current.get(lastKey) ?? ""}\n${raw.trim()}`);
-      continue;
-    }
-    const colon = raw.indexOf(":");
-    if (colon <= 0) continue;
-    lastKey = raw.slice(0, colon).trim().toLowerCase();
-    current.set(lastKey, raw.slice(colon + 1).trim());
-  }
-  flush();
+  const stanzas = parseStanzas(text);
   const words = (v: string | undefined) => (v ?? "").split(/\s+/).filter((w) => w !== "");
   return stanzas.map((s) => ({
     types: words(s.get("types")),
